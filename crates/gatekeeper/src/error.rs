@@ -1,0 +1,79 @@
+//! Errors of loading policies and of building requests.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in a policy directory, located at a file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, relative to the policy directory.
+    pub file: String,
+    /// 1-based line; 0 when the problem concerns the whole file.
+    pub line: usize,
+    /// What is wrong, and where the text allows, what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+/// Why a policy directory could not be loaded. Loading fails closed: no gatekeeper is built.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file or directory could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        /// The path that could not be read.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The directory has no schema file.
+    #[error("no schema `tokenplan.cedarschema` in `{}`", dir.display())]
+    NoSchema {
+        /// The directory searched.
+        dir: PathBuf,
+    },
+    /// Parsing, strict validation or the lint found problems.
+    #[error("{} problem(s) in the policies:\n{}", problems.len(), render(problems))]
+    Invalid {
+        /// Every problem found, in file and line order.
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why a typed request could not be turned into a Cedar request. The caller must deny.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// An id could not be made into a Cedar entity id.
+    #[error("invalid entity for `{action}`: {message}")]
+    Entity {
+        /// The action being authorized.
+        action: &'static str,
+        /// Cedar's explanation.
+        message: String,
+    },
+    /// The request does not conform to the schema.
+    #[error("request for `{action}` does not conform to the schema: {message}")]
+    Schema {
+        /// The action being authorized.
+        action: &'static str,
+        /// Cedar's explanation.
+        message: String,
+    },
+}

@@ -1,0 +1,355 @@
+//! The gatekeeper: the validated policy set and schema, built once, and `authorize`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+
+use crate::decision::{Decision, Effect, PolicyRef};
+use crate::error::{LoadError, Problem, RequestError};
+use crate::request::{Actor, EntityTypes, Request};
+use crate::rules;
+use crate::source::{PolicySources, SCHEMA_FILE, line_of, statement_lines};
+
+/// Where a policy is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLocation {
+    /// The file, relative to the policy directory.
+    pub file: String,
+    /// The 1-based line its statement starts on.
+    pub line: usize,
+}
+
+/// The policies, validated strictly against the schema, ready to decide. Build it once and
+/// reuse it for every decision.
+pub struct Gatekeeper {
+    policies: PolicySet,
+    schema: Schema,
+    authorizer: Authorizer,
+    types: EntityTypes,
+    refs: HashMap<PolicyId, PolicyRef>,
+    locations: BTreeMap<String, PolicyLocation>,
+    permits_by_action: HashMap<String, Vec<PolicyRef>>,
+}
+
+impl std::fmt::Debug for Gatekeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gatekeeper")
+            .field("policies", &self.locations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gatekeeper {
+    /// The reviewed policies compiled into this crate.
+    pub fn bundled() -> Result<Self, LoadError> {
+        Self::from_sources(&PolicySources::bundled())
+    }
+
+    /// The policies of a directory holding `tokenplan.cedarschema` and `*.cedar` files.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, LoadError> {
+        Self::from_sources(&PolicySources::from_dir(dir.as_ref())?)
+    }
+
+    /// Parses, lints and strictly validates `sources`; any problem refuses to build.
+    pub fn from_sources(sources: &PolicySources) -> Result<Self, LoadError> {
+        let mut problems = Vec::new();
+        let schema = parse_schema(sources, &mut problems);
+        let mut policies = PolicySet::new();
+        let mut locations = BTreeMap::new();
+        for file in &sources.policies {
+            for (policy, line) in parse_file(&file.name, &file.text, &mut problems) {
+                let problem = |message: String| Problem {
+                    file: file.name.clone(),
+                    line,
+                    message,
+                };
+                let Some(id) = policy.annotation("id").map(str::to_owned) else {
+                    problems.push(problem("policy has no `@id`; add a stable kebab-case `@id(\"...\")`".into()));
+                    continue;
+                };
+                match policy.annotation("rule") {
+                    None => problems.push(problem(format!(
+                        "policy `{id}` has no `@rule`; name the rule of rules.md it enforces"
+                    ))),
+                    Some(rule) if !rules::is_known(rule) => problems.push(problem(format!(
+                        "policy `{id}` names `@rule(\"{rule}\")`, which is not a rule of rules.md"
+                    ))),
+                    Some(_) => {}
+                }
+                if policy.effect() == cedar_policy::Effect::Permit
+                    && policy.action_constraint() == ActionConstraint::Any
+                {
+                    problems.push(problem(format!(
+                        "permit `{id}` applies to every action; scope it to the actions it permits"
+                    )));
+                }
+                if let Some(previous) = locations.get(&id) {
+                    let PolicyLocation { file, line } = previous;
+                    problems.push(problem(format!(
+                        "`@id(\"{id}\")` is already used at {file}:{line}; ids must be unique"
+                    )));
+                    continue;
+                }
+                let renamed = policy.new_id(PolicyId::new(&id));
+                if let Err(e) = policies.add(renamed) {
+                    problems.push(problem(format!("policy `{id}` cannot be added: {e}")));
+                    continue;
+                }
+                locations.insert(
+                    id,
+                    PolicyLocation {
+                        file: file.name.clone(),
+                        line,
+                    },
+                );
+            }
+        }
+        let Some(schema) = schema else {
+            return Err(invalid(problems));
+        };
+        validate(&schema, &policies, sources, &locations, &mut problems);
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let types = EntityTypes::new().map_err(|message| {
+            invalid(vec![Problem {
+                file: SCHEMA_FILE.into(),
+                line: 0,
+                message,
+            }])
+        })?;
+        let refs: HashMap<PolicyId, PolicyRef> = policies
+            .policies()
+            .map(|p| (p.id().clone(), policy_ref(p)))
+            .collect();
+        let permits_by_action = permits_by_action(&schema, &policies, &refs);
+        Ok(Gatekeeper {
+            policies,
+            schema,
+            authorizer: Authorizer::new(),
+            types,
+            refs,
+            locations,
+            permits_by_action,
+        })
+    }
+
+    /// Decides `request`. An error building it is returned (the caller must deny); an error
+    /// evaluating a policy denies.
+    pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
+        let cedar = request.to_cedar(&self.types, &self.schema)?;
+        let response = self
+            .authorizer
+            .is_authorized(&cedar.request, &self.policies, &cedar.entities);
+        let (mut permits, mut forbids) = (Vec::new(), Vec::new());
+        for id in response.diagnostics().reason() {
+            if let Some(policy) = self.refs.get(id) {
+                match policy.effect {
+                    Effect::Permit => permits.push(policy.clone()),
+                    Effect::Forbid => forbids.push(policy.clone()),
+                }
+            }
+        }
+        permits.sort_by(|a, b| a.id.cmp(&b.id));
+        forbids.sort_by(|a, b| a.id.cmp(&b.id));
+        let errors = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        let action = request.action.name();
+        let role = match &request.actor {
+            Actor::Member { role, .. } => Some(role.as_str()),
+            Actor::User(_) => None,
+        };
+        let not_applicable = self
+            .permits_by_action
+            .get(action)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Decision::new(
+            action,
+            role,
+            permits,
+            forbids,
+            not_applicable,
+            errors,
+        ))
+    }
+
+    /// Decides `request`, turning an error building it into a denial (fail closed).
+    pub fn decide(&self, request: &Request) -> Decision {
+        self.authorize(request)
+            .unwrap_or_else(|e| Decision::failed(request.action.name(), e.to_string()))
+    }
+
+    /// Every policy, by id, with where it is written.
+    pub fn locations(&self) -> &BTreeMap<String, PolicyLocation> {
+        &self.locations
+    }
+
+    /// Every policy, by id, with its rule, effect and message.
+    pub fn policy_refs(&self) -> impl Iterator<Item = &PolicyRef> {
+        self.refs.values()
+    }
+
+    /// The Cedar policy set, with ids from `@id`.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+fn invalid(mut problems: Vec<Problem>) -> LoadError {
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    problems.dedup();
+    LoadError::Invalid { problems }
+}
+
+/// The first labelled offset of a Cedar diagnostic, as a line of `text`.
+fn diagnostic_line(diagnostic: &dyn Diagnostic, text: &str) -> Option<usize> {
+    diagnostic
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| line_of(text, label.offset()))
+}
+
+fn parse_schema(sources: &PolicySources, problems: &mut Vec<Problem>) -> Option<Schema> {
+    match Schema::from_cedarschema_str(&sources.schema.text) {
+        Ok((schema, _warnings)) => Some(schema),
+        Err(e) => {
+            problems.push(Problem {
+                file: sources.schema.name.clone(),
+                line: diagnostic_line(&e, &sources.schema.text).unwrap_or(0),
+                message: format!("schema does not parse: {e}"),
+            });
+            None
+        }
+    }
+}
+
+/// The policies of one file, each with the line its statement starts on.
+fn parse_file(name: &str, text: &str, problems: &mut Vec<Problem>) -> Vec<(Policy, usize)> {
+    let set = match PolicySet::from_str(text) {
+        Ok(set) => set,
+        Err(errors) => {
+            for error in errors.iter() {
+                problems.push(Problem {
+                    file: name.to_owned(),
+                    line: diagnostic_line(error, text).unwrap_or(0),
+                    message: format!("does not parse: {error}"),
+                });
+            }
+            return Vec::new();
+        }
+    };
+    if set.templates().next().is_some() {
+        problems.push(Problem {
+            file: name.to_owned(),
+            line: 0,
+            message: "templates are not used here; write static policies".into(),
+        });
+    }
+    // The parser names policies `policy0`, `policy1`, ... in the order they are written.
+    let mut policies: Vec<(usize, Policy)> = set
+        .policies()
+        .filter_map(|p| {
+            let index = p.id().to_string().strip_prefix("policy")?.parse().ok()?;
+            Some((index, p.clone()))
+        })
+        .collect();
+    policies.sort_by_key(|(index, _)| *index);
+    let lines = statement_lines(text);
+    policies
+        .into_iter()
+        .map(|(index, policy)| (policy, lines.get(index).copied().unwrap_or(0)))
+        .collect()
+}
+
+fn validate(
+    schema: &Schema,
+    policies: &PolicySet,
+    sources: &PolicySources,
+    locations: &BTreeMap<String, PolicyLocation>,
+    problems: &mut Vec<Problem>,
+) {
+    let result = Validator::new(schema.clone()).validate(policies, ValidationMode::Strict);
+    let mut report = |id: &PolicyId, diagnostic: &dyn Diagnostic, message: String| {
+        let (file, line) = match locations.get(id.to_string().as_str()) {
+            Some(location) => {
+                let text = sources
+                    .policies
+                    .iter()
+                    .find(|f| f.name == location.file)
+                    .map(|f| f.text.as_str())
+                    .unwrap_or_default();
+                let line = diagnostic_line(diagnostic, text).unwrap_or(location.line);
+                (location.file.clone(), line)
+            }
+            None => (String::from("?"), 0),
+        };
+        problems.push(Problem {
+            file,
+            line,
+            message: format!("policy `{id}`: {message}"),
+        });
+    };
+    for error in result.validation_errors() {
+        report(error.policy_id(), error, error.to_string());
+    }
+    for warning in result.validation_warnings() {
+        report(warning.policy_id(), warning, warning.to_string());
+    }
+}
+
+fn policy_ref(policy: &Policy) -> PolicyRef {
+    PolicyRef {
+        id: policy.id().to_string(),
+        rule: policy.annotation("rule").unwrap_or_default().to_owned(),
+        effect: match policy.effect() {
+            cedar_policy::Effect::Permit => Effect::Permit,
+            cedar_policy::Effect::Forbid => Effect::Forbid,
+        },
+        message: policy.annotation("message").map(str::to_owned),
+    }
+}
+
+/// For each action name, the permit policies whose scope includes it.
+fn permits_by_action(
+    schema: &Schema,
+    policies: &PolicySet,
+    refs: &HashMap<PolicyId, PolicyRef>,
+) -> HashMap<String, Vec<PolicyRef>> {
+    let all: Vec<String> = schema.actions().map(|a| a.id().unescaped().to_owned()).collect();
+    let mut by_action: HashMap<String, Vec<PolicyRef>> = HashMap::new();
+    for policy in policies.policies() {
+        if policy.effect() != cedar_policy::Effect::Permit {
+            continue;
+        }
+        let actions: HashSet<String> = match policy.action_constraint() {
+            ActionConstraint::Any => all.iter().cloned().collect(),
+            ActionConstraint::Eq(a) => HashSet::from([a.id().unescaped().to_owned()]),
+            ActionConstraint::In(list) => {
+                list.iter().map(|a| a.id().unescaped().to_owned()).collect()
+            }
+        };
+        if let Some(policy_ref) = refs.get(policy.id()) {
+            for action in actions {
+                by_action.entry(action).or_default().push(policy_ref.clone());
+            }
+        }
+    }
+    for permits in by_action.values_mut() {
+        permits.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    by_action
+}

@@ -1,0 +1,38 @@
+//! `gatekeeper` evaluates the Token Plan Teams Cedar policies for every operation.
+//!
+//! The policies in `policies/` decide who may do what and the limits; the caller computes the
+//! facts (a Team's member and seat counts, a member's role, a key's holder) and asks:
+//!
+//! ```
+//! use gatekeeper::{Gatekeeper, Request, Actor, Role, TeamFacts, Region, ActionRequest};
+//!
+//! let gate = Gatekeeper::bundled()?;
+//! let team = TeamFacts { id: "acme".into(), region: Region::Overseas, is_default: false,
+//!                        member_count: 3, seat_count: 0 };
+//! let request = Request::new(Actor::member("bob", Role::Admin), team, ActionRequest::TopUpCredits);
+//! let decision = gate.authorize(&request)?;
+//! assert!(!decision.is_allowed());
+//! println!("{}", decision.explain());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Loading validates every policy strictly against the schema and refuses to start on any
+//! problem; an evaluation error denies (fail closed).
+
+mod decision;
+mod error;
+mod gatekeeper;
+pub mod matrix;
+pub mod probes;
+mod request;
+pub mod rules;
+mod source;
+
+pub use decision::{Decision, Effect, PolicyRef};
+pub use error::{LoadError, Problem, RequestError};
+pub use gatekeeper::Gatekeeper;
+pub use request::{
+    ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, SubscriptionChange,
+    Target, TeamFacts, TokenPlanKeyFacts,
+};
+pub use source::{PolicyFile, PolicySources};
