@@ -152,7 +152,16 @@ impl Decision {
             };
             return format!("denied: {why} [{}]", ids(&self.policies));
         }
-        let who = self.role.map(|r| format!("a{} {r}", if r == "owner" || r == "admin" { "n" } else { "" }));
+        let who = self.role.map(|r| {
+            format!(
+                "a{} {r}",
+                if r == "owner" || r == "admin" {
+                    "n"
+                } else {
+                    ""
+                }
+            )
+        });
         let who = who.as_deref().unwrap_or("this principal");
         if self.not_applicable.is_empty() {
             format!("denied: no policy permits `{}`", self.action)

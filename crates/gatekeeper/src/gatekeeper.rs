@@ -69,7 +69,9 @@ impl Gatekeeper {
                     message,
                 };
                 let Some(id) = policy.annotation("id").map(str::to_owned) else {
-                    problems.push(problem("policy has no `@id`; add a stable kebab-case `@id(\"...\")`".into()));
+                    problems.push(problem(
+                        "policy has no `@id`; add a stable kebab-case `@id(\"...\")`".into(),
+                    ));
                     continue;
                 };
                 match policy.annotation("rule") {
@@ -143,9 +145,9 @@ impl Gatekeeper {
     /// evaluating a policy denies.
     pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
         let cedar = request.to_cedar(&self.types, &self.schema)?;
-        let response = self
-            .authorizer
-            .is_authorized(&cedar.request, &self.policies, &cedar.entities);
+        let response =
+            self.authorizer
+                .is_authorized(&cedar.request, &self.policies, &cedar.entities);
         let (mut permits, mut forbids) = (Vec::new(), Vec::new());
         for id in response.diagnostics().reason() {
             if let Some(policy) = self.refs.get(id) {
@@ -180,6 +182,15 @@ impl Gatekeeper {
             not_applicable,
             errors,
         ))
+    }
+
+    /// The Cedar request and entities `request` becomes (for tools and benchmarks).
+    pub fn cedar_inputs(
+        &self,
+        request: &Request,
+    ) -> Result<(cedar_policy::Request, cedar_policy::Entities), RequestError> {
+        let cedar = request.to_cedar(&self.types, &self.schema)?;
+        Ok((cedar.request, cedar.entities))
     }
 
     /// Decides `request`, turning an error building it into a denial (fail closed).
@@ -329,7 +340,10 @@ fn permits_by_action(
     policies: &PolicySet,
     refs: &HashMap<PolicyId, PolicyRef>,
 ) -> HashMap<String, Vec<PolicyRef>> {
-    let all: Vec<String> = schema.actions().map(|a| a.id().unescaped().to_owned()).collect();
+    let all: Vec<String> = schema
+        .actions()
+        .map(|a| a.id().unescaped().to_owned())
+        .collect();
     let mut by_action: HashMap<String, Vec<PolicyRef>> = HashMap::new();
     for policy in policies.policies() {
         if policy.effect() != cedar_policy::Effect::Permit {
@@ -344,7 +358,10 @@ fn permits_by_action(
         };
         if let Some(policy_ref) = refs.get(policy.id()) {
             for action in actions {
-                by_action.entry(action).or_default().push(policy_ref.clone());
+                by_action
+                    .entry(action)
+                    .or_default()
+                    .push(policy_ref.clone());
             }
         }
     }

@@ -49,7 +49,9 @@ fn row_requests(row: &str, actor: &Actor, team: &TeamFacts) -> Vec<ActionRequest
         credits_access,
     };
     match row {
-        "purchase subscriptions" => vec![BuySubscription(plus_change(1, team.seat_count + 1, false))],
+        "purchase subscriptions" => {
+            vec![BuySubscription(plus_change(1, team.seat_count + 1, false))]
+        }
         "top up Credits" => vec![TopUpCredits],
         "top up the pay-as-you-go wallet" => vec![TopUpWallet],
         "create / delete own pay-as-you-go API keys" => {
@@ -121,7 +123,12 @@ impl Cell {
             return Cell::Uniform(ro.into());
         }
         let split = |pairs: &[(&str, bool)]| {
-            Cell::Split(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect())
+            Cell::Split(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+                    .collect(),
+            )
         };
         if ro == rd && dov == dd {
             split(&[("regular", ro), ("default", dov)])
@@ -278,8 +285,14 @@ impl RoleMatrix {
         for action in actions {
             let (old, new) = (find(self, action), find(actual, action));
             for role in Role::ALL {
-                let old_answers = old.as_ref().map(|r| r.cell(role).answers()).unwrap_or([None; 4]);
-                let new_answers = new.as_ref().map(|r| r.cell(role).answers()).unwrap_or([None; 4]);
+                let old_answers = old
+                    .as_ref()
+                    .map(|r| r.cell(role).answers())
+                    .unwrap_or([None; 4]);
+                let new_answers = new
+                    .as_ref()
+                    .map(|r| r.cell(role).answers())
+                    .unwrap_or([None; 4]);
                 for (i, (context, _, _)) in CONTEXTS.iter().enumerate() {
                     if old_answers[i] != new_answers[i] {
                         differences.push(CellDifference {

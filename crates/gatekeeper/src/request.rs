@@ -441,7 +441,10 @@ impl Request {
                     uid.clone(),
                     HashMap::from([
                         ("user".to_owned(), types.uid_expr(&types.user, user)),
-                        ("role".to_owned(), types.uid_expr(&types.role, role.as_str())),
+                        (
+                            "role".to_owned(),
+                            types.uid_expr(&types.role, role.as_str()),
+                        ),
                     ]),
                     HashSet::from([team_uid.clone()]),
                 )
@@ -468,7 +471,8 @@ impl Request {
             _ => team_uid,
         };
 
-        let context = Context::from_pairs(self.context_pairs(types)).map_err(|e| entity_error(&e))?;
+        let context =
+            Context::from_pairs(self.context_pairs(types)).map_err(|e| entity_error(&e))?;
         let action_uid = types.uid(&types.action, action);
         let request =
             cedar_policy::Request::new(principal, action_uid, resource, context, Some(schema))
@@ -489,7 +493,10 @@ impl Request {
         types: &EntityTypes,
         team: &EntityUid,
         key: &PaygKeyFacts,
-    ) -> (EntityUid, Result<Entity, cedar_policy::EntityAttrEvaluationError>) {
+    ) -> (
+        EntityUid,
+        Result<Entity, cedar_policy::EntityAttrEvaluationError>,
+    ) {
         let uid = types.uid(&types.payg_key, &key.id);
         let entity = Entity::new(
             uid.clone(),
@@ -498,7 +505,10 @@ impl Request {
                     "team".to_owned(),
                     RestrictedExpression::new_entity_uid(team.clone()),
                 ),
-                ("creator".to_owned(), types.uid_expr(&types.user, &key.creator)),
+                (
+                    "creator".to_owned(),
+                    types.uid_expr(&types.user, &key.creator),
+                ),
             ]),
             HashSet::new(),
         );
@@ -510,7 +520,10 @@ impl Request {
         types: &EntityTypes,
         team: &EntityUid,
         key: &TokenPlanKeyFacts,
-    ) -> (EntityUid, Result<Entity, cedar_policy::EntityAttrEvaluationError>) {
+    ) -> (
+        EntityUid,
+        Result<Entity, cedar_policy::EntityAttrEvaluationError>,
+    ) {
         let id = format!("tp:{}:{}", self.team.id, key.holder);
         let uid = types.uid(&types.token_plan_key, &id);
         let entity = Entity::new(
@@ -520,7 +533,10 @@ impl Request {
                     "team".to_owned(),
                     RestrictedExpression::new_entity_uid(team.clone()),
                 ),
-                ("holder".to_owned(), types.uid_expr(&types.user, &key.holder)),
+                (
+                    "holder".to_owned(),
+                    types.uid_expr(&types.user, &key.holder),
+                ),
                 (
                     "has_seat".to_owned(),
                     RestrictedExpression::new_bool(key.has_seat),
@@ -545,7 +561,10 @@ impl Request {
                 ),
             ];
             if let Some(role) = t.role {
-                fields.push(("role".to_owned(), types.uid_expr(&types.role, role.as_str())));
+                fields.push((
+                    "role".to_owned(),
+                    types.uid_expr(&types.role, role.as_str()),
+                ));
                 fields.push((
                     "has_seat".to_owned(),
                     RestrictedExpression::new_bool(t.has_seat),
@@ -568,14 +587,22 @@ impl Request {
             Invite { target: t, role: r } | ChangeRole { target: t, role: r } => {
                 vec![("target".into(), target(t)), ("role".into(), role(*r))]
             }
-            RemoveMember { target: t } | UnassignSeat { target: t } | SetCreditsAccess { target: t } => {
+            RemoveMember { target: t }
+            | UnassignSeat { target: t }
+            | SetCreditsAccess { target: t } => {
                 vec![("target".into(), target(t))]
             }
             BuySubscription(c) | AddSeats(c) | RemoveSeats(c) | CancelRenewal(c)
             | RestoreRenewal(c) => vec![
-                ("tier".into(), RestrictedExpression::new_string(c.tier.clone())),
+                (
+                    "tier".into(),
+                    RestrictedExpression::new_string(c.tier.clone()),
+                ),
                 ("seats".into(), RestrictedExpression::new_long(c.seats)),
-                ("seats_after".into(), RestrictedExpression::new_long(c.seats_after)),
+                (
+                    "seats_after".into(),
+                    RestrictedExpression::new_long(c.seats_after),
+                ),
                 ("subscribed_tiers".into(), strings(&c.subscribed_tiers)),
                 ("canceled_tiers".into(), strings(&c.canceled_tiers)),
                 (
@@ -589,14 +616,23 @@ impl Request {
                 free_seats,
             } => vec![
                 ("target".into(), target(t)),
-                ("tier".into(), RestrictedExpression::new_string(tier.clone())),
-                ("free_seats".into(), RestrictedExpression::new_long(*free_seats)),
+                (
+                    "tier".into(),
+                    RestrictedExpression::new_string(tier.clone()),
+                ),
+                (
+                    "free_seats".into(),
+                    RestrictedExpression::new_long(*free_seats),
+                ),
             ],
             ReassignSeat { from, target: t } => {
                 vec![("from".into(), target(from)), ("target".into(), target(t))]
             }
             CreatePaygKey { live_keys } => {
-                vec![("live_keys".into(), RestrictedExpression::new_long(*live_keys))]
+                vec![(
+                    "live_keys".into(),
+                    RestrictedExpression::new_long(*live_keys),
+                )]
             }
             UseTokenPlanKey {
                 credits_available, ..

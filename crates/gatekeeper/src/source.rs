@@ -113,7 +113,11 @@ impl PolicySources {
 /// The 1-based line of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The 1-based line where each top-level statement of a Cedar policy file starts (its first
@@ -183,7 +187,16 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
         let on_disk = PolicySources::from_dir(&dir).unwrap();
         let bundled = PolicySources::bundled();
-        let names = |s: &PolicySources| s.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&on_disk), names(&bundled), "add new policy files to BUNDLED");
+        let names = |s: &PolicySources| {
+            s.policies
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&on_disk),
+            names(&bundled),
+            "add new policy files to BUNDLED"
+        );
     }
 }
