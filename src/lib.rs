@@ -1,1 +1,10 @@
-//! Token Plan Teams.
+//! `tokenplan`: Token Plan Teams. The policies in `policies/` decide every operation through
+//! the [`gatekeeper`] crate; [`teams`] applies operations to the DuckDB [`store`]; the
+//! [`billing`] job turns a day's usage events into next-day statements.
+
+pub mod calendar;
+pub mod explain;
+pub mod prices;
+pub mod review;
+pub mod store;
+pub mod teams;

@@ -167,7 +167,7 @@ impl Gatekeeper {
         let action = request.action.name();
         let role = match &request.actor {
             Actor::Member { role, .. } => Some(role.as_str()),
-            Actor::User(_) => None,
+            Actor::User(_) | Actor::Outsider(_) => None,
         };
         let not_applicable = self
             .permits_by_action

@@ -106,6 +106,9 @@ pub struct TeamFacts {
 pub enum Actor {
     /// A user outside any Team (creating an account or a Team).
     User(String),
+    /// A user who is not a member of the request's Team: a principal outside it, which the
+    /// policies' Team boundary (T4) denies.
+    Outsider(String),
     /// A user acting in the request's Team, with their role there.
     Member {
         /// The user id.
@@ -127,7 +130,7 @@ impl Actor {
     /// The acting user's id.
     pub fn user(&self) -> &str {
         match self {
-            Actor::User(user) | Actor::Member { user, .. } => user,
+            Actor::User(user) | Actor::Outsider(user) | Actor::Member { user, .. } => user,
         }
     }
 }
@@ -435,18 +438,21 @@ impl Request {
         let mut entities = vec![team];
         let principal = match &self.actor {
             Actor::User(user) => types.uid(&types.user, user),
-            Actor::Member { user, role } => {
+            Actor::Member { .. } | Actor::Outsider(_) => {
+                let user = self.actor.user();
+                // An outsider has no parent Team and the least role; the boundary denies it.
+                let (role, parents) = match &self.actor {
+                    Actor::Member { role, .. } => (*role, HashSet::from([team_uid.clone()])),
+                    _ => (Role::Reader, HashSet::new()),
+                };
                 let uid = types.uid(&types.member, &format!("{user}@{}", self.team.id));
                 let member = Entity::new(
                     uid.clone(),
                     HashMap::from([
                         ("user".to_owned(), types.uid_expr(&types.user, user)),
-                        (
-                            "role".to_owned(),
-                            types.uid_expr(&types.role, role.as_str()),
-                        ),
+                        ("role".to_owned(), types.uid_expr(&types.role, role.as_str())),
                     ]),
-                    HashSet::from([team_uid.clone()]),
+                    parents,
                 )
                 .map_err(|e| entity_error(&e))?;
                 entities.push(member);

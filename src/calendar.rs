@@ -1,0 +1,118 @@
+//! Billing days and subscription cycles (B3, B4, B6).
+
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, Offset, Utc};
+use gatekeeper::Region;
+
+/// The billing time zone of a region (B3): UTC overseas, UTC+08:00 domestic.
+pub fn zone(region: Region) -> FixedOffset {
+    let hours = match region {
+        Region::Overseas => 0,
+        Region::Domestic => 8,
+    };
+    FixedOffset::east_opt(hours * 3600).unwrap_or(Utc.fix())
+}
+
+/// The billing day an instant falls in (B3).
+pub fn billing_day(at: DateTime<Utc>, region: Region) -> NaiveDate {
+    at.with_timezone(&zone(region)).date_naive()
+}
+
+/// The first instant of a billing day, as UTC.
+pub fn day_start(day: NaiveDate, region: Region) -> DateTime<Utc> {
+    let local = day.and_time(chrono::NaiveTime::MIN);
+    let offset = i64::from(zone(region).local_minus_utc());
+    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::seconds(offset)
+}
+
+/// The `n`th renewal of a subscription bought on `anchor` (n = 0 is the purchase day), on the
+/// anchor's day of the month, clamped to the month's last day (B4).
+pub fn renewal(anchor: NaiveDate, n: u32) -> NaiveDate {
+    let first_of_month = anchor.with_day(1).unwrap_or(anchor);
+    let month = first_of_month
+        .checked_add_months(Months::new(n))
+        .unwrap_or(NaiveDate::MAX);
+    let last = last_day_of_month(month);
+    month.with_day(anchor.day().min(last)).unwrap_or(month)
+}
+
+fn last_day_of_month(first: NaiveDate) -> u32 {
+    first
+        .checked_add_months(Months::new(1))
+        .and_then(|next| next.checked_sub_days(Days::new(1)))
+        .map_or(28, |d| d.day())
+}
+
+/// The cycle of a subscription bought on `anchor` that contains `day`: its index, start and
+/// end (the next renewal, exclusive).
+pub fn cycle_of(anchor: NaiveDate, day: NaiveDate) -> Cycle {
+    let months = (day.year() - anchor.year()) * 12 + day.month() as i32 - anchor.month() as i32;
+    let mut n = u32::try_from(months.max(0)).unwrap_or(0);
+    while n > 0 && renewal(anchor, n) > day {
+        n -= 1;
+    }
+    while renewal(anchor, n + 1) <= day {
+        n += 1;
+    }
+    Cycle {
+        index: n,
+        start: renewal(anchor, n),
+        end: renewal(anchor, n + 1),
+    }
+}
+
+/// One cycle of a subscription (B4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cycle {
+    /// 0 for the cycle that starts on the purchase day.
+    pub index: u32,
+    /// Its first day (a renewal day).
+    pub start: NaiveDate,
+    /// The next renewal day (exclusive).
+    pub end: NaiveDate,
+}
+
+impl Cycle {
+    /// Days in the cycle.
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).num_days()
+    }
+
+    /// Days from `day`, inclusive, to the next renewal, exclusive (B6).
+    pub fn days_left(&self, day: NaiveDate) -> i64 {
+        (self.end - day).num_days()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn b4_renewals_clamp_to_the_months_last_day() {
+        let jan31 = d("2026-01-31");
+        let renewals: Vec<_> = (0..5).map(|n| renewal(jan31, n)).collect();
+        assert_eq!(renewals, [d("2026-01-31"), d("2026-02-28"), d("2026-03-31"), d("2026-04-30"), d("2026-05-31")]);
+        assert_eq!(renewal(d("2027-12-31"), 2), d("2028-02-29"));
+    }
+
+    #[test]
+    fn b4_cycle_length_is_days_between_renewals() {
+        let c = cycle_of(d("2026-01-31"), d("2026-02-28"));
+        assert_eq!((c.index, c.start, c.end, c.days()), (1, d("2026-02-28"), d("2026-03-31"), 31));
+        let c = cycle_of(d("2026-01-31"), d("2026-02-27"));
+        assert_eq!((c.index, c.days()), (0, 28));
+        assert_eq!(cycle_of(d("2026-11-23"), d("2026-12-22")).days_left(d("2026-12-22")), 1);
+    }
+
+    #[test]
+    fn b3_domestic_days_are_utc_plus_8() {
+        let at: DateTime<Utc> = "2026-11-23T23:30:00Z".parse().unwrap();
+        assert_eq!(billing_day(at, Region::Overseas), d("2026-11-23"));
+        assert_eq!(billing_day(at, Region::Domestic), d("2026-11-24"));
+        assert_eq!(day_start(d("2026-11-24"), Region::Domestic).to_rfc3339(), "2026-11-23T16:00:00+00:00");
+    }
+}

@@ -1,0 +1,347 @@
+//! Command-line definitions and dispatch. Data goes to stdout; logs and errors to stderr.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gatekeeper::Gatekeeper;
+use gatekeeper::matrix::RoleMatrix;
+use tokenplan::prices::Prices;
+use tokenplan::review::{self, PolicyDiff};
+use tokenplan::store::Store;
+use tokenplan::teams::{self, Teams};
+
+const EXAMPLES: &str = "\
+Examples:
+  tokenplan demo                                  the whole job on built-in data
+  tokenplan apply fixtures/demo/scenario.yaml     run a scenario into tokenplan.duckdb
+  tokenplan events import events.csv              load usage events
+  tokenplan billing run --date 2026-11-23 --out statements
+  tokenplan policy check && tokenplan policy matrix --expect fixtures/role-matrix.yaml";
+
+/// Token Plan Teams: Cedar policies, team operations and the nightly billing job.
+#[derive(Parser)]
+#[command(name = "tokenplan", version, after_help = EXAMPLES)]
+struct Cli {
+    /// The DuckDB store.
+    #[arg(long, global = true, env = "TOKENPLAN_DB", default_value = "tokenplan.duckdb")]
+    db: PathBuf,
+    /// A policy directory to use instead of the reviewed policies compiled in.
+    #[arg(long, global = true, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// A price list to use instead of fixtures/prices.yaml compiled in.
+    #[arg(long, global = true, value_name = "FILE")]
+    prices: Option<PathBuf>,
+    /// Print only data and errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Log what is being done (to stderr).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Review the policies: check, matrix, diff, explain.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Run a scenario's steps, in order, through the gatekeeper into the store.
+    #[command(after_help = "Example:\n  tokenplan apply fixtures/demo/scenario.yaml --keep-going")]
+    Apply {
+        /// The scenario (YAML list of steps).
+        scenario: PathBuf,
+        /// Go on after a step that ends against its expectation.
+        #[arg(long)]
+        keep_going: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Parse, strictly validate and lint every policy; list every problem with file:line.
+    #[command(after_help = "Example:\n  tokenplan policy check --policies policies")]
+    Check,
+    /// The role matrix as the policies decide it, by evaluation.
+    #[command(after_help = "Example:\n  tokenplan policy matrix --format md --expect fixtures/role-matrix.yaml")]
+    Matrix {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Md)]
+        format: Format,
+        /// Compare with an expected matrix (YAML or JSON) and exit 1 on any difference.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
+    },
+    /// Matrix cells and limit boundaries whose decision differs between two policy directories.
+    #[command(after_help = "Exits 1 when a decision was loosened (deny → allow).\n\nExample:\n  tokenplan policy diff old/policies policies")]
+    Diff {
+        /// The policies before the change.
+        old_dir: PathBuf,
+        /// The policies after the change.
+        new_dir: PathBuf,
+    },
+    /// One decision against the store, with the policies and rules that made it.
+    #[command(after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader")]
+    Explain(ExplainArgs),
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The acting user.
+    #[arg(long = "as", value_name = "USER")]
+    actor: String,
+    /// A scenario operation (`invite`, `add_seats`, ...).
+    #[arg(long)]
+    action: String,
+    /// The Team.
+    #[arg(long)]
+    team: String,
+    /// The user the action is about (invite, remove_member, assign_seat, ...).
+    #[arg(long)]
+    target: Option<String>,
+    /// The role, for invite and change_role.
+    #[arg(long)]
+    role: Option<String>,
+    /// The tier, for subscription and seat actions.
+    #[arg(long)]
+    tier: Option<String>,
+    /// The seat count, for buy, add and remove.
+    #[arg(long)]
+    seats: Option<u32>,
+    /// The key id, for key actions.
+    #[arg(long)]
+    key: Option<String>,
+    /// The member a seat is reassigned from.
+    #[arg(long)]
+    from: Option<String>,
+    /// The instant to decide at (RFC 3339); default now.
+    #[arg(long)]
+    at: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Md,
+    Json,
+}
+
+/// A failure, with the exit status it maps to (interfaces.md).
+struct Failure {
+    status: i32,
+    error: anyhow::Error,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// The work failed or a check found problems: exit 1.
+    fn work(error: impl Into<anyhow::Error>) -> Self {
+        Failure { status: 1, error: error.into(), hint: None }
+    }
+
+    /// Bad usage or unreadable input: exit 2.
+    fn input(error: impl Into<anyhow::Error>) -> Self {
+        Failure { status: 2, error: error.into(), hint: None }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+type Outcome = Result<i32, Failure>;
+
+/// Runs the command line and returns the exit status.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    init_logging(cli.quiet, cli.verbose);
+    match dispatch(&cli) {
+        Ok(status) => status,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            if let Some(hint) = failure.hint {
+                eprintln!("hint: {hint}");
+            }
+            failure.status
+        }
+    }
+}
+
+fn init_logging(quiet: bool, verbose: bool) {
+    let level = if verbose { "tokenplan=debug,info" } else if quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENPLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn dispatch(cli: &Cli) -> Outcome {
+    match &cli.command {
+        Command::Policy(command) => policy(cli, command),
+        Command::Apply { scenario, keep_going } => apply(cli, scenario, *keep_going),
+    }
+}
+
+fn gatekeeper(cli: &Cli) -> Result<Gatekeeper, Failure> {
+    review::load(cli.policies.as_deref()).map_err(|e| {
+        Failure::work(e).hint("run `tokenplan policy check` for every problem with file:line")
+    })
+}
+
+fn prices(cli: &Cli) -> Result<Prices, Failure> {
+    match &cli.prices {
+        Some(path) => Prices::from_file(path),
+        None => Prices::bundled(),
+    }
+    .map_err(Failure::input)
+}
+
+fn open_store(path: &Path) -> Result<Store, Failure> {
+    Store::open(path).map_err(|e| {
+        Failure::input(e).hint("check --db (or TOKENPLAN_DB); another tokenplan may hold the file")
+    })
+}
+
+fn read_file(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))
+        .map_err(Failure::input)
+}
+
+fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
+    match command {
+        PolicyCommand::Check => {
+            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                if !cli.quiet {
+                    eprintln!("policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)");
+                }
+                Ok(0)
+            } else {
+                eprintln!("{} problem(s)", problems.len());
+                Ok(1)
+            }
+        }
+        PolicyCommand::Matrix { format, expect } => {
+            let gate = gatekeeper(cli)?;
+            let matrix = RoleMatrix::evaluate(&gate);
+            match format {
+                Format::Md => print!("{}", matrix.to_markdown()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&matrix).map_err(Failure::work)?),
+            }
+            let Some(expect) = expect else { return Ok(0) };
+            let expected: RoleMatrix = serde_yaml::from_str(&read_file(expect)?)
+                .with_context(|| format!("`{}` is not a role matrix", expect.display()))
+                .map_err(Failure::input)?;
+            let differences = expected.differences(&matrix);
+            for difference in &differences {
+                eprintln!("differs from {}: {difference}", expect.display());
+            }
+            Ok(if differences.is_empty() { 0 } else { 1 })
+        }
+        PolicyCommand::Diff { old_dir, new_dir } => {
+            let load = |dir: &Path| {
+                Gatekeeper::from_dir(dir)
+                    .with_context(|| format!("policies `{}` do not load", dir.display()))
+                    .map_err(Failure::input)
+            };
+            let diff = PolicyDiff::between(&load(old_dir)?, &load(new_dir)?);
+            println!("{}", diff.render());
+            if diff.loosens() {
+                eprintln!("a decision was loosened (deny → allow): ask for a second review");
+                Ok(1)
+            } else {
+                Ok(0)
+            }
+        }
+        PolicyCommand::Explain(args) => explain(cli, args),
+    }
+}
+
+fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
+    let gate = gatekeeper(cli)?;
+    let store = open_store(&cli.db)?;
+    let at = match &args.at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))
+            .map_err(Failure::input)?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let state = store
+        .team_state(&args.team, at)
+        .map_err(Failure::work)?
+        .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{}` in `{}`", args.team, cli.db.display())))?;
+    let request = tokenplan::explain::request(&state, &args.actor, &args.action, &tokenplan::explain::Fields {
+        target: args.target.clone(),
+        role: args.role.clone(),
+        tier: args.tier.clone(),
+        seats: args.seats,
+        key: args.key.clone(),
+        from: args.from.clone(),
+    })
+    .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+    let decision = gate.decide(&request);
+    println!("{}", decision.explain());
+    for policy in decision.policies() {
+        if let Some(location) = gate.locations().get(&policy.id) {
+            println!("  {} ({}) at policies/{}:{}", policy.id, policy.rule, location.file, location.line);
+        }
+    }
+    Ok(if decision.is_allowed() { 0 } else { 1 })
+}
+
+fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
+    let text = read_file(scenario)?;
+    let steps = teams::scenario::parse(&scenario.display().to_string(), &text).map_err(Failure::input)?;
+    let gate = gatekeeper(cli)?;
+    let prices = prices(cli)?;
+    let mut store = open_store(&cli.db)?;
+    let mut teams = Teams::new(&mut store, &gate, &prices);
+    let mut failed = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let number = i + 1;
+        let decision = teams
+            .apply(&step.actor, &step.operation, step.at)
+            .map_err(|e| Failure::input(anyhow::anyhow!("`{}` step {number}: {e}", scenario.display())))?;
+        let as_expected = decision.is_allowed() != step.expect_denied;
+        let mark = match (decision.is_allowed(), step.expect_denied) {
+            (true, false) => "ok",
+            (false, true) => "ok (denied as expected)",
+            (true, true) => "FAILED (expected denied)",
+            (false, false) => "FAILED",
+        };
+        println!(
+            "step {number} {} {} {} {}: {mark}: {}",
+            step.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            step.actor,
+            step.operation.name(),
+            step.operation.team(&step.actor),
+            decision.explain()
+        );
+        if !as_expected {
+            failed += 1;
+            if !keep_going {
+                eprintln!("error: step {number} ended against its expectation; stopping (use --keep-going to go on)");
+                return Ok(1);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} step(s) ended against their expectation");
+        return Ok(1);
+    }
+    if !cli.quiet {
+        eprintln!("applied {} step(s) to {}", steps.len(), cli.db.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,93 @@
+//! The security reviewer's commands: check, matrix, diff (issue 5's `policy ...`).
+
+use std::path::Path;
+
+use gatekeeper::matrix::{CellDifference, RoleMatrix, YesNo};
+use gatekeeper::probes::limit_probes;
+use gatekeeper::{Gatekeeper, LoadError, PolicySources, Problem};
+
+/// Loads the policies of `dir`, or the bundled ones.
+pub fn load(dir: Option<&Path>) -> Result<Gatekeeper, LoadError> {
+    match dir {
+        Some(dir) => Gatekeeper::from_dir(dir),
+        None => Gatekeeper::bundled(),
+    }
+}
+
+/// Every problem of a policy directory (empty when it loads).
+pub fn check(dir: Option<&Path>) -> Result<Vec<Problem>, LoadError> {
+    let sources = match dir {
+        Some(dir) => PolicySources::from_dir(dir)?,
+        None => PolicySources::bundled(),
+    };
+    match Gatekeeper::from_sources(&sources) {
+        Ok(_) => Ok(Vec::new()),
+        Err(LoadError::Invalid { problems }) => Ok(problems),
+        Err(other) => Err(other),
+    }
+}
+
+/// A limit probe whose decision differs between two policy sets.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeChange {
+    /// What the probe asks.
+    pub name: &'static str,
+    /// The rule it tests.
+    pub rule: &'static str,
+    /// Allowed under the old policies.
+    pub old: bool,
+    /// Allowed under the new policies.
+    pub new: bool,
+}
+
+/// What changed between two policy sets.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyDiff {
+    /// Matrix cells, old → new.
+    pub cells: Vec<CellDifference>,
+    /// Limit boundaries, old → new.
+    pub limits: Vec<ProbeChange>,
+}
+
+impl PolicyDiff {
+    /// Compares the decisions of `old` and `new`.
+    pub fn between(old: &Gatekeeper, new: &Gatekeeper) -> PolicyDiff {
+        let cells = RoleMatrix::evaluate(old).differences(&RoleMatrix::evaluate(new));
+        let limits = limit_probes()
+            .into_iter()
+            .filter_map(|probe| {
+                let before = old.decide(&probe.request).is_allowed();
+                let after = new.decide(&probe.request).is_allowed();
+                (before != after).then_some(ProbeChange {
+                    name: probe.name,
+                    rule: probe.rule,
+                    old: before,
+                    new: after,
+                })
+            })
+            .collect();
+        PolicyDiff { cells, limits }
+    }
+
+    /// Whether any decision went from deny to allow.
+    pub fn loosens(&self) -> bool {
+        self.cells
+            .iter()
+            .any(|c| c.actual == Some(YesNo::Yes) && c.expected != Some(YesNo::Yes))
+            || self.limits.iter().any(|l| l.new && !l.old)
+    }
+
+    /// One line per change; `(none)` when nothing changed.
+    pub fn render(&self) -> String {
+        let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
+        let mut lines: Vec<String> = self.cells.iter().map(|c| format!("matrix  {c}")).collect();
+        lines.extend(self.limits.iter().map(|l| {
+            format!("limit   {} ({}): {} → {}", l.name, l.rule, word(l.old), word(l.new))
+        }));
+        if lines.is_empty() {
+            "no decision changed".to_owned()
+        } else {
+            lines.join("\n")
+        }
+    }
+}

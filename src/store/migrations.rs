@@ -1,0 +1,95 @@
+//! The store's schema, as numbered migrations applied in order on open.
+
+/// Every migration, oldest first; a store records the ones it has applied.
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("teams and history", TEAMS),
+    ("billing", BILLING),
+];
+
+/// Users, Teams, the append-only history of their changes, decisions, and usage events.
+const TEAMS: &str = "
+CREATE SEQUENCE record_seq START 1;
+CREATE TABLE users (
+    user_id VARCHAR PRIMARY KEY,
+    region VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE teams (
+    team_id VARCHAR PRIMARY KEY,
+    region VARCHAR NOT NULL,
+    is_default BOOLEAN NOT NULL,
+    owner VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+-- Every allowed operation on a Team, appended in order; a Team's state is a fold over them.
+CREATE TABLE team_records (
+    seq BIGINT PRIMARY KEY,
+    team_id VARCHAR NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    operation VARCHAR NOT NULL,
+    payload VARCHAR NOT NULL
+);
+CREATE INDEX team_records_by_team ON team_records (team_id);
+-- Pay-as-you-go key ids are unique across the store; deletions are team_records.
+CREATE TABLE payg_keys (
+    key_id VARCHAR PRIMARY KEY,
+    team_id VARCHAR NOT NULL,
+    creator VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+-- Every decision, allowed or denied.
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    team_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    allowed BOOLEAN NOT NULL,
+    policies VARCHAR NOT NULL,
+    rules VARCHAR NOT NULL,
+    explanation VARCHAR NOT NULL
+);
+-- The gateway's contract (interfaces.md): any system may insert here.
+CREATE TABLE usage_events (
+    event_id VARCHAR,
+    ts TIMESTAMPTZ,
+    key_id VARCHAR,
+    model VARCHAR,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    ingested_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+";
+
+/// What the nightly job wrote: runs, statements, the events each run settled, seat usage.
+const BILLING: &str = "
+CREATE TABLE billing_runs (
+    day DATE PRIMARY KEY,
+    summary VARCHAR NOT NULL
+);
+CREATE TABLE statements (
+    day DATE NOT NULL,
+    team_id VARCHAR NOT NULL,
+    body VARCHAR NOT NULL,
+    credits_spent DECIMAL(18, 2) NOT NULL,
+    wallet_spent DECIMAL(18, 2) NOT NULL,
+    PRIMARY KEY (day, team_id)
+);
+-- Each usage_events row settled by a run (billed, unfunded, duplicate or quarantined).
+CREATE TABLE settled_events (
+    row_id BIGINT NOT NULL,
+    event_id VARCHAR,
+    billed_day DATE NOT NULL,
+    outcome VARCHAR NOT NULL
+);
+-- Tokens a seat used per cycle, per billing run (B9, S4).
+CREATE TABLE seat_usage (
+    team_id VARCHAR NOT NULL,
+    tier VARCHAR NOT NULL,
+    seat INTEGER NOT NULL,
+    cycle_start DATE NOT NULL,
+    billed_day DATE NOT NULL,
+    tokens BIGINT NOT NULL
+);
+";

@@ -1,0 +1,356 @@
+//! The DuckDB store: schema and migrations, appends, and one-Team reads.
+
+mod migrations;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use duckdb::{Connection, OptionalExt, params};
+use gatekeeper::{Decision, Region};
+
+use crate::teams::{Operation, TeamState};
+
+pub use migrations::MIGRATIONS;
+
+/// A store that can't be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened.
+    #[error("cannot open store `{path}`: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+    /// A migration failed; the store is left at the previous version.
+    #[error("cannot upgrade store to `{name}`: {source}")]
+    Migration {
+        /// The migration.
+        name: &'static str,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+    /// The store was made by a newer version of tokenplan.
+    #[error("store has {found} migrations but this tokenplan knows {known}; use a newer tokenplan")]
+    TooNew {
+        /// Migrations in the store.
+        found: usize,
+        /// Migrations this build knows.
+        known: usize,
+    },
+    /// A query failed.
+    #[error("{what}: {source}")]
+    Query {
+        /// What was being done.
+        what: String,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+    /// A stored record can't be read back.
+    #[error("corrupt record in `{table}`: {message}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Wraps a DuckDB error with what was being done.
+pub(crate) fn query_error(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Query { what, source }
+}
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+}
+
+/// A Team's row.
+#[derive(Debug, Clone)]
+pub struct TeamRow {
+    /// The id.
+    pub id: String,
+    /// The region.
+    pub region: Region,
+    /// Whether it is a Default Team.
+    pub is_default: bool,
+    /// Its creator and Owner.
+    pub owner: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What one decided step appends.
+pub struct Entry<'a> {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: &'a str,
+    /// The Team acted in.
+    pub team: &'a str,
+    /// What.
+    pub operation: &'a Operation,
+    /// The gatekeeper's answer.
+    pub decision: &'a Decision,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::migrated(conn, MIGRATIONS)
+    }
+
+    /// A store in memory (tests and the demo).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::migrated(conn, MIGRATIONS)
+    }
+
+    /// Applies the migrations of `migrations` the store lacks, each in one transaction.
+    pub(crate) fn migrated(
+        mut conn: Connection,
+        migrations: &[(&'static str, &str)],
+    ) -> Result<Store, StoreError> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL);",
+        )
+        .map_err(query_error("cannot create schema_migrations"))?;
+        let applied: i64 = conn
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .map_err(query_error("cannot read schema_migrations"))?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                found: applied,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (version, (name, sql)) in migrations.iter().enumerate().skip(applied) {
+            let migration = |source| StoreError::Migration { name, source };
+            let tx = conn.transaction().map_err(migration)?;
+            tx.execute_batch(sql).map_err(migration)?;
+            tx.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)",
+                params![version + 1, name],
+            )
+            .map_err(migration)?;
+            tx.commit().map_err(migration)?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// The connection, for the modules that read and write their own tables.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, for transactions.
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Whether the user has an account.
+    pub fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM users WHERE user_id = ?", [user], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(query_error(format!("cannot look up user `{user}`")))
+    }
+
+    /// The Team with this id.
+    pub fn team(&self, team: &str) -> Result<Option<TeamRow>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT team_id, region, is_default, owner, created_at FROM teams WHERE team_id = ?",
+                [team],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, DateTime<Utc>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(query_error(format!("cannot look up Team `{team}`")))?;
+        row.map(|(id, region, is_default, owner, created_at)| {
+            Ok(TeamRow {
+                region: region.parse().map_err(|message| StoreError::Corrupt {
+                    table: "teams",
+                    message,
+                })?,
+                id,
+                is_default,
+                owner,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every Team id, sorted.
+    pub fn team_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT team_id FROM teams ORDER BY team_id")
+            .map_err(query_error("cannot list Teams"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(query_error("cannot list Teams"))?;
+        rows.collect::<Result<_, _>>().map_err(query_error("cannot list Teams"))
+    }
+
+    /// The Team owning a pay-as-you-go key id, if the id is taken.
+    pub fn payg_key_team(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT team_id FROM payg_keys WHERE key_id = ?", [key], |r| r.get(0))
+            .optional()
+            .map_err(query_error(format!("cannot look up key `{key}`")))
+    }
+
+    /// A Team's state at `at`: its records up to `at` folded, renewals applied.
+    pub fn team_state(&self, team: &str, at: DateTime<Utc>) -> Result<Option<TeamState>, StoreError> {
+        let Some(row) = self.team(team)? else {
+            return Ok(None);
+        };
+        let mut state = TeamState::new(&row.id, row.region, row.is_default, &row.owner, row.created_at);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT occurred_at, actor, payload FROM team_records WHERE team_id = ? AND occurred_at <= ? ORDER BY occurred_at, seq",
+            )
+            .map_err(query_error(format!("cannot read the history of `{team}`")))?;
+        let records = stmt
+            .query_map(params![team, at], |r| {
+                Ok((r.get::<_, DateTime<Utc>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(query_error(format!("cannot read the history of `{team}`")))?;
+        for record in records {
+            let (record_at, actor, payload) =
+                record.map_err(query_error(format!("cannot read the history of `{team}`")))?;
+            let operation: Operation =
+                serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
+                    table: "team_records",
+                    message: format!("Team `{team}` at {record_at}: {e}"),
+                })?;
+            state.advance_to(record_at);
+            state.apply(&actor, &operation, record_at);
+        }
+        state.advance_to(at);
+        Ok(Some(state))
+    }
+
+    /// The time of a Team's latest record.
+    pub fn last_change(&self, team: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.conn
+            .query_row("SELECT max(occurred_at) FROM team_records WHERE team_id = ?", [team], |r| {
+                r.get::<_, Option<DateTime<Utc>>>(0)
+            })
+            .map_err(query_error(format!("cannot read the history of `{team}`")))
+    }
+
+    /// Appends a decided step in one transaction: the decision to the audit log and, when
+    /// allowed, the operation to the Team's history (with the account, Team or key it creates).
+    pub fn append(&mut self, entry: &Entry<'_>) -> Result<(), StoreError> {
+        let what = format!("cannot record `{}` on `{}`", entry.operation.name(), entry.team);
+        let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
+        let decision = entry.decision;
+        let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
+        tx.execute(
+            "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                entry.at,
+                entry.actor,
+                entry.team,
+                entry.operation.name(),
+                decision.is_allowed(),
+                policies.join(","),
+                decision.rules().join(","),
+                decision.explain()
+            ],
+        )
+        .map_err(query_error(what.clone()))?;
+        if decision.is_allowed() {
+            match entry.operation {
+                Operation::CreateAccount { region } => {
+                    tx.execute(
+                        "INSERT INTO users VALUES (?, ?, ?)",
+                        params![entry.actor, region.as_str(), entry.at],
+                    )
+                    .map_err(query_error(what.clone()))?;
+                    insert_team(&tx, entry.actor, *region, true, entry.actor, entry.at)
+                        .map_err(query_error(what.clone()))?;
+                }
+                Operation::CreateTeam { team, region } => {
+                    insert_team(&tx, team, *region, false, entry.actor, entry.at)
+                        .map_err(query_error(what.clone()))?;
+                }
+                Operation::CreatePaygKey { team, key } => {
+                    tx.execute(
+                        "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
+                        params![key, team, entry.actor, entry.at],
+                    )
+                    .map_err(query_error(what.clone()))?;
+                }
+                _ => {}
+            }
+            let payload = serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
+                table: "team_records",
+                message: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
+                params![entry.team, entry.at, entry.actor, entry.operation.name(), payload],
+            )
+            .map_err(query_error(what.clone()))?;
+        }
+        tx.commit().map_err(query_error(what))
+    }
+}
+
+fn insert_team(
+    tx: &duckdb::Transaction<'_>,
+    team: &str,
+    region: Region,
+    is_default: bool,
+    owner: &str,
+    at: DateTime<Utc>,
+) -> duckdb::Result<usize> {
+    tx.execute(
+        "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
+        params![team, region.as_str(), is_default, owner, at],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_store_opens_and_upgrades() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.duckdb");
+        let conn = Connection::open(&path).unwrap();
+        drop(Store::migrated(conn, &MIGRATIONS[..1]).unwrap());
+        let store = Store::open(&path).unwrap();
+        let applied: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(applied as usize, MIGRATIONS.len());
+        store.conn().execute_batch("SELECT * FROM statements").unwrap();
+    }
+}

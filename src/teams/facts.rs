@@ -1,0 +1,134 @@
+//! The facts the policies decide on, computed from a Team's state (DESIGN principle 1:
+//! the code counts, the policies decide).
+
+use gatekeeper::{
+    ActionRequest, Actor, PaygKeyFacts, Request, SubscriptionChange, Target, TeamFacts,
+    TokenPlanKeyFacts,
+};
+
+use super::operation::Operation;
+use super::state::{TeamState, split_addition};
+
+/// The Team's facts now.
+pub fn team_facts(state: &TeamState) -> TeamFacts {
+    TeamFacts {
+        id: state.id.clone(),
+        region: state.region,
+        is_default: state.is_default,
+        member_count: i64::try_from(state.members.len()).unwrap_or(i64::MAX),
+        seat_count: i64::from(state.seat_count()),
+    }
+}
+
+/// The actor as the policies see them in this Team.
+pub fn actor(state: &TeamState, user: &str) -> Actor {
+    match state.members.get(user) {
+        Some(member) => Actor::member(user, member.role),
+        None => Actor::Outsider(user.to_owned()),
+    }
+}
+
+/// A user the operation is about, with their membership.
+pub fn target(state: &TeamState, user: &str) -> Target {
+    match state.members.get(user) {
+        Some(member) => Target::member(user, member.role, state.seat_of(user).is_some()),
+        None => Target::outsider(user),
+    }
+}
+
+/// A member's Token Plan Key.
+pub fn token_plan_key(state: &TeamState, user: &str) -> TokenPlanKeyFacts {
+    TokenPlanKeyFacts {
+        holder: user.to_owned(),
+        has_seat: state.seat_of(user).is_some(),
+        credits_access: state.members.get(user).is_some_and(|m| m.credits_access),
+    }
+}
+
+fn subscription_change(state: &TeamState, tier: &str, seats: u32, seats_after: u32) -> SubscriptionChange {
+    let tiers = |canceled_only: bool| {
+        state
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| !canceled_only || s.renewal_canceled)
+            .map(|(t, _)| t.clone())
+            .collect()
+    };
+    SubscriptionChange {
+        tier: tier.to_owned(),
+        seats: i64::from(seats),
+        seats_after: i64::from(seats_after),
+        subscribed_tiers: tiers(false),
+        canceled_tiers: tiers(true),
+        renewing_seats: state.subscriptions.get(tier).map_or(0, |s| i64::from(s.renewing_seats())),
+    }
+}
+
+/// The request for `operation` by `user` on a Team in `state` (already advanced to its time).
+/// For `create_account` and `create_team`, `state` is the Team about to be created.
+pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request {
+    use Operation::*;
+    let seats_now = state.seat_count();
+    let action = match operation {
+        CreateAccount { .. } => ActionRequest::CreateAccount,
+        CreateTeam { .. } => ActionRequest::CreateTeam,
+        Invite { user: u, role, .. } => ActionRequest::Invite {
+            target: target(state, u),
+            role: *role,
+        },
+        RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
+            target: target(state, u),
+        },
+        Leave { .. } => ActionRequest::Leave,
+        ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
+            target: target(state, u),
+            role: *role,
+        },
+        BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
+            subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
+        ),
+        AddSeats { tier, seats, .. } => {
+            let pending = state.subscriptions.get(tier).map_or(0, |s| s.pending_removal);
+            let (_, new) = split_addition(pending, *seats);
+            ActionRequest::AddSeats(subscription_change(state, tier, *seats, seats_now.saturating_add(new)))
+        }
+        RemoveSeats { tier, seats, .. } => {
+            ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
+        }
+        CancelRenewal { tier, .. } => {
+            ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))
+        }
+        RestoreRenewal { tier, .. } => {
+            ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
+        }
+        AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
+            target: target(state, u),
+            tier: tier.clone(),
+            free_seats: state.subscriptions.get(tier).map_or(0, |s| i64::from(s.free_seats())),
+        },
+        UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
+            target: target(state, u),
+        },
+        ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
+            from: target(state, from),
+            target: target(state, to),
+        },
+        TopUpCredits { .. } => ActionRequest::TopUpCredits,
+        TopUpWallet { .. } => ActionRequest::TopUpWallet,
+        SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
+            target: target(state, u),
+        },
+        CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
+            live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
+        },
+        DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(PaygKeyFacts {
+            id: key.clone(),
+            creator: state.payg_keys.get(key).map(|k| k.creator.clone()).unwrap_or_default(),
+        }),
+    };
+    let actor = match operation {
+        CreateAccount { .. } | CreateTeam { .. } => Actor::User(user.to_owned()),
+        _ => actor(state, user),
+    };
+    Request::new(actor, team_facts(state), action)
+}

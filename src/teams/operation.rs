@@ -1,0 +1,231 @@
+//! The operations of a scenario (`do`), and the steps that carry them.
+
+use chrono::{DateTime, Utc};
+use gatekeeper::{Region, Role};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One operation on the store, with its fields (interfaces.md, scenario files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// T1: the acting user's account and Default Team.
+    CreateAccount {
+        /// Region of the Default Team.
+        #[serde(default = "overseas")]
+        region: Region,
+    },
+    /// A new Team owned by the actor.
+    CreateTeam {
+        /// The Team id.
+        team: String,
+        /// Its region.
+        region: Region,
+    },
+    /// Invite a user.
+    Invite {
+        /// The Team.
+        team: String,
+        /// The invited user.
+        user: String,
+        /// `admin` or `reader`.
+        role: Role,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// The Team.
+        team: String,
+        /// The member.
+        user: String,
+    },
+    /// The actor leaves.
+    Leave {
+        /// The Team.
+        team: String,
+    },
+    /// Change a member's role.
+    ChangeRole {
+        /// The Team.
+        team: String,
+        /// The member.
+        user: String,
+        /// The new role.
+        role: Role,
+    },
+    /// Buy a tier's subscription.
+    BuySubscription {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+        /// Seats.
+        seats: u32,
+    },
+    /// Add seats.
+    AddSeats {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+        /// Seats.
+        seats: u32,
+    },
+    /// Remove seats (overseas: at the next renewal).
+    RemoveSeats {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+        /// Seats.
+        seats: u32,
+    },
+    /// Cancel a tier's renewal (domestic).
+    CancelRenewal {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+    },
+    /// Restore a tier's renewal (always refused, D5).
+    RestoreRenewal {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+    },
+    /// Assign a seat of a tier.
+    AssignSeat {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+        /// The member.
+        user: String,
+    },
+    /// Take a member's seat back.
+    UnassignSeat {
+        /// The Team.
+        team: String,
+        /// The member.
+        user: String,
+    },
+    /// Move a seat with its usage (S4).
+    ReassignSeat {
+        /// The Team.
+        team: String,
+        /// The member who holds it.
+        from: String,
+        /// The member who gets it.
+        to: String,
+    },
+    /// Top up the Credits pool.
+    TopUpCredits {
+        /// The Team.
+        team: String,
+        /// A positive decimal string.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Top up the pay-as-you-go wallet.
+    TopUpWallet {
+        /// The Team.
+        team: String,
+        /// A positive decimal string.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Turn a member's Credits access on or off.
+    SetCreditsAccess {
+        /// The Team.
+        team: String,
+        /// The member.
+        user: String,
+        /// On or off.
+        enabled: bool,
+    },
+    /// Create a pay-as-you-go key.
+    CreatePaygKey {
+        /// The Team.
+        team: String,
+        /// The new key's id.
+        key: String,
+    },
+    /// Delete a pay-as-you-go key.
+    DeletePaygKey {
+        /// The Team.
+        team: String,
+        /// The key.
+        key: String,
+    },
+}
+
+fn overseas() -> Region {
+    Region::Overseas
+}
+
+impl Operation {
+    /// The `do` name.
+    pub fn name(&self) -> &'static str {
+        use Operation::*;
+        match self {
+            CreateAccount { .. } => "create_account",
+            CreateTeam { .. } => "create_team",
+            Invite { .. } => "invite",
+            RemoveMember { .. } => "remove_member",
+            Leave { .. } => "leave",
+            ChangeRole { .. } => "change_role",
+            BuySubscription { .. } => "buy_subscription",
+            AddSeats { .. } => "add_seats",
+            RemoveSeats { .. } => "remove_seats",
+            CancelRenewal { .. } => "cancel_renewal",
+            RestoreRenewal { .. } => "restore_renewal",
+            AssignSeat { .. } => "assign_seat",
+            UnassignSeat { .. } => "unassign_seat",
+            ReassignSeat { .. } => "reassign_seat",
+            TopUpCredits { .. } => "top_up_credits",
+            TopUpWallet { .. } => "top_up_wallet",
+            SetCreditsAccess { .. } => "set_credits_access",
+            CreatePaygKey { .. } => "create_payg_key",
+            DeletePaygKey { .. } => "delete_payg_key",
+        }
+    }
+
+    /// The Team the operation acts in; for `create_account`, the actor's Default Team.
+    pub fn team<'a>(&'a self, actor: &'a str) -> &'a str {
+        use Operation::*;
+        match self {
+            CreateAccount { .. } => actor,
+            CreateTeam { team, .. }
+            | Invite { team, .. }
+            | RemoveMember { team, .. }
+            | Leave { team }
+            | ChangeRole { team, .. }
+            | BuySubscription { team, .. }
+            | AddSeats { team, .. }
+            | RemoveSeats { team, .. }
+            | CancelRenewal { team, .. }
+            | RestoreRenewal { team, .. }
+            | AssignSeat { team, .. }
+            | UnassignSeat { team, .. }
+            | ReassignSeat { team, .. }
+            | TopUpCredits { team, .. }
+            | TopUpWallet { team, .. }
+            | SetCreditsAccess { team, .. }
+            | CreatePaygKey { team, .. }
+            | DeletePaygKey { team, .. } => team,
+        }
+    }
+}
+
+/// One step: an operation, when, by whom, and whether a refusal is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// When (`at`).
+    pub at: DateTime<Utc>,
+    /// The acting user (`as`).
+    pub actor: String,
+    /// What (`do` and its fields).
+    pub operation: Operation,
+    /// `expect: denied`.
+    pub expect_denied: bool,
+}
