@@ -95,17 +95,32 @@ mod tests {
     fn b4_renewals_clamp_to_the_months_last_day() {
         let jan31 = d("2026-01-31");
         let renewals: Vec<_> = (0..5).map(|n| renewal(jan31, n)).collect();
-        assert_eq!(renewals, [d("2026-01-31"), d("2026-02-28"), d("2026-03-31"), d("2026-04-30"), d("2026-05-31")]);
+        assert_eq!(
+            renewals,
+            [
+                d("2026-01-31"),
+                d("2026-02-28"),
+                d("2026-03-31"),
+                d("2026-04-30"),
+                d("2026-05-31")
+            ]
+        );
         assert_eq!(renewal(d("2027-12-31"), 2), d("2028-02-29"));
     }
 
     #[test]
     fn b4_cycle_length_is_days_between_renewals() {
         let c = cycle_of(d("2026-01-31"), d("2026-02-28"));
-        assert_eq!((c.index, c.start, c.end, c.days()), (1, d("2026-02-28"), d("2026-03-31"), 31));
+        assert_eq!(
+            (c.index, c.start, c.end, c.days()),
+            (1, d("2026-02-28"), d("2026-03-31"), 31)
+        );
         let c = cycle_of(d("2026-01-31"), d("2026-02-27"));
         assert_eq!((c.index, c.days()), (0, 28));
-        assert_eq!(cycle_of(d("2026-11-23"), d("2026-12-22")).days_left(d("2026-12-22")), 1);
+        assert_eq!(
+            cycle_of(d("2026-11-23"), d("2026-12-22")).days_left(d("2026-12-22")),
+            1
+        );
     }
 
     #[test]
@@ -113,6 +128,9 @@ mod tests {
         let at: DateTime<Utc> = "2026-11-23T23:30:00Z".parse().unwrap();
         assert_eq!(billing_day(at, Region::Overseas), d("2026-11-23"));
         assert_eq!(billing_day(at, Region::Domestic), d("2026-11-24"));
-        assert_eq!(day_start(d("2026-11-24"), Region::Domestic).to_rfc3339(), "2026-11-23T16:00:00+00:00");
+        assert_eq!(
+            day_start(d("2026-11-24"), Region::Domestic).to_rfc3339(),
+            "2026-11-23T16:00:00+00:00"
+        );
     }
 }

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gatekeeper::Gatekeeper;
 use gatekeeper::matrix::RoleMatrix;
+use tokenplan::events;
 use tokenplan::prices::Prices;
 use tokenplan::review::{self, PolicyDiff};
 use tokenplan::store::Store;
@@ -24,7 +25,12 @@ Examples:
 #[command(name = "tokenplan", version, after_help = EXAMPLES)]
 struct Cli {
     /// The DuckDB store.
-    #[arg(long, global = true, env = "TOKENPLAN_DB", default_value = "tokenplan.duckdb")]
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENPLAN_DB",
+        default_value = "tokenplan.duckdb"
+    )]
     db: PathBuf,
     /// A policy directory to use instead of the reviewed policies compiled in.
     #[arg(long, global = true, value_name = "DIR")]
@@ -56,6 +62,22 @@ enum Command {
         #[arg(long)]
         keep_going: bool,
     },
+    /// Usage events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Load usage events (CSV, JSON Lines or Parquet, by extension) into `usage_events`.
+    #[command(
+        after_help = "A file with a row that can't be stored is refused whole; event ids already stored are skipped.\n\nExample:\n  tokenplan events import fixtures/demo/events.csv"
+    )]
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,7 +86,9 @@ enum PolicyCommand {
     #[command(after_help = "Example:\n  tokenplan policy check --policies policies")]
     Check,
     /// The role matrix as the policies decide it, by evaluation.
-    #[command(after_help = "Example:\n  tokenplan policy matrix --format md --expect fixtures/role-matrix.yaml")]
+    #[command(
+        after_help = "Example:\n  tokenplan policy matrix --format md --expect fixtures/role-matrix.yaml"
+    )]
     Matrix {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Md)]
@@ -74,7 +98,9 @@ enum PolicyCommand {
         expect: Option<PathBuf>,
     },
     /// Matrix cells and limit boundaries whose decision differs between two policy directories.
-    #[command(after_help = "Exits 1 when a decision was loosened (deny → allow).\n\nExample:\n  tokenplan policy diff old/policies policies")]
+    #[command(
+        after_help = "Exits 1 when a decision was loosened (deny → allow).\n\nExample:\n  tokenplan policy diff old/policies policies"
+    )]
     Diff {
         /// The policies before the change.
         old_dir: PathBuf,
@@ -82,7 +108,9 @@ enum PolicyCommand {
         new_dir: PathBuf,
     },
     /// One decision against the store, with the policies and rules that made it.
-    #[command(after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader")]
+    #[command(
+        after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
+    )]
     Explain(ExplainArgs),
 }
 
@@ -136,12 +164,20 @@ struct Failure {
 impl Failure {
     /// The work failed or a check found problems: exit 1.
     fn work(error: impl Into<anyhow::Error>) -> Self {
-        Failure { status: 1, error: error.into(), hint: None }
+        Failure {
+            status: 1,
+            error: error.into(),
+            hint: None,
+        }
     }
 
     /// Bad usage or unreadable input: exit 2.
     fn input(error: impl Into<anyhow::Error>) -> Self {
-        Failure { status: 2, error: error.into(), hint: None }
+        Failure {
+            status: 2,
+            error: error.into(),
+            hint: None,
+        }
     }
 
     fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -175,16 +211,29 @@ pub fn run() -> i32 {
 }
 
 fn init_logging(quiet: bool, verbose: bool) {
-    let level = if verbose { "tokenplan=debug,info" } else if quiet { "error" } else { "warn" };
+    let level = if verbose {
+        "tokenplan=debug,info"
+    } else if quiet {
+        "error"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn dispatch(cli: &Cli) -> Outcome {
     match &cli.command {
         Command::Policy(command) => policy(cli, command),
-        Command::Apply { scenario, keep_going } => apply(cli, scenario, *keep_going),
+        Command::Apply {
+            scenario,
+            keep_going,
+        } => apply(cli, scenario, *keep_going),
+        Command::Events(EventsCommand::Import { files }) => import(cli, files),
     }
 }
 
@@ -223,7 +272,9 @@ fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             }
             if problems.is_empty() {
                 if !cli.quiet {
-                    eprintln!("policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)");
+                    eprintln!(
+                        "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
+                    );
                 }
                 Ok(0)
             } else {
@@ -236,7 +287,10 @@ fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             let matrix = RoleMatrix::evaluate(&gate);
             match format {
                 Format::Md => print!("{}", matrix.to_markdown()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&matrix).map_err(Failure::work)?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&matrix).map_err(Failure::work)?
+                ),
             }
             let Some(expect) = expect else { return Ok(0) };
             let expected: RoleMatrix = serde_yaml::from_str(&read_file(expect)?)
@@ -280,21 +334,35 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
     let state = store
         .team_state(&args.team, at)
         .map_err(Failure::work)?
-        .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{}` in `{}`", args.team, cli.db.display())))?;
-    let request = tokenplan::explain::request(&state, &args.actor, &args.action, &tokenplan::explain::Fields {
-        target: args.target.clone(),
-        role: args.role.clone(),
-        tier: args.tier.clone(),
-        seats: args.seats,
-        key: args.key.clone(),
-        from: args.from.clone(),
-    })
+        .ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "no Team `{}` in `{}`",
+                args.team,
+                cli.db.display()
+            ))
+        })?;
+    let request = tokenplan::explain::request(
+        &state,
+        &args.actor,
+        &args.action,
+        &tokenplan::explain::Fields {
+            target: args.target.clone(),
+            role: args.role.clone(),
+            tier: args.tier.clone(),
+            seats: args.seats,
+            key: args.key.clone(),
+            from: args.from.clone(),
+        },
+    )
     .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
     let decision = gate.decide(&request);
     println!("{}", decision.explain());
     for policy in decision.policies() {
         if let Some(location) = gate.locations().get(&policy.id) {
-            println!("  {} ({}) at policies/{}:{}", policy.id, policy.rule, location.file, location.line);
+            println!(
+                "  {} ({}) at policies/{}:{}",
+                policy.id, policy.rule, location.file, location.line
+            );
         }
     }
     Ok(if decision.is_allowed() { 0 } else { 1 })
@@ -302,7 +370,8 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
 
 fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
     let text = read_file(scenario)?;
-    let steps = teams::scenario::parse(&scenario.display().to_string(), &text).map_err(Failure::input)?;
+    let steps =
+        teams::scenario::parse(&scenario.display().to_string(), &text).map_err(Failure::input)?;
     let gate = gatekeeper(cli)?;
     let prices = prices(cli)?;
     let mut store = open_store(&cli.db)?;
@@ -312,7 +381,12 @@ fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
         let number = i + 1;
         let decision = teams
             .apply(&step.actor, &step.operation, step.at)
-            .map_err(|e| Failure::input(anyhow::anyhow!("`{}` step {number}: {e}", scenario.display())))?;
+            .map_err(|e| {
+                Failure::input(anyhow::anyhow!(
+                    "`{}` step {number}: {e}",
+                    scenario.display()
+                ))
+            })?;
         let as_expected = decision.is_allowed() != step.expect_denied;
         let mark = match (decision.is_allowed(), step.expect_denied) {
             (true, false) => "ok",
@@ -331,7 +405,9 @@ fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
         if !as_expected {
             failed += 1;
             if !keep_going {
-                eprintln!("error: step {number} ended against its expectation; stopping (use --keep-going to go on)");
+                eprintln!(
+                    "error: step {number} ended against its expectation; stopping (use --keep-going to go on)"
+                );
                 return Ok(1);
             }
         }
@@ -342,6 +418,27 @@ fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
     }
     if !cli.quiet {
         eprintln!("applied {} step(s) to {}", steps.len(), cli.db.display());
+    }
+    Ok(0)
+}
+
+fn import(cli: &Cli, files: &[PathBuf]) -> Outcome {
+    let mut store = open_store(&cli.db)?;
+    for file in files {
+        let rows = events::read(file).map_err(|e| {
+            Failure::input(e).hint(
+                "fix the rows named above and import the file again; nothing of it was stored",
+            )
+        })?;
+        let summary =
+            events::store(&mut store, &rows, chrono::Utc::now()).map_err(Failure::work)?;
+        println!(
+            "{}: read {}, stored {}, skipped {} (event id already stored or repeated)",
+            file.display(),
+            summary.read,
+            summary.stored,
+            summary.skipped
+        );
     }
     Ok(0)
 }

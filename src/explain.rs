@@ -2,7 +2,9 @@
 
 use gatekeeper::{ActionRequest, KeyFacts, PaygKeyFacts, Request, Role};
 
-use crate::teams::{Operation, TeamState, request as operation_request, team_facts, token_plan_key};
+use crate::teams::{
+    Operation, TeamState, request as operation_request, team_facts, token_plan_key,
+};
 
 /// The optional fields of an explained action.
 #[derive(Debug, Clone, Default)]
@@ -22,11 +24,18 @@ pub struct Fields {
 }
 
 fn need<T: Clone>(value: &Option<T>, flag: &str, action: &str) -> Result<T, String> {
-    value.clone().ok_or_else(|| format!("`{action}` needs --{flag}"))
+    value
+        .clone()
+        .ok_or_else(|| format!("`{action}` needs --{flag}"))
 }
 
 /// The request `actor` would make for `action` in the Team of `state`.
-pub fn request(state: &TeamState, actor: &str, action: &str, fields: &Fields) -> Result<Request, String> {
+pub fn request(
+    state: &TeamState,
+    actor: &str,
+    action: &str,
+    fields: &Fields,
+) -> Result<Request, String> {
     let team = state.id.clone();
     let target = || need(&fields.target, "target", action);
     let tier = || need(&fields.tier, "tier", action);
@@ -38,7 +47,11 @@ pub fn request(state: &TeamState, actor: &str, action: &str, fields: &Fields) ->
         Ok(Request::new(facts.actor, team_facts(state), action_request))
     };
     let payg = |id: String| PaygKeyFacts {
-        creator: state.payg_keys.get(&id).map(|k| k.creator.clone()).unwrap_or_default(),
+        creator: state
+            .payg_keys
+            .get(&id)
+            .map(|k| k.creator.clone())
+            .unwrap_or_default(),
         id,
     };
     let operation = match action {
@@ -58,21 +71,71 @@ pub fn request(state: &TeamState, actor: &str, action: &str, fields: &Fields) ->
                 credits_available: state.credits_topped_up > rust_decimal::Decimal::ZERO,
             });
         }
-        "invite" => Operation::Invite { team, user: target()?, role: role()? },
-        "remove_member" => Operation::RemoveMember { team, user: target()? },
+        "invite" => Operation::Invite {
+            team,
+            user: target()?,
+            role: role()?,
+        },
+        "remove_member" => Operation::RemoveMember {
+            team,
+            user: target()?,
+        },
         "leave" => Operation::Leave { team },
-        "change_role" => Operation::ChangeRole { team, user: target()?, role: role()? },
-        "buy_subscription" => Operation::BuySubscription { team, tier: tier()?, seats: seats()? },
-        "add_seats" => Operation::AddSeats { team, tier: tier()?, seats: seats()? },
-        "remove_seats" => Operation::RemoveSeats { team, tier: tier()?, seats: seats()? },
-        "cancel_renewal" => Operation::CancelRenewal { team, tier: tier()? },
-        "restore_renewal" => Operation::RestoreRenewal { team, tier: tier()? },
-        "assign_seat" => Operation::AssignSeat { team, tier: tier()?, user: target()? },
-        "unassign_seat" => Operation::UnassignSeat { team, user: target()? },
-        "reassign_seat" => Operation::ReassignSeat { team, from: need(&fields.from, "from", action)?, to: target()? },
-        "top_up_credits" => Operation::TopUpCredits { team, amount: rust_decimal::Decimal::ONE },
-        "top_up_wallet" => Operation::TopUpWallet { team, amount: rust_decimal::Decimal::ONE },
-        "set_credits_access" => Operation::SetCreditsAccess { team, user: target()?, enabled: false },
+        "change_role" => Operation::ChangeRole {
+            team,
+            user: target()?,
+            role: role()?,
+        },
+        "buy_subscription" => Operation::BuySubscription {
+            team,
+            tier: tier()?,
+            seats: seats()?,
+        },
+        "add_seats" => Operation::AddSeats {
+            team,
+            tier: tier()?,
+            seats: seats()?,
+        },
+        "remove_seats" => Operation::RemoveSeats {
+            team,
+            tier: tier()?,
+            seats: seats()?,
+        },
+        "cancel_renewal" => Operation::CancelRenewal {
+            team,
+            tier: tier()?,
+        },
+        "restore_renewal" => Operation::RestoreRenewal {
+            team,
+            tier: tier()?,
+        },
+        "assign_seat" => Operation::AssignSeat {
+            team,
+            tier: tier()?,
+            user: target()?,
+        },
+        "unassign_seat" => Operation::UnassignSeat {
+            team,
+            user: target()?,
+        },
+        "reassign_seat" => Operation::ReassignSeat {
+            team,
+            from: need(&fields.from, "from", action)?,
+            to: target()?,
+        },
+        "top_up_credits" => Operation::TopUpCredits {
+            team,
+            amount: rust_decimal::Decimal::ONE,
+        },
+        "top_up_wallet" => Operation::TopUpWallet {
+            team,
+            amount: rust_decimal::Decimal::ONE,
+        },
+        "set_credits_access" => Operation::SetCreditsAccess {
+            team,
+            user: target()?,
+            enabled: false,
+        },
         "create_payg_key" => Operation::CreatePaygKey { team, key: key()? },
         "delete_payg_key" => Operation::DeletePaygKey { team, key: key()? },
         other => {

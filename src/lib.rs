@@ -3,6 +3,7 @@
 //! [`billing`] job turns a day's usage events into next-day statements.
 
 pub mod calendar;
+pub mod events;
 pub mod explain;
 pub mod prices;
 pub mod review;

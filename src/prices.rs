@@ -116,15 +116,24 @@ impl Prices {
         }
         for (tier, t) in &prices.tiers {
             if t.quota_tokens < 0 {
-                return Err(invalid(format!("tier `{tier}`: `quota_tokens` is negative")));
+                return Err(invalid(format!(
+                    "tier `{tier}`: `quota_tokens` is negative"
+                )));
             }
-            check_currencies(&t.seat_price, &format!("tier `{tier}` seat_price")).map_err(invalid)?;
+            check_currencies(&t.seat_price, &format!("tier `{tier}` seat_price"))
+                .map_err(invalid)?;
         }
         for (model, m) in &prices.models {
-            check_currencies(&m.input_per_million, &format!("model `{model}` input_per_million"))
-                .map_err(invalid)?;
-            check_currencies(&m.output_per_million, &format!("model `{model}` output_per_million"))
-                .map_err(invalid)?;
+            check_currencies(
+                &m.input_per_million,
+                &format!("model `{model}` input_per_million"),
+            )
+            .map_err(invalid)?;
+            check_currencies(
+                &m.output_per_million,
+                &format!("model `{model}` output_per_million"),
+            )
+            .map_err(invalid)?;
         }
         Ok(prices)
     }
@@ -142,7 +151,11 @@ impl Prices {
         self.tiers.get(tier).ok_or_else(|| {
             format!(
                 "unknown tier `{tier}`; the price list has {}",
-                self.tiers.keys().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+                self.tiers
+                    .keys()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }

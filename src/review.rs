@@ -82,7 +82,13 @@ impl PolicyDiff {
         let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
         let mut lines: Vec<String> = self.cells.iter().map(|c| format!("matrix  {c}")).collect();
         lines.extend(self.limits.iter().map(|l| {
-            format!("limit   {} ({}): {} → {}", l.name, l.rule, word(l.old), word(l.new))
+            format!(
+                "limit   {} ({}): {} → {}",
+                l.name,
+                l.rule,
+                word(l.old),
+                word(l.new)
+            )
         }));
         if lines.is_empty() {
             "no decision changed".to_owned()

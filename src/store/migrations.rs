@@ -1,10 +1,7 @@
 //! The store's schema, as numbered migrations applied in order on open.
 
 /// Every migration, oldest first; a store records the ones it has applied.
-pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("teams and history", TEAMS),
-    ("billing", BILLING),
-];
+pub const MIGRATIONS: &[(&str, &str)] = &[("teams and history", TEAMS), ("billing", BILLING)];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
 const TEAMS: &str = "

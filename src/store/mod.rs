@@ -162,7 +162,11 @@ impl Store {
     /// Whether the user has an account.
     pub fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
         self.conn
-            .query_row("SELECT count(*) FROM users WHERE user_id = ?", [user], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM users WHERE user_id = ?",
+                [user],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n > 0)
             .map_err(query_error(format!("cannot look up user `{user}`")))
     }
@@ -210,23 +214,38 @@ impl Store {
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(query_error("cannot list Teams"))?;
-        rows.collect::<Result<_, _>>().map_err(query_error("cannot list Teams"))
+        rows.collect::<Result<_, _>>()
+            .map_err(query_error("cannot list Teams"))
     }
 
     /// The Team owning a pay-as-you-go key id, if the id is taken.
     pub fn payg_key_team(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT team_id FROM payg_keys WHERE key_id = ?", [key], |r| r.get(0))
+            .query_row(
+                "SELECT team_id FROM payg_keys WHERE key_id = ?",
+                [key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(query_error(format!("cannot look up key `{key}`")))
     }
 
     /// A Team's state at `at`: its records up to `at` folded, renewals applied.
-    pub fn team_state(&self, team: &str, at: DateTime<Utc>) -> Result<Option<TeamState>, StoreError> {
+    pub fn team_state(
+        &self,
+        team: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<TeamState>, StoreError> {
         let Some(row) = self.team(team)? else {
             return Ok(None);
         };
-        let mut state = TeamState::new(&row.id, row.region, row.is_default, &row.owner, row.created_at);
+        let mut state = TeamState::new(
+            &row.id,
+            row.region,
+            row.is_default,
+            &row.owner,
+            row.created_at,
+        );
         let mut stmt = self
             .conn
             .prepare(
@@ -235,7 +254,11 @@ impl Store {
             .map_err(query_error(format!("cannot read the history of `{team}`")))?;
         let records = stmt
             .query_map(params![team, at], |r| {
-                Ok((r.get::<_, DateTime<Utc>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, DateTime<Utc>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(query_error(format!("cannot read the history of `{team}`")))?;
         for record in records {
@@ -256,16 +279,22 @@ impl Store {
     /// The time of a Team's latest record.
     pub fn last_change(&self, team: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.conn
-            .query_row("SELECT max(occurred_at) FROM team_records WHERE team_id = ?", [team], |r| {
-                r.get::<_, Option<DateTime<Utc>>>(0)
-            })
+            .query_row(
+                "SELECT max(occurred_at) FROM team_records WHERE team_id = ?",
+                [team],
+                |r| r.get::<_, Option<DateTime<Utc>>>(0),
+            )
             .map_err(query_error(format!("cannot read the history of `{team}`")))
     }
 
     /// Appends a decided step in one transaction: the decision to the audit log and, when
     /// allowed, the operation to the Team's history (with the account, Team or key it creates).
     pub fn append(&mut self, entry: &Entry<'_>) -> Result<(), StoreError> {
-        let what = format!("cannot record `{}` on `{}`", entry.operation.name(), entry.team);
+        let what = format!(
+            "cannot record `{}` on `{}`",
+            entry.operation.name(),
+            entry.team
+        );
         let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
         let decision = entry.decision;
         let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
@@ -307,13 +336,20 @@ impl Store {
                 }
                 _ => {}
             }
-            let payload = serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
-                table: "team_records",
-                message: e.to_string(),
-            })?;
+            let payload =
+                serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
+                    table: "team_records",
+                    message: e.to_string(),
+                })?;
             tx.execute(
                 "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
-                params![entry.team, entry.at, entry.actor, entry.operation.name(), payload],
+                params![
+                    entry.team,
+                    entry.at,
+                    entry.actor,
+                    entry.operation.name(),
+                    payload
+                ],
             )
             .map_err(query_error(what.clone()))?;
         }
@@ -351,6 +387,9 @@ mod tests {
             .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(applied as usize, MIGRATIONS.len());
-        store.conn().execute_batch("SELECT * FROM statements").unwrap();
+        store
+            .conn()
+            .execute_batch("SELECT * FROM statements")
+            .unwrap();
     }
 }

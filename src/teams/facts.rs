@@ -45,7 +45,12 @@ pub fn token_plan_key(state: &TeamState, user: &str) -> TokenPlanKeyFacts {
     }
 }
 
-fn subscription_change(state: &TeamState, tier: &str, seats: u32, seats_after: u32) -> SubscriptionChange {
+fn subscription_change(
+    state: &TeamState,
+    tier: &str,
+    seats: u32,
+    seats_after: u32,
+) -> SubscriptionChange {
     let tiers = |canceled_only: bool| {
         state
             .subscriptions
@@ -60,7 +65,10 @@ fn subscription_change(state: &TeamState, tier: &str, seats: u32, seats_after: u
         seats_after: i64::from(seats_after),
         subscribed_tiers: tiers(false),
         canceled_tiers: tiers(true),
-        renewing_seats: state.subscriptions.get(tier).map_or(0, |s| i64::from(s.renewing_seats())),
+        renewing_seats: state
+            .subscriptions
+            .get(tier)
+            .map_or(0, |s| i64::from(s.renewing_seats())),
     }
 }
 
@@ -69,63 +77,79 @@ fn subscription_change(state: &TeamState, tier: &str, seats: u32, seats_after: u
 pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request {
     use Operation::*;
     let seats_now = state.seat_count();
-    let action = match operation {
-        CreateAccount { .. } => ActionRequest::CreateAccount,
-        CreateTeam { .. } => ActionRequest::CreateTeam,
-        Invite { user: u, role, .. } => ActionRequest::Invite {
-            target: target(state, u),
-            role: *role,
-        },
-        RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
-            target: target(state, u),
-        },
-        Leave { .. } => ActionRequest::Leave,
-        ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
-            target: target(state, u),
-            role: *role,
-        },
-        BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
-            subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
-        ),
-        AddSeats { tier, seats, .. } => {
-            let pending = state.subscriptions.get(tier).map_or(0, |s| s.pending_removal);
-            let (_, new) = split_addition(pending, *seats);
-            ActionRequest::AddSeats(subscription_change(state, tier, *seats, seats_now.saturating_add(new)))
-        }
-        RemoveSeats { tier, seats, .. } => {
-            ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
-        }
-        CancelRenewal { tier, .. } => {
-            ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))
-        }
-        RestoreRenewal { tier, .. } => {
-            ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
-        }
-        AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
-            target: target(state, u),
-            tier: tier.clone(),
-            free_seats: state.subscriptions.get(tier).map_or(0, |s| i64::from(s.free_seats())),
-        },
-        UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
-            target: target(state, u),
-        },
-        ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
-            from: target(state, from),
-            target: target(state, to),
-        },
-        TopUpCredits { .. } => ActionRequest::TopUpCredits,
-        TopUpWallet { .. } => ActionRequest::TopUpWallet,
-        SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
-            target: target(state, u),
-        },
-        CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
-            live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
-        },
-        DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(PaygKeyFacts {
-            id: key.clone(),
-            creator: state.payg_keys.get(key).map(|k| k.creator.clone()).unwrap_or_default(),
-        }),
-    };
+    let action =
+        match operation {
+            CreateAccount { .. } => ActionRequest::CreateAccount,
+            CreateTeam { .. } => ActionRequest::CreateTeam,
+            Invite { user: u, role, .. } => ActionRequest::Invite {
+                target: target(state, u),
+                role: *role,
+            },
+            RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
+                target: target(state, u),
+            },
+            Leave { .. } => ActionRequest::Leave,
+            ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
+                target: target(state, u),
+                role: *role,
+            },
+            BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
+                subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
+            ),
+            AddSeats { tier, seats, .. } => {
+                let pending = state
+                    .subscriptions
+                    .get(tier)
+                    .map_or(0, |s| s.pending_removal);
+                let (_, new) = split_addition(pending, *seats);
+                ActionRequest::AddSeats(subscription_change(
+                    state,
+                    tier,
+                    *seats,
+                    seats_now.saturating_add(new),
+                ))
+            }
+            RemoveSeats { tier, seats, .. } => {
+                ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
+            }
+            CancelRenewal { tier, .. } => {
+                ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))
+            }
+            RestoreRenewal { tier, .. } => {
+                ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
+            }
+            AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
+                target: target(state, u),
+                tier: tier.clone(),
+                free_seats: state
+                    .subscriptions
+                    .get(tier)
+                    .map_or(0, |s| i64::from(s.free_seats())),
+            },
+            UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
+                target: target(state, u),
+            },
+            ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
+                from: target(state, from),
+                target: target(state, to),
+            },
+            TopUpCredits { .. } => ActionRequest::TopUpCredits,
+            TopUpWallet { .. } => ActionRequest::TopUpWallet,
+            SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
+                target: target(state, u),
+            },
+            CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
+                live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
+            },
+            DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(PaygKeyFacts {
+                id: key.clone(),
+                creator: state
+                    .payg_keys
+                    .get(key)
+                    .map(|k| k.creator.clone())
+                    .unwrap_or_default(),
+            }),
+        };
     let actor = match operation {
         CreateAccount { .. } | CreateTeam { .. } => Actor::User(user.to_owned()),
         _ => actor(state, user),

@@ -92,7 +92,9 @@ impl<'a> Teams<'a> {
                     return invalid(format!("`{actor}` already has an account"));
                 }
                 if self.store.team(team)?.is_some() {
-                    return invalid(format!("a Team `{team}` already exists; choose another user id"));
+                    return invalid(format!(
+                        "a Team `{team}` already exists; choose another user id"
+                    ));
                 }
                 return Ok(TeamState::new(team, *region, true, actor, at));
             }
@@ -116,7 +118,11 @@ impl<'a> Teams<'a> {
                 None => return invalid(format!("no Team `{team}`")),
             },
         };
-        let last = self.store.last_change(team)?.unwrap_or(state.at).max(state.at);
+        let last = self
+            .store
+            .last_change(team)?
+            .unwrap_or(state.at)
+            .max(state.at);
         if at < last {
             self.states.insert(team.to_owned(), state);
             return invalid(format!(
@@ -132,31 +138,48 @@ impl<'a> Teams<'a> {
         use Operation::*;
         let invalid = |m: String| Err(ApplyError::Invalid(m));
         match operation {
-            Invite { user, .. } | RemoveMember { user, .. } | ChangeRole { user, .. }
-            | AssignSeat { user, .. } | UnassignSeat { user, .. }
+            Invite { user, .. }
+            | RemoveMember { user, .. }
+            | ChangeRole { user, .. }
+            | AssignSeat { user, .. }
+            | UnassignSeat { user, .. }
             | SetCreditsAccess { user, .. }
                 if !self.store.user_exists(user)? =>
             {
-                invalid(format!("no user `{user}`; they need an account (`create_account`)"))
+                invalid(format!(
+                    "no user `{user}`; they need an account (`create_account`)"
+                ))
             }
             ReassignSeat { from, to, .. } => {
                 for user in [from, to] {
                     if !self.store.user_exists(user)? {
-                        return invalid(format!("no user `{user}`; they need an account (`create_account`)"));
+                        return invalid(format!(
+                            "no user `{user}`; they need an account (`create_account`)"
+                        ));
                     }
                 }
                 Ok(())
             }
-            BuySubscription { tier, .. } | AddSeats { tier, .. } | RemoveSeats { tier, .. }
-            | CancelRenewal { tier, .. } | RestoreRenewal { tier, .. } | AssignSeat { tier, .. } => {
-                self.prices.tier(tier).map(|_| ()).map_err(ApplyError::Invalid)
-            }
+            BuySubscription { tier, .. }
+            | AddSeats { tier, .. }
+            | RemoveSeats { tier, .. }
+            | CancelRenewal { tier, .. }
+            | RestoreRenewal { tier, .. }
+            | AssignSeat { tier, .. } => self
+                .prices
+                .tier(tier)
+                .map(|_| ())
+                .map_err(ApplyError::Invalid),
             CreatePaygKey { key, .. } => {
                 if key.starts_with("tp:") {
-                    return invalid(format!("key id `{key}` starts with `tp:`, which Token Plan Keys use"));
+                    return invalid(format!(
+                        "key id `{key}` starts with `tp:`, which Token Plan Keys use"
+                    ));
                 }
                 match self.store.payg_key_team(key)? {
-                    Some(team) => invalid(format!("key id `{key}` is taken (Team `{team}`); choose another")),
+                    Some(team) => invalid(format!(
+                        "key id `{key}` is taken (Team `{team}`); choose another"
+                    )),
                     None => Ok(()),
                 }
             }

@@ -36,7 +36,9 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Step>, ScenarioError> {
     };
     let value: Value = serde_yaml::from_str(text).map_err(|e| not_a_list(e.to_string()))?;
     let Value::Sequence(items) = value else {
-        return Err(not_a_list("the top level must be a list (`- at: ...`)".into()));
+        return Err(not_a_list(
+            "the top level must be a list (`- at: ...`)".into(),
+        ));
     };
     items
         .into_iter()
@@ -55,7 +57,10 @@ fn take_string(map: &mut Mapping, field: &str) -> Result<String, String> {
     match map.remove(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(Value::String(_)) => Err(format!("`{field}` is empty")),
-        Some(other) => Err(format!("`{field}` must be a string, not `{}`", render(&other))),
+        Some(other) => Err(format!(
+            "`{field}` must be a string, not `{}`",
+            render(&other)
+        )),
         None => Err(format!("missing field `{field}`")),
     }
 }
@@ -72,19 +77,31 @@ fn parse_step(item: Value) -> Result<Step, String> {
     };
     let at_text = take_string(&mut map, "at")?;
     let at = DateTime::parse_from_rfc3339(&at_text)
-        .map_err(|e| format!("`at` is not an RFC 3339 time (`{at_text}`): {e}; write e.g. `2026-11-23T09:00:00Z`"))?
+        .map_err(|e| {
+            format!(
+                "`at` is not an RFC 3339 time (`{at_text}`): {e}; write e.g. `2026-11-23T09:00:00Z`"
+            )
+        })?
         .with_timezone(&Utc);
     let actor = take_string(&mut map, "as")?;
     let expect_denied = match map.remove("expect") {
         None => false,
         Some(Value::String(s)) if s == "denied" => true,
         Some(other) => {
-            return Err(format!("`expect` must be `denied`, not `{}`", render(&other)));
+            return Err(format!(
+                "`expect` must be `denied`, not `{}`",
+                render(&other)
+            ));
         }
     };
     let name = match map.get("do") {
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(format!("`do` must be an operation name, not `{}`", render(other))),
+        Some(other) => {
+            return Err(format!(
+                "`do` must be an operation name, not `{}`",
+                render(other)
+            ));
+        }
         None => return Err("missing field `do`".into()),
     };
     let operation: Operation = serde_yaml::from_value(Value::Mapping(map))
@@ -112,9 +129,9 @@ fn validate(operation: &Operation) -> Result<(), String> {
         {
             Err(format!("`amount` must be positive, not `{amount}`"))
         }
-        TopUpCredits { amount, .. } | TopUpWallet { amount, .. } if amount.scale() > 6 => Err(
-            format!("`amount` has more than 6 decimals (`{amount}`)"),
-        ),
+        TopUpCredits { amount, .. } | TopUpWallet { amount, .. } if amount.scale() > 6 => {
+            Err(format!("`amount` has more than 6 decimals (`{amount}`)"))
+        }
         _ => Ok(()),
     }
 }
@@ -135,22 +152,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(steps[0].at.to_rfc3339(), "2026-11-23T01:00:00+00:00");
-        assert!(matches!(&steps[0].operation, Operation::TopUpCredits { amount, .. } if amount.to_string() == "12.50"));
+        assert!(
+            matches!(&steps[0].operation, Operation::TopUpCredits { amount, .. } if amount.to_string() == "12.50")
+        );
     }
 
     #[test]
     fn malformed_steps_name_the_step_and_field() {
         let ok = "- { at: '2026-11-23T09:00:00Z', as: olga, do: create_account }\n";
         assert_eq!(
-            error(&format!("{ok}- {{ at: yesterday, as: olga, do: leave, team: acme }}\n")),
+            error(&format!(
+                "{ok}- {{ at: yesterday, as: olga, do: leave, team: acme }}\n"
+            )),
             "`s.yaml` step 2: `at` is not an RFC 3339 time (`yesterday`): premature end of input; write e.g. `2026-11-23T09:00:00Z`"
         );
-        assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: fly }").contains("step 1: `do: fly`: unknown variant `fly`"));
-        assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: invite, team: acme, role: admin }").contains("missing field `user`"));
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: fly }")
+                .contains("step 1: `do: fly`: unknown variant `fly`")
+        );
+        assert!(
+            error(
+                "- { at: '2026-11-23T09:00:00Z', as: olga, do: invite, team: acme, role: admin }"
+            )
+            .contains("missing field `user`")
+        );
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: 'ten' }").contains("step 1: `do: top_up_wallet`"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: '-1' }").contains("`amount` must be positive"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: add_seats, team: acme, tier: plus, seats: 0 }").contains("`seats` must be at least 1"));
-        assert!(error("- { at: '2026-11-23T09:00:00Z', do: leave, team: acme }").contains("missing field `as`"));
-        assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: leave, team: acme, colour: red }").contains("unknown field `colour`"));
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', do: leave, team: acme }")
+                .contains("missing field `as`")
+        );
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: leave, team: acme, colour: red }")
+                .contains("unknown field `colour`")
+        );
     }
 }

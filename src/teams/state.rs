@@ -148,7 +148,10 @@ impl TeamState {
 
     /// Seats of every tier, pending removals included (T6).
     pub fn seat_count(&self) -> u32 {
-        self.subscriptions.values().map(Subscription::seat_count).sum()
+        self.subscriptions
+            .values()
+            .map(Subscription::seat_count)
+            .sum()
     }
 
     /// The tier and seat number a member holds, if any.
@@ -192,7 +195,10 @@ impl TeamState {
                     let removal = std::mem::take(&mut sub.pending_removal);
                     remove_seats(sub, removal)
                 };
-                let seats = self.subscriptions.get(&tier).map_or(0, Subscription::seat_count);
+                let seats = self
+                    .subscriptions
+                    .get(&tier)
+                    .map_or(0, Subscription::seat_count);
                 renewals.push(Renewal {
                     day,
                     tier: tier.clone(),
@@ -266,7 +272,11 @@ impl TeamState {
             RestoreRenewal { .. } => {}
             AssignSeat { tier, user, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier)
-                    && let Some(seat) = sub.seats.iter().find(|s| !sub.holders.contains_key(s)).copied()
+                    && let Some(seat) = sub
+                        .seats
+                        .iter()
+                        .find(|s| !sub.holders.contains_key(s))
+                        .copied()
                 {
                     sub.holders.insert(
                         seat,
@@ -363,8 +373,18 @@ mod tests {
     }
 
     fn team_with_seats(seats: u32) -> TeamState {
-        let mut team = TeamState::new("acme", Region::Overseas, false, "olga", t("2026-01-31T10:00:00Z"));
-        let buy = Operation::BuySubscription { team: "acme".into(), tier: "plus".into(), seats };
+        let mut team = TeamState::new(
+            "acme",
+            Region::Overseas,
+            false,
+            "olga",
+            t("2026-01-31T10:00:00Z"),
+        );
+        let buy = Operation::BuySubscription {
+            team: "acme".into(),
+            tier: "plus".into(),
+            seats,
+        };
         team.apply("olga", &buy, t("2026-01-31T10:00:00Z"));
         team
     }
@@ -374,10 +394,34 @@ mod tests {
         let mut team = team_with_seats(3);
         for (i, user) in ["ann", "bob", "cat"].iter().enumerate() {
             let at = t(&format!("2026-02-0{}T00:00:00Z", i + 1));
-            team.apply("olga", &Operation::Invite { team: "acme".into(), user: (*user).into(), role: Role::Reader }, at);
-            team.apply("olga", &Operation::AssignSeat { team: "acme".into(), tier: "plus".into(), user: (*user).into() }, at);
+            team.apply(
+                "olga",
+                &Operation::Invite {
+                    team: "acme".into(),
+                    user: (*user).into(),
+                    role: Role::Reader,
+                },
+                at,
+            );
+            team.apply(
+                "olga",
+                &Operation::AssignSeat {
+                    team: "acme".into(),
+                    tier: "plus".into(),
+                    user: (*user).into(),
+                },
+                at,
+            );
         }
-        team.apply("olga", &Operation::RemoveSeats { team: "acme".into(), tier: "plus".into(), seats: 2 }, t("2026-02-10T00:00:00Z"));
+        team.apply(
+            "olga",
+            &Operation::RemoveSeats {
+                team: "acme".into(),
+                tier: "plus".into(),
+                seats: 2,
+            },
+            t("2026-02-10T00:00:00Z"),
+        );
         team.advance_to(t("2026-02-27T23:59:59Z"));
         assert_eq!(team.seat_count(), 3, "removed seats stay until the renewal");
         team.advance_to(t("2026-02-28T00:00:00Z"));
@@ -390,17 +434,43 @@ mod tests {
     #[test]
     fn o4_adding_seats_first_undoes_pending_removals() {
         let mut team = team_with_seats(5);
-        team.apply("olga", &Operation::RemoveSeats { team: "acme".into(), tier: "plus".into(), seats: 3 }, t("2026-02-01T00:00:00Z"));
-        team.apply("olga", &Operation::AddSeats { team: "acme".into(), tier: "plus".into(), seats: 4 }, t("2026-02-02T00:00:00Z"));
+        team.apply(
+            "olga",
+            &Operation::RemoveSeats {
+                team: "acme".into(),
+                tier: "plus".into(),
+                seats: 3,
+            },
+            t("2026-02-01T00:00:00Z"),
+        );
+        team.apply(
+            "olga",
+            &Operation::AddSeats {
+                team: "acme".into(),
+                tier: "plus".into(),
+                seats: 4,
+            },
+            t("2026-02-02T00:00:00Z"),
+        );
         let sub = &team.subscriptions["plus"];
-        assert_eq!((sub.seat_count(), sub.pending_removal, sub.renewing_seats()), (6, 0, 6));
+        assert_eq!(
+            (sub.seat_count(), sub.pending_removal, sub.renewing_seats()),
+            (6, 0, 6)
+        );
         assert_eq!(split_addition(3, 4), (3, 1));
     }
 
     #[test]
     fn d4_canceled_tier_ends_at_renewal() {
         let mut team = team_with_seats(2);
-        team.apply("olga", &Operation::CancelRenewal { team: "acme".into(), tier: "plus".into() }, t("2026-02-01T00:00:00Z"));
+        team.apply(
+            "olga",
+            &Operation::CancelRenewal {
+                team: "acme".into(),
+                tier: "plus".into(),
+            },
+            t("2026-02-01T00:00:00Z"),
+        );
         team.advance_to(t("2026-02-27T00:00:00Z"));
         assert!(team.subscriptions.contains_key("plus"));
         team.advance_to(t("2026-03-05T00:00:00Z"));
@@ -414,10 +484,34 @@ mod tests {
         let mut team = team_with_seats(1);
         let at = t("2026-02-01T00:00:00Z");
         for user in ["ann", "bob"] {
-            team.apply("olga", &Operation::Invite { team: "acme".into(), user: user.into(), role: Role::Reader }, at);
+            team.apply(
+                "olga",
+                &Operation::Invite {
+                    team: "acme".into(),
+                    user: user.into(),
+                    role: Role::Reader,
+                },
+                at,
+            );
         }
-        team.apply("olga", &Operation::AssignSeat { team: "acme".into(), tier: "plus".into(), user: "ann".into() }, at);
-        team.apply("olga", &Operation::ReassignSeat { team: "acme".into(), from: "ann".into(), to: "bob".into() }, at);
+        team.apply(
+            "olga",
+            &Operation::AssignSeat {
+                team: "acme".into(),
+                tier: "plus".into(),
+                user: "ann".into(),
+            },
+            at,
+        );
+        team.apply(
+            "olga",
+            &Operation::ReassignSeat {
+                team: "acme".into(),
+                from: "ann".into(),
+                to: "bob".into(),
+            },
+            at,
+        );
         assert_eq!(team.seat_of("bob"), Some(("plus", 1)));
         assert_eq!(team.seat_of("ann"), None);
     }

@@ -450,7 +450,10 @@ impl Request {
                     uid.clone(),
                     HashMap::from([
                         ("user".to_owned(), types.uid_expr(&types.user, user)),
-                        ("role".to_owned(), types.uid_expr(&types.role, role.as_str())),
+                        (
+                            "role".to_owned(),
+                            types.uid_expr(&types.role, role.as_str()),
+                        ),
                     ]),
                     parents,
                 )

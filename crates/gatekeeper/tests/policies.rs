@@ -312,7 +312,11 @@ fn an_actor_outside_the_team_role_shape_denies() {
 fn t4_an_outsider_is_denied_by_the_team_boundary() {
     let gate = Gatekeeper::bundled().unwrap();
     let team = team(Region::Overseas, false, 10, 0);
-    let request = Request::new(Actor::Outsider("mallory".into()), team, ActionRequest::ViewBilling);
+    let request = Request::new(
+        Actor::Outsider("mallory".into()),
+        team,
+        ActionRequest::ViewBilling,
+    );
     let decision = gate.authorize(&request).unwrap();
     assert!(!decision.is_allowed());
     assert_eq!(decision.policies()[0].id, "member-acts-in-own-team");
