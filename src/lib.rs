@@ -2,6 +2,7 @@
 //! the [`gatekeeper`] crate; [`teams`] applies operations to the DuckDB [`store`]; the
 //! [`billing`] job turns a day's usage events into next-day statements.
 
+pub mod billing;
 pub mod calendar;
 pub mod events;
 pub mod explain;

@@ -1,0 +1,3 @@
+//! The nightly billing job.
+
+mod arrow_bridge;
