@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gatekeeper::Gatekeeper;
 use gatekeeper::matrix::RoleMatrix;
+use tokenplan::billing;
 use tokenplan::events;
 use tokenplan::prices::Prices;
 use tokenplan::review::{self, PolicyDiff};
@@ -65,6 +66,57 @@ enum Command {
     /// Usage events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// The nightly billing job and its statements.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+    /// The main job on built-in data: a temporary store, the demo scenario and events, a
+    /// billing run, and the statements.
+    #[command(after_help = "Example:\n  tokenplan demo --out statements")]
+    Demo {
+        /// Also write the statement files here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Bill a day: statements to the store (and files with --out), and the run summary.
+    #[command(
+        after_help = "Without --date, bills the latest day that has ended in every region's billing zone\n(yesterday in UTC). Re-running a billed day reproduces its statements byte for byte.\nExit 1 when reconciliation fails (nothing is written).\n\nExample:\n  tokenplan billing run --date 2026-11-23 --out /var/lib/tokenplan/statements"
+    )]
+    Run {
+        /// The day (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Write DIR/DAY/TEAM.json and DIR/DAY/summary.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
+    #[command(
+        after_help = "Example:\n  tokenplan billing show --date 2026-11-23 --team acme --as bob --format json"
+    )]
+    Show {
+        /// The day (YYYY-MM-DD).
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// The Team.
+        #[arg(long)]
+        team: String,
+        /// The member looking.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShowFormat {
+    Table,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -234,6 +286,17 @@ fn dispatch(cli: &Cli) -> Outcome {
             keep_going,
         } => apply(cli, scenario, *keep_going),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
+        Command::Billing(BillingCommand::Run { date, out }) => {
+            let mut store = open_store(&cli.db)?;
+            billing_run(cli, &mut store, *date, out.as_deref())
+        }
+        Command::Billing(BillingCommand::Show {
+            date,
+            team,
+            actor,
+            format,
+        }) => show(cli, *date, team, actor, *format),
+        Command::Demo { out } => demo(cli, out.as_deref()),
     }
 }
 
@@ -440,5 +503,93 @@ fn import(cli: &Cli, files: &[PathBuf]) -> Outcome {
             summary.skipped
         );
     }
+    Ok(0)
+}
+
+fn progress(cli: &Cli) -> indicatif::ProgressBar {
+    if cli.quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn billing_run(
+    cli: &Cli,
+    store: &mut Store,
+    date: Option<chrono::NaiveDate>,
+    out: Option<&Path>,
+) -> Outcome {
+    let prices = prices(cli)?;
+    let day = date.unwrap_or_else(|| billing::default_day(chrono::Utc::now()));
+    let bar = progress(cli);
+    let report = billing::run(store, &prices, day, out, &bar);
+    bar.finish_and_clear();
+    let report = report.map_err(|e| match e {
+        billing::BillingError::Reconciliation { .. } => Failure::work(e),
+        other => Failure::work(other),
+    })?;
+    let summary = serde_json::to_string_pretty(&report.summary).map_err(Failure::work)?;
+    println!("{summary}");
+    if !cli.quiet {
+        let how = if report.reproduced {
+            "reproduced (already billed)"
+        } else {
+            "billed"
+        };
+        eprintln!(
+            "{day}: {how}: {} statement(s){}",
+            report.statements.len(),
+            out.map(|o| format!(" in {}", o.join(day.to_string()).display()))
+                .unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn show(cli: &Cli, day: chrono::NaiveDate, team: &str, actor: &str, format: ShowFormat) -> Outcome {
+    let gate = gatekeeper(cli)?;
+    let store = open_store(&cli.db)?;
+    let statement = billing::statement_of(&store, day, team)
+        .map_err(Failure::work)?
+        .ok_or_else(|| Failure::input(anyhow::anyhow!("no statement of Team `{team}` for {day}")).hint("run `tokenplan billing run --date` for that day first; a Team with nothing to bill has no statement"))?;
+    let end =
+        tokenplan::calendar::day_start(day.succ_opt().unwrap_or(day), statement_region(&statement))
+            - chrono::Duration::microseconds(1);
+    let state = store
+        .team_state(team, end)
+        .map_err(Failure::work)?
+        .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{team}`")))?;
+    let visible = billing::view(&gate, &state, actor, &statement).map_err(Failure::work)?;
+    match format {
+        ShowFormat::Json => print!("{}", visible.to_json().map_err(Failure::work)?),
+        ShowFormat::Table => print!("{}", tokenplan::render::statement_table(&visible)),
+    }
+    Ok(0)
+}
+
+fn statement_region(statement: &billing::Statement) -> gatekeeper::Region {
+    statement
+        .region
+        .parse()
+        .unwrap_or(gatekeeper::Region::Overseas)
+}
+
+fn demo(cli: &Cli, out: Option<&Path>) -> Outcome {
+    let gate = gatekeeper(cli)?;
+    let prices = prices(cli)?;
+    let dir = tempfile::tempdir().map_err(Failure::work)?;
+    let mut store = Store::open(&dir.path().join("demo.duckdb")).map_err(Failure::work)?;
+    let day = tokenplan::demo::load(&mut store, &gate, &prices).map_err(Failure::work)?;
+    let bar = progress(cli);
+    let report = billing::run(&mut store, &prices, day, out, &bar);
+    bar.finish_and_clear();
+    let report = report.map_err(Failure::work)?;
+    for statement in &report.statements {
+        println!("{}", tokenplan::render::statement_table(statement));
+    }
+    println!("{}", tokenplan::render::summary_table(&report.summary));
     Ok(0)
 }

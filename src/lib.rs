@@ -4,9 +4,11 @@
 
 pub mod billing;
 pub mod calendar;
+pub mod demo;
 pub mod events;
 pub mod explain;
 pub mod prices;
+pub mod render;
 pub mod review;
 pub mod store;
 pub mod teams;

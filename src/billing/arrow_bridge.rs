@@ -61,12 +61,19 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT i::BIGINT AS n, 'k' || (i % 3) AS key, (i * 1.5)::DECIMAL(18,6) AS price FROM range(5000) t(i)")
             .unwrap();
-        let batches: Vec<RecordBatch> = stmt.stream_arrow([]).unwrap().collect::<Result<_, _>>().unwrap();
+        let batches: Vec<RecordBatch> = stmt
+            .stream_arrow([])
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert!(batches.len() > 1, "several DuckDB chunks");
         let frame = to_frame(&batches).unwrap().unwrap();
         assert_eq!(frame.height(), 5000);
         let n = frame.column("n").unwrap().i64().unwrap();
         assert_eq!(n.sum(), Some((0..5000).sum()));
-        assert_eq!(frame.column("key").unwrap().str().unwrap().get(4), Some("k1"));
+        assert_eq!(
+            frame.column("key").unwrap().str().unwrap().get(4),
+            Some("k1")
+        );
     }
 }

@@ -61,8 +61,11 @@ CREATE TABLE usage_events (
 
 /// What the nightly job wrote: runs, statements, the events each run settled, seat usage.
 const BILLING: &str = "
+-- One run per billing day. Events with rowid <= max_rowid and usage day <= day are settled.
 CREATE TABLE billing_runs (
     day DATE PRIMARY KEY,
+    day_number BIGINT NOT NULL,
+    max_rowid BIGINT NOT NULL,
     summary VARCHAR NOT NULL
 );
 CREATE TABLE statements (
@@ -72,13 +75,6 @@ CREATE TABLE statements (
     credits_spent DECIMAL(18, 2) NOT NULL,
     wallet_spent DECIMAL(18, 2) NOT NULL,
     PRIMARY KEY (day, team_id)
-);
--- Each usage_events row settled by a run (billed, unfunded, duplicate or quarantined).
-CREATE TABLE settled_events (
-    row_id BIGINT NOT NULL,
-    event_id VARCHAR,
-    billed_day DATE NOT NULL,
-    outcome VARCHAR NOT NULL
 );
 -- Tokens a seat used per cycle, per billing run (B9, S4).
 CREATE TABLE seat_usage (

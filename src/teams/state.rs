@@ -172,6 +172,15 @@ impl TeamState {
             .count()
     }
 
+    /// The instant of the next renewal of any tier, after this state's time.
+    pub fn next_renewal(&self) -> Option<DateTime<Utc>> {
+        let today = calendar::billing_day(self.at, self.region);
+        self.subscriptions
+            .values()
+            .map(|sub| calendar::day_start(sub.cycle(today).end, self.region))
+            .min()
+    }
+
     /// Applies every renewal up to and including the billing day of `at` (B4, B8), then
     /// moves the state to `at`.
     pub fn advance_to(&mut self, at: DateTime<Utc>) {

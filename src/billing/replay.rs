@@ -1,0 +1,277 @@
+//! Replays each Team's history to the end of the billing day: the state of every key over
+//! time (for funding events, B9, B10, S4) and the subscription charges of the day (B5, B6, B8).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::calendar;
+use crate::prices::Prices;
+use crate::store::TeamRow;
+use crate::teams::{Operation, TeamState, split_addition};
+
+/// A recorded operation.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub operation: Operation,
+}
+
+/// What a key could spend during `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInterval {
+    /// The key.
+    pub key_id: String,
+    /// The holder (Token Plan Key) or creator (pay-as-you-go key).
+    pub user: String,
+    /// Start, µs since the epoch.
+    pub from_us: i64,
+    /// End (exclusive), µs since the epoch.
+    pub to_us: i64,
+    /// What funds it.
+    pub kind: KeyKind,
+}
+
+/// How a key's events are funded during an interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A Token Plan Key: its holder's seat, if any, then Credits if access is on.
+    TokenPlan {
+        /// `(tier, seat, cycle start)` of the holder's seat.
+        seat: Option<(String, u32, NaiveDate)>,
+        /// Credits access on.
+        credits_access: bool,
+    },
+    /// A live pay-as-you-go key: the wallet.
+    Payg,
+    /// A deleted pay-as-you-go key: its events are quarantined.
+    Deleted,
+}
+
+/// A subscription charge of the day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charge {
+    /// A purchase or a renewal: the whole cycle that starts (B5).
+    Cycle {
+        /// The tier.
+        tier: String,
+        /// Seats billed.
+        seats: u32,
+        /// First day.
+        period_start: NaiveDate,
+        /// Next renewal.
+        period_end: NaiveDate,
+        /// seats × price.
+        amount: Decimal,
+    },
+    /// Seats added during a cycle, prorated (B6, O2, O4, D2).
+    Proration {
+        /// The tier.
+        tier: String,
+        /// New seats (removals undone are free, O4).
+        seats: u32,
+        /// Days from the addition to the next renewal.
+        days: i64,
+        /// Days in the cycle.
+        cycle_days: i64,
+        /// Rounded once (B7).
+        amount: Decimal,
+    },
+}
+
+/// One Team replayed to the end of the day.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The state at the end of the day.
+    pub state: TeamState,
+    /// Every key's funding over time.
+    pub intervals: Vec<KeyInterval>,
+    /// The day's subscription charges.
+    pub charges: Vec<Charge>,
+    /// Whether a top-up happened on the day.
+    pub topped_up_today: bool,
+}
+
+/// Rounds once, to cents, half away from zero (B7).
+pub fn round(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Replays `team`'s `records` (in time order) to the end of `day` in its billing zone.
+pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Prices) -> Replay {
+    let currency = Prices::currency(team.region);
+    let seat_price = |tier: &str| {
+        prices
+            .tiers
+            .get(tier)
+            .and_then(|t| t.seat_price.get(currency))
+            .copied()
+            .unwrap_or_default()
+    };
+    let end = calendar::day_start(day.succ_opt().unwrap_or(day), team.region);
+    let mut state = TeamState::new(
+        &team.id,
+        team.region,
+        team.is_default,
+        &team.owner,
+        team.created_at,
+    );
+    let mut snapshots = vec![(team.created_at, key_status(&state))];
+    let mut additions: BTreeMap<String, u32> = BTreeMap::new();
+    let mut charges = Vec::new();
+    let mut topped_up_today = false;
+    for record in records.iter().filter(|r| r.at < end) {
+        advance(&mut state, record.at, &mut snapshots);
+        let today = calendar::billing_day(record.at, team.region) == day;
+        match &record.operation {
+            Operation::BuySubscription { tier, seats, .. } if today => {
+                let cycle = calendar::cycle_of(calendar::billing_day(record.at, team.region), day);
+                charges.push(Charge::Cycle {
+                    tier: tier.clone(),
+                    seats: *seats,
+                    period_start: cycle.start,
+                    period_end: cycle.end,
+                    amount: round(Decimal::from(*seats) * seat_price(tier)),
+                });
+            }
+            Operation::AddSeats { tier, seats, .. } if today => {
+                let pending = state
+                    .subscriptions
+                    .get(tier)
+                    .map_or(0, |s| s.pending_removal);
+                let (_, new) = split_addition(pending, *seats);
+                *additions.entry(tier.clone()).or_default() += new;
+            }
+            Operation::TopUpCredits { .. } | Operation::TopUpWallet { .. } if today => {
+                topped_up_today = true;
+            }
+            _ => {}
+        }
+        state.apply(&record.actor, &record.operation, record.at);
+        snapshots.push((record.at, key_status(&state)));
+    }
+    advance(&mut state, end, &mut snapshots);
+    for renewal in state
+        .renewals
+        .iter()
+        .filter(|r| r.day == day && r.seats > 0)
+    {
+        charges.insert(
+            0,
+            Charge::Cycle {
+                tier: renewal.tier.clone(),
+                seats: renewal.seats,
+                period_start: renewal.cycle.start,
+                period_end: renewal.cycle.end,
+                amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)),
+            },
+        );
+    }
+    for (tier, seats) in additions.into_iter().filter(|(_, seats)| *seats > 0) {
+        let Some(sub) = state.subscriptions.get(&tier) else {
+            continue;
+        };
+        let cycle = sub.cycle(day);
+        let (days, cycle_days) = (cycle.days_left(day), cycle.days());
+        let amount = Decimal::from(seats) * seat_price(&tier) * Decimal::from(days)
+            / Decimal::from(cycle_days.max(1));
+        charges.push(Charge::Proration {
+            tier,
+            seats,
+            days,
+            cycle_days,
+            amount: round(amount),
+        });
+    }
+    Replay {
+        intervals: intervals(&snapshots),
+        state,
+        charges,
+        topped_up_today,
+    }
+}
+
+/// Applies renewals up to `until`, taking a snapshot at each.
+fn advance(
+    state: &mut TeamState,
+    until: DateTime<Utc>,
+    snapshots: &mut Vec<(DateTime<Utc>, Status)>,
+) {
+    while let Some(next) = state.next_renewal().filter(|next| *next <= until) {
+        state.advance_to(next);
+        snapshots.push((next, key_status(state)));
+    }
+}
+
+/// Per key: its funding kind at one instant.
+type Status = BTreeMap<String, (String, KeyKind)>;
+
+fn key_status(state: &TeamState) -> Status {
+    let day = calendar::billing_day(state.at, state.region);
+    let mut status = Status::new();
+    for (user, member) in &state.members {
+        let seat = state.seat_of(user).and_then(|(tier, seat)| {
+            state
+                .subscriptions
+                .get(tier)
+                .map(|sub| (tier.to_owned(), seat, sub.cycle(day).start))
+        });
+        status.insert(
+            format!("tp:{}:{user}", state.id),
+            (
+                user.clone(),
+                KeyKind::TokenPlan {
+                    seat,
+                    credits_access: member.credits_access,
+                },
+            ),
+        );
+    }
+    for (key, payg) in &state.payg_keys {
+        let kind = if payg.deleted_at.is_some() {
+            KeyKind::Deleted
+        } else {
+            KeyKind::Payg
+        };
+        status.insert(key.clone(), (payg.creator.clone(), kind));
+    }
+    status
+}
+
+/// Turns snapshots into non-overlapping intervals per key.
+fn intervals(snapshots: &[(DateTime<Utc>, Status)]) -> Vec<KeyInterval> {
+    let mut open: BTreeMap<&str, KeyInterval> = BTreeMap::new();
+    let mut closed = Vec::new();
+    for (at, status) in snapshots {
+        let at_us = at.timestamp_micros();
+        let keys: Vec<&str> = open.keys().copied().collect();
+        for key in keys {
+            let unchanged = status.get(key).is_some_and(|(user, kind)| {
+                open.get(key)
+                    .is_some_and(|iv| &iv.user == user && &iv.kind == kind)
+            });
+            if !unchanged && let Some(mut interval) = open.remove(key) {
+                interval.to_us = at_us;
+                if interval.to_us > interval.from_us {
+                    closed.push(interval);
+                }
+            }
+        }
+        for (key, (user, kind)) in status {
+            open.entry(key.as_str()).or_insert_with(|| KeyInterval {
+                key_id: key.clone(),
+                user: user.clone(),
+                from_us: at_us,
+                to_us: i64::MAX,
+                kind: kind.clone(),
+            });
+        }
+    }
+    closed.extend(open.into_values());
+    closed
+}

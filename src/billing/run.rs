@@ -1,0 +1,494 @@
+//! One billing run: bill a day, reconcile, and commit statements to the store and files
+//! atomically; a day already billed is reproduced from the store, byte for byte (B13-B15).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use duckdb::{OptionalExt, params};
+use gatekeeper::Region;
+use indicatif::ProgressBar;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::assemble::{self, Spent};
+use super::classify::{self, Classified, Context};
+use super::extract;
+use super::replay::{self, Replay};
+use super::statement::{Statement, StatementLine};
+use crate::calendar;
+use crate::prices::Prices;
+use crate::store::{Store, StoreError, query_error};
+
+/// A run that could not bill its day; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The aggregation failed.
+    #[error("aggregating usage failed: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// The run's counts or sums do not add up (B13).
+    #[error("reconciliation failed for {day}: {message}; nothing was written")]
+    Reconciliation {
+        /// The day.
+        day: NaiveDate,
+        /// What does not add up.
+        message: String,
+    },
+    /// Statement files could not be written; the store is unchanged.
+    #[error("cannot write statements to `{path}`: {source}")]
+    Files {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A statement could not be serialized or read back.
+    #[error("statement of `{team}`: {message}")]
+    Statement {
+        /// The Team.
+        team: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What a run did (`summary.json`): every event read is counted once in billed, unfunded,
+/// duplicates or quarantined (B13); `late` counts the billed or unfunded events of earlier days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The billing day.
+    pub day: NaiveDate,
+    /// Events read.
+    pub events_read: u64,
+    /// Billed (plan, Credits or pay-as-you-go).
+    pub billed: u64,
+    /// Funded by nothing (B10).
+    pub unfunded: u64,
+    /// Repeated event ids (B13).
+    pub duplicates: u64,
+    /// Quarantined, per reason.
+    pub quarantined: BTreeMap<String, u64>,
+    /// Usage of earlier days billed now (B14).
+    pub late: u64,
+    /// Statements written.
+    pub statements: u64,
+    /// Statement totals per currency.
+    pub totals: BTreeMap<String, String>,
+    /// How long the run took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The result of `billing run` for one day.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The statements, by Team.
+    pub statements: Vec<Statement>,
+    /// The summary.
+    pub summary: Summary,
+    /// Whether the day had been billed already (and was reproduced).
+    pub reproduced: bool,
+}
+
+/// The latest day that has ended in every region's billing zone: yesterday in UTC.
+pub fn default_day(now: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    let today = calendar::billing_day(now, Region::Overseas);
+    today.pred_opt().unwrap_or(today)
+}
+
+/// Bills `day` (or reproduces it) and writes `out/day/` when `out` is given.
+pub fn run(
+    store: &mut Store,
+    prices: &Prices,
+    day: NaiveDate,
+    out: Option<&Path>,
+    progress: &ProgressBar,
+) -> Result<RunReport, BillingError> {
+    let report = match stored(store, day)? {
+        Some(report) => report,
+        None => {
+            let computed = compute(store, prices, day, progress)?;
+            progress.set_message("committing");
+            commit(store, &computed)?;
+            computed.report
+        }
+    };
+    if let Some(out) = out {
+        progress.set_message("writing files");
+        write_files(out, &report)?;
+    }
+    Ok(report)
+}
+
+fn compute(
+    store: &Store,
+    prices: &Prices,
+    day: NaiveDate,
+    progress: &ProgressBar,
+) -> Result<Computed, BillingError> {
+    let started = Instant::now();
+    progress.set_message("replaying Team histories");
+    let until = calendar::day_start(day.succ_opt().unwrap_or(day), Region::Overseas);
+    let teams = extract::teams(store, until)?;
+    let replays: BTreeMap<String, Replay> = teams
+        .iter()
+        .map(|(row, records)| (row.id.clone(), replay::replay(row, records, day, prices)))
+        .collect();
+    let intervals: Vec<_> = replays
+        .values()
+        .flat_map(|r| r.intervals.iter().cloned())
+        .collect();
+
+    progress.set_message("reading usage events");
+    let (events, max_rowid) = extract::events(store, day)?;
+    let events_read = events.as_ref().map_or(0, |f| f.height() as u64);
+    progress.set_message(format!("classifying {events_read} events"));
+    let prior = extract::prior_seat_usage(store, day)?;
+    let context = Context {
+        prices,
+        intervals: &intervals,
+        prior_seat_usage: &prior,
+        day: extract::day_number(day),
+    };
+    let classified = events
+        .map(|events| classify::classify(events, &context))
+        .transpose()?;
+
+    progress.set_message("assembling statements");
+    let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
+    let (mut usage, mut unfunded, counts, late, seat_usage) = match &classified {
+        Some(Classified {
+            lines,
+            unfunded,
+            counts,
+            seat_usage,
+        }) => {
+            let (counts, late) = assemble::counts(counts)?;
+            (
+                assemble::usage_lines(lines, prices, &currency_of)?,
+                assemble::unfunded(unfunded)?,
+                counts,
+                late,
+                assemble::seat_usage(seat_usage)?,
+            )
+        }
+        None => Default::default(),
+    };
+    let spent = spent_before(store, day)?;
+    let statements: Vec<Statement> = replays
+        .iter()
+        .filter_map(|(team, replay)| {
+            assemble::statement(
+                day,
+                replay,
+                usage.remove(team).unwrap_or_default(),
+                unfunded.remove(team).unwrap_or_default(),
+                spent.get(team).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let summary = summarize(day, events_read, &counts, late, &statements, started);
+    reconcile(day, &summary, &counts, &statements, &usage, &unfunded)?;
+    Ok(Computed {
+        report: RunReport {
+            statements,
+            summary,
+            reproduced: false,
+        },
+        max_rowid,
+        seat_usage,
+    })
+}
+
+/// A computed run: its report, and what is committed beside the statements.
+struct Computed {
+    report: RunReport,
+    max_rowid: i64,
+    seat_usage: Vec<(String, String, i64, NaiveDate, i64)>,
+}
+
+fn summarize(
+    day: NaiveDate,
+    events_read: u64,
+    counts: &BTreeMap<String, u64>,
+    late: u64,
+    statements: &[Statement],
+    started: Instant,
+) -> Summary {
+    let count = |name: &str| counts.get(name).copied().unwrap_or(0);
+    let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+    for statement in statements {
+        *totals.entry(statement.currency.clone()).or_default() += statement.totals.total;
+    }
+    Summary {
+        day,
+        events_read,
+        billed: count("plan") + count("credits") + count("payg"),
+        unfunded: count("unfunded"),
+        duplicates: count("duplicate"),
+        quarantined: counts
+            .iter()
+            .filter_map(|(outcome, n)| {
+                outcome
+                    .strip_prefix("quarantined:")
+                    .map(|reason| (reason.to_owned(), *n))
+            })
+            .collect(),
+        late,
+        statements: statements.len() as u64,
+        totals: totals
+            .into_iter()
+            .map(|(c, t)| (c, format!("{:.2}", t)))
+            .collect(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// Counts add up to the events read, every event billed or unfunded is on a statement, and
+/// every total is the sum of its lines (B7, B13).
+fn reconcile(
+    day: NaiveDate,
+    summary: &Summary,
+    counts: &BTreeMap<String, u64>,
+    statements: &[Statement],
+    unassigned_usage: &BTreeMap<String, Vec<StatementLine>>,
+    unassigned_unfunded: &BTreeMap<String, Vec<super::statement::Unfunded>>,
+) -> Result<(), BillingError> {
+    let fail = |message: String| Err(BillingError::Reconciliation { day, message });
+    let settled = summary.billed
+        + summary.unfunded
+        + summary.duplicates
+        + summary.quarantined.values().sum::<u64>();
+    if settled != summary.events_read || counts.values().sum::<u64>() != summary.events_read {
+        return fail(format!(
+            "{} events read but {settled} settled",
+            summary.events_read
+        ));
+    }
+    if !unassigned_usage.is_empty() || !unassigned_unfunded.is_empty() {
+        let teams: Vec<&String> = unassigned_usage
+            .keys()
+            .chain(unassigned_unfunded.keys())
+            .collect();
+        return fail(format!(
+            "usage of unknown Team(s) {teams:?} has no statement"
+        ));
+    }
+    let on_statements: u64 = statements
+        .iter()
+        .flat_map(|s| s.lines.iter().filter_map(StatementLine::usage))
+        .map(|u| u.events)
+        .sum();
+    let unfunded: u64 = statements
+        .iter()
+        .flat_map(|s| s.unfunded.iter())
+        .map(|u| u.events)
+        .sum();
+    if on_statements != summary.billed || unfunded != summary.unfunded {
+        return fail(format!(
+            "{} billed and {} unfunded events, but statements carry {on_statements} and {unfunded}",
+            summary.billed, summary.unfunded
+        ));
+    }
+    for statement in statements {
+        if super::statement::Totals::of(&statement.lines) != statement.totals {
+            return fail(format!(
+                "totals of `{}` are not the sum of its lines",
+                statement.team
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Credits and wallet spent per Team on statements before `day`.
+fn spent_before(store: &Store, day: NaiveDate) -> Result<BTreeMap<String, Spent>, StoreError> {
+    let what = "cannot read earlier statements";
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT team_id, sum(credits_spent)::VARCHAR, sum(wallet_spent)::VARCHAR FROM statements WHERE day < ? GROUP BY team_id")
+        .map_err(query_error(what))?;
+    let rows = stmt
+        .query_map(params![day], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(query_error(what))?;
+    let mut spent = BTreeMap::new();
+    for row in rows {
+        let (team, credits, wallet) = row.map_err(query_error(what))?;
+        let parse = |text: &str| {
+            text.parse::<Decimal>().map_err(|e| StoreError::Corrupt {
+                table: "statements",
+                message: e.to_string(),
+            })
+        };
+        spent.insert(
+            team,
+            Spent {
+                credits: parse(&credits)?,
+                wallet: parse(&wallet)?,
+            },
+        );
+    }
+    Ok(spent)
+}
+
+/// The stored run of `day`, if it was billed.
+fn stored(store: &Store, day: NaiveDate) -> Result<Option<RunReport>, BillingError> {
+    let what = "cannot read stored statements";
+    let summary: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT summary FROM billing_runs WHERE day = ?",
+            params![day],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error(what))?;
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let summary: Summary = serde_json::from_str(&summary).map_err(|e| BillingError::Statement {
+        team: "summary".into(),
+        message: e.to_string(),
+    })?;
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT team_id, body FROM statements WHERE day = ? ORDER BY team_id")
+        .map_err(query_error(what))?;
+    let rows = stmt
+        .query_map(params![day], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(query_error(what))?;
+    let mut statements = Vec::new();
+    for row in rows {
+        let (team, body) = row.map_err(query_error(what))?;
+        statements.push(
+            serde_json::from_str(&body).map_err(|e| BillingError::Statement {
+                team,
+                message: e.to_string(),
+            })?,
+        );
+    }
+    Ok(Some(RunReport {
+        statements,
+        summary,
+        reproduced: true,
+    }))
+}
+
+/// The stored statement of one Team and day.
+pub fn statement_of(
+    store: &Store,
+    day: NaiveDate,
+    team: &str,
+) -> Result<Option<Statement>, BillingError> {
+    let body: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT body FROM statements WHERE day = ? AND team_id = ?",
+            params![day, team],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error("cannot read the statement"))?;
+    body.map(|body| {
+        serde_json::from_str(&body).map_err(|e| BillingError::Statement {
+            team: team.to_owned(),
+            message: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
+/// Writes the run's statements, seat usage and summary in one transaction.
+fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
+    let report = &computed.report;
+    let what = "cannot commit the billing run";
+    let day = report.summary.day;
+    let tx = store.conn_mut().transaction().map_err(query_error(what))?;
+    for statement in &report.statements {
+        let body = statement.to_json().map_err(|e| BillingError::Statement {
+            team: statement.team.clone(),
+            message: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO statements VALUES (?, ?, ?, ?::DECIMAL(18,2), ?::DECIMAL(18,2))",
+            params![
+                day,
+                statement.team,
+                body,
+                statement.totals.credits.to_string(),
+                statement.totals.payg.to_string()
+            ],
+        )
+        .map_err(query_error(what))?;
+    }
+    for (team, tier, seat, cycle_start, tokens) in &computed.seat_usage {
+        tx.execute(
+            "INSERT INTO seat_usage VALUES (?, ?, ?, ?, ?, ?)",
+            params![team, tier, seat, cycle_start, day, tokens],
+        )
+        .map_err(query_error(what))?;
+    }
+    let summary = serde_json::to_string(&report.summary).map_err(|e| BillingError::Statement {
+        team: "summary".into(),
+        message: e.to_string(),
+    })?;
+    tx.execute(
+        "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
+        params![day, extract::day_number(day), computed.max_rowid, summary],
+    )
+    .map_err(query_error(what))?;
+    tx.commit().map_err(query_error(what))?;
+    Ok(())
+}
+
+/// Writes `out/day/TEAM.json` and `out/day/summary.json` into a fresh directory, then puts it
+/// in place with renames: a crash leaves the previous directory.
+fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
+    let day = report.summary.day.to_string();
+    let files = |source| BillingError::Files {
+        path: out.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(out).map_err(files)?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{day}."))
+        .tempdir_in(out)
+        .map_err(files)?;
+    for statement in &report.statements {
+        let body = statement.to_json().map_err(|e| BillingError::Statement {
+            team: statement.team.clone(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(
+            staging.path().join(format!("{}.json", statement.team)),
+            body,
+        )
+        .map_err(files)?;
+    }
+    let summary =
+        serde_json::to_string_pretty(&report.summary).map_err(|e| BillingError::Statement {
+            team: "summary".into(),
+            message: e.to_string(),
+        })? + "\n";
+    std::fs::write(staging.path().join("summary.json"), summary).map_err(files)?;
+    let target = out.join(&day);
+    let previous = out.join(format!(".{day}.previous"));
+    if target.exists() {
+        let _ = std::fs::remove_dir_all(&previous);
+        std::fs::rename(&target, &previous).map_err(files)?;
+    }
+    std::fs::rename(staging.keep(), &target).map_err(files)?;
+    let _ = std::fs::remove_dir_all(&previous);
+    Ok(())
+}

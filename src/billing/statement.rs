@@ -1,0 +1,252 @@
+//! Statements: one per Team and day, with lines, totals, balances, unfunded usage and
+//! overdrawn balances (interfaces.md). Serialized with a fixed field and line order, so a
+//! statement's bytes depend only on its content (B15).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Amounts as decimal strings with exactly 2 decimals.
+mod money {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        let mut rounded = super::super::replay::round(*amount);
+        rounded.rescale(2);
+        s.serialize_str(&rounded.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One line of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StatementLine {
+    /// A purchase or renewal: the whole cycle (B5).
+    Subscription {
+        /// The tier.
+        tier: String,
+        /// Seats.
+        seats: u32,
+        /// First day of the cycle.
+        period_start: NaiveDate,
+        /// The next renewal.
+        period_end: NaiveDate,
+        /// Amount.
+        #[serde(with = "money")]
+        amount: Decimal,
+    },
+    /// Seats added during a cycle (B6).
+    Proration {
+        /// The tier.
+        tier: String,
+        /// Seats added (removals undone are not billed, O4).
+        seats: u32,
+        /// Days to the next renewal.
+        days: i64,
+        /// Days in the cycle.
+        cycle_days: i64,
+        /// Amount.
+        #[serde(with = "money")]
+        amount: Decimal,
+    },
+    /// Token Plan usage covered by a seat (B9).
+    Plan(Usage),
+    /// Token Plan usage paid from the Credits pool (B10).
+    Credits(Usage),
+    /// Pay-as-you-go usage paid from the wallet (P4).
+    Payg(Usage),
+}
+
+/// The usage of one key, model and usage day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// The seat's tier (plan lines only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The key's holder or creator.
+    pub user: String,
+    /// The key.
+    pub key: String,
+    /// The model.
+    pub model: String,
+    /// The day the events belong to (B3).
+    pub usage_day: NaiveDate,
+    /// Usage of an earlier, already billed day (B14).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    /// Events.
+    pub events: u64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// The events' exact prices summed, rounded once (B7, B11).
+    #[serde(with = "money")]
+    pub amount: Decimal,
+}
+
+impl StatementLine {
+    /// The line's amount.
+    pub fn amount(&self) -> Decimal {
+        match self {
+            StatementLine::Subscription { amount, .. }
+            | StatementLine::Proration { amount, .. } => *amount,
+            StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => u.amount,
+        }
+    }
+
+    /// The usage, for usage lines.
+    pub fn usage(&self) -> Option<&Usage> {
+        match self {
+            StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The order lines appear in: subscriptions, prorations, then usage by kind, user, key,
+    /// model and day.
+    pub fn sort_key(&self) -> (u8, String, String, String, NaiveDate) {
+        let usage = |rank, u: &Usage| {
+            (
+                rank,
+                u.user.clone(),
+                u.key.clone(),
+                u.model.clone(),
+                u.usage_day,
+            )
+        };
+        match self {
+            StatementLine::Subscription {
+                tier, period_start, ..
+            } => (0, tier.clone(), String::new(), String::new(), *period_start),
+            StatementLine::Proration { tier, .. } => (
+                1,
+                tier.clone(),
+                String::new(),
+                String::new(),
+                NaiveDate::MIN,
+            ),
+            StatementLine::Plan(u) => usage(2, u),
+            StatementLine::Credits(u) => usage(3, u),
+            StatementLine::Payg(u) => usage(4, u),
+        }
+    }
+}
+
+/// Totals: each the sum of its rounded lines (B7).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// Subscription and proration lines.
+    #[serde(with = "money")]
+    pub subscriptions: Decimal,
+    /// Credits lines.
+    #[serde(with = "money")]
+    pub credits: Decimal,
+    /// Pay-as-you-go lines.
+    #[serde(with = "money")]
+    pub payg: Decimal,
+    /// All lines.
+    #[serde(with = "money")]
+    pub total: Decimal,
+}
+
+impl Totals {
+    /// The totals of `lines`.
+    pub fn of(lines: &[StatementLine]) -> Totals {
+        let sum = |pick: fn(&StatementLine) -> bool| {
+            lines
+                .iter()
+                .filter(|l| pick(l))
+                .map(StatementLine::amount)
+                .sum::<Decimal>()
+        };
+        let subscriptions = sum(|l| {
+            matches!(
+                l,
+                StatementLine::Subscription { .. } | StatementLine::Proration { .. }
+            )
+        });
+        let credits = sum(|l| matches!(l, StatementLine::Credits(_)));
+        let payg = sum(|l| matches!(l, StatementLine::Payg(_)));
+        let plan = sum(|l| matches!(l, StatementLine::Plan(_)));
+        Totals {
+            subscriptions,
+            credits,
+            payg,
+            total: subscriptions + credits + payg + plan,
+        }
+    }
+}
+
+/// Balances at the end of the day.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Balances {
+    /// The Credits pool.
+    #[serde(with = "money")]
+    pub credits: Decimal,
+    /// The pay-as-you-go wallet.
+    #[serde(with = "money")]
+    pub wallet: Decimal,
+}
+
+/// Token Plan usage that nothing funded (B10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfunded {
+    /// The holder.
+    pub user: String,
+    /// The key.
+    pub key: String,
+    /// Events.
+    pub events: u64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+}
+
+/// A balance below zero (B16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overdrawn {
+    /// `credits` or `wallet`.
+    pub balance: String,
+    /// The (negative) balance.
+    #[serde(with = "money")]
+    pub amount: Decimal,
+}
+
+/// One Team's statement for one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// The Team.
+    pub team: String,
+    /// The billing day.
+    pub day: NaiveDate,
+    /// `overseas` or `domestic`.
+    pub region: String,
+    /// `USD` or `CNY`.
+    pub currency: String,
+    /// Lines, in [`StatementLine::sort_key`] order.
+    pub lines: Vec<StatementLine>,
+    /// Totals of the lines.
+    pub totals: Totals,
+    /// Balances at the end of the day (absent from a view that may not see them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balances: Option<Balances>,
+    /// Unfunded Token Plan usage, by user and key.
+    pub unfunded: Vec<Unfunded>,
+    /// Balances below zero.
+    pub overdrawn: Vec<Overdrawn>,
+}
+
+impl Statement {
+    /// The statement as pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|s| s + "\n")
+    }
+}

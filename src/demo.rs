@@ -1,0 +1,53 @@
+//! The demo's data, compiled in: the scenario and usage events of `fixtures/demo/`.
+
+use chrono::NaiveDate;
+use gatekeeper::Gatekeeper;
+
+use crate::events;
+use crate::prices::Prices;
+use crate::store::{Store, query_error};
+use crate::teams::{Teams, scenario};
+
+const SCENARIO: &str = include_str!("../fixtures/demo/scenario.yaml");
+const EVENTS: &str = include_str!("../fixtures/demo/events.csv");
+const LATE_EVENTS: &str = include_str!("../fixtures/demo/late-events.csv");
+
+/// The day the demo bills.
+pub fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()
+}
+
+/// Fills `store` with the demo: the scenario, a billed previous day, then the day's events
+/// (with a duplicate inserted directly, as a gateway might) and a late event. Returns the day
+/// to bill.
+pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Result<NaiveDate> {
+    let steps = scenario::parse("fixtures/demo/scenario.yaml", SCENARIO)?;
+    let mut teams = Teams::new(store, gate, prices);
+    for step in &steps {
+        teams.apply(&step.actor, &step.operation, step.at)?;
+    }
+    let dir = tempfile::tempdir()?;
+    let import = |store: &mut Store, name: &str, text: &str| -> anyhow::Result<()> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text)?;
+        events::store(store, &events::read(&path)?, chrono::Utc::now())?;
+        Ok(())
+    };
+    import(store, "events.csv", EVENTS)?;
+    let previous = day().pred_opt().unwrap_or_default();
+    crate::billing::run(
+        store,
+        prices,
+        previous,
+        None,
+        &indicatif::ProgressBar::hidden(),
+    )?;
+    import(store, "late-events.csv", LATE_EVENTS)?;
+    store
+        .conn()
+        .execute_batch(
+            "INSERT INTO usage_events SELECT * FROM usage_events WHERE event_id = 'e-001'",
+        )
+        .map_err(query_error("cannot insert the demo's duplicate"))?;
+    Ok(day())
+}

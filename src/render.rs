@@ -1,0 +1,124 @@
+//! Statements and summaries as plain-text tables for people.
+
+use std::fmt::Write as _;
+
+use crate::billing::{Statement, StatementLine, Summary};
+
+/// A statement as an aligned table.
+pub fn statement_table(statement: &Statement) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} · {} · {} ({})",
+        statement.team, statement.day, statement.region, statement.currency
+    );
+    for line in &statement.lines {
+        let (kind, what) = match line {
+            StatementLine::Subscription {
+                tier,
+                seats,
+                period_start,
+                period_end,
+                ..
+            } => (
+                "subscription",
+                format!("{tier} × {seats} seats, {period_start} → {period_end}"),
+            ),
+            StatementLine::Proration {
+                tier,
+                seats,
+                days,
+                cycle_days,
+                ..
+            } => (
+                "proration",
+                format!("{tier} +{seats} seats, {days}/{cycle_days} days"),
+            ),
+            StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => {
+                let kind = match line {
+                    StatementLine::Plan(_) => "plan",
+                    StatementLine::Credits(_) => "credits",
+                    _ => "payg",
+                };
+                let late = if u.late { " (late)" } else { "" };
+                (
+                    kind,
+                    format!(
+                        "{} {} {} {}{late}: {} events, {} in / {} out",
+                        u.user,
+                        u.key,
+                        u.model,
+                        u.usage_day,
+                        u.events,
+                        u.input_tokens,
+                        u.output_tokens
+                    ),
+                )
+            }
+        };
+        let _ = writeln!(out, "  {kind:<13} {what:<72} {:>10.2}", line.amount());
+    }
+    let t = &statement.totals;
+    let _ = writeln!(
+        out,
+        "  {:<86} {:>10.2}",
+        format!(
+            "total (subscriptions {:.2}, credits {:.2}, payg {:.2})",
+            t.subscriptions, t.credits, t.payg
+        ),
+        t.total
+    );
+    if let Some(b) = &statement.balances {
+        let _ = writeln!(
+            out,
+            "  balances: credits {:.2}, wallet {:.2}",
+            b.credits, b.wallet
+        );
+    }
+    for u in &statement.unfunded {
+        let _ = writeln!(
+            out,
+            "  unfunded: {} {}: {} events, {} in / {} out",
+            u.user, u.key, u.events, u.input_tokens, u.output_tokens
+        );
+    }
+    for o in &statement.overdrawn {
+        let _ = writeln!(out, "  OVERDRAWN: {} {:.2}", o.balance, o.amount);
+    }
+    out
+}
+
+/// A run summary in one paragraph.
+pub fn summary_table(summary: &Summary) -> String {
+    let quarantined: Vec<String> = summary
+        .quarantined
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    let totals: Vec<String> = summary
+        .totals
+        .iter()
+        .map(|(c, t)| format!("{t} {c}"))
+        .collect();
+    format!(
+        "{}: {} events read: {} billed ({} late), {} unfunded, {} duplicates, {} quarantined ({}); {} statements; totals {}\n",
+        summary.day,
+        summary.events_read,
+        summary.billed,
+        summary.late,
+        summary.unfunded,
+        summary.duplicates,
+        summary.quarantined.values().sum::<u64>(),
+        if quarantined.is_empty() {
+            "none".into()
+        } else {
+            quarantined.join(", ")
+        },
+        summary.statements,
+        if totals.is_empty() {
+            "none".into()
+        } else {
+            totals.join(", ")
+        }
+    )
+}
