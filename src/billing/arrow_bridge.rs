@@ -32,8 +32,12 @@ pub fn to_frame(batches: &[RecordBatch]) -> PolarsResult<Option<DataFrame>> {
             // SAFETY: both types are the C Data Interface's `#[repr(C)]` structs (sizes checked
             // above); the values come from arrow-rs's exporter and are moved, not copied, so
             // each release callback runs exactly once, from polars.
-            let (array, schema): (ArrowArray, ArrowSchema) =
-                unsafe { (std::mem::transmute(array), std::mem::transmute(schema)) };
+            let (array, schema): (ArrowArray, ArrowSchema) = unsafe {
+                (
+                    std::mem::transmute::<FFI_ArrowArray, ArrowArray>(array),
+                    std::mem::transmute::<FFI_ArrowSchema, ArrowSchema>(schema),
+                )
+            };
             // SAFETY: `schema` and `array` were exported by arrow-rs for the same array.
             let imported_field = unsafe { import_field_from_c(&schema)? };
             let chunk = unsafe { import_array_from_c(array, imported_field.dtype().clone())? };

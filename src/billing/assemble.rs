@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsResult};
 use rust_decimal::Decimal;
 
-use super::replay::{Charge, Replay};
+use super::replay::{Charge, Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
 
@@ -115,18 +115,18 @@ pub fn counts(frame: &DataFrame) -> PolarsResult<(BTreeMap<String, u64>, u64)> {
     Ok((by_outcome, late))
 }
 
-/// Seat usage rows `(team, tier, seat, cycle start, tokens)`.
-pub fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<(String, String, i64, NaiveDate, i64)>> {
+/// Tokens each seat's quota covered, per cycle.
+pub fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<SeatUsage>> {
     let cells = Cells(frame);
     (0..frame.height())
         .map(|row| {
-            Ok((
-                cells.str("team_id", row)?.unwrap_or_default(),
-                cells.str("iv_tier", row)?.unwrap_or_default(),
-                cells.i64("iv_seat", row)?.unwrap_or(0),
-                date(cells.i64("iv_cycle", row)?.unwrap_or(0)),
-                cells.i64("tokens", row)?.unwrap_or(0),
-            ))
+            Ok(SeatUsage {
+                team: cells.str("team_id", row)?.unwrap_or_default(),
+                tier: cells.str("iv_tier", row)?.unwrap_or_default(),
+                seat: cells.i64("iv_seat", row)?.unwrap_or(0),
+                cycle_start: date(cells.i64("iv_cycle", row)?.unwrap_or(0)),
+                tokens: cells.i64("tokens", row)?.unwrap_or(0),
+            })
         })
         .collect()
 }

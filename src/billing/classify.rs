@@ -4,14 +4,12 @@
 
 use polars::prelude::*;
 
-use super::replay::{KeyInterval, KeyKind};
+use super::extract::day_number;
+use super::replay::{KeyInterval, KeyKind, SeatUsage};
 use crate::prices::Prices;
 
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
-
-/// How each event was settled, as the `outcome` column says.
-pub const OUTCOMES: [&str; 4] = ["plan", "credits", "payg", "unfunded"];
 
 /// Inputs beside the events.
 pub struct Context<'a> {
@@ -19,8 +17,8 @@ pub struct Context<'a> {
     pub prices: &'a Prices,
     /// Every key's funding over time.
     pub intervals: &'a [KeyInterval],
-    /// `(team, tier, seat, cycle start day, tokens)` used on earlier days.
-    pub prior_seat_usage: &'a [(String, String, i64, i64, i64)],
+    /// Tokens seats used on earlier days.
+    pub prior_seat_usage: &'a [SeatUsage],
     /// The billing day, as days since the epoch.
     pub day: i64,
 }
@@ -50,7 +48,7 @@ fn intervals_frame(intervals: &[KeyInterval]) -> PolarsResult<DataFrame> {
                 "token_plan",
                 Some(tier.clone()),
                 Some(i64::from(*seat)),
-                Some(super::extract::day_number(*start)),
+                Some(day_number(*start)),
                 *credits_access,
             ),
             KeyKind::TokenPlan {
@@ -109,11 +107,11 @@ pub fn classify(events: DataFrame, context: &Context<'_>) -> PolarsResult<Classi
     )?;
     let prior = context.prior_seat_usage;
     let prior = df!(
-        "team_id" => prior.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
-        "iv_tier" => prior.iter().map(|p| p.1.as_str()).collect::<Vec<_>>(),
-        "iv_seat" => prior.iter().map(|p| p.2).collect::<Vec<_>>(),
-        "iv_cycle" => prior.iter().map(|p| p.3).collect::<Vec<_>>(),
-        "prior_tokens" => prior.iter().map(|p| p.4).collect::<Vec<_>>(),
+        "team_id" => prior.iter().map(|p| p.team.as_str()).collect::<Vec<_>>(),
+        "iv_tier" => prior.iter().map(|p| p.tier.as_str()).collect::<Vec<_>>(),
+        "iv_seat" => prior.iter().map(|p| p.seat).collect::<Vec<_>>(),
+        "iv_cycle" => prior.iter().map(|p| day_number(p.cycle_start)).collect::<Vec<_>>(),
+        "prior_tokens" => prior.iter().map(|p| p.tokens).collect::<Vec<_>>(),
     )?;
     let left = || JoinArgs {
         maintain_order: MaintainOrderJoin::Left,

@@ -7,7 +7,7 @@ use duckdb::params;
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
-use super::replay::Record;
+use super::replay::{Record, SeatUsage};
 use crate::store::{Store, StoreError, TeamRow, query_error};
 use crate::teams::Operation;
 
@@ -116,21 +116,24 @@ pub fn teams(
 }
 
 /// Tokens each seat used in each cycle, on days billed before `day`.
-pub fn prior_seat_usage(
-    store: &Store,
-    day: NaiveDate,
-) -> Result<Vec<(String, String, i64, i64, i64)>, StoreError> {
+pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>, StoreError> {
     let what = "cannot read seat usage";
     let mut stmt = store
         .conn()
         .prepare(
-            "SELECT team_id, tier, seat, (cycle_start - DATE '1970-01-01')::BIGINT, sum(tokens)::BIGINT
+            "SELECT team_id, tier, seat, cycle_start, sum(tokens)::BIGINT
              FROM seat_usage WHERE billed_day < ? GROUP BY ALL ORDER BY ALL",
         )
         .map_err(query_error(what))?;
     let rows = stmt
         .query_map(params![day], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(SeatUsage {
+                team: r.get(0)?,
+                tier: r.get(1)?,
+                seat: r.get(2)?,
+                cycle_start: r.get(3)?,
+                tokens: r.get(4)?,
+            })
         })
         .map_err(query_error(what))?;
     rows.collect::<Result<_, _>>().map_err(query_error(what))

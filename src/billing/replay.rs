@@ -53,6 +53,21 @@ pub enum KeyKind {
     Deleted,
 }
 
+/// Tokens one seat used in one cycle (B9, S4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatUsage {
+    /// The Team.
+    pub team: String,
+    /// The tier.
+    pub tier: String,
+    /// The seat number.
+    pub seat: i64,
+    /// The cycle's first day.
+    pub cycle_start: NaiveDate,
+    /// Tokens.
+    pub tokens: i64,
+}
+
 /// A subscription charge of the day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Charge {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::assemble::{self, Spent};
 use super::classify::{self, Classified, Context};
 use super::extract;
-use super::replay::{self, Replay};
+use super::replay::{self, Replay, SeatUsage};
 use super::statement::{Statement, StatementLine};
 use crate::calendar;
 use crate::prices::Prices;
@@ -27,6 +27,9 @@ pub enum BillingError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run was stopped before committing (fault injection); nothing was written.
+    #[error("interrupted before committing; nothing was written")]
+    Interrupted,
     /// The aggregation failed.
     #[error("aggregating usage failed: {0}")]
     Polars(#[from] polars::prelude::PolarsError),
@@ -111,6 +114,10 @@ pub fn run(
         Some(report) => report,
         None => {
             let computed = compute(store, prices, day, progress)?;
+            // Fault injection for the crash test: stop between computing and committing.
+            if std::env::var_os("TOKENPLAN_FAIL_BEFORE_COMMIT").is_some() {
+                return Err(BillingError::Interrupted);
+            }
             progress.set_message("committing");
             commit(store, &computed)?;
             computed.report
@@ -207,7 +214,7 @@ fn compute(
 struct Computed {
     report: RunReport,
     max_rowid: i64,
-    seat_usage: Vec<(String, String, i64, NaiveDate, i64)>,
+    seat_usage: Vec<SeatUsage>,
 }
 
 fn summarize(
@@ -432,10 +439,17 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
         )
         .map_err(query_error(what))?;
     }
-    for (team, tier, seat, cycle_start, tokens) in &computed.seat_usage {
+    for usage in &computed.seat_usage {
         tx.execute(
             "INSERT INTO seat_usage VALUES (?, ?, ?, ?, ?, ?)",
-            params![team, tier, seat, cycle_start, day, tokens],
+            params![
+                usage.team,
+                usage.tier,
+                usage.seat,
+                usage.cycle_start,
+                day,
+                usage.tokens
+            ],
         )
         .map_err(query_error(what))?;
     }

@@ -2,6 +2,8 @@
 //! through the gatekeeper, against the same request through Cedar's own authorizer on inputs
 //! built beforehand.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatekeeper::probes::team;
 use gatekeeper::{ActionRequest, Actor, Gatekeeper, Region, Request, Role, Target};

@@ -1,0 +1,214 @@
+//! The nightly job: golden statements (B1-B17).
+
+use crate::support::{Env, assert_golden, scenario};
+
+fn bill_and_compare(env: &Env, golden: &str, days: &[&str], team: &str, extra: &[&str]) {
+    for day in days {
+        env.bill(day, extra).ok();
+        let statement = env
+            .statement(day, team)
+            .unwrap_or_else(|| panic!("no statement of {team} on {day}"));
+        assert_golden(&statement, &format!("{golden}/{day}/{team}.json"));
+    }
+}
+
+#[test]
+fn b4_b5_b6_o2_o3_o4_b8_overseas_seats_across_28_31_30_day_cycles() {
+    let env = Env::new();
+    env.load("seats-overseas", &[]);
+    bill_and_compare(
+        &env,
+        "seats-overseas",
+        &[
+            "2026-01-31",
+            "2026-02-10",
+            "2026-02-28",
+            "2026-03-05",
+            "2026-03-31",
+            "2026-04-01",
+            "2026-04-10",
+        ],
+        "t1",
+        &[],
+    );
+    // O4: seats added on 03-25 only undid a scheduled removal: nothing to bill.
+    env.bill("2026-03-25", &[]).ok();
+    assert!(env.statement("2026-03-25", "t1").is_none());
+}
+
+#[test]
+fn b3_d1_d3_d4_d5_b16_domestic_tier_canceled_ended_and_bought_again() {
+    let env = Env::new();
+    env.load("domestic", &[]);
+    bill_and_compare(
+        &env,
+        "domestic",
+        &["2026-01-10", "2026-01-15", "2026-02-10"],
+        "z1",
+        &[],
+    );
+    // The event at 23:30 UTC on 01-14 is on 01-15's statement; 01-14 has nothing to bill.
+    env.bill("2026-01-14", &[]).ok();
+    assert!(env.statement("2026-01-14", "z1").is_none());
+}
+
+#[test]
+fn b9_b10_b13_b14_b15_s4_p4_funding_duplicates_late_usage_and_reruns() {
+    let env = Env::new();
+    let prices = scenario("small-quota-prices.yaml");
+    let prices = ["--prices", prices.to_str().unwrap()];
+    env.load("usage", &[]);
+    // A gateway writes the same event twice (B13: a duplicate).
+    env.sql("INSERT INTO usage_events SELECT * FROM usage_events WHERE event_id = 'u-e2'");
+    let run = env.bill("2026-05-02", &prices).ok();
+    assert_golden(
+        &env.statement("2026-05-02", "t3").unwrap(),
+        "usage/2026-05-02/t3.json",
+    );
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(summary["events_read"], 7);
+    assert_eq!(
+        (
+            summary["billed"].as_u64(),
+            summary["unfunded"].as_u64(),
+            summary["duplicates"].as_u64()
+        ),
+        (Some(4), Some(1), Some(1))
+    );
+    assert_eq!(summary["quarantined"]["key_deleted"], 1);
+
+    // B15: re-running the billed day reproduces the same bytes and changes nothing.
+    let first = std::fs::read(env.out().join("2026-05-02/t3.json")).unwrap();
+    let first_summary = std::fs::read(env.out().join("2026-05-02/summary.json")).unwrap();
+    env.bill("2026-05-02", &prices).ok();
+    assert_eq!(
+        std::fs::read(env.out().join("2026-05-02/t3.json")).unwrap(),
+        first
+    );
+    assert_eq!(
+        std::fs::read(env.out().join("2026-05-02/summary.json")).unwrap(),
+        first_summary
+    );
+
+    // B14: an event of 05-02 that arrives after 05-02 was billed is billed on 05-03, tagged
+    // with its own day; the re-sent u-e1 is not stored twice.
+    let late = scenario("usage-late.csv");
+    let import = env.run(&["events", "import", late.to_str().unwrap()]).ok();
+    assert!(
+        import.stdout.contains("stored 1, skipped 1"),
+        "{}",
+        import.stdout
+    );
+    env.bill("2026-05-03", &prices).ok();
+    assert_golden(
+        &env.statement("2026-05-03", "t3").unwrap(),
+        "usage/2026-05-03/t3.json",
+    );
+}
+
+#[test]
+fn b13_a_crash_between_computing_and_committing_writes_nothing() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let crashed = env.run_with(
+        &[
+            "billing",
+            "run",
+            "--date",
+            "2026-05-02",
+            "--out",
+            env.out().to_str().unwrap(),
+        ],
+        &[("TOKENPLAN_FAIL_BEFORE_COMMIT", "1")],
+    );
+    assert_eq!(crashed.status, 1, "{}", crashed.stderr);
+    assert!(
+        crashed.stderr.contains("nothing was written"),
+        "{}",
+        crashed.stderr
+    );
+    assert!(!env.out().join("2026-05-02").exists());
+    // The next run bills the day as if the crash never happened.
+    let fresh = Env::new();
+    fresh.load("usage", &[]);
+    env.bill("2026-05-02", &[]).ok();
+    fresh.bill("2026-05-02", &[]).ok();
+    assert_eq!(
+        env.statement("2026-05-02", "t3"),
+        fresh.statement("2026-05-02", "t3")
+    );
+}
+
+#[test]
+fn v1_v2_b17_a_reader_sees_only_their_own_keys() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    env.bill("2026-05-02", &[]).ok();
+    let show = |user: &str| {
+        let out = env
+            .run(&[
+                "billing",
+                "show",
+                "--date",
+                "2026-05-02",
+                "--team",
+                "t3",
+                "--as",
+                user,
+                "--format",
+                "json",
+            ])
+            .ok();
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let owner = show("own");
+    let reader = show("u3");
+    assert!(owner["balances"].is_object());
+    assert!(
+        reader.get("balances").is_none(),
+        "a Reader sees no balances"
+    );
+    let keys: Vec<&str> = reader["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["k3"],
+        "u3 sees the usage of their own pay-as-you-go key only"
+    );
+    assert_eq!(reader["totals"]["total"], reader["lines"][0]["amount"]);
+    let outsider = env.run(&[
+        "billing",
+        "show",
+        "--date",
+        "2026-05-02",
+        "--team",
+        "t3",
+        "--as",
+        "nobody",
+    ]);
+    assert_eq!(outsider.status, 1);
+}
+
+#[test]
+fn the_demo_runs_on_nothing_but_the_binary() {
+    let env = Env::new();
+    let out = env.out();
+    let demo = env.run(&["demo", "--out", out.to_str().unwrap()]).ok();
+    assert!(
+        demo.stdout.contains("acme · 2026-11-23 · overseas (USD)"),
+        "{}",
+        demo.stdout
+    );
+    assert_golden(
+        &env.statement("2026-11-23", "acme").unwrap(),
+        "demo/2026-11-23/acme.json",
+    );
+    assert_golden(
+        &env.statement("2026-11-23", "zhong").unwrap(),
+        "demo/2026-11-23/zhong.json",
+    );
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `tokenplan` binary on scenario files, compared with whole
+//! statements computed by hand (tests/golden/README.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod billing;
+mod events;
+mod policy;
+mod support;
+mod teams;

@@ -1,0 +1,253 @@
+//! Team operations through `tokenplan apply`, and the state they leave (T1-T6, K1, S1-S4,
+//! C1-C5, P1-P5, O1-O4, D1-D5).
+
+use chrono::{DateTime, Utc};
+use tokenplan::store::Store;
+
+use crate::support::{Env, repo, scenario};
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn write(env: &Env, name: &str, yaml: &str) -> String {
+    let path = env.dir.path().join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn every_rule_scenario_applies_as_expected() {
+    for name in ["seats-overseas.yaml", "domestic.yaml", "usage.yaml"] {
+        let env = Env::new();
+        env.run(&["apply", scenario(name).to_str().unwrap()]).ok();
+    }
+    let env = Env::new();
+    let demo = repo().join("fixtures/demo/scenario.yaml");
+    let out = env.run(&["apply", demo.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains(
+        "denied: a domestic Team can't reduce a tier's seats; cancel the tier's renewal instead"
+    ));
+}
+
+#[test]
+fn o3_o4_b4_b8_state_across_renewals_and_the_month_end_clamp() {
+    let env = Env::new();
+    env.load("seats-overseas", &[]);
+    let store = Store::open(&env.db()).unwrap();
+    let state = |t: &str| store.team_state("t1", at(t)).unwrap().unwrap();
+    // Bought on 31 January: renews on 28 February (clamped), then 31 March.
+    let feb27 = state("2026-02-27T23:59:59Z");
+    assert_eq!(
+        feb27.subscriptions["plus"]
+            .cycle(feb27.at.date_naive())
+            .end
+            .to_string(),
+        "2026-02-28"
+    );
+    let mar30 = state("2026-03-30T23:59:59Z");
+    let plus = &mar30.subscriptions["plus"];
+    assert_eq!(
+        (
+            plus.seat_count(),
+            plus.pending_removal,
+            plus.renewing_seats()
+        ),
+        (4, 2, 2),
+        "O3: removed seats stay until the renewal; O4: one removal undone"
+    );
+    assert_eq!(mar30.seat_of("r3"), Some(("plus", 3)));
+    let mar31 = state("2026-03-31T00:00:00Z");
+    let plus = &mar31.subscriptions["plus"];
+    assert_eq!((plus.seat_count(), plus.pending_removal), (2, 0));
+    assert_eq!(
+        mar31.seat_of("r3"),
+        None,
+        "B8: the free seat went first, then the latest holder"
+    );
+    assert_eq!(mar31.seat_of("r1"), Some(("plus", 1)));
+    assert_eq!(mar31.credits_topped_up.to_string(), "10.00");
+}
+
+#[test]
+fn s4_d4_c5_state_after_reassignment_cancellation_and_access_change() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    env.load("domestic", &[]);
+    let store = Store::open(&env.db()).unwrap();
+    let t3 = store
+        .team_state("t3", at("2026-05-02T12:00:00Z"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t3.seat_of("u2"),
+        Some(("plus", 1)),
+        "S4: the seat moved with its number"
+    );
+    assert!(!t3.members["u2"].credits_access);
+    assert_eq!(t3.payg_keys["k3"].deleted_at, None);
+    let z1 = store
+        .team_state("z1", at("2026-02-09T15:59:59Z"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        z1.subscriptions["plus"].renewal_canceled,
+        "D4: usable until its renewal"
+    );
+    let z1 = store
+        .team_state("z1", at("2026-02-09T16:00:00Z"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        z1.subscriptions.is_empty(),
+        "D4: ended at 00:00 UTC+08:00 on its renewal day"
+    );
+}
+
+#[test]
+fn t5_the_hundredth_member_joins_and_the_hundred_and_first_is_refused() {
+    let env = Env::new();
+    let mut yaml = String::from(
+        "- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }\n- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: big, region: overseas }\n",
+    );
+    for i in 1..=100 {
+        yaml += &format!("- {{ at: '2026-01-02T00:00:00Z', as: u{i}, do: create_account }}\n");
+    }
+    for i in 1..=99 {
+        yaml += &format!(
+            "- {{ at: '2026-01-03T00:00:00Z', as: own, do: invite, team: big, user: u{i}, role: reader }}\n"
+        );
+    }
+    yaml += "- { at: '2026-01-03T00:00:01Z', as: own, do: invite, team: big, user: u100, role: reader, expect: denied }\n";
+    let out = env.run(&["apply", &write(&env, "t5.yaml", &yaml)]).ok();
+    assert!(
+        out.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .contains("a Team has at most 100 members [member-limit (T5)]"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn t6_p3_t2_t3_limits_through_the_store() {
+    let env = Env::new();
+    let yaml = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:00Z', as: ann, do: create_account }
+- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
+- { at: '2026-01-01T00:00:02Z', as: own, do: buy_subscription, team: t, tier: plus, seats: 99 }
+- { at: '2026-01-01T00:00:03Z', as: own, do: add_seats, team: t, tier: plus, seats: 1 }
+- { at: '2026-01-01T00:00:04Z', as: own, do: add_seats, team: t, tier: plus, seats: 1, expect: denied }
+- { at: '2026-01-01T00:00:05Z', as: own, do: remove_seats, team: t, tier: plus, seats: 1 }
+- { at: '2026-01-01T00:00:06Z', as: own, do: add_seats, team: t, tier: plus, seats: 1 }
+- { at: '2026-01-01T00:00:07Z', as: own, do: add_seats, team: t, tier: plus, seats: 1, expect: denied }
+- { at: '2026-01-01T00:01:00Z', as: own, do: create_payg_key, team: t, key: k1 }
+- { at: '2026-01-01T00:01:01Z', as: own, do: create_payg_key, team: t, key: k2 }
+- { at: '2026-01-01T00:01:02Z', as: own, do: create_payg_key, team: t, key: k3 }
+- { at: '2026-01-01T00:01:03Z', as: own, do: create_payg_key, team: t, key: k4 }
+- { at: '2026-01-01T00:01:04Z', as: own, do: create_payg_key, team: t, key: k5 }
+- { at: '2026-01-01T00:01:05Z', as: own, do: create_payg_key, team: t, key: k6, expect: denied }
+- { at: '2026-01-01T00:01:06Z', as: own, do: delete_payg_key, team: t, key: k2 }
+- { at: '2026-01-01T00:01:07Z', as: own, do: create_payg_key, team: t, key: k6 }
+- { at: '2026-01-01T00:02:00Z', as: own, do: invite, team: own, user: ann, role: reader, expect: denied }
+- { at: '2026-01-01T00:02:01Z', as: own, do: leave, team: own, expect: denied }
+- { at: '2026-01-01T00:02:02Z', as: own, do: buy_subscription, team: own, tier: plus, seats: 2, expect: denied }
+- { at: '2026-01-01T00:02:03Z', as: own, do: buy_subscription, team: own, tier: plus, seats: 1 }
+- { at: '2026-01-01T00:02:04Z', as: ann, do: top_up_credits, team: t, amount: '1.00', expect: denied }
+";
+    let out = env.run(&["apply", &write(&env, "limits.yaml", yaml)]).ok();
+    assert!(
+        out.stdout.contains("a Team has at most 100 seats"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("at most 5 live pay-as-you-go keys"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("only a member of the Team may act in it [member-acts-in-own-team (T4)]"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_malformed_scenario_names_the_step_and_field_and_stores_nothing() {
+    let env = Env::new();
+    let yaml = "- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }\n- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t }\n";
+    let out = env.run(&["apply", &write(&env, "bad.yaml", yaml)]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr
+            .contains("step 2: `do: create_team`: missing field `region`"),
+        "{}",
+        out.stderr
+    );
+    let store = Store::open(&env.db()).unwrap();
+    assert!(
+        !store.user_exists("own").unwrap(),
+        "nothing of the file was applied"
+    );
+}
+
+#[test]
+fn unknown_references_and_time_travel_are_input_errors() {
+    let env = Env::new();
+    let yaml = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
+- { at: '2026-01-01T00:00:02Z', as: own, do: invite, team: t, user: ghost, role: reader }
+";
+    let out = env.run(&["apply", &write(&env, "ghost.yaml", yaml)]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("step 3: no user `ghost`"),
+        "{}",
+        out.stderr
+    );
+    let yaml =
+        "- { at: '2025-12-31T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }\n";
+    let out = env.run(&["apply", &write(&env, "past.yaml", yaml)]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("steps must be in time order"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn keep_going_reports_every_unexpected_outcome() {
+    let env = Env::new();
+    let yaml = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:01Z', as: own, do: leave, team: own }
+- { at: '2026-01-01T00:00:02Z', as: own, do: top_up_credits, team: own, amount: '1', expect: denied }
+- { at: '2026-01-01T00:00:03Z', as: own, do: top_up_wallet, team: own, amount: '1' }
+";
+    let path = write(&env, "k.yaml", yaml);
+    let stop = env.run(&["apply", &path]);
+    assert_eq!(stop.status, 1);
+    assert_eq!(
+        stop.stdout.lines().count(),
+        2,
+        "stops at the first unexpected outcome"
+    );
+    let env = Env::new();
+    let path = write(&env, "k.yaml", yaml);
+    let all = env.run(&["apply", &path, "--keep-going"]);
+    assert_eq!(all.status, 1);
+    assert_eq!(all.stdout.lines().count(), 4);
+    assert!(
+        all.stderr
+            .contains("2 step(s) ended against their expectation"),
+        "{}",
+        all.stderr
+    );
+}
