@@ -69,6 +69,27 @@ enum Command {
     /// The nightly billing job and its statements.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// A synthetic store of that size, for benchmarks and load tests.
+    #[command(
+        after_help = "Example:\n  tokenplan --db bench.duckdb generate --teams 10000 --members 10 --days 1 --events 10000000"
+    )]
+    Generate {
+        /// Teams (every second one domestic).
+        #[arg(long)]
+        teams: usize,
+        /// Members per Team, the Owner included (1 to 100).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        members: u8,
+        /// Days of events, ending with --last-day.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: u32,
+        /// Events in all.
+        #[arg(long)]
+        events: u64,
+        /// The last day with events.
+        #[arg(long, default_value = "2026-11-23")]
+        last_day: chrono::NaiveDate,
+    },
     /// The main job on built-in data: a temporary store, the demo scenario and events, a
     /// billing run, and the statements.
     #[command(after_help = "Example:\n  tokenplan demo --out statements")]
@@ -297,6 +318,22 @@ fn dispatch(cli: &Cli) -> Outcome {
             format,
         }) => show(cli, *date, team, actor, *format),
         Command::Demo { out } => demo(cli, out.as_deref()),
+        Command::Generate {
+            teams,
+            members,
+            days,
+            events,
+            last_day,
+        } => {
+            let shape = tokenplan::generate::Shape {
+                teams: *teams,
+                members: usize::from(*members),
+                days: *days,
+                events: *events,
+                last_day: *last_day,
+            };
+            generate(cli, shape)
+        }
     }
 }
 
@@ -591,5 +628,32 @@ fn demo(cli: &Cli, out: Option<&Path>) -> Outcome {
         println!("{}", tokenplan::render::statement_table(statement));
     }
     println!("{}", tokenplan::render::summary_table(&report.summary));
+    Ok(0)
+}
+
+fn generate(cli: &Cli, shape: tokenplan::generate::Shape) -> Outcome {
+    let mut store = open_store(&cli.db)?;
+    if !store.team_ids().map_err(Failure::work)?.is_empty() {
+        return Err(
+            Failure::input(anyhow::anyhow!("`{}` already has Teams", cli.db.display()))
+                .hint("generate into a new --db file"),
+        );
+    }
+    let bar = progress(cli);
+    let started = std::time::Instant::now();
+    let result = tokenplan::generate::generate(&mut store, shape, &bar);
+    bar.finish_and_clear();
+    result.map_err(Failure::work)?;
+    if !cli.quiet {
+        eprintln!(
+            "generated {} Teams × {} members and {} events over {} day(s) ending {} in {:.1?}",
+            shape.teams,
+            shape.members,
+            shape.events,
+            shape.days,
+            shape.last_day,
+            started.elapsed()
+        );
+    }
     Ok(0)
 }

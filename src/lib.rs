@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod demo;
 pub mod events;
 pub mod explain;
+pub mod generate;
 pub mod prices;
 pub mod render;
 pub mod review;

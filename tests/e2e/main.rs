@@ -6,5 +6,6 @@
 mod billing;
 mod events;
 mod policy;
+mod properties;
 mod support;
 mod teams;
