@@ -180,6 +180,24 @@ enum PolicyCommand {
         /// The policies after the change.
         new_dir: PathBuf,
     },
+    /// Formal proofs (cedar-policy-symcc + cvc5) of the properties in policies/properties, and
+    /// that no policy ever errors, over every entity store the schema allows.
+    #[command(
+        after_help = "Needs cvc5 on PATH (or CVC5=/path/to/cvc5): `apt-get install -y cvc5`.\nExit 1 when a property fails (its counterexample is printed), 2 without cvc5.\n\nExample:\n  tokenplan policy verify --properties policies/properties"
+    )]
+    Verify {
+        /// The properties (default: DIR/properties of --policies, or policies/properties).
+        #[arg(long, value_name = "DIR")]
+        properties: Option<PathBuf>,
+    },
+    /// One Markdown report for a review: check results, the matrix, the proofs, and each
+    /// rule with the policies that enforce it.
+    #[command(after_help = "Example:\n  tokenplan policy report > review.md")]
+    Report {
+        /// The properties (default as for `verify`).
+        #[arg(long, value_name = "DIR")]
+        properties: Option<PathBuf>,
+    },
     /// One decision against the store, with the policies and rules that made it.
     #[command(
         after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
@@ -418,7 +436,69 @@ fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             }
         }
         PolicyCommand::Explain(args) => explain(cli, args),
+        PolicyCommand::Verify { properties } => {
+            let gate = gatekeeper(cli)?;
+            let checks = prove(cli, properties.as_deref(), &gate)?;
+            let mut failed = 0;
+            for check in &checks {
+                match &check.counterexample {
+                    None => println!(
+                        "holds  {} ({}) for {}",
+                        check.name,
+                        check.rules.join(", "),
+                        check.request_env
+                    ),
+                    Some(counterexample) => {
+                        failed += 1;
+                        println!(
+                            "FAILS  {} ({}) for {}\n  counterexample:\n{}",
+                            check.name,
+                            check.rules.join(", "),
+                            check.request_env,
+                            indent(counterexample)
+                        );
+                    }
+                }
+            }
+            eprintln!("{} proof obligation(s), {failed} failed", checks.len());
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
+        PolicyCommand::Report { properties } => {
+            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
+            let gate = gatekeeper(cli)?;
+            let proofs = match prove(cli, properties.as_deref(), &gate) {
+                Ok(checks) => Ok(checks),
+                Err(failure) => Err(format!("{:#}", failure.error)),
+            };
+            print!("{}", tokenplan::report::markdown(&gate, &problems, &proofs));
+            Ok(0)
+        }
     }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn prove(
+    cli: &Cli,
+    properties: Option<&Path>,
+    gate: &Gatekeeper,
+) -> Result<Vec<tokenplan::verify::Check>, Failure> {
+    let dir = properties.map(Path::to_owned).unwrap_or_else(|| {
+        cli.policies
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("policies"))
+            .join("properties")
+    });
+    let solver = tokenplan::verify::find_solver()
+        .map_err(|e| Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path"))?;
+    let properties = tokenplan::verify::load_properties(&dir)
+        .map_err(|e| Failure::input(e).hint("pass --properties DIR"))?;
+    tokenplan::verify::verify(gate, &properties, &solver).map_err(Failure::work)
 }
 
 fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {

@@ -10,6 +10,8 @@ pub mod explain;
 pub mod generate;
 pub mod prices;
 pub mod render;
+pub mod report;
 pub mod review;
 pub mod store;
 pub mod teams;
+pub mod verify;
