@@ -282,10 +282,22 @@ pub fn classify(events: DataFrame, context: &Context<'_>) -> PolarsResult<Classi
             ["team_id", "iv_tier", "iv_seat", "iv_cycle"],
             SortMultipleOptions::default(),
         );
+    // One query with four sinks: the shared pipeline runs once.
+    let optimizations = lines.get_current_optimizations();
+    let plans = [lines, unfunded, counts, seat_usage]
+        .map(|frame| frame.logical_plan)
+        .to_vec();
+    let mut frames =
+        LazyFrame::collect_all_with_engine(plans, Engine::Auto, optimizations)?.into_iter();
+    let mut next = || {
+        frames
+            .next()
+            .ok_or_else(|| PolarsError::ComputeError("a result is missing".into()))
+    };
     Ok(Classified {
-        lines: lines.collect()?,
-        unfunded: unfunded.collect()?,
-        counts: counts.collect()?,
-        seat_usage: seat_usage.collect()?,
+        lines: next()?,
+        unfunded: next()?,
+        counts: next()?,
+        seat_usage: next()?,
     })
 }

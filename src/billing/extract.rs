@@ -72,12 +72,11 @@ pub fn teams(
     until: DateTime<Utc>,
 ) -> Result<Vec<(TeamRow, Vec<Record>)>, StoreError> {
     let what = "cannot read Team histories";
-    let mut teams: Vec<(TeamRow, Vec<Record>)> = Vec::new();
-    for id in store.team_ids()? {
-        if let Some(row) = store.team(&id)? {
-            teams.push((row, Vec::new()));
-        }
-    }
+    let mut teams: Vec<(TeamRow, Vec<Record>)> = store
+        .teams()?
+        .into_iter()
+        .map(|row| (row, Vec::new()))
+        .collect();
     let mut stmt = store
         .conn()
         .prepare("SELECT team_id, occurred_at, actor, payload FROM team_records WHERE occurred_at < ? ORDER BY team_id, occurred_at, seq")

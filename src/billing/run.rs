@@ -119,7 +119,9 @@ pub fn run(
                 return Err(BillingError::Interrupted);
             }
             progress.set_message("committing");
+            let started = Instant::now();
             commit(store, &computed)?;
+            tracing::info!(elapsed = ?started.elapsed(), statements = computed.report.statements.len(), "committed");
             computed.report
         }
     };
@@ -149,8 +151,10 @@ fn compute(
         .flat_map(|r| r.intervals.iter().cloned())
         .collect();
 
+    tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
     progress.set_message("reading usage events");
     let (events, max_rowid) = extract::events(store, day)?;
+    tracing::info!(elapsed = ?started.elapsed(), "read usage events as Arrow");
     let events_read = events.as_ref().map_or(0, |f| f.height() as u64);
     progress.set_message(format!("classifying {events_read} events"));
     let prior = extract::prior_seat_usage(store, day)?;
@@ -163,6 +167,7 @@ fn compute(
     let classified = events
         .map(|events| classify::classify(events, &context))
         .transpose()?;
+    tracing::info!(elapsed = ?started.elapsed(), "classified and aggregated");
 
     progress.set_message("assembling statements");
     let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
@@ -422,36 +427,36 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
     let what = "cannot commit the billing run";
     let day = report.summary.day;
     let tx = store.conn_mut().transaction().map_err(query_error(what))?;
-    for statement in &report.statements {
-        let body = statement.to_json().map_err(|e| BillingError::Statement {
-            team: statement.team.clone(),
-            message: e.to_string(),
-        })?;
-        tx.execute(
-            "INSERT INTO statements VALUES (?, ?, ?, ?::DECIMAL(18,2), ?::DECIMAL(18,2))",
-            params![
-                day,
-                statement.team,
-                body,
-                statement.totals.credits.to_string(),
-                statement.totals.payg.to_string()
-            ],
-        )
-        .map_err(query_error(what))?;
-    }
-    for usage in &computed.seat_usage {
-        tx.execute(
-            "INSERT INTO seat_usage VALUES (?, ?, ?, ?, ?, ?)",
-            params![
-                usage.team,
-                usage.tier,
-                usage.seat,
-                usage.cycle_start,
-                day,
-                usage.tokens
-            ],
-        )
-        .map_err(query_error(what))?;
+    {
+        let mut statements = tx.appender("statements").map_err(query_error(what))?;
+        for statement in &report.statements {
+            let body = statement.to_json().map_err(|e| BillingError::Statement {
+                team: statement.team.clone(),
+                message: e.to_string(),
+            })?;
+            statements
+                .append_row(params![
+                    day,
+                    statement.team,
+                    body,
+                    statement.totals.credits.to_string(),
+                    statement.totals.payg.to_string()
+                ])
+                .map_err(query_error(what))?;
+        }
+        let mut seat_usage = tx.appender("seat_usage").map_err(query_error(what))?;
+        for usage in &computed.seat_usage {
+            seat_usage
+                .append_row(params![
+                    usage.team,
+                    usage.tier,
+                    usage.seat,
+                    usage.cycle_start,
+                    day,
+                    usage.tokens
+                ])
+                .map_err(query_error(what))?;
+        }
     }
     let summary = serde_json::to_string(&report.summary).map_err(|e| BillingError::Statement {
         team: "summary".into(),

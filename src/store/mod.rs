@@ -173,49 +173,54 @@ impl Store {
 
     /// The Team with this id.
     pub fn team(&self, team: &str) -> Result<Option<TeamRow>, StoreError> {
-        let row = self
+        Ok(self.query_teams("WHERE team_id = ?", &[team])?.pop())
+    }
+
+    /// Every Team, by id.
+    pub fn teams(&self) -> Result<Vec<TeamRow>, StoreError> {
+        self.query_teams("ORDER BY team_id", &[])
+    }
+
+    fn query_teams(&self, clause: &str, args: &[&str]) -> Result<Vec<TeamRow>, StoreError> {
+        let what = "cannot read Teams";
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT team_id, region, is_default, owner, created_at FROM teams WHERE team_id = ?",
-                [team],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, DateTime<Utc>>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(query_error(format!("cannot look up Team `{team}`")))?;
-        row.map(|(id, region, is_default, owner, created_at)| {
-            Ok(TeamRow {
-                region: region.parse().map_err(|message| StoreError::Corrupt {
-                    table: "teams",
-                    message,
-                })?,
+            .prepare(&format!(
+                "SELECT team_id, region, is_default, owner, created_at FROM teams {clause}"
+            ))
+            .map_err(query_error(what))?;
+        let rows = stmt
+            .query_map(duckdb::params_from_iter(args), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, DateTime<Utc>>(4)?,
+                ))
+            })
+            .map_err(query_error(what))?;
+        let mut teams = Vec::new();
+        for row in rows {
+            let (id, region, is_default, owner, created_at) = row.map_err(query_error(what))?;
+            let region = region.parse().map_err(|message| StoreError::Corrupt {
+                table: "teams",
+                message,
+            })?;
+            teams.push(TeamRow {
                 id,
+                region,
                 is_default,
                 owner,
                 created_at,
-            })
-        })
-        .transpose()
+            });
+        }
+        Ok(teams)
     }
 
     /// Every Team id, sorted.
     pub fn team_ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT team_id FROM teams ORDER BY team_id")
-            .map_err(query_error("cannot list Teams"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(query_error("cannot list Teams"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(query_error("cannot list Teams"))
+        Ok(self.teams()?.into_iter().map(|t| t.id).collect())
     }
 
     /// The Team owning a pay-as-you-go key id, if the id is taken.
