@@ -6,7 +6,7 @@ mod operation;
 pub mod scenario;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use gatekeeper::{Decision, Gatekeeper};
@@ -37,6 +37,7 @@ pub struct Teams<'a> {
     gate: &'a Gatekeeper,
     prices: &'a Prices,
     states: HashMap<String, TeamState>,
+    users: HashSet<String>,
 }
 
 impl<'a> Teams<'a> {
@@ -47,6 +48,7 @@ impl<'a> Teams<'a> {
             gate,
             prices,
             states: HashMap::new(),
+            users: HashSet::new(),
         }
     }
 
@@ -85,7 +87,7 @@ impl<'a> Teams<'a> {
         at: DateTime<Utc>,
     ) -> Result<TeamState, ApplyError> {
         let invalid = |m: String| Err(ApplyError::Invalid(m));
-        let actor_exists = self.store.user_exists(actor)?;
+        let actor_exists = self.user_exists(actor)?;
         match operation {
             Operation::CreateAccount { region } => {
                 if actor_exists {
@@ -111,18 +113,20 @@ impl<'a> Teams<'a> {
             }
             _ => {}
         }
-        let mut state = match self.states.remove(team) {
-            Some(state) => state,
+        // A cached state is at its Team's latest change; one read from the store is at `at`.
+        let (mut state, last) = match self.states.remove(team) {
+            Some(state) => {
+                let last = state.at;
+                (state, last)
+            }
             None => match self.store.team_state(team, at)? {
-                Some(state) => state,
+                Some(state) => {
+                    let last = self.store.last_change(team)?.unwrap_or(state.at).max(state.at);
+                    (state, last)
+                }
                 None => return invalid(format!("no Team `{team}`")),
             },
         };
-        let last = self
-            .store
-            .last_change(team)?
-            .unwrap_or(state.at)
-            .max(state.at);
         if at < last {
             self.states.insert(team.to_owned(), state);
             return invalid(format!(
@@ -133,8 +137,20 @@ impl<'a> Teams<'a> {
         Ok(state)
     }
 
+    /// Whether `user` has an account; accounts are never removed, so known ones are remembered.
+    fn user_exists(&mut self, user: &str) -> Result<bool, StoreError> {
+        if self.users.contains(user) {
+            return Ok(true);
+        }
+        let exists = self.store.user_exists(user)?;
+        if exists {
+            self.users.insert(user.to_owned());
+        }
+        Ok(exists)
+    }
+
     /// Users, tiers and keys the operation names must exist.
-    fn check_references(&self, state: &TeamState, operation: &Operation) -> Result<(), ApplyError> {
+    fn check_references(&mut self, state: &TeamState, operation: &Operation) -> Result<(), ApplyError> {
         use Operation::*;
         let invalid = |m: String| Err(ApplyError::Invalid(m));
         match operation {
@@ -144,7 +160,7 @@ impl<'a> Teams<'a> {
             | AssignSeat { user, .. }
             | UnassignSeat { user, .. }
             | SetCreditsAccess { user, .. }
-                if !self.store.user_exists(user)? =>
+                if !self.user_exists(user)? =>
             {
                 invalid(format!(
                     "no user `{user}`; they need an account (`create_account`)"
@@ -152,7 +168,7 @@ impl<'a> Teams<'a> {
             }
             ReassignSeat { from, to, .. } => {
                 for user in [from, to] {
-                    if !self.store.user_exists(user)? {
+                    if !self.user_exists(user)? {
                         return invalid(format!(
                             "no user `{user}`; they need an account (`create_account`)"
                         ));
