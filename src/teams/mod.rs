@@ -121,7 +121,11 @@ impl<'a> Teams<'a> {
             }
             None => match self.store.team_state(team, at)? {
                 Some(state) => {
-                    let last = self.store.last_change(team)?.unwrap_or(state.at).max(state.at);
+                    let last = self
+                        .store
+                        .last_change(team)?
+                        .unwrap_or(state.at)
+                        .max(state.at);
                     (state, last)
                 }
                 None => return invalid(format!("no Team `{team}`")),
@@ -150,7 +154,11 @@ impl<'a> Teams<'a> {
     }
 
     /// Users, tiers and keys the operation names must exist.
-    fn check_references(&mut self, state: &TeamState, operation: &Operation) -> Result<(), ApplyError> {
+    fn check_references(
+        &mut self,
+        state: &TeamState,
+        operation: &Operation,
+    ) -> Result<(), ApplyError> {
         use Operation::*;
         let invalid = |m: String| Err(ApplyError::Invalid(m));
         match operation {

@@ -28,6 +28,9 @@ pub struct PolicyLocation {
 /// reuse it for every decision.
 pub struct Gatekeeper {
     policies: PolicySet,
+    /// Per action, the policies whose action scope includes it: a policy whose scope excludes
+    /// the request's action never applies and never errors, so evaluating only these is exact.
+    by_action: HashMap<String, PolicySet>,
     schema: Schema,
     authorizer: Authorizer,
     types: EntityTypes,
@@ -130,8 +133,16 @@ impl Gatekeeper {
             .map(|p| (p.id().clone(), policy_ref(p)))
             .collect();
         let permits_by_action = permits_by_action(&schema, &policies, &refs);
+        let by_action = slice_by_action(&schema, &policies).map_err(|message| {
+            invalid(vec![Problem {
+                file: SCHEMA_FILE.into(),
+                line: 0,
+                message,
+            }])
+        })?;
         Ok(Gatekeeper {
             policies,
+            by_action,
             schema,
             authorizer: Authorizer::new(),
             types,
@@ -334,30 +345,54 @@ fn policy_ref(policy: &Policy) -> PolicyRef {
     }
 }
 
+/// The actions a policy's scope admits.
+fn scoped_actions(policy: &Policy, all: &[String]) -> HashSet<String> {
+    match policy.action_constraint() {
+        ActionConstraint::Any => all.iter().cloned().collect(),
+        ActionConstraint::Eq(a) => HashSet::from([a.id().unescaped().to_owned()]),
+        ActionConstraint::In(list) => list.iter().map(|a| a.id().unescaped().to_owned()).collect(),
+    }
+}
+
+fn action_names(schema: &Schema) -> Vec<String> {
+    schema
+        .actions()
+        .map(|a| a.id().unescaped().to_owned())
+        .collect()
+}
+
+/// For each action, the policies whose scope admits it.
+fn slice_by_action(
+    schema: &Schema,
+    policies: &PolicySet,
+) -> Result<HashMap<String, PolicySet>, String> {
+    let all = action_names(schema);
+    let mut sliced: HashMap<String, PolicySet> =
+        all.iter().map(|a| (a.clone(), PolicySet::new())).collect();
+    for policy in policies.policies() {
+        for action in scoped_actions(policy, &all) {
+            if let Some(set) = sliced.get_mut(&action) {
+                set.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(sliced)
+}
+
 /// For each action name, the permit policies whose scope includes it.
 fn permits_by_action(
     schema: &Schema,
     policies: &PolicySet,
     refs: &HashMap<PolicyId, PolicyRef>,
 ) -> HashMap<String, Vec<PolicyRef>> {
-    let all: Vec<String> = schema
-        .actions()
-        .map(|a| a.id().unescaped().to_owned())
-        .collect();
+    let all = action_names(schema);
     let mut by_action: HashMap<String, Vec<PolicyRef>> = HashMap::new();
     for policy in policies.policies() {
         if policy.effect() != cedar_policy::Effect::Permit {
             continue;
         }
-        let actions: HashSet<String> = match policy.action_constraint() {
-            ActionConstraint::Any => all.iter().cloned().collect(),
-            ActionConstraint::Eq(a) => HashSet::from([a.id().unescaped().to_owned()]),
-            ActionConstraint::In(list) => {
-                list.iter().map(|a| a.id().unescaped().to_owned()).collect()
-            }
-        };
         if let Some(policy_ref) = refs.get(policy.id()) {
-            for action in actions {
+            for action in scoped_actions(policy, &all) {
                 by_action
                     .entry(action)
                     .or_default()
