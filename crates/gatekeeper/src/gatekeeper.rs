@@ -156,9 +156,13 @@ impl Gatekeeper {
     /// evaluating a policy denies.
     pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
         let cedar = request.to_cedar(&self.types, &self.schema)?;
-        let response =
-            self.authorizer
-                .is_authorized(&cedar.request, &self.policies, &cedar.entities);
+        let policies = self
+            .by_action
+            .get(request.action.name())
+            .unwrap_or(&self.policies);
+        let response = self
+            .authorizer
+            .is_authorized(&cedar.request, policies, &cedar.entities);
         let (mut permits, mut forbids) = (Vec::new(), Vec::new());
         for id in response.diagnostics().reason() {
             if let Some(policy) = self.refs.get(id) {
