@@ -29,9 +29,15 @@ fn decision(c: &mut Criterion) {
         .cedar_inputs(&request)
         .expect("the request conforms to the schema");
     let authorizer = cedar_policy::Authorizer::new();
-    c.bench_function("cedar: is_authorized on prebuilt inputs", |b| {
-        b.iter(|| authorizer.is_authorized(&cedar_request, gate.policy_set(), &entities))
-    });
+    c.bench_function(
+        "cedar: is_authorized on prebuilt inputs, whole policy set",
+        |b| b.iter(|| authorizer.is_authorized(&cedar_request, gate.policy_set(), &entities)),
+    );
+    let slice = gate.policy_set_for("invite");
+    c.bench_function(
+        "cedar: is_authorized on prebuilt inputs, the action's policies",
+        |b| b.iter(|| authorizer.is_authorized(&cedar_request, slice, &entities)),
+    );
 }
 
 criterion_group!(benches, decision);

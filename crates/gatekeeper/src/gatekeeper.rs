@@ -156,10 +156,7 @@ impl Gatekeeper {
     /// evaluating a policy denies.
     pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
         let cedar = request.to_cedar(&self.types, &self.schema)?;
-        let policies = self
-            .by_action
-            .get(request.action.name())
-            .unwrap_or(&self.policies);
+        let policies = self.policy_set_for(request.action.name());
         let response = self
             .authorizer
             .is_authorized(&cedar.request, policies, &cedar.entities);
@@ -227,6 +224,11 @@ impl Gatekeeper {
     /// The Cedar policy set, with ids from `@id`.
     pub fn policy_set(&self) -> &PolicySet {
         &self.policies
+    }
+
+    /// The policies evaluated for `action`: those whose action scope admits it.
+    pub fn policy_set_for(&self, action: &str) -> &PolicySet {
+        self.by_action.get(action).unwrap_or(&self.policies)
     }
 
     /// The schema.
