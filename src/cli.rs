@@ -235,8 +235,52 @@ struct ExplainArgs {
     #[arg(long)]
     from: Option<String>,
     /// The instant to decide at (RFC 3339); default now.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "as_role")]
     at: Option<String>,
+    /// Decide on facts given here instead of the store: the actor's role (`none`: not a member).
+    #[arg(long, value_name = "ROLE", help_heading = "Facts instead of a store")]
+    as_role: Option<String>,
+    /// The Team's region.
+    #[arg(
+        long,
+        default_value = "overseas",
+        requires = "as_role",
+        help_heading = "Facts instead of a store"
+    )]
+    region: String,
+    /// The Team is a Default Team.
+    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
+    default_team: bool,
+    /// Members, actor and target included.
+    #[arg(
+        long,
+        default_value_t = 1,
+        requires = "as_role",
+        help_heading = "Facts instead of a store"
+    )]
+    members: usize,
+    /// Seats of --tier (default tier `plus`).
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "as_role",
+        help_heading = "Facts instead of a store"
+    )]
+    team_seats: u32,
+    /// The target is a member with this role.
+    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
+    target_role: Option<String>,
+    /// The target holds a seat.
+    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
+    target_seat: bool,
+    /// The actor's live pay-as-you-go keys.
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "as_role",
+        help_heading = "Facts instead of a store"
+    )]
+    live_keys: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -503,24 +547,10 @@ fn prove(
 
 fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
     let gate = gatekeeper(cli)?;
-    let store = open_store(&cli.db)?;
-    let at = match &args.at {
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))
-            .map_err(Failure::input)?
-            .with_timezone(&chrono::Utc),
-        None => chrono::Utc::now(),
+    let state = match &args.as_role {
+        Some(role) => facts_state(args, role)?,
+        None => stored_state(cli, args)?,
     };
-    let state = store
-        .team_state(&args.team, at)
-        .map_err(Failure::work)?
-        .ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "no Team `{}` in `{}`",
-                args.team,
-                cli.db.display()
-            ))
-        })?;
     let request = tokenplan::explain::request(
         &state,
         &args.actor,
@@ -546,6 +576,59 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
         }
     }
     Ok(if decision.is_allowed() { 0 } else { 1 })
+}
+
+fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamState, Failure> {
+    let parse_role = |text: &str| {
+        text.parse::<gatekeeper::Role>()
+            .map_err(|e| Failure::input(anyhow::anyhow!(e)))
+    };
+    let facts = tokenplan::explain::Facts {
+        role: if role == "none" {
+            None
+        } else {
+            Some(parse_role(role)?)
+        },
+        region: args
+            .region
+            .parse()
+            .map_err(|e: String| Failure::input(anyhow::anyhow!(e)))?,
+        is_default: args.default_team,
+        members: args.members,
+        seats: args.team_seats,
+        tier: args.tier.clone().unwrap_or_else(|| "plus".into()),
+        target_role: args.target_role.as_deref().map(parse_role).transpose()?,
+        target_seat: args.target_seat,
+        live_keys: args.live_keys,
+    };
+    Ok(tokenplan::explain::state_from_facts(
+        &args.team,
+        &args.actor,
+        args.target.as_deref(),
+        &facts,
+    ))
+}
+
+fn stored_state(cli: &Cli, args: &ExplainArgs) -> Result<tokenplan::teams::TeamState, Failure> {
+    let store = open_store(&cli.db)?;
+    let at = match &args.at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))
+            .map_err(Failure::input)?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    store
+        .team_state(&args.team, at)
+        .map_err(Failure::work)?
+        .ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "no Team `{}` in `{}`",
+                args.team,
+                cli.db.display()
+            ))
+            .hint("or decide on facts: --as-role ROLE --members N ...")
+        })
 }
 
 fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {

@@ -146,3 +146,89 @@ pub fn request(
     };
     Ok(operation_request(state, actor, &operation))
 }
+
+/// Facts given on the command line instead of a store.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The actor's role (`None`: not a member).
+    pub role: Option<Role>,
+    /// The Team's region.
+    pub region: gatekeeper::Region,
+    /// Whether it is a Default Team.
+    pub is_default: bool,
+    /// Members, the actor and target included.
+    pub members: usize,
+    /// Seats of the tier (all free unless the target holds one).
+    pub seats: u32,
+    /// The tier of those seats.
+    pub tier: String,
+    /// The target's role, if the target is a member.
+    pub target_role: Option<Role>,
+    /// Whether the target holds a seat.
+    pub target_seat: bool,
+    /// The actor's live pay-as-you-go keys.
+    pub live_keys: usize,
+}
+
+/// A Team state with exactly these facts, at the epoch.
+pub fn state_from_facts(team: &str, actor: &str, target: Option<&str>, facts: &Facts) -> TeamState {
+    use crate::teams::{Holder, Member, PaygKey, Subscription};
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let owner = if facts.role == Some(Role::Owner) {
+        actor.to_owned()
+    } else {
+        "owner".to_owned()
+    };
+    let mut state = TeamState::new(team, facts.region, facts.is_default, &owner, at);
+    let member = |role| Member {
+        role,
+        credits_access: true,
+    };
+    if let Some(role) = facts.role {
+        state.members.insert(actor.to_owned(), member(role));
+    }
+    if let (Some(target), Some(role)) = (target, facts.target_role) {
+        state.members.insert(target.to_owned(), member(role));
+    }
+    let mut filler = 0;
+    while state.members.len() < facts.members {
+        filler += 1;
+        state
+            .members
+            .insert(format!("member-{filler}"), member(Role::Reader));
+    }
+    if facts.seats > 0 {
+        let mut holders = std::collections::BTreeMap::new();
+        if let (Some(target), true) = (target, facts.target_seat) {
+            holders.insert(
+                1,
+                Holder {
+                    user: target.to_owned(),
+                    since: at,
+                },
+            );
+        }
+        state.subscriptions.insert(
+            facts.tier.clone(),
+            Subscription {
+                anchor: at.date_naive(),
+                seats: (1..=facts.seats).collect(),
+                next_seat: facts.seats + 1,
+                pending_removal: 0,
+                renewal_canceled: false,
+                holders,
+            },
+        );
+    }
+    for i in 0..facts.live_keys {
+        state.payg_keys.insert(
+            format!("key-{i}"),
+            PaygKey {
+                creator: actor.to_owned(),
+                created_at: at,
+                deleted_at: None,
+            },
+        );
+    }
+    state
+}

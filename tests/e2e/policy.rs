@@ -307,3 +307,58 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
         out.stdout
     );
 }
+
+#[test]
+fn explain_on_facts_given_on_the_command_line() {
+    let env = Env::new();
+    let invite = [
+        "policy",
+        "explain",
+        "--as",
+        "ada",
+        "--action",
+        "invite",
+        "--team",
+        "acme",
+        "--target",
+        "nina",
+        "--role",
+        "reader",
+        "--as-role",
+        "admin",
+    ];
+    let full = env.run(&[&invite[..], &["--members", "100"]].concat());
+    assert_eq!(full.status, 1);
+    assert!(
+        full.stdout
+            .starts_with("denied: a Team has at most 100 members [member-limit (T5)]"),
+        "{}",
+        full.stdout
+    );
+    let room = env.run(&[&invite[..], &["--members", "99"]].concat()).ok();
+    assert!(
+        room.stdout
+            .starts_with("allowed by owner-admin-manage-members (M2)"),
+        "{}",
+        room.stdout
+    );
+    let outsider = env.run(&[
+        "policy",
+        "explain",
+        "--as",
+        "eve",
+        "--action",
+        "top_up_wallet",
+        "--team",
+        "acme",
+        "--as-role",
+        "none",
+        "--members",
+        "3",
+    ]);
+    assert!(
+        outsider.stdout.contains("[member-acts-in-own-team (T4)]"),
+        "{}",
+        outsider.stdout
+    );
+}
