@@ -202,7 +202,7 @@ enum PolicyCommand {
     #[command(
         after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
     )]
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
 }
 
 #[derive(Args)]
