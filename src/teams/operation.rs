@@ -190,6 +190,31 @@ impl Operation {
         }
     }
 
+    /// The user and Team ids the operation names, with their field names.
+    pub fn ids(&self) -> Vec<(&'static str, &str)> {
+        use Operation::*;
+        let mut ids = Vec::new();
+        if !matches!(self, CreateAccount { .. }) {
+            ids.push(("team", self.team("")));
+        }
+        match self {
+            Invite { user, .. }
+            | RemoveMember { user, .. }
+            | ChangeRole { user, .. }
+            | AssignSeat { user, .. }
+            | UnassignSeat { user, .. }
+            | SetCreditsAccess { user, .. } => {
+                ids.push(("user", user));
+            }
+            ReassignSeat { from, to, .. } => {
+                ids.push(("from", from));
+                ids.push(("to", to));
+            }
+            _ => {}
+        }
+        ids
+    }
+
     /// The Team the operation acts in; for `create_account`, the actor's Default Team.
     pub fn team<'a>(&'a self, actor: &'a str) -> &'a str {
         use Operation::*;
