@@ -511,3 +511,21 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
     let _ = std::fs::remove_dir_all(&previous);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_the_default_day_is_yesterday_in_utc_which_has_ended_in_both_zones() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(
+            default_day(at("2026-11-24T00:30:00Z")).to_string(),
+            "2026-11-23"
+        );
+        assert_eq!(
+            default_day(at("2026-11-24T20:00:00Z")).to_string(),
+            "2026-11-23"
+        );
+    }
+}

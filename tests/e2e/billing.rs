@@ -37,13 +37,13 @@ fn b4_b5_b6_o2_o3_o4_b8_overseas_seats_across_28_31_30_day_cycles() {
 }
 
 #[test]
-fn b3_d1_d3_d4_d5_b16_domestic_tier_canceled_ended_and_bought_again() {
+fn b3_d1_d2_d3_d4_d5_b16_domestic_tier_canceled_ended_bought_again_and_prorated() {
     let env = Env::new();
     env.load("domestic", &[]);
     bill_and_compare(
         &env,
         "domestic",
-        &["2026-01-10", "2026-01-15", "2026-02-10"],
+        &["2026-01-10", "2026-01-15", "2026-02-10", "2026-02-20"],
         "z1",
         &[],
     );
@@ -53,7 +53,7 @@ fn b3_d1_d3_d4_d5_b16_domestic_tier_canceled_ended_and_bought_again() {
 }
 
 #[test]
-fn b9_b10_b13_b14_b15_s4_p4_funding_duplicates_late_usage_and_reruns() {
+fn b9_b10_b11_b13_b14_b15_c1_c3_c4_p1_p4_s4_funding_duplicates_late_usage_and_reruns() {
     let env = Env::new();
     let prices = scenario("small-quota-prices.yaml");
     let prices = ["--prices", prices.to_str().unwrap()];
@@ -210,5 +210,39 @@ fn the_demo_runs_on_nothing_but_the_binary() {
     assert_golden(
         &env.statement("2026-11-23", "zhong").unwrap(),
         "demo/2026-11-23/zhong.json",
+    );
+}
+
+#[test]
+fn b12_events_at_the_same_instant_are_ordered_by_event_id() {
+    let env = Env::new();
+    let prices = scenario("small-quota-prices.yaml");
+    let prices = ["--prices", prices.to_str().unwrap()];
+    env.load("usage", &[]);
+    // On the seat's next cycle (from 2026-06-01), two events at one instant: `x-a` (1,000
+    // tokens) is ordered before `x-b` (10) and fills the quota; `x-b` then finds it used.
+    let csv = env.dir.path().join("same-instant.csv");
+    std::fs::write(
+        &csv,
+        "event_id,ts,key_id,model,input_tokens,output_tokens\n\
+         x-b,2026-06-01T12:00:00Z,tp:t3:u2,MiniMax-M2,10,0\n\
+         x-a,2026-06-01T12:00:00Z,tp:t3:u2,MiniMax-M2,1000,0\n",
+    )
+    .unwrap();
+    env.run(&["events", "import", csv.to_str().unwrap()]).ok();
+    env.bill("2026-05-02", &prices).ok();
+    env.bill("2026-06-01", &prices).ok();
+    let statement: serde_json::Value =
+        serde_json::from_str(&env.statement("2026-06-01", "t3").unwrap()).unwrap();
+    let plan = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "plan" && l["usage_day"] == "2026-06-01")
+        .unwrap();
+    assert_eq!(plan["input_tokens"], 1000, "x-a comes first and is covered");
+    assert_eq!(
+        statement["unfunded"][0]["input_tokens"], 10,
+        "x-b finds the quota used; u2's Credits access is off"
     );
 }

@@ -251,3 +251,65 @@ fn keep_going_reports_every_unexpected_outcome() {
         all.stderr
     );
 }
+
+#[test]
+fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
+    let env = Env::new();
+    let yaml = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:00Z', as: bob, do: create_account, region: domestic }
+- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
+- { at: '2026-01-02T00:00:00Z', as: own, do: invite, team: t, user: bob, role: reader }
+";
+    env.run(&["apply", &write(&env, "k.yaml", yaml)]).ok();
+    let store = Store::open(&env.db()).unwrap();
+    let bob = store.team("bob").unwrap().unwrap();
+    assert!(
+        bob.is_default && bob.owner == "bob" && bob.region == gatekeeper::Region::Domestic,
+        "T1"
+    );
+    drop(store);
+    // K1: bob's key tp:t:bob exists from joining, before any seat or Credits: his event after
+    // joining is billed (Credits access is on, C4; the empty pool is overdrawn, B16), the one
+    // before joining is an unknown key.
+    let csv = env.dir.path().join("k.csv");
+    std::fs::write(&csv, "event_id,ts,key_id,model,input_tokens,output_tokens\nbefore,2026-01-01T12:00:00Z,tp:t:bob,MiniMax-M2,1000000,0\nafter,2026-01-02T12:00:00Z,tp:t:bob,MiniMax-M2,1000000,0\n").unwrap();
+    env.run(&["events", "import", csv.to_str().unwrap()]).ok();
+    let first = env.bill("2026-01-01", &[]).ok();
+    assert!(
+        first.stdout.contains("\"unknown_key\": 1"),
+        "{}",
+        first.stdout
+    );
+    env.bill("2026-01-02", &[]).ok();
+    let statement = env.statement("2026-01-02", "t").unwrap();
+    assert!(
+        statement.contains("\"kind\": \"credits\"")
+            && statement.contains("\"balance\": \"credits\""),
+        "{statement}"
+    );
+    // K3: pay-as-you-go key ids can't take the Token Plan Key form.
+    let out = env.run(&["apply", &write(&env, "k3.yaml", "- { at: '2026-01-03T00:00:00Z', as: own, do: create_payg_key, team: t, key: 'tp:t:own' }\n")]);
+    assert_eq!(out.status, 2);
+    assert!(out.stderr.contains("starts with `tp:`"), "{}", out.stderr);
+    // K2: the gateway's check on a key without seat or Credits access.
+    let explain = env.run(&[
+        "policy",
+        "explain",
+        "--as",
+        "bob",
+        "--action",
+        "use_token_plan_key",
+        "--team",
+        "t",
+        "--at",
+        "2026-01-03T00:00:00Z",
+    ]);
+    assert!(
+        explain
+            .stdout
+            .contains("[token-plan-key-needs-resources (K2)]"),
+        "{}",
+        explain.stdout
+    );
+}

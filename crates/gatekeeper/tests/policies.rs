@@ -49,7 +49,8 @@ fn bundled_and_directory_policies_load() {
 }
 
 #[test]
-fn every_limit_holds_at_its_boundary_t2_t3_t5_t6_p3_s1_s2_o1_o3_d1_d3_d4_d5_k2_m2_v1() {
+fn every_limit_holds_at_its_boundary_t2_t3_t4_t5_t6_p3_p5_s1_s2_s4_o1_o3_o4_d1_d3_d4_d5_k2_c4_m2_v1()
+ {
     let gate = Gatekeeper::bundled().unwrap();
     let wrong: Vec<String> = limit_probes()
         .into_iter()
@@ -67,7 +68,7 @@ fn every_limit_holds_at_its_boundary_t2_t3_t5_t6_p3_s1_s2_o1_o3_d1_d3_d4_d5_k2_m
 }
 
 #[test]
-fn role_matrix_m1_matches_the_expected_matrix() {
+fn m1_s3_c2_c5_p2_role_matrix_matches_the_expected_matrix() {
     let gate = Gatekeeper::bundled().unwrap();
     let text = std::fs::read_to_string(repo().join("fixtures/role-matrix.yaml")).unwrap();
     let expected: RoleMatrix = serde_yaml::from_str(&text).unwrap();
