@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsResult};
 use rust_decimal::Decimal;
 
+use super::classify::Classified;
 use super::replay::{Charge, Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
@@ -30,7 +31,7 @@ fn date(day_number: i64) -> NaiveDate {
 }
 
 /// Usage lines per Team, priced exactly and rounded once per line (B7, B11).
-pub fn usage_lines(
+fn usage_lines(
     lines: &DataFrame,
     prices: &Prices,
     currency_of: &dyn Fn(&str) -> Option<&'static str>,
@@ -81,7 +82,7 @@ pub fn usage_lines(
 }
 
 /// Unfunded usage per Team.
-pub fn unfunded(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Vec<Unfunded>>> {
+fn unfunded(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Vec<Unfunded>>> {
     let cells = Cells(frame);
     let mut by_team: BTreeMap<String, Vec<Unfunded>> = BTreeMap::new();
     for row in 0..frame.height() {
@@ -100,7 +101,7 @@ pub fn unfunded(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Vec<Unfunded
 }
 
 /// Event counts per outcome, and how many were late.
-pub fn counts(frame: &DataFrame) -> PolarsResult<(BTreeMap<String, u64>, u64)> {
+fn counts(frame: &DataFrame) -> PolarsResult<(BTreeMap<String, u64>, u64)> {
     let cells = Cells(frame);
     let (mut by_outcome, mut late) = (BTreeMap::new(), 0);
     for row in 0..frame.height() {
@@ -116,7 +117,7 @@ pub fn counts(frame: &DataFrame) -> PolarsResult<(BTreeMap<String, u64>, u64)> {
 }
 
 /// Tokens each seat's quota covered, per cycle.
-pub fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<SeatUsage>> {
+fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<SeatUsage>> {
     let cells = Cells(frame);
     (0..frame.height())
         .map(|row| {
@@ -129,6 +130,50 @@ pub fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<SeatUsage>> {
             })
         })
         .collect()
+}
+
+/// The classified usage of a run, merged over its chunks (each chunk holds whole Teams).
+#[derive(Debug, Default)]
+pub struct Aggregates {
+    /// Usage lines per Team.
+    pub usage: BTreeMap<String, Vec<StatementLine>>,
+    /// Unfunded usage per Team.
+    pub unfunded: BTreeMap<String, Vec<Unfunded>>,
+    /// Events per outcome.
+    pub counts: BTreeMap<String, u64>,
+    /// Late events.
+    pub late: u64,
+    /// Seat usage.
+    pub seat_usage: Vec<SeatUsage>,
+}
+
+impl Aggregates {
+    /// Adds one chunk's results.
+    pub fn add(
+        &mut self,
+        classified: &Classified,
+        prices: &Prices,
+        currency_of: &dyn Fn(&str) -> Option<&'static str>,
+    ) -> PolarsResult<()> {
+        for (team, lines) in usage_lines(&classified.lines, prices, currency_of)? {
+            self.usage.entry(team).or_default().extend(lines);
+        }
+        for (team, unfunded) in unfunded(&classified.unfunded)? {
+            self.unfunded.entry(team).or_default().extend(unfunded);
+        }
+        let (counts, late) = counts(&classified.counts)?;
+        for (outcome, n) in counts {
+            *self.counts.entry(outcome).or_default() += n;
+        }
+        self.late += late;
+        self.seat_usage.extend(seat_usage(&classified.seat_usage)?);
+        Ok(())
+    }
+
+    /// Events classified so far.
+    pub fn events(&self) -> u64 {
+        self.counts.values().sum()
+    }
 }
 
 /// What was spent from a Team's Credits pool and wallet before the day.

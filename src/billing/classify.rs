@@ -11,16 +11,43 @@ use crate::prices::Prices;
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
 
-/// Inputs beside the events.
-pub struct Context<'a> {
-    /// The price list (models, tier quotas).
-    pub prices: &'a Prices,
-    /// Every key's funding over time.
-    pub intervals: &'a [KeyInterval],
-    /// Tokens seats used on earlier days.
-    pub prior_seat_usage: &'a [SeatUsage],
-    /// The billing day, as days since the epoch.
-    pub day: i64,
+/// Inputs beside the events, as frames built once per run.
+pub struct Context {
+    intervals: DataFrame,
+    models: DataFrame,
+    quotas: DataFrame,
+    prior: DataFrame,
+    day: i64,
+}
+
+impl Context {
+    /// The run's prices, key intervals, earlier seat usage and day (days since the epoch).
+    pub fn new(
+        prices: &Prices,
+        intervals: &[KeyInterval],
+        prior: &[SeatUsage],
+        day: i64,
+    ) -> PolarsResult<Self> {
+        Ok(Context {
+            intervals: intervals_frame(intervals)?,
+            models: df!(
+                "model" => prices.models.keys().map(String::as_str).collect::<Vec<_>>(),
+                "known_model" => vec![true; prices.models.len()],
+            )?,
+            quotas: df!(
+                "iv_tier" => prices.tiers.keys().map(String::as_str).collect::<Vec<_>>(),
+                "quota" => prices.tiers.values().map(|t| t.quota_tokens).collect::<Vec<_>>(),
+            )?,
+            prior: df!(
+                "team_id" => prior.iter().map(|p| p.team.as_str()).collect::<Vec<_>>(),
+                "iv_tier" => prior.iter().map(|p| p.tier.as_str()).collect::<Vec<_>>(),
+                "iv_seat" => prior.iter().map(|p| p.seat).collect::<Vec<_>>(),
+                "iv_cycle" => prior.iter().map(|p| day_number(p.cycle_start)).collect::<Vec<_>>(),
+                "prior_tokens" => prior.iter().map(|p| p.tokens).collect::<Vec<_>>(),
+            )?,
+            day,
+        })
+    }
 }
 
 /// The aggregated results.
@@ -95,36 +122,15 @@ fn sorted(frame: LazyFrame) -> LazyFrame {
     )
 }
 
-/// Classifies, funds and aggregates `events`.
-pub fn classify(events: DataFrame, context: &Context<'_>) -> PolarsResult<Classified> {
-    let models = df!(
-        "model" => context.prices.models.keys().map(String::as_str).collect::<Vec<_>>(),
-        "known_model" => vec![true; context.prices.models.len()],
-    )?;
-    let quotas = df!(
-        "iv_tier" => context.prices.tiers.keys().map(String::as_str).collect::<Vec<_>>(),
-        "quota" => context.prices.tiers.values().map(|t| t.quota_tokens).collect::<Vec<_>>(),
-    )?;
-    let prior = context.prior_seat_usage;
-    let prior = df!(
-        "team_id" => prior.iter().map(|p| p.team.as_str()).collect::<Vec<_>>(),
-        "iv_tier" => prior.iter().map(|p| p.tier.as_str()).collect::<Vec<_>>(),
-        "iv_seat" => prior.iter().map(|p| p.seat).collect::<Vec<_>>(),
-        "iv_cycle" => prior.iter().map(|p| day_number(p.cycle_start)).collect::<Vec<_>>(),
-        "prior_tokens" => prior.iter().map(|p| p.tokens).collect::<Vec<_>>(),
-    )?;
+/// Classifies, funds and aggregates `events` (whole Teams).
+pub fn classify(events: DataFrame, context: &Context) -> PolarsResult<Classified> {
     let left = || JoinArgs {
         maintain_order: MaintainOrderJoin::Left,
         ..JoinArgs::new(JoinType::Left)
     };
 
     let events = sorted(events.lazy()).with_columns([
-        (col("seen_before").or(col("row_id")
-            .cum_count(false)
-            .over([col("event_id")])?
-            .gt(lit(1))
-            .and(col("event_id").is_not_null())))
-        .alias("duplicate"),
+        col("seen_before").or(col("repeated")).alias("duplicate"),
         col("usage_day")
             .lt(lit(context.day))
             .fill_null(lit(false))
@@ -135,7 +141,7 @@ pub fn classify(events: DataFrame, context: &Context<'_>) -> PolarsResult<Classi
         .clone()
         .select([col("row_id"), col("key_id"), col("ts_us")])
         .join(
-            intervals_frame(context.intervals)?.lazy(),
+            context.intervals.clone().lazy(),
             [col("key_id")],
             [col("key_id")],
             JoinArgs::new(JoinType::Inner),
@@ -193,11 +199,26 @@ pub fn classify(events: DataFrame, context: &Context<'_>) -> PolarsResult<Classi
         .otherwise(lit(0i64));
     let funded = sorted(
         events
-            .join(models.lazy(), [col("model")], [col("model")], left())
+            .join(
+                context.models.clone().lazy(),
+                [col("model")],
+                [col("model")],
+                left(),
+            )
             .join(matched, [col("row_id")], [col("row_id")], left())
             .with_column(reason.alias("reason"))
-            .join(prior.lazy(), seat_keys(), seat_keys(), left())
-            .join(quotas.lazy(), [col("iv_tier")], [col("iv_tier")], left()),
+            .join(
+                context.prior.clone().lazy(),
+                seat_keys(),
+                seat_keys(),
+                left(),
+            )
+            .join(
+                context.quotas.clone().lazy(),
+                [col("iv_tier")],
+                [col("iv_tier")],
+                left(),
+            ),
     )
     .with_column(seat_tokens.alias("seat_tokens"))
     .with_column(

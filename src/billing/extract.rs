@@ -16,12 +16,38 @@ pub fn day_number(day: NaiveDate) -> i64 {
     (day - NaiveDate::default()).num_days()
 }
 
-/// The events to settle on `day`, with their Team and usage day, in a polars frame with
-/// columns `row_id, event_id, ts_us, key_id, model, input_tokens, output_tokens, team_id,
-/// usage_day, seen_before`; and the highest rowid considered.
-pub fn events(store: &Store, day: NaiveDate) -> Result<(Option<DataFrame>, i64), StoreError> {
+/// Rows per chunk of events handed to polars; a chunk ends at a Team boundary.
+pub const CHUNK_ROWS: usize = 1 << 20;
+
+/// DuckDB's memory while sorting the day's events by Team; beyond it, DuckDB spills to disk.
+const DUCKDB_MEMORY_LIMIT: &str = "1GB";
+
+/// What reading the events found.
+#[derive(Debug, Clone, Copy)]
+pub struct EventsRead {
+    /// Events handed over.
+    pub events: u64,
+    /// The highest rowid considered; the run settles events up to it.
+    pub max_rowid: i64,
+}
+
+/// Streams the events to settle on `day` to `each_chunk` as polars frames of whole Teams,
+/// about [`CHUNK_ROWS`] rows each, with columns `row_id, event_id, ts_us, key_id, model,
+/// input_tokens, output_tokens, team_id, usage_day, seen_before, repeated`.
+///
+/// An event is settled when a run's day covers its usage day and the run had seen its row
+/// (`usage_events` is append-only: rowids grow with insertion). `seen_before`: its id was
+/// settled before; `repeated`: an earlier event of this run has its id (B12 order).
+pub fn events<E: From<StoreError>>(
+    store: &Store,
+    day: NaiveDate,
+    chunk_rows: usize,
+    mut each_chunk: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<EventsRead, E> {
     let what = "cannot read usage events";
     let conn = store.conn();
+    conn.execute_batch(&format!("SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'"))
+        .map_err(query_error(what))?;
     let max_rowid: i64 = conn
         .query_row(
             "SELECT coalesce(max(rowid), -1) FROM usage_events",
@@ -29,8 +55,6 @@ pub fn events(store: &Store, day: NaiveDate) -> Result<(Option<DataFrame>, i64),
             |r| r.get(0),
         )
         .map_err(query_error(what))?;
-    // An event is settled when a run's day covers its usage day and the run had seen its row
-    // (`usage_events` is append-only: rowids grow with insertion).
     let sql = "
         WITH keyed AS (
             SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us, e.key_id, e.model,
@@ -48,22 +72,109 @@ pub fn events(store: &Store, day: NaiveDate) -> Result<(Option<DataFrame>, i64),
                 WHERE d.row_id <= r.max_rowid AND (d.usage_day IS NULL OR d.usage_day <= r.day_number)
             ) AS settled
             FROM dated d
+        ), unsettled AS (
+            SELECT * FROM flagged WHERE NOT settled AND (usage_day IS NULL OR usage_day <= ?)
         )
         SELECT row_id, event_id, ts_us, key_id, model, input_tokens, output_tokens, team_id, usage_day,
-               coalesce(event_id IN (SELECT event_id FROM flagged WHERE settled AND event_id IS NOT NULL), false) AS seen_before
-        FROM flagged
-        WHERE NOT settled AND (usage_day IS NULL OR usage_day <= ?)";
+               coalesce(event_id IN (SELECT event_id FROM flagged WHERE settled AND event_id IS NOT NULL), false) AS seen_before,
+               event_id IS NOT NULL
+                 AND row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1 AS repeated
+        FROM unsettled
+        ORDER BY team_id NULLS LAST";
     let mut stmt = conn.prepare(sql).map_err(query_error(what))?;
-    let batches: Vec<RecordBatch> = stmt
+    let stream = stmt
         .stream_arrow(params![max_rowid, day_number(day)])
-        .map_err(query_error(what))?
-        .collect::<Result<_, _>>()
         .map_err(query_error(what))?;
-    let frame = arrow_bridge::to_frame(&batches).map_err(|e| StoreError::Corrupt {
-        table: "usage_events",
-        message: format!("cannot move events into polars: {e}"),
-    })?;
-    Ok((frame, max_rowid))
+    let mut chunk = Chunker::new(chunk_rows);
+    let mut events = 0;
+    for batch in stream {
+        let batch = batch.map_err(query_error(what))?;
+        events += batch.num_rows() as u64;
+        if let Some(full) = chunk.push(batch) {
+            each_chunk(frame(&full)?)?;
+        }
+    }
+    if !chunk.batches.is_empty() {
+        each_chunk(frame(&chunk.batches)?)?;
+    }
+    Ok(EventsRead { events, max_rowid })
+}
+
+fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
+    arrow_bridge::to_frame(batches)
+        .map_err(|e| StoreError::Corrupt {
+            table: "usage_events",
+            message: format!("cannot move events into polars: {e}"),
+        })?
+        .ok_or_else(|| StoreError::Corrupt {
+            table: "usage_events",
+            message: "an empty chunk".into(),
+        })
+}
+
+/// Collects batches sorted by Team into chunks that end at a Team boundary.
+struct Chunker {
+    limit: usize,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    last_team: Option<String>,
+}
+
+impl Chunker {
+    fn new(limit: usize) -> Self {
+        Chunker {
+            limit,
+            batches: Vec::new(),
+            rows: 0,
+            last_team: None,
+        }
+    }
+
+    /// Adds a batch; returns a full chunk once `limit` rows are reached and a new Team starts.
+    fn push(&mut self, batch: RecordBatch) -> Option<Vec<RecordBatch>> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return None;
+        }
+        let cut = if self.rows >= self.limit {
+            (0..n).find(|&i| team_at(&batch, i) != self.last_team)
+        } else {
+            None
+        };
+        self.last_team = team_at(&batch, n - 1);
+        match cut {
+            None => {
+                self.batches.push(batch);
+                self.rows += n;
+                None
+            }
+            Some(cut) => {
+                let mut full = std::mem::take(&mut self.batches);
+                if cut > 0 {
+                    full.push(batch.slice(0, cut));
+                }
+                self.batches.push(batch.slice(cut, n - cut));
+                self.rows = n - cut;
+                Some(full)
+            }
+        }
+    }
+}
+
+/// The `team_id` of a row (DuckDB exports VARCHAR as Utf8 or Utf8View).
+fn team_at(batch: &RecordBatch, row: usize) -> Option<String> {
+    use duckdb::arrow::array::{Array, StringArray, StringViewArray};
+    let column = batch.column_by_name("team_id")?;
+    if column.is_null(row) {
+        return None;
+    }
+    if let Some(strings) = column.as_any().downcast_ref::<StringArray>() {
+        return Some(strings.value(row).to_owned());
+    }
+    column
+        .as_any()
+        .downcast_ref::<StringViewArray>()
+        .map(|s| s.value(row).to_owned())
 }
 
 /// Every Team with its records up to `until`, in time order.
@@ -136,4 +247,53 @@ pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>,
         })
         .map_err(query_error(what))?;
     rows.collect::<Result<_, _>>().map_err(query_error(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use duckdb::arrow::array::{ArrayRef, StringArray};
+    use duckdb::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(teams: &[Option<&str>]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "team_id",
+            DataType::Utf8,
+            true,
+        )]));
+        let column: ArrayRef = Arc::new(StringArray::from(teams.to_vec()));
+        RecordBatch::try_new(schema, vec![column]).unwrap()
+    }
+
+    fn teams(chunk: &[RecordBatch]) -> Vec<Option<String>> {
+        chunk
+            .iter()
+            .flat_map(|b| (0..b.num_rows()).map(move |i| team_at(b, i)))
+            .collect()
+    }
+
+    #[test]
+    fn chunks_end_at_team_boundaries() {
+        let mut chunker = Chunker::new(3);
+        assert!(chunker.push(batch(&[Some("a"), Some("a")])).is_none());
+        assert!(
+            chunker.push(batch(&[Some("a"), Some("b")])).is_none(),
+            "under the limit"
+        );
+        // Limit reached: the chunk closes where `b` ends, inside this batch.
+        let full = chunker
+            .push(batch(&[Some("b"), Some("c"), Some("c")]))
+            .unwrap();
+        let a = Some("a".to_owned());
+        let b = Some("b".to_owned());
+        assert_eq!(teams(&full), vec![a.clone(), a.clone(), a, b.clone(), b]);
+        // A batch of one Team never splits it; unknown Teams (null) come last.
+        assert!(chunker.push(batch(&[Some("c")])).is_none());
+        let full = chunker.push(batch(&[None, None])).unwrap();
+        assert_eq!(teams(&full).len(), 3);
+        assert_eq!(teams(&chunker.batches), vec![None, None]);
+    }
 }

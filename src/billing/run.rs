@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::assemble::{self, Spent};
-use super::classify::{self, Classified, Context};
+use super::assemble::{self, Aggregates, Spent};
+use super::classify::{self, Context};
 use super::extract;
 use super::replay::{self, Replay, SeatUsage};
 use super::statement::{Statement, StatementLine};
@@ -153,42 +153,32 @@ fn compute(
 
     tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
     progress.set_message("reading usage events");
-    let (events, max_rowid) = extract::events(store, day)?;
-    tracing::info!(elapsed = ?started.elapsed(), "read usage events as Arrow");
-    let events_read = events.as_ref().map_or(0, |f| f.height() as u64);
-    progress.set_message(format!("classifying {events_read} events"));
     let prior = extract::prior_seat_usage(store, day)?;
-    let context = Context {
-        prices,
-        intervals: &intervals,
-        prior_seat_usage: &prior,
-        day: extract::day_number(day),
-    };
-    let classified = events
-        .map(|events| classify::classify(events, &context))
-        .transpose()?;
-    tracing::info!(elapsed = ?started.elapsed(), "classified and aggregated");
-
-    progress.set_message("assembling statements");
+    let context = Context::new(prices, &intervals, &prior, extract::day_number(day))?;
     let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
-    let (mut usage, mut unfunded, counts, late, seat_usage) = match &classified {
-        Some(Classified {
-            lines,
-            unfunded,
-            counts,
-            seat_usage,
-        }) => {
-            let (counts, late) = assemble::counts(counts)?;
-            (
-                assemble::usage_lines(lines, prices, &currency_of)?,
-                assemble::unfunded(unfunded)?,
-                counts,
-                late,
-                assemble::seat_usage(seat_usage)?,
-            )
-        }
-        None => Default::default(),
-    };
+    let mut aggregates = Aggregates::default();
+    let read = extract::events(
+        store,
+        day,
+        chunk_rows(),
+        |chunk| -> Result<(), BillingError> {
+            let rows = chunk.height();
+            aggregates.add(&classify::classify(chunk, &context)?, prices, &currency_of)?;
+            tracing::debug!(rows, elapsed = ?started.elapsed(), "classified a chunk");
+            progress.set_message(format!("classified {} events", aggregates.events()));
+            Ok(())
+        },
+    )?;
+    let events_read = read.events;
+    tracing::info!(elapsed = ?started.elapsed(), events_read, "read, classified and aggregated usage events");
+    progress.set_message("assembling statements");
+    let Aggregates {
+        mut usage,
+        mut unfunded,
+        counts,
+        late,
+        seat_usage,
+    } = aggregates;
     let spent = spent_before(store, day)?;
     let statements: Vec<Statement> = replays
         .iter()
@@ -204,6 +194,7 @@ fn compute(
         .collect();
     let summary = summarize(day, events_read, &counts, late, &statements, started);
     reconcile(day, &summary, &counts, &statements, &usage, &unfunded)?;
+    let max_rowid = read.max_rowid;
     Ok(Computed {
         report: RunReport {
             statements,
@@ -314,6 +305,16 @@ fn reconcile(
         }
     }
     Ok(())
+}
+
+/// Rows per polars chunk: [`extract::CHUNK_ROWS`], or `TOKENPLAN_CHUNK_ROWS` (tests use small
+/// chunks to prove the results do not depend on them).
+fn chunk_rows() -> usize {
+    std::env::var("TOKENPLAN_CHUNK_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(extract::CHUNK_ROWS)
 }
 
 /// Credits and wallet spent per Team on statements before `day`.

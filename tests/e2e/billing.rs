@@ -246,3 +246,53 @@ fn b12_events_at_the_same_instant_are_ordered_by_event_id() {
         "x-b finds the quota used; u2's Credits access is off"
     );
 }
+
+#[test]
+fn statements_do_not_depend_on_how_events_are_chunked() {
+    let whole = Env::new();
+    let chunked = Env::new();
+    for env in [&whole, &chunked] {
+        env.run(&[
+            "generate",
+            "--teams",
+            "30",
+            "--members",
+            "5",
+            "--days",
+            "1",
+            "--events",
+            "3000",
+        ])
+        .ok();
+    }
+    whole.bill("2026-11-23", &[]).ok();
+    let out = chunked.out();
+    chunked
+        .run_with(
+            &[
+                "billing",
+                "run",
+                "--date",
+                "2026-11-23",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("TOKENPLAN_CHUNK_ROWS", "7")],
+        )
+        .ok();
+    let names = |env: &Env| {
+        let mut names: Vec<_> = std::fs::read_dir(env.out().join("2026-11-23"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&whole), names(&chunked));
+    assert_eq!(names(&whole).len(), 31, "30 statements and the summary");
+    for name in names(&whole).into_iter().filter(|n| n != "summary.json") {
+        let read =
+            |env: &Env| std::fs::read_to_string(env.out().join("2026-11-23").join(&name)).unwrap();
+        assert_eq!(read(&whole), read(&chunked), "{name:?}");
+    }
+}
