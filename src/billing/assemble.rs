@@ -7,7 +7,7 @@ use polars::prelude::{DataFrame, PolarsResult};
 use rust_decimal::Decimal;
 
 use super::classify::Classified;
-use super::replay::{Charge, Replay, SeatUsage};
+use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
 
@@ -193,36 +193,7 @@ pub fn statement(
     unfunded: Vec<Unfunded>,
     spent_before: Spent,
 ) -> Option<Statement> {
-    for charge in &replay.charges {
-        lines.push(match charge.clone() {
-            Charge::Cycle {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                amount,
-            } => StatementLine::Subscription {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                amount,
-            },
-            Charge::Proration {
-                tier,
-                seats,
-                days,
-                cycle_days,
-                amount,
-            } => StatementLine::Proration {
-                tier,
-                seats,
-                days,
-                cycle_days,
-                amount,
-            },
-        });
-    }
+    lines.extend(replay.charges.iter().cloned());
     if lines.is_empty() && unfunded.is_empty() && !replay.topped_up_today {
         return None;
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use super::statement::StatementLine;
 use crate::calendar;
 use crate::prices::Prices;
 use crate::store::TeamRow;
@@ -68,37 +69,6 @@ pub struct SeatUsage {
     pub tokens: i64,
 }
 
-/// A subscription charge of the day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Charge {
-    /// A purchase or a renewal: the whole cycle that starts (B5).
-    Cycle {
-        /// The tier.
-        tier: String,
-        /// Seats billed.
-        seats: u32,
-        /// First day.
-        period_start: NaiveDate,
-        /// Next renewal.
-        period_end: NaiveDate,
-        /// seats × price.
-        amount: Decimal,
-    },
-    /// Seats added during a cycle, prorated (B6, O2, O4, D2).
-    Proration {
-        /// The tier.
-        tier: String,
-        /// New seats (removals undone are free, O4).
-        seats: u32,
-        /// Days from the addition to the next renewal.
-        days: i64,
-        /// Days in the cycle.
-        cycle_days: i64,
-        /// Rounded once (B7).
-        amount: Decimal,
-    },
-}
-
 /// One Team replayed to the end of the day.
 #[derive(Debug, Clone)]
 pub struct Replay {
@@ -106,8 +76,8 @@ pub struct Replay {
     pub state: TeamState,
     /// Every key's funding over time.
     pub intervals: Vec<KeyInterval>,
-    /// The day's subscription charges.
-    pub charges: Vec<Charge>,
+    /// The day's subscription charges: `Subscription` and `Proration` lines.
+    pub charges: Vec<StatementLine>,
     /// Whether a top-up happened on the day.
     pub topped_up_today: bool,
 }
@@ -146,7 +116,7 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
         match &record.operation {
             Operation::BuySubscription { tier, seats, .. } if today => {
                 let cycle = calendar::cycle_of(calendar::billing_day(record.at, team.region), day);
-                charges.push(Charge::Cycle {
+                charges.push(StatementLine::Subscription {
                     tier: tier.clone(),
                     seats: *seats,
                     period_start: cycle.start,
@@ -178,7 +148,7 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
     {
         charges.insert(
             0,
-            Charge::Cycle {
+            StatementLine::Subscription {
                 tier: renewal.tier.clone(),
                 seats: renewal.seats,
                 period_start: renewal.cycle.start,
@@ -195,7 +165,7 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
         let (days, cycle_days) = (cycle.days_left(day), cycle.days());
         let amount = Decimal::from(seats) * seat_price(&tier) * Decimal::from(days)
             / Decimal::from(cycle_days.max(1));
-        charges.push(Charge::Proration {
+        charges.push(StatementLine::Proration {
             tier,
             seats,
             days,
