@@ -30,6 +30,16 @@ pub enum BillingError {
     /// The run was stopped before committing (fault injection); nothing was written.
     #[error("interrupted before committing; nothing was written")]
     Interrupted,
+    /// A Team subscribes to a tier the price list does not price.
+    #[error(
+        "Team `{team}` subscribes to tier `{tier}`, which the price list does not price; nothing was written"
+    )]
+    Unpriced {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+    },
     /// The aggregation failed.
     #[error("aggregating usage failed: {0}")]
     Polars(#[from] polars::prelude::PolarsError),
@@ -146,6 +156,22 @@ fn compute(
         .iter()
         .map(|(row, records)| (row.id.clone(), replay::replay(row, records, day, prices)))
         .collect();
+    // Every tier a Team subscribes to must be priced: a missing price would bill nothing.
+    for (team, replay) in &replays {
+        for tier in replay
+            .state
+            .subscriptions
+            .keys()
+            .chain(replay.charges.iter().filter_map(StatementLine::tier))
+        {
+            if !prices.tiers.contains_key(tier) {
+                return Err(BillingError::Unpriced {
+                    team: team.clone(),
+                    tier: tier.clone(),
+                });
+            }
+        }
+    }
     let intervals: Vec<_> = replays
         .values()
         .flat_map(|r| r.intervals.iter().cloned())

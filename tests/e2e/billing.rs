@@ -296,3 +296,22 @@ fn statements_do_not_depend_on_how_events_are_chunked() {
         assert_eq!(read(&whole), read(&chunked), "{name:?}");
     }
 }
+
+#[test]
+fn b2_a_tier_missing_from_the_price_list_fails_the_run_and_writes_nothing() {
+    let env = Env::new();
+    env.load("seats-overseas", &[]);
+    let prices = env.dir.path().join("no-plus.yaml");
+    let text =
+        std::fs::read_to_string(crate::support::repo().join("fixtures/prices.yaml")).unwrap();
+    std::fs::write(&prices, text.replace("  plus:", "  plus-old:")).unwrap();
+    let out = env.bill("2026-01-31", &["--prices", prices.to_str().unwrap()]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Team `t1` subscribes to tier `plus`, which the price list does not price"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.statement("2026-01-31", "t1").is_none());
+}
