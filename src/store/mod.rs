@@ -139,7 +139,8 @@ impl Store {
             let migration = |source| StoreError::Migration { name, source };
             let tx = conn.transaction().map_err(migration)?;
             tx.execute_batch(sql).map_err(migration)?;
-            tx.execute(
+            execute(
+                &tx,
                 "INSERT INTO schema_migrations VALUES (?, ?)",
                 params![version + 1, name],
             )
@@ -161,14 +162,14 @@ impl Store {
 
     /// Whether the user has an account.
     pub fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM users WHERE user_id = ?",
-                [user],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(query_error(format!("cannot look up user `{user}`")))
+        query_row(
+            &self.conn,
+            "SELECT count(*) FROM users WHERE user_id = ?",
+            [user],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(query_error(format!("cannot look up user `{user}`")))
     }
 
     /// The Team with this id.
@@ -185,7 +186,7 @@ impl Store {
         let what = "cannot read Teams";
         let mut stmt = self
             .conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT team_id, region, is_default, owner, created_at FROM teams {clause}"
             ))
             .map_err(query_error(what))?;
@@ -225,14 +226,14 @@ impl Store {
 
     /// The Team owning a pay-as-you-go key id, if the id is taken.
     pub fn payg_key_team(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT team_id FROM payg_keys WHERE key_id = ?",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(query_error(format!("cannot look up key `{key}`")))
+        query_row(
+            &self.conn,
+            "SELECT team_id FROM payg_keys WHERE key_id = ?",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error(format!("cannot look up key `{key}`")))
     }
 
     /// A Team's state at `at`: its records up to `at` folded, renewals applied.
@@ -253,7 +254,7 @@ impl Store {
         );
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT occurred_at, actor, payload FROM team_records WHERE team_id = ? AND occurred_at <= ? ORDER BY occurred_at, seq",
             )
             .map_err(query_error(format!("cannot read the history of `{team}`")))?;
@@ -283,13 +284,13 @@ impl Store {
 
     /// The time of a Team's latest record.
     pub fn last_change(&self, team: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT max(occurred_at) FROM team_records WHERE team_id = ?",
-                [team],
-                |r| r.get::<_, Option<DateTime<Utc>>>(0),
-            )
-            .map_err(query_error(format!("cannot read the history of `{team}`")))
+        query_row(
+            &self.conn,
+            "SELECT max(occurred_at) FROM team_records WHERE team_id = ?",
+            [team],
+            |r| r.get::<_, Option<DateTime<Utc>>>(0),
+        )
+        .map_err(query_error(format!("cannot read the history of `{team}`")))
     }
 
     /// Appends a decided step in one transaction: the decision to the audit log and, when
@@ -303,7 +304,8 @@ impl Store {
         let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
         let decision = entry.decision;
         let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
-        tx.execute(
+        execute(
+            &tx,
             "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 entry.at,
@@ -320,7 +322,8 @@ impl Store {
         if decision.is_allowed() {
             match entry.operation {
                 Operation::CreateAccount { region } => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO users VALUES (?, ?, ?)",
                         params![entry.actor, region.as_str(), entry.at],
                     )
@@ -333,7 +336,8 @@ impl Store {
                         .map_err(query_error(what.clone()))?;
                 }
                 Operation::CreatePaygKey { team, key } => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
                         params![key, team, entry.actor, entry.at],
                     )
@@ -346,7 +350,8 @@ impl Store {
                     table: "team_records",
                     message: e.to_string(),
                 })?;
-            tx.execute(
+            execute(
+                &tx,
                 "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
                 params![
                     entry.team,
@@ -362,6 +367,21 @@ impl Store {
     }
 }
 
+/// Executes `sql` through the connection's statement cache: planned once per run.
+fn execute(conn: &Connection, sql: &str, params: impl duckdb::Params) -> duckdb::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// One row of `sql`, through the statement cache.
+fn query_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl duckdb::Params,
+    f: impl FnOnce(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> duckdb::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn insert_team(
     tx: &duckdb::Transaction<'_>,
     team: &str,
@@ -370,7 +390,8 @@ fn insert_team(
     owner: &str,
     at: DateTime<Utc>,
 ) -> duckdb::Result<usize> {
-    tx.execute(
+    execute(
+        &tx,
         "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
         params![team, region.as_str(), is_default, owner, at],
     )

@@ -99,3 +99,78 @@ fn check_totals(statement: &Statement) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+
+/// One random operation in a Team with owner `own` and users `u0..u119`.
+fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
+    use tokenplan::teams::Operation::*;
+    let team = "t".to_owned();
+    let user = format!("u{}", n % 120);
+    match kind % 7 {
+        0 | 1 => Invite {
+            team,
+            user,
+            role: if n % 3 == 0 {
+                gatekeeper::Role::Admin
+            } else {
+                gatekeeper::Role::Reader
+            },
+        },
+        2 => AddSeats {
+            team,
+            tier: "plus".into(),
+            seats: 1 + n % 30,
+        },
+        3 => AssignSeat {
+            team,
+            tier: "plus".into(),
+            user,
+        },
+        4 => RemoveSeats {
+            team,
+            tier: "plus".into(),
+            seats: 1 + n % 5,
+        },
+        5 => CreatePaygKey {
+            team,
+            key: format!("k{n}"),
+        },
+        _ => RemoveMember { team, user },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn t4_t5_t6_p3_s2_limits_are_never_exceeded(steps in proptest::collection::vec((any::<u8>(), any::<u32>(), 0u8..3), 1..160)) {
+        use tokenplan::teams::{Operation, Teams};
+        let gate = gatekeeper::Gatekeeper::bundled().unwrap();
+        let prices = Prices::bundled().unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let mut teams = Teams::new(&mut store, &gate, &prices);
+        let mut at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let mut tick = || { at += chrono::Duration::hours(7); at };
+        for user in std::iter::once("own".to_owned()).chain((0..120).map(|i| format!("u{i}"))) {
+            teams.apply(&user, &Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick()).unwrap();
+        }
+        teams.apply("own", &Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick()).unwrap();
+        teams.apply("own", &Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: 1 }, tick()).unwrap();
+        for (kind, n, actor) in steps {
+            let operation = operation(kind, n);
+            // The Owner, an admin-ish or a reader-ish member acts; references that don't
+            // exist are input errors and change nothing.
+            let actor = match actor { 0 => "own".to_owned(), _ => format!("u{}", n % 7) };
+            let _ = teams.apply(&actor, &operation, tick());
+        }
+        drop(teams);
+        let state = store.team_state("t", at).unwrap().unwrap();
+        prop_assert!(state.members.len() <= 100, "T5");
+        prop_assert!(state.seat_count() <= 100, "T6");
+        prop_assert_eq!(state.members.values().filter(|m| m.role == gatekeeper::Role::Owner).count(), 1, "T4");
+        for user in state.members.keys() {
+            prop_assert!(state.live_keys_of(user) <= 5, "P3");
+            let seats = state.subscriptions.values().flat_map(|s| s.holders.values()).filter(|h| &h.user == user).count();
+            prop_assert!(seats <= 1, "S2");
+        }
+    }
+}
