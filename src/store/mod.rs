@@ -391,7 +391,7 @@ fn insert_team(
     at: DateTime<Utc>,
 ) -> duckdb::Result<usize> {
     execute(
-        &tx,
+        tx,
         "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
         params![team, region.as_str(), is_default, owner, at],
     )
