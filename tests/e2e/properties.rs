@@ -109,7 +109,7 @@ fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
         0 | 1 => Invite {
             team,
             user,
-            role: if n % 3 == 0 {
+            role: if n.is_multiple_of(3) {
                 gatekeeper::Role::Admin
             } else {
                 gatekeeper::Role::Reader
