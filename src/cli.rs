@@ -69,7 +69,8 @@ enum Command {
     /// The nightly billing job and its statements.
     #[command(subcommand)]
     Billing(BillingCommand),
-    /// A synthetic store of that size, for benchmarks and load tests.
+    /// A synthetic store of that size, for benchmarks and load tests: Teams, members, seats and
+    /// keys appended as records (without gatekeeper decisions), events generated in DuckDB.
     #[command(
         after_help = "Example:\n  tokenplan --db bench.duckdb generate --teams 10000 --members 10 --days 1 --events 10000000"
     )]
