@@ -1,0 +1,213 @@
+//! `tokenplan policy ...`: the reviewer's commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::*;
+
+pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
+    match command {
+        PolicyCommand::Check => {
+            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                if !cli.quiet {
+                    eprintln!(
+                        "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
+                    );
+                }
+                Ok(0)
+            } else {
+                eprintln!("{} problem(s)", problems.len());
+                Ok(1)
+            }
+        }
+        PolicyCommand::Matrix { format, expect } => {
+            let gate = gatekeeper(cli)?;
+            let matrix = RoleMatrix::evaluate(&gate);
+            match format {
+                Format::Md => print!("{}", matrix.to_markdown()),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&matrix).map_err(Failure::work)?
+                ),
+            }
+            let Some(expect) = expect else { return Ok(0) };
+            let expected: RoleMatrix = serde_yaml::from_str(&read_file(expect)?)
+                .with_context(|| format!("`{}` is not a role matrix", expect.display()))
+                .map_err(Failure::input)?;
+            let differences = expected.differences(&matrix);
+            for difference in &differences {
+                eprintln!("differs from {}: {difference}", expect.display());
+            }
+            Ok(if differences.is_empty() { 0 } else { 1 })
+        }
+        PolicyCommand::Diff { old_dir, new_dir } => {
+            let load = |dir: &Path| {
+                Gatekeeper::from_dir(dir)
+                    .with_context(|| format!("policies `{}` do not load", dir.display()))
+                    .map_err(Failure::input)
+            };
+            let diff = PolicyDiff::between(&load(old_dir)?, &load(new_dir)?);
+            println!("{}", diff.render());
+            if diff.loosens() {
+                eprintln!("a decision was loosened (deny → allow): ask for a second review");
+                Ok(1)
+            } else {
+                Ok(0)
+            }
+        }
+        PolicyCommand::Explain(args) => explain(cli, args),
+        PolicyCommand::Verify { properties } => {
+            let gate = gatekeeper(cli)?;
+            let checks = prove(cli, properties.as_deref(), &gate)?;
+            let mut failed = 0;
+            for check in &checks {
+                match &check.counterexample {
+                    None => println!(
+                        "holds  {} ({}) for {}",
+                        check.name,
+                        check.rules.join(", "),
+                        check.request_env
+                    ),
+                    Some(counterexample) => {
+                        failed += 1;
+                        println!(
+                            "FAILS  {} ({}) for {}\n  counterexample:\n{}",
+                            check.name,
+                            check.rules.join(", "),
+                            check.request_env,
+                            indent(counterexample)
+                        );
+                    }
+                }
+            }
+            eprintln!("{} proof obligation(s), {failed} failed", checks.len());
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
+        PolicyCommand::Report { properties } => {
+            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
+            let gate = gatekeeper(cli)?;
+            let proofs = match prove(cli, properties.as_deref(), &gate) {
+                Ok(checks) => Ok(checks),
+                Err(failure) => Err(format!("{:#}", failure.error)),
+            };
+            print!("{}", tokenplan::report::markdown(&gate, &problems, &proofs));
+            Ok(0)
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn prove(
+    cli: &Cli,
+    properties: Option<&Path>,
+    gate: &Gatekeeper,
+) -> Result<Vec<tokenplan::verify::Check>, Failure> {
+    let dir = properties.map(Path::to_owned).unwrap_or_else(|| {
+        cli.policies
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("policies"))
+            .join("properties")
+    });
+    let solver = tokenplan::verify::find_solver()
+        .map_err(|e| Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path"))?;
+    let properties = tokenplan::verify::load_properties(&dir)
+        .map_err(|e| Failure::input(e).hint("pass --properties DIR"))?;
+    tokenplan::verify::verify(gate, &properties, &solver).map_err(Failure::work)
+}
+
+fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
+    let gate = gatekeeper(cli)?;
+    let state = match &args.as_role {
+        Some(role) => facts_state(args, role)?,
+        None => stored_state(cli, args)?,
+    };
+    let request = tokenplan::explain::request(
+        &state,
+        &args.actor,
+        &args.action,
+        &tokenplan::explain::Fields {
+            target: args.target.clone(),
+            role: args.role.clone(),
+            tier: args.tier.clone(),
+            seats: args.seats,
+            key: args.key.clone(),
+            from: args.from.clone(),
+        },
+    )
+    .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+    let decision = gate.decide(&request);
+    println!("{}", decision.explain());
+    for policy in decision.policies() {
+        if let Some(location) = gate.locations().get(&policy.id) {
+            println!(
+                "  {} ({}) at policies/{}:{}",
+                policy.id, policy.rule, location.file, location.line
+            );
+        }
+    }
+    Ok(if decision.is_allowed() { 0 } else { 1 })
+}
+
+fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamState, Failure> {
+    let parse_role = |text: &str| {
+        text.parse::<gatekeeper::Role>()
+            .map_err(|e| Failure::input(anyhow::anyhow!(e)))
+    };
+    let facts = tokenplan::explain::Facts {
+        role: if role == "none" {
+            None
+        } else {
+            Some(parse_role(role)?)
+        },
+        region: args
+            .region
+            .parse()
+            .map_err(|e: String| Failure::input(anyhow::anyhow!(e)))?,
+        is_default: args.default_team,
+        members: args.members,
+        seats: args.team_seats,
+        tier: args.tier.clone().unwrap_or_else(|| "plus".into()),
+        target_role: args.target_role.as_deref().map(parse_role).transpose()?,
+        target_seat: args.target_seat,
+        live_keys: args.live_keys,
+    };
+    Ok(tokenplan::explain::state_from_facts(
+        &args.team,
+        &args.actor,
+        args.target.as_deref(),
+        &facts,
+    ))
+}
+
+fn stored_state(cli: &Cli, args: &ExplainArgs) -> Result<tokenplan::teams::TeamState, Failure> {
+    let store = open_store(&cli.db)?;
+    let at = match &args.at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))
+            .map_err(Failure::input)?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    store
+        .team_state(&args.team, at)
+        .map_err(Failure::work)?
+        .ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "no Team `{}` in `{}`",
+                args.team,
+                cli.db.display()
+            ))
+            .hint("or decide on facts: --as-role ROLE --members N ...")
+        })
+}
