@@ -16,7 +16,7 @@ pub use migrations::MIGRATIONS;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened.
-    #[error("cannot open store `{path}`: {source}")]
+    #[error("cannot open store `{path}`: {}", message(source))]
     Open {
         /// The file.
         path: String,
@@ -24,7 +24,7 @@ pub enum StoreError {
         source: duckdb::Error,
     },
     /// A migration failed; the store is left at the previous version.
-    #[error("cannot upgrade store to `{name}`: {source}")]
+    #[error("cannot upgrade store to `{name}`: {}", message(source))]
     Migration {
         /// The migration.
         name: &'static str,
@@ -40,7 +40,7 @@ pub enum StoreError {
         known: usize,
     },
     /// A query failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", message(source))]
     Query {
         /// What was being done.
         what: String,
@@ -55,6 +55,14 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// DuckDB's own message, once (its `Display` repeats it with an error code).
+fn message(error: &duckdb::Error) -> String {
+    match error {
+        duckdb::Error::DuckDBFailure(_, Some(message)) => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Wraps a DuckDB error with what was being done.
