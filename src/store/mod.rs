@@ -57,11 +57,17 @@ pub enum StoreError {
     },
 }
 
-/// DuckDB's own message, once (its `Display` repeats it with an error code).
+/// DuckDB's own message, once: some errors read `M: M: Error code N: ...`.
 fn message(error: &duckdb::Error) -> String {
-    match error {
+    let text = match error {
         duckdb::Error::DuckDBFailure(_, Some(message)) => message.clone(),
         other => other.to_string(),
+    };
+    let text = text.split(": Error code ").next().unwrap_or(&text);
+    let half = text.len().saturating_sub(2) / 2;
+    match (text.get(..half), text.get(half..half + 2), text.get(half + 2..)) {
+        (Some(a), Some(": "), Some(b)) if a == b => a.to_owned(),
+        _ => text.to_owned(),
     }
 }
 
