@@ -344,13 +344,28 @@ pub fn run() -> i32 {
     match dispatch(&cli) {
         Ok(status) => status,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", render(&failure.error));
             if let Some(hint) = failure.hint {
                 eprintln!("hint: {hint}");
             }
             failure.status
         }
     }
+}
+
+/// The error and its causes, down to the first cause that only repeats what was said (the
+/// causes below it are a library's internals).
+fn render(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        let head: String = cause.chars().take(40).collect();
+        if text.contains(&head) {
+            break;
+        }
+        text = format!("{text}: {cause}");
+    }
+    text
 }
 
 fn init_logging(quiet: bool, verbose: bool) {

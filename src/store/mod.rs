@@ -65,7 +65,11 @@ fn message(error: &duckdb::Error) -> String {
     };
     let text = text.split(": Error code ").next().unwrap_or(&text);
     let half = text.len().saturating_sub(2) / 2;
-    match (text.get(..half), text.get(half..half + 2), text.get(half + 2..)) {
+    match (
+        text.get(..half),
+        text.get(half..half + 2),
+        text.get(half + 2..),
+    ) {
         (Some(a), Some(": "), Some(b)) if a == b => a.to_owned(),
         _ => text.to_owned(),
     }
@@ -431,5 +435,25 @@ mod tests {
             .conn()
             .execute_batch("SELECT * FROM statements")
             .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn an_unopenable_store_names_the_file_once() {
+        let err = match Store::open(Path::new("/nonexistent/dir/x.duckdb")) {
+            Err(e) => e,
+            Ok(_) => panic!("opened"),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text.matches("/nonexistent/dir/x.duckdb").count(),
+            2,
+            "{text}"
+        );
+        assert!(!text.contains("Error code"), "{text}");
     }
 }
