@@ -438,7 +438,18 @@ fn prices(cli: &Cli) -> Result<Prices, Failure> {
 
 fn open_store(path: &Path) -> Result<Store, Failure> {
     Store::open(path).map_err(|e| {
-        Failure::input(e).hint("check --db (or TOKENPLAN_DB); another tokenplan may hold the file")
+        let directory = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir());
+        let hint = match directory {
+            Some(d) => format!(
+                "the directory `{}` does not exist; create it or pass another --db",
+                d.display()
+            ),
+            None => "check --db (or TOKENPLAN_DB); another tokenplan process may hold the file"
+                .to_owned(),
+        };
+        Failure::input(e).hint(hint)
     })
 }
 
