@@ -197,53 +197,52 @@ pub fn classify(events: DataFrame, context: &Context) -> PolarsResult<Classified
     let seat_tokens = when(seat_eligible.clone())
         .then(col("input_tokens") + col("output_tokens"))
         .otherwise(lit(0i64));
-    let funded = sorted(
-        events
-            .join(
-                context.models.clone().lazy(),
-                [col("model")],
-                [col("model")],
-                left(),
-            )
-            .join(matched, [col("row_id")], [col("row_id")], left())
-            .with_column(reason.alias("reason"))
-            .join(
-                context.prior.clone().lazy(),
-                seat_keys(),
-                seat_keys(),
-                left(),
-            )
-            .join(
-                context.quotas.clone().lazy(),
-                [col("iv_tier")],
-                [col("iv_tier")],
-                left(),
-            ),
-    )
-    .with_column(seat_tokens.alias("seat_tokens"))
-    .with_column(
-        (col("prior_tokens").fill_null(lit(0i64))
-            + col("seat_tokens").cum_sum(false).over(seat_keys())?
-            - col("seat_tokens"))
-        .alias("usage_before"),
-    )
-    .with_column(
-        when(col("reason").neq(lit("token_plan")))
-            .then(col("reason"))
-            .when(seat_eligible.and(col("usage_before").lt(col("quota"))))
-            .then(lit("plan"))
-            .when(col("iv_access"))
-            .then(lit("credits"))
-            .otherwise(lit("unfunded"))
-            .alias("outcome"),
-    )
-    .with_column(
-        when(col("outcome").eq(lit("plan")))
-            .then(col("iv_tier"))
-            .otherwise(lit(NULL).cast(DataType::String))
-            .alias("line_tier"),
-    )
-    .cache();
+    // Joins keep the left order, so the events stay in (ts, event_id) order (B12).
+    let funded = events
+        .join(
+            context.models.clone().lazy(),
+            [col("model")],
+            [col("model")],
+            left(),
+        )
+        .join(matched, [col("row_id")], [col("row_id")], left())
+        .with_column(reason.alias("reason"))
+        .join(
+            context.prior.clone().lazy(),
+            seat_keys(),
+            seat_keys(),
+            left(),
+        )
+        .join(
+            context.quotas.clone().lazy(),
+            [col("iv_tier")],
+            [col("iv_tier")],
+            left(),
+        )
+        .with_column(seat_tokens.alias("seat_tokens"))
+        .with_column(
+            (col("prior_tokens").fill_null(lit(0i64))
+                + col("seat_tokens").cum_sum(false).over(seat_keys())?
+                - col("seat_tokens"))
+            .alias("usage_before"),
+        )
+        .with_column(
+            when(col("reason").neq(lit("token_plan")))
+                .then(col("reason"))
+                .when(seat_eligible.and(col("usage_before").lt(col("quota"))))
+                .then(lit("plan"))
+                .when(col("iv_access"))
+                .then(lit("credits"))
+                .otherwise(lit("unfunded"))
+                .alias("outcome"),
+        )
+        .with_column(
+            when(col("outcome").eq(lit("plan")))
+                .then(col("iv_tier"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("line_tier"),
+        )
+        .cache();
 
     let billed = col("outcome")
         .eq(lit("plan"))

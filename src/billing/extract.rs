@@ -66,7 +66,7 @@ pub fn events<E: From<StoreError>>(
             SELECT k.*,
                    (k.ts_us + CASE WHEN t.region = 'domestic' THEN 28800000000 ELSE 0 END) // 86400000000 AS usage_day
             FROM keyed k LEFT JOIN teams t ON t.team_id = k.team_id
-        ), flagged AS (
+        ), flagged AS MATERIALIZED (
             SELECT d.*, EXISTS (
                 SELECT 1 FROM billing_runs r
                 WHERE d.row_id <= r.max_rowid AND (d.usage_day IS NULL OR d.usage_day <= r.day_number)
