@@ -30,6 +30,7 @@ for team in range(100):
     step(t, owner, "top_up_credits", team=f"t{team}", amount="'10.00'"); t += 1
     step(t, owner, "top_up_wallet", team=f"t{team}", amount="'10.00'"); t += 1
     step(t, owner, "delete_payg_key", team=f"t{team}", key=f"k{team}_0"); t += 1
+    step(t, owner, "set_credits_access", team=f"t{team}", user=f"m{team}_0", enabled="false"); t += 1
 assert len(steps) == 10000, len(steps)
 open(sys.argv[1], "w").write("\n".join(steps) + "\n")
 PY
