@@ -6,44 +6,39 @@ use crate::billing::{Statement, StatementLine, Summary};
 
 /// A statement as an aligned table.
 pub fn statement_table(statement: &Statement) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} · {} · {} ({})",
-        statement.team, statement.day, statement.region, statement.currency
-    );
-    for line in &statement.lines {
-        let (kind, what) = match line {
-            StatementLine::Subscription {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                ..
-            } => (
-                "subscription",
-                format!("{tier} × {seats} seats, {period_start} → {period_end}"),
-            ),
-            StatementLine::Proration {
-                tier,
-                seats,
-                days,
-                cycle_days,
-                ..
-            } => (
-                "proration",
-                format!("{tier} +{seats} seats, {days}/{cycle_days} days"),
-            ),
-            StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => {
-                let kind = match line {
-                    StatementLine::Plan(_) => "plan",
-                    StatementLine::Credits(_) => "credits",
-                    _ => "payg",
-                };
-                let late = if u.late { " (late)" } else { "" };
-                (
-                    kind,
-                    format!(
+    let mut rows: Vec<(String, String, String)> = statement
+        .lines
+        .iter()
+        .map(|line| {
+            let (kind, what) = match line {
+                StatementLine::Subscription {
+                    tier,
+                    seats,
+                    period_start,
+                    period_end,
+                    ..
+                } => (
+                    "subscription",
+                    format!("{tier} × {seats} seats, {period_start} → {period_end}"),
+                ),
+                StatementLine::Proration {
+                    tier,
+                    seats,
+                    days,
+                    cycle_days,
+                    ..
+                } => (
+                    "proration",
+                    format!("{tier} +{seats} seats, {days}/{cycle_days} days"),
+                ),
+                StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => {
+                    let kind = match line {
+                        StatementLine::Plan(_) => "plan",
+                        StatementLine::Credits(_) => "credits",
+                        _ => "payg",
+                    };
+                    let late = if u.late { " (late)" } else { "" };
+                    let what = format!(
                         "{} {} {} {}{late}: {} events, {} in / {} out",
                         u.user,
                         u.key,
@@ -52,22 +47,42 @@ pub fn statement_table(statement: &Statement) -> String {
                         u.events,
                         u.input_tokens,
                         u.output_tokens
-                    ),
-                )
-            }
-        };
-        let _ = writeln!(out, "  {kind:<13} {what:<72} {:>10.2}", line.amount());
-    }
+                    );
+                    (kind, what)
+                }
+            };
+            (kind.to_owned(), what, format!("{:.2}", line.amount()))
+        })
+        .collect();
     let t = &statement.totals;
-    let _ = writeln!(
-        out,
-        "  {:<86} {:>10.2}",
+    rows.push((
+        "total".to_owned(),
         format!(
-            "total (subscriptions {:.2}, credits {:.2}, payg {:.2})",
+            "subscriptions {:.2}, credits {:.2}, payg {:.2}",
             t.subscriptions, t.credits, t.payg
         ),
-        t.total
+        format!("{:.2}", t.total),
+    ));
+    let width = rows
+        .iter()
+        .map(|(_, what, _)| what.chars().count())
+        .max()
+        .unwrap_or(0);
+    let amount = rows.iter().map(|(_, _, a)| a.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} · {} · {} ({})",
+        statement.team, statement.day, statement.region, statement.currency
     );
+    for (kind, what, money) in &rows {
+        let pad = width - what.chars().count();
+        let _ = writeln!(
+            out,
+            "  {kind:<13} {what}{}  {money:>amount$}",
+            " ".repeat(pad)
+        );
+    }
     if let Some(b) = &statement.balances {
         let _ = writeln!(
             out,
