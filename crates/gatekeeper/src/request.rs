@@ -490,7 +490,10 @@ impl Request {
                     message: e.to_string(),
                 })?;
         let entities =
-            Entities::from_entities(entities, Some(schema)).map_err(|e| RequestError::Schema {
+            // The entities come from the typed builder above; the request (principal, action,
+            // resource, context) is checked against the schema, and a policy that meets an
+            // ill-typed attribute errors, which denies.
+            Entities::from_entities(entities, None).map_err(|e| RequestError::Schema {
                 action,
                 message: e.to_string(),
             })?;
