@@ -328,7 +328,10 @@ fn validate(
         problems.push(Problem {
             file,
             line,
-            message: format!("policy `{id}`: {message}"),
+            message: format!(
+                "policy `{id}`: {}",
+                message.trim_start_matches(&format!("for policy `{id}`, "))
+            ),
         });
     };
     for error in result.validation_errors() {

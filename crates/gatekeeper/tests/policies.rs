@@ -378,3 +378,17 @@ fn decisions_name_their_policies_and_rules() {
         "allowed by owner-admin-manage-members (M2)"
     );
 }
+
+#[test]
+fn a_policy_that_can_never_apply_is_refused() {
+    let dir = broken_copy("extra.cedar", |_| {
+        "@id(\"never\")\n@rule(\"T5\")\nforbid (principal, action == Action::\"invite\", resource)\nwhen { false };\n".into()
+    });
+    let problems = problems(Gatekeeper::from_dir(dir.path()).unwrap_err());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("extra.cedar:") && p.contains("`never`")),
+        "{problems:?}"
+    );
+}
