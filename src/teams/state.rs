@@ -398,29 +398,31 @@ mod tests {
         team
     }
 
+    fn invite(team: &mut TeamState, user: &str, at: DateTime<Utc>) {
+        let invite = Operation::Invite {
+            team: "acme".into(),
+            user: user.into(),
+            role: Role::Reader,
+        };
+        team.apply("olga", &invite, at);
+    }
+
+    fn assign(team: &mut TeamState, user: &str, at: DateTime<Utc>) {
+        let assign = Operation::AssignSeat {
+            team: "acme".into(),
+            tier: "plus".into(),
+            user: user.into(),
+        };
+        team.apply("olga", &assign, at);
+    }
+
     #[test]
     fn o3_b8_removal_applies_at_renewal_releasing_latest_holders_first() {
         let mut team = team_with_seats(3);
         for (i, user) in ["ann", "bob", "cat"].iter().enumerate() {
             let at = t(&format!("2026-02-0{}T00:00:00Z", i + 1));
-            team.apply(
-                "olga",
-                &Operation::Invite {
-                    team: "acme".into(),
-                    user: (*user).into(),
-                    role: Role::Reader,
-                },
-                at,
-            );
-            team.apply(
-                "olga",
-                &Operation::AssignSeat {
-                    team: "acme".into(),
-                    tier: "plus".into(),
-                    user: (*user).into(),
-                },
-                at,
-            );
+            invite(&mut team, user, at);
+            assign(&mut team, user, at);
         }
         team.apply(
             "olga",
@@ -493,25 +495,9 @@ mod tests {
         let mut team = team_with_seats(1);
         let at = t("2026-02-01T00:00:00Z");
         for user in ["ann", "bob"] {
-            team.apply(
-                "olga",
-                &Operation::Invite {
-                    team: "acme".into(),
-                    user: user.into(),
-                    role: Role::Reader,
-                },
-                at,
-            );
+            invite(&mut team, user, at);
         }
-        team.apply(
-            "olga",
-            &Operation::AssignSeat {
-                team: "acme".into(),
-                tier: "plus".into(),
-                user: "ann".into(),
-            },
-            at,
-        );
+        assign(&mut team, "ann", at);
         team.apply(
             "olga",
             &Operation::ReassignSeat {
