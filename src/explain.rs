@@ -1,9 +1,10 @@
 //! Requests for `policy explain`: an action named on the command line, against a Team's state.
 
-use gatekeeper::{ActionRequest, KeyFacts, PaygKeyFacts, Request, Role};
+use gatekeeper::{ActionRequest, Request, Role};
 
 use crate::teams::{
-    Operation, TeamState, request as operation_request, team_facts, token_plan_key,
+    Operation, TeamState, actor as actor_facts, key_facts, payg_key, request as operation_request,
+    team_facts, token_plan_key,
 };
 
 /// The optional fields of an explained action.
@@ -43,28 +44,16 @@ pub fn request(
     let key = || need(&fields.key, "key", action);
     let role = || -> Result<Role, String> { need(&fields.role, "role", action)?.parse() };
     let view = |action_request| {
-        let facts = operation_request(state, actor, &Operation::Leave { team: team.clone() });
-        Ok(Request::new(facts.actor, team_facts(state), action_request))
-    };
-    let payg = |id: String| PaygKeyFacts {
-        creator: state
-            .payg_keys
-            .get(&id)
-            .map(|k| k.creator.clone())
-            .unwrap_or_default(),
-        id,
+        Ok(Request::new(
+            actor_facts(state, actor),
+            team_facts(state),
+            action_request,
+        ))
     };
     let operation = match action {
         "view_billing" => return view(ActionRequest::ViewBilling),
-        "view_payg_key" => return view(ActionRequest::ViewPaygKey(payg(key()?))),
-        "view_usage" => {
-            let key = key()?;
-            let facts = match key.strip_prefix(&format!("tp:{team}:")) {
-                Some(holder) => KeyFacts::TokenPlan(token_plan_key(state, holder)),
-                None => KeyFacts::Payg(payg(key)),
-            };
-            return view(ActionRequest::ViewUsage(facts));
-        }
+        "view_payg_key" => return view(ActionRequest::ViewPaygKey(payg_key(state, &key()?))),
+        "view_usage" => return view(ActionRequest::ViewUsage(key_facts(state, &key()?))),
         "use_token_plan_key" => {
             return view(ActionRequest::UseTokenPlanKey {
                 key: token_plan_key(state, actor),

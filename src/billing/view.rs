@@ -1,10 +1,10 @@
 //! A statement as one member may see it (V1, V2, B17): each part is shown only where the
 //! gatekeeper allows it; the filter is the policies', not this code's.
 
-use gatekeeper::{ActionRequest, Gatekeeper, KeyFacts, PaygKeyFacts};
+use gatekeeper::{ActionRequest, Gatekeeper};
 
 use super::statement::{Statement, Totals};
-use crate::teams::{TeamState, request as operation_request, team_facts, token_plan_key};
+use crate::teams::{TeamState, actor, key_facts, team_facts};
 
 /// Why a statement can't be shown.
 #[derive(Debug, thiserror::Error)]
@@ -28,14 +28,7 @@ pub fn view(
     user: &str,
     statement: &Statement,
 ) -> Result<Statement, ViewError> {
-    let actor = operation_request(
-        state,
-        user,
-        &crate::teams::Operation::Leave {
-            team: state.id.clone(),
-        },
-    )
-    .actor;
+    let actor = actor(state, user);
     let allowed = |action| {
         gate.decide(&gatekeeper::Request::new(
             actor.clone(),
@@ -43,18 +36,8 @@ pub fn view(
             action,
         ))
     };
-    let key_facts = |key: &str| match key.strip_prefix(&format!("tp:{}:", state.id)) {
-        Some(holder) => KeyFacts::TokenPlan(token_plan_key(state, holder)),
-        None => KeyFacts::Payg(PaygKeyFacts {
-            id: key.to_owned(),
-            creator: state
-                .payg_keys
-                .get(key)
-                .map(|k| k.creator.clone())
-                .unwrap_or_default(),
-        }),
-    };
-    let sees_usage = |key: &str| allowed(ActionRequest::ViewUsage(key_facts(key))).is_allowed();
+    let sees_usage =
+        |key: &str| allowed(ActionRequest::ViewUsage(key_facts(state, key))).is_allowed();
     let billing = allowed(ActionRequest::ViewBilling);
     if billing.is_allowed() {
         return Ok(statement.clone());

@@ -2,7 +2,7 @@
 //! the code counts, the policies decide).
 
 use gatekeeper::{
-    ActionRequest, Actor, PaygKeyFacts, Request, SubscriptionChange, Target, TeamFacts,
+    ActionRequest, Actor, KeyFacts, PaygKeyFacts, Request, SubscriptionChange, Target, TeamFacts,
     TokenPlanKeyFacts,
 };
 
@@ -17,6 +17,26 @@ pub fn team_facts(state: &TeamState) -> TeamFacts {
         is_default: state.is_default,
         member_count: i64::try_from(state.members.len()).unwrap_or(i64::MAX),
         seat_count: i64::from(state.seat_count()),
+    }
+}
+
+/// A pay-as-you-go key of the Team, with its creator (empty when the Team has no such key).
+pub fn payg_key(state: &TeamState, key: &str) -> PaygKeyFacts {
+    PaygKeyFacts {
+        id: key.to_owned(),
+        creator: state
+            .payg_keys
+            .get(key)
+            .map(|k| k.creator.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The key an id names in this Team: its Token Plan Key `tp:TEAM:USER`, or a pay-as-you-go key.
+pub fn key_facts(state: &TeamState, key: &str) -> KeyFacts {
+    match key.strip_prefix(&format!("tp:{}:", state.id)) {
+        Some(holder) => KeyFacts::TokenPlan(token_plan_key(state, holder)),
+        None => KeyFacts::Payg(payg_key(state, key)),
     }
 }
 
@@ -141,14 +161,7 @@ pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request 
             CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
                 live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
             },
-            DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(PaygKeyFacts {
-                id: key.clone(),
-                creator: state
-                    .payg_keys
-                    .get(key)
-                    .map(|k| k.creator.clone())
-                    .unwrap_or_default(),
-            }),
+            DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(payg_key(state, key)),
         };
     let actor = match operation {
         CreateAccount { .. } | CreateTeam { .. } => Actor::User(user.to_owned()),

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use gatekeeper::{Decision, Gatekeeper};
 
-pub use facts::{request, team_facts, token_plan_key};
+pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key};
 pub use operation::{Operation, Step};
 pub use state::{Holder, Member, PaygKey, Renewal, Subscription, TeamState, split_addition};
 
