@@ -146,6 +146,19 @@ impl Prices {
         }
     }
 
+    /// The exact price of `input` and `output` tokens of `model` in `currency`, unrounded
+    /// (B11); zero for a model without a price.
+    pub fn usage_price(&self, model: &str, currency: &str, input: i64, output: i64) -> Decimal {
+        let Some(m) = self.models.get(model) else {
+            return Decimal::ZERO;
+        };
+        let per_million =
+            |prices: &BTreeMap<String, Decimal>| prices.get(currency).copied().unwrap_or_default();
+        (Decimal::from(input) * per_million(&m.input_per_million)
+            + Decimal::from(output) * per_million(&m.output_per_million))
+            / Decimal::from(1_000_000)
+    }
+
     /// A tier, or an error listing the known tiers.
     pub fn tier(&self, tier: &str) -> Result<&TierPrices, String> {
         self.tiers.get(tier).ok_or_else(|| {

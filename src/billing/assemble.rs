@@ -3,26 +3,35 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use polars::prelude::{DataFrame, PolarsResult};
+use polars::prelude::{DataFrame, PolarsError, PolarsResult};
 use rust_decimal::Decimal;
 
-use super::classify::Classified;
+use super::classify::{Classified, Outcome};
+use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
 
-/// Reads string, integer and boolean cells of a small result frame.
+/// Reads integer and boolean cells of a small result frame; a missing cell reads as zero.
 struct Cells<'a>(&'a DataFrame);
 
 impl Cells<'_> {
-    fn str(&self, column: &str, row: usize) -> PolarsResult<Option<String>> {
-        Ok(self.0.column(column)?.str()?.get(row).map(str::to_owned))
+    fn i32(&self, column: &str, row: usize) -> PolarsResult<i32> {
+        Ok(self.0.column(column)?.i32()?.get(row).unwrap_or(0))
     }
-    fn i64(&self, column: &str, row: usize) -> PolarsResult<Option<i64>> {
-        Ok(self.0.column(column)?.i64()?.get(row))
+    fn i64(&self, column: &str, row: usize) -> PolarsResult<i64> {
+        Ok(self.0.column(column)?.i64()?.get(row).unwrap_or(0))
     }
-    fn bool(&self, column: &str, row: usize) -> PolarsResult<Option<bool>> {
-        Ok(self.0.column(column)?.bool()?.get(row))
+    fn count(&self, column: &str, row: usize) -> PolarsResult<u64> {
+        Ok(u64::try_from(self.i64(column, row)?).unwrap_or(0))
+    }
+    fn bool(&self, column: &str, row: usize) -> PolarsResult<bool> {
+        Ok(self.0.column(column)?.bool()?.get(row).unwrap_or(false))
+    }
+    fn outcome(&self, row: usize) -> PolarsResult<Outcome> {
+        let code = self.i32("outcome", row)?;
+        Outcome::of_code(code)
+            .ok_or_else(|| PolarsError::ComputeError(format!("unknown outcome code {code}").into()))
     }
 }
 
@@ -30,109 +39,19 @@ fn date(day_number: i64) -> NaiveDate {
     NaiveDate::default() + chrono::Days::new(u64::try_from(day_number).unwrap_or(0))
 }
 
-/// Usage lines per Team, priced exactly and rounded once per line (B7, B11).
-fn usage_lines(
-    lines: &DataFrame,
-    prices: &Prices,
-    currency_of: &dyn Fn(&str) -> Option<&'static str>,
-) -> PolarsResult<BTreeMap<String, Vec<StatementLine>>> {
-    let cells = Cells(lines);
-    let mut by_team: BTreeMap<String, Vec<StatementLine>> = BTreeMap::new();
-    for row in 0..lines.height() {
-        let team = cells.str("team_id", row)?.unwrap_or_default();
-        let model = cells.str("model", row)?.unwrap_or_default();
-        let (input, output) = (
-            cells.i64("input_tokens", row)?.unwrap_or(0),
-            cells.i64("output_tokens", row)?.unwrap_or(0),
-        );
-        let currency = currency_of(&team).unwrap_or("USD");
-        let price = |per_million: &BTreeMap<String, Decimal>| {
-            per_million.get(currency).copied().unwrap_or_default()
-        };
-        let amount = prices.models.get(&model).map_or(Decimal::ZERO, |m| {
-            (Decimal::from(input) * price(&m.input_per_million)
-                + Decimal::from(output) * price(&m.output_per_million))
-                / Decimal::from(1_000_000)
-        });
-        let outcome = cells.str("outcome", row)?.unwrap_or_default();
-        let usage = Usage {
-            tier: cells.str("line_tier", row)?,
-            user: cells.str("iv_user", row)?.unwrap_or_default(),
-            key: cells.str("key_id", row)?.unwrap_or_default(),
-            model,
-            usage_day: date(cells.i64("usage_day", row)?.unwrap_or(0)),
-            late: cells.bool("late", row)?.unwrap_or(false),
-            events: u64::try_from(cells.i64("events", row)?.unwrap_or(0)).unwrap_or(0),
-            input_tokens: input,
-            output_tokens: output,
-            amount: if outcome == "plan" {
-                Decimal::ZERO
-            } else {
-                super::replay::round(amount)
-            },
-        };
-        let line = match outcome.as_str() {
-            "plan" => StatementLine::Plan(usage),
-            "credits" => StatementLine::Credits(usage),
-            _ => StatementLine::Payg(usage),
-        };
-        by_team.entry(team).or_default().push(line);
-    }
-    Ok(by_team)
+/// What one usage line sums: events, input and output tokens.
+type Sums = (u64, i64, i64);
+
+fn add(sums: &mut Sums, (events, input, output): Sums) {
+    sums.0 += events;
+    sums.1 += input;
+    sums.2 += output;
 }
 
-/// Unfunded usage per Team.
-fn unfunded(frame: &DataFrame) -> PolarsResult<BTreeMap<String, Vec<Unfunded>>> {
-    let cells = Cells(frame);
-    let mut by_team: BTreeMap<String, Vec<Unfunded>> = BTreeMap::new();
-    for row in 0..frame.height() {
-        by_team
-            .entry(cells.str("team_id", row)?.unwrap_or_default())
-            .or_default()
-            .push(Unfunded {
-                user: cells.str("iv_user", row)?.unwrap_or_default(),
-                key: cells.str("key_id", row)?.unwrap_or_default(),
-                events: u64::try_from(cells.i64("events", row)?.unwrap_or(0)).unwrap_or(0),
-                input_tokens: cells.i64("input_tokens", row)?.unwrap_or(0),
-                output_tokens: cells.i64("output_tokens", row)?.unwrap_or(0),
-            });
-    }
-    Ok(by_team)
-}
+/// Identifies a usage line: Team, outcome, user, key, tier, model, usage day.
+type LineKey = (String, Outcome, String, String, Option<String>, String, i64);
 
-/// Event counts per outcome, and how many were late.
-fn counts(frame: &DataFrame) -> PolarsResult<(BTreeMap<String, u64>, u64)> {
-    let cells = Cells(frame);
-    let (mut by_outcome, mut late) = (BTreeMap::new(), 0);
-    for row in 0..frame.height() {
-        let n = u64::try_from(cells.i64("events", row)?.unwrap_or(0)).unwrap_or(0);
-        *by_outcome
-            .entry(cells.str("outcome", row)?.unwrap_or_default())
-            .or_insert(0) += n;
-        if cells.bool("late", row)?.unwrap_or(false) {
-            late += n;
-        }
-    }
-    Ok((by_outcome, late))
-}
-
-/// Tokens each seat's quota covered, per cycle.
-fn seat_usage(frame: &DataFrame) -> PolarsResult<Vec<SeatUsage>> {
-    let cells = Cells(frame);
-    (0..frame.height())
-        .map(|row| {
-            Ok(SeatUsage {
-                team: cells.str("team_id", row)?.unwrap_or_default(),
-                tier: cells.str("iv_tier", row)?.unwrap_or_default(),
-                seat: cells.i64("iv_seat", row)?.unwrap_or(0),
-                cycle_start: date(cells.i64("iv_cycle", row)?.unwrap_or(0)),
-                tokens: cells.i64("tokens", row)?.unwrap_or(0),
-            })
-        })
-        .collect()
-}
-
-/// The classified usage of a run, merged over its chunks (each chunk holds whole Teams).
+/// The classified usage of a run as statement material.
 #[derive(Debug, Default)]
 pub struct Aggregates {
     /// Usage lines per Team.
@@ -148,31 +67,114 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    /// Adds one chunk's results.
-    pub fn add(
-        &mut self,
+    /// Names the codes of `classified`, merges rows into lines, and prices each line exactly,
+    /// rounded once (B7, B11).
+    pub fn new(
         classified: &Classified,
+        lookup: &Lookup,
         prices: &Prices,
         currency_of: &dyn Fn(&str) -> Option<&'static str>,
-    ) -> PolarsResult<()> {
-        for (team, lines) in usage_lines(&classified.lines, prices, currency_of)? {
-            self.usage.entry(team).or_default().extend(lines);
+        day: i64,
+    ) -> PolarsResult<Self> {
+        let mut lines: BTreeMap<LineKey, Sums> = BTreeMap::new();
+        let mut unfunded: BTreeMap<(String, String, String), Sums> = BTreeMap::new();
+        let usage = Cells(&classified.usage);
+        for row in 0..classified.usage.height() {
+            let outcome = usage.outcome(row)?;
+            let interval =
+                &lookup.intervals[usize::try_from(usage.i32("iv_code", row)?).unwrap_or(0)];
+            let key = &lookup.keys[interval.key as usize];
+            let sums = (
+                usage.count("events", row)?,
+                usage.i64("input_tokens", row)?,
+                usage.i64("output_tokens", row)?,
+            );
+            let model = || {
+                let code = usize::try_from(usage.i32("model_code", row)?).unwrap_or(0);
+                Ok::<_, PolarsError>(lookup.models[code].clone())
+            };
+            match outcome {
+                Outcome::Plan | Outcome::Credits | Outcome::Payg => {
+                    let tier = interval
+                        .seat
+                        .filter(|_| outcome == Outcome::Plan)
+                        .map(|s| lookup.seats[s as usize].tier.clone());
+                    let line = (
+                        key.team.clone(),
+                        outcome,
+                        interval.user.clone(),
+                        key.id.clone(),
+                        tier,
+                        model()?,
+                        usage.i64("usage_day", row)?,
+                    );
+                    add(lines.entry(line).or_default(), sums);
+                }
+                Outcome::Unfunded => {
+                    let at = (key.team.clone(), interval.user.clone(), key.id.clone());
+                    add(unfunded.entry(at).or_default(), sums);
+                }
+                _ => {}
+            }
         }
-        for (team, unfunded) in unfunded(&classified.unfunded)? {
-            self.unfunded.entry(team).or_default().extend(unfunded);
+        let mut aggregates = Aggregates::default();
+        for ((team, outcome, user, key, tier, model, usage_day), (events, input, output)) in lines {
+            let currency = currency_of(&team).unwrap_or("USD");
+            let usage = Usage {
+                tier,
+                user,
+                key,
+                usage_day: date(usage_day),
+                late: usage_day < day,
+                events,
+                input_tokens: input,
+                output_tokens: output,
+                amount: if outcome == Outcome::Plan {
+                    Decimal::ZERO
+                } else {
+                    super::replay::round(prices.usage_price(&model, currency, input, output))
+                },
+                model,
+            };
+            let line = match outcome {
+                Outcome::Plan => StatementLine::Plan(usage),
+                Outcome::Credits => StatementLine::Credits(usage),
+                _ => StatementLine::Payg(usage),
+            };
+            aggregates.usage.entry(team).or_default().push(line);
         }
-        let (counts, late) = counts(&classified.counts)?;
-        for (outcome, n) in counts {
-            *self.counts.entry(outcome).or_default() += n;
+        for ((team, user, key), (events, input, output)) in unfunded {
+            aggregates.unfunded.entry(team).or_default().push(Unfunded {
+                user,
+                key,
+                events,
+                input_tokens: input,
+                output_tokens: output,
+            });
         }
-        self.late += late;
-        self.seat_usage.extend(seat_usage(&classified.seat_usage)?);
-        Ok(())
-    }
-
-    /// Events classified so far.
-    pub fn events(&self) -> u64 {
-        self.counts.values().sum()
+        let counts = Cells(&classified.counts);
+        for row in 0..classified.counts.height() {
+            let n = counts.count("events", row)?;
+            *aggregates
+                .counts
+                .entry(counts.outcome(row)?.name().to_owned())
+                .or_insert(0) += n;
+            if counts.bool("late", row)? {
+                aggregates.late += n;
+            }
+        }
+        let seats = Cells(&classified.seat_usage);
+        for row in 0..classified.seat_usage.height() {
+            let seat = &lookup.seats[usize::try_from(seats.i32("seat_code", row)?).unwrap_or(0)];
+            aggregates.seat_usage.push(SeatUsage {
+                team: seat.team.clone(),
+                tier: seat.tier.clone(),
+                seat: seat.seat,
+                cycle_start: seat.cycle_start,
+                tokens: seats.i64("tokens", row)?,
+            });
+        }
+        Ok(aggregates)
     }
 }
 

@@ -1,323 +1,476 @@
-//! Classifies and funds a day's events with lazy polars (B9-B14): duplicates, quarantine
-//! reasons, the key's state at the event's time, seat quota by cumulative usage, then Credits,
-//! then unfunded; and aggregates the results per statement line.
+//! Classifies and funds a run's events with lazy polars (B9-B14), aggregating first and ordering
+//! only where order decides.
+//!
+//! Each chunk is reduced to quarantine counts and to token sums per key interval, model and
+//! usage day. Funding then works on those sums: a seat cycle whose earlier usage plus the run's
+//! stays below its quota covers every event, one already at its quota covers none, and only the
+//! cycles the run crosses need their events in B12 order, read again and funded one by one
+//! by cumulative sum.
 
 use polars::prelude::*;
 
-use super::extract::day_number;
-use super::replay::{KeyInterval, KeyKind, SeatUsage};
-use crate::prices::Prices;
+use super::lookup::{Funding, Lookup};
 
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
 
-/// Inputs beside the events, as frames built once per run.
-pub struct Context {
-    intervals: DataFrame,
-    models: DataFrame,
-    quotas: DataFrame,
-    prior: DataFrame,
-    day: i64,
+/// How an event settled (B13); a code in polars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Covered by the holder's seat.
+    Plan = 0,
+    /// Paid from the Credits pool.
+    Credits = 1,
+    /// Paid from the wallet.
+    Payg = 2,
+    /// Funded by nothing (B10).
+    Unfunded = 3,
+    /// Repeats an event id.
+    Duplicate = 4,
+    /// A field is missing.
+    Malformed = 5,
+    /// Negative token counts.
+    NegativeTokens = 6,
+    /// Token counts over [`ABSURD_TOKENS`].
+    AbsurdTokens = 7,
+    /// The model has no price.
+    UnknownModel = 8,
+    /// The key had no state at the event's time.
+    UnknownKey = 9,
+    /// The pay-as-you-go key was deleted before the event.
+    KeyDeleted = 10,
 }
 
-impl Context {
-    /// The run's prices, key intervals, earlier seat usage and day (days since the epoch).
-    pub fn new(
-        prices: &Prices,
-        intervals: &[KeyInterval],
-        prior: &[SeatUsage],
-        day: i64,
-    ) -> PolarsResult<Self> {
-        Ok(Context {
-            intervals: intervals_frame(intervals)?,
-            models: df!(
-                "model" => prices.models.keys().map(String::as_str).collect::<Vec<_>>(),
-                "known_model" => vec![true; prices.models.len()],
-            )?,
-            quotas: df!(
-                "iv_tier" => prices.tiers.keys().map(String::as_str).collect::<Vec<_>>(),
-                "quota" => prices.tiers.values().map(|t| t.quota_tokens).collect::<Vec<_>>(),
-            )?,
-            prior: df!(
-                "team_id" => prior.iter().map(|p| p.team.as_str()).collect::<Vec<_>>(),
-                "iv_tier" => prior.iter().map(|p| p.tier.as_str()).collect::<Vec<_>>(),
-                "iv_seat" => prior.iter().map(|p| p.seat).collect::<Vec<_>>(),
-                "iv_cycle" => prior.iter().map(|p| day_number(p.cycle_start)).collect::<Vec<_>>(),
-                "prior_tokens" => prior.iter().map(|p| p.tokens).collect::<Vec<_>>(),
-            )?,
-            day,
-        })
+impl Outcome {
+    const ALL: [Outcome; 11] = [
+        Outcome::Plan,
+        Outcome::Credits,
+        Outcome::Payg,
+        Outcome::Unfunded,
+        Outcome::Duplicate,
+        Outcome::Malformed,
+        Outcome::NegativeTokens,
+        Outcome::AbsurdTokens,
+        Outcome::UnknownModel,
+        Outcome::UnknownKey,
+        Outcome::KeyDeleted,
+    ];
+
+    /// The outcome of a polars code.
+    pub fn of_code(code: i32) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| *o as i32 == code)
+    }
+
+    /// Its name in run summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Plan => "plan",
+            Outcome::Credits => "credits",
+            Outcome::Payg => "payg",
+            Outcome::Unfunded => "unfunded",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Malformed => "quarantined:malformed",
+            Outcome::NegativeTokens => "quarantined:negative_tokens",
+            Outcome::AbsurdTokens => "quarantined:absurd_tokens",
+            Outcome::UnknownModel => "quarantined:unknown_model",
+            Outcome::UnknownKey => "quarantined:unknown_key",
+            Outcome::KeyDeleted => "quarantined:key_deleted",
+        }
+    }
+
+    fn lit(self) -> Expr {
+        lit(self as i32)
     }
 }
 
-/// The aggregated results.
+/// The aggregated results, keyed by the run's codes.
 pub struct Classified {
-    /// Billed usage per Team, kind, key, user, tier, model and usage day.
-    pub lines: DataFrame,
-    /// Unfunded usage per Team, user and key.
-    pub unfunded: DataFrame,
-    /// Event counts per outcome and lateness.
+    /// `iv_code, model_code, usage_day, outcome, events, input_tokens, output_tokens`: usage
+    /// billed, unfunded, or quarantined for its key's state.
+    pub usage: DataFrame,
+    /// `outcome, late, events`: events per outcome and lateness.
     pub counts: DataFrame,
-    /// Tokens each seat's quota covered, per cycle.
+    /// `seat_code, tokens`: tokens each seat cycle's quota covered.
     pub seat_usage: DataFrame,
 }
 
-fn intervals_frame(intervals: &[KeyInterval]) -> PolarsResult<DataFrame> {
-    let mut kind = Vec::with_capacity(intervals.len());
-    let (mut tier, mut seat, mut cycle, mut access) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for interval in intervals {
-        let (k, t, s, c, a) = match &interval.kind {
-            KeyKind::TokenPlan {
-                seat: Some((tier, seat, start)),
-                credits_access,
-            } => (
-                "token_plan",
-                Some(tier.clone()),
-                Some(i64::from(*seat)),
-                Some(day_number(*start)),
-                *credits_access,
-            ),
-            KeyKind::TokenPlan {
-                seat: None,
-                credits_access,
-            } => ("token_plan", None, None, None, *credits_access),
-            KeyKind::Payg => ("payg", None, None, None, false),
-            KeyKind::Deleted => ("deleted", None, None, None, false),
-        };
-        kind.push(k);
-        tier.push(t);
-        seat.push(s);
-        cycle.push(c);
-        access.push(a);
-    }
-    df!(
-        "key_id" => intervals.iter().map(|i| i.key_id.as_str()).collect::<Vec<_>>(),
-        "iv_user" => intervals.iter().map(|i| i.user.as_str()).collect::<Vec<_>>(),
-        "iv_from" => intervals.iter().map(|i| i.from_us).collect::<Vec<_>>(),
-        "iv_to" => intervals.iter().map(|i| i.to_us).collect::<Vec<_>>(),
-        "iv_kind" => kind,
-        "iv_tier" => tier,
-        "iv_seat" => seat,
-        "iv_cycle" => cycle,
-        "iv_access" => access,
-    )
+/// Classifies a run's events chunk by chunk, then funds them.
+pub struct Classifier<'a> {
+    lookup: &'a Lookup,
+    intervals: LazyFrame,
+    funding: LazyFrame,
+    seats: LazyFrame,
+    day: i64,
+    quarantined: Vec<DataFrame>,
+    usage: Vec<DataFrame>,
 }
 
-fn seat_keys() -> [Expr; 4] {
-    [
-        col("team_id"),
-        col("iv_tier"),
-        col("iv_seat"),
-        col("iv_cycle"),
-    ]
-}
-
-fn sorted(frame: LazyFrame) -> LazyFrame {
-    frame.sort(
-        ["ts_us", "event_id", "row_id"],
-        SortMultipleOptions::default()
-            .with_nulls_last(true)
-            .with_maintain_order(true),
-    )
-}
-
-/// Classifies, funds and aggregates `events` (whole Teams).
-pub fn classify(events: DataFrame, context: &Context) -> PolarsResult<Classified> {
-    let left = || JoinArgs {
-        maintain_order: MaintainOrderJoin::Left,
-        ..JoinArgs::new(JoinType::Left)
-    };
-
-    let events = sorted(events.lazy()).with_columns([
-        col("seen_before").or(col("repeated")).alias("duplicate"),
-        col("usage_day")
-            .lt(lit(context.day))
-            .fill_null(lit(false))
-            .alias("late"),
-    ]);
-    // The key's interval that contains the event's time, if any.
-    let matched = events
-        .clone()
-        .select([col("row_id"), col("key_id"), col("ts_us")])
-        .join(
-            context.intervals.clone().lazy(),
-            [col("key_id")],
-            [col("key_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(
-            col("iv_from")
-                .lt_eq(col("ts_us"))
-                .and(col("ts_us").lt(col("iv_to"))),
-        )
-        .drop(by_name(
-            ["key_id", "ts_us", "iv_from", "iv_to"],
-            true,
-            false,
-        ));
+/// The outcome an event has whatever its key's state: a duplicate, or quarantined for its own
+/// fields; null when funding decides.
+fn outcome_of_fields() -> Expr {
     let malformed = [
-        "event_id",
-        "ts_us",
-        "key_id",
-        "model",
-        "input_tokens",
-        "output_tokens",
+        col("ts_us"),
+        col("key_code"),
+        col("model_code"),
+        col("input_tokens"),
+        col("output_tokens"),
     ]
     .into_iter()
-    .map(|c| col(c).is_null())
-    .reduce(Expr::or)
-    .unwrap_or(lit(false));
-    let reason = when(col("duplicate"))
-        .then(lit("duplicate"))
+    .map(Expr::is_null)
+    .fold(col("has_id").not(), Expr::or);
+    let tokens_over = |limit: i64| {
+        col("input_tokens")
+            .gt(lit(limit))
+            .or(col("output_tokens").gt(lit(limit)))
+    };
+    when(col("duplicate"))
+        .then(Outcome::Duplicate.lit())
         .when(malformed)
-        .then(lit("quarantined:malformed"))
+        .then(Outcome::Malformed.lit())
         .when(
             col("input_tokens")
                 .lt(lit(0))
                 .or(col("output_tokens").lt(lit(0))),
         )
-        .then(lit("quarantined:negative_tokens"))
-        .when(
-            col("input_tokens")
-                .gt(lit(ABSURD_TOKENS))
-                .or(col("output_tokens").gt(lit(ABSURD_TOKENS))),
-        )
-        .then(lit("quarantined:absurd_tokens"))
-        .when(col("known_model").is_null())
-        .then(lit("quarantined:unknown_model"))
-        .when(col("iv_kind").is_null())
-        .then(lit("quarantined:unknown_key"))
-        .when(col("iv_kind").eq(lit("deleted")))
-        .then(lit("quarantined:key_deleted"))
-        .otherwise(col("iv_kind"));
-    let seat_eligible = col("reason")
-        .eq(lit("token_plan"))
-        .and(col("iv_seat").is_not_null());
-    let seat_tokens = when(seat_eligible.clone())
-        .then(col("input_tokens") + col("output_tokens"))
-        .otherwise(lit(0i64));
-    // Joins keep the left order, so the events stay in (ts, event_id) order (B12).
-    let funded = events
-        .join(
-            context.models.clone().lazy(),
-            [col("model")],
-            [col("model")],
-            left(),
-        )
-        .join(matched, [col("row_id")], [col("row_id")], left())
-        .with_column(reason.alias("reason"))
-        .join(
-            context.prior.clone().lazy(),
-            seat_keys(),
-            seat_keys(),
-            left(),
-        )
-        .join(
-            context.quotas.clone().lazy(),
-            [col("iv_tier")],
-            [col("iv_tier")],
-            left(),
-        )
-        .with_column(seat_tokens.alias("seat_tokens"))
-        .with_column(
-            (col("prior_tokens").fill_null(lit(0i64))
-                + col("seat_tokens").cum_sum(false).over(seat_keys())?
-                - col("seat_tokens"))
-            .alias("usage_before"),
-        )
-        .with_column(
-            when(col("reason").neq(lit("token_plan")))
-                .then(col("reason"))
-                .when(seat_eligible.and(col("usage_before").lt(col("quota"))))
-                .then(lit("plan"))
-                .when(col("iv_access"))
-                .then(lit("credits"))
-                .otherwise(lit("unfunded"))
-                .alias("outcome"),
-        )
-        .with_column(
-            when(col("outcome").eq(lit("plan")))
-                .then(col("iv_tier"))
-                .otherwise(lit(NULL).cast(DataType::String))
-                .alias("line_tier"),
-        )
-        .cache();
+        .then(Outcome::NegativeTokens.lit())
+        .when(tokens_over(ABSURD_TOKENS))
+        .then(Outcome::AbsurdTokens.lit())
+        .when(col("model_code").eq(lit(-1)))
+        .then(Outcome::UnknownModel.lit())
+        .when(col("key_code").eq(lit(-1)))
+        .then(Outcome::UnknownKey.lit())
+        .otherwise(lit(NULL).cast(DataType::Int32))
+}
 
-    let billed = col("outcome")
-        .eq(lit("plan"))
-        .or(col("outcome").eq(lit("credits")))
-        .or(col("outcome").eq(lit("payg")));
-    let sums = || {
-        [
-            len().cast(DataType::Int64).alias("events"),
-            col("input_tokens").sum().alias("input_tokens"),
-            col("output_tokens").sum().alias("output_tokens"),
-        ]
+fn sums() -> [Expr; 3] {
+    [
+        len().cast(DataType::Int64).alias("events"),
+        col("input_tokens").sum().alias("input_tokens"),
+        col("output_tokens").sum().alias("output_tokens"),
+    ]
+}
+
+fn summed() -> [Expr; 3] {
+    [
+        col("events").sum(),
+        col("input_tokens").sum(),
+        col("output_tokens").sum(),
+    ]
+}
+
+fn tokens() -> Expr {
+    col("input_tokens") + col("output_tokens")
+}
+
+fn collect_all(frames: Vec<LazyFrame>) -> PolarsResult<Vec<DataFrame>> {
+    let Some(first) = frames.first() else {
+        return Ok(Vec::new());
     };
-    let lines = funded
-        .clone()
-        .filter(billed)
-        .group_by([
-            col("team_id"),
-            col("outcome"),
-            col("key_id"),
-            col("iv_user"),
-            col("line_tier"),
-            col("model"),
-            col("usage_day"),
-            col("late"),
-        ])
-        .agg(sums())
-        .sort(
+    let optimizations = first.get_current_optimizations();
+    let plans = frames.into_iter().map(|frame| frame.logical_plan).collect();
+    LazyFrame::collect_all_with_engine(plans, Engine::Auto, optimizations)
+}
+
+impl<'a> Classifier<'a> {
+    /// A classifier for the run of `day` (days since the epoch).
+    pub fn new(lookup: &'a Lookup, day: i64) -> PolarsResult<Self> {
+        Ok(Classifier {
+            lookup,
+            intervals: lookup.intervals_frame()?.lazy(),
+            funding: lookup.funding_frame()?.lazy(),
+            seats: lookup.seats_frame()?.lazy(),
+            day,
+            // Typed empty frames, so a day without events has the same columns.
+            quarantined: vec![df!(
+                "outcome" => Vec::<i32>::new(),
+                "late" => Vec::<bool>::new(),
+                "events" => Vec::<i64>::new(),
+            )?],
+            usage: vec![df!(
+                "iv_code" => Vec::<i32>::new(),
+                "model_code" => Vec::<i32>::new(),
+                "usage_day" => Vec::<i64>::new(),
+                "events" => Vec::<i64>::new(),
+                "input_tokens" => Vec::<i64>::new(),
+                "output_tokens" => Vec::<i64>::new(),
+            )?],
+        })
+    }
+
+    fn late(&self) -> Expr {
+        col("usage_day")
+            .lt(lit(self.day))
+            .fill_null(lit(false))
+            .alias("late")
+    }
+
+    /// Events whose fields pass, with the code of their key's interval at their time.
+    fn in_intervals(&self, events: LazyFrame) -> LazyFrame {
+        events
+            .filter(col("outcome").is_null())
+            .join(
+                self.intervals.clone(),
+                [col("key_code")],
+                [col("key_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .filter(
+                col("iv_from")
+                    .lt_eq(col("ts_us"))
+                    .and(col("ts_us").lt(col("iv_to"))),
+            )
+    }
+
+    /// Reduces one chunk of events (columns of [`super::extract::DayEvents::stream`]).
+    pub fn add(&mut self, chunk: DataFrame) -> PolarsResult<()> {
+        let events = chunk
+            .lazy()
+            .with_column(outcome_of_fields().alias("outcome"));
+        let quarantined = events
+            .clone()
+            .filter(col("outcome").is_not_null())
+            .group_by([col("outcome"), self.late()])
+            .agg([len().cast(DataType::Int64).alias("events")]);
+        let usage = self
+            .in_intervals(events)
+            .group_by([col("iv_code"), col("model_code"), col("usage_day")])
+            .agg(sums());
+        let mut frames = collect_all(vec![quarantined, usage])?.into_iter();
+        self.quarantined.extend(frames.next());
+        self.usage.extend(frames.next());
+        Ok(())
+    }
+
+    /// Funds the reduced usage; `events_of_keys` reads again, in full, the events of the keys
+    /// whose seat cycles the run crosses, at most about `batch_rows` events at a time.
+    pub fn finish<E: From<PolarsError>>(
+        self,
+        batch_rows: usize,
+        mut events_of_keys: impl FnMut(&[u32]) -> Result<Option<DataFrame>, E>,
+    ) -> Result<Classified, E> {
+        let usage = concat_frames(&self.usage)?
+            .group_by([col("iv_code"), col("model_code"), col("usage_day")])
+            .agg(summed())
+            .join(
+                self.funding.clone(),
+                [col("iv_code")],
+                [col("iv_code")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .cache();
+        // Each seat cycle: its quota against its earlier usage and the run's.
+        let cycles = usage
+            .clone()
+            .filter(col("seat_code").is_not_null())
+            .group_by([col("seat_code")])
+            .agg([tokens().sum().alias("run_tokens"), col("events").sum()])
+            .join(
+                self.seats.clone(),
+                [col("seat_code")],
+                [col("seat_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_columns([
+                (col("prior") + col("run_tokens"))
+                    .lt(col("quota"))
+                    .alias("covered"),
+                col("prior").lt(col("quota")).alias("open"),
+            ]);
+        let decided = usage
+            .join(
+                cycles
+                    .clone()
+                    .select([col("seat_code"), col("covered"), col("open")]),
+                [col("seat_code")],
+                [col("seat_code")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(
+                when(col("funding").eq(lit(Funding::Unknown as i32)))
+                    .then(Outcome::UnknownKey.lit())
+                    .when(col("funding").eq(lit(Funding::Deleted as i32)))
+                    .then(Outcome::KeyDeleted.lit())
+                    .when(col("funding").eq(lit(Funding::Payg as i32)))
+                    .then(Outcome::Payg.lit())
+                    .when(col("covered").fill_null(lit(false)))
+                    .then(Outcome::Plan.lit())
+                    .when(col("open").fill_null(lit(false)))
+                    .then(lit(NULL).cast(DataType::Int32))
+                    .when(col("access"))
+                    .then(Outcome::Credits.lit())
+                    .otherwise(Outcome::Unfunded.lit())
+                    .alias("outcome"),
+            )
+            .filter(col("outcome").is_not_null());
+        let crossing = cycles
+            .filter(col("covered").not().and(col("open")))
+            .select([col("seat_code"), col("events")])
+            .sort(["seat_code"], SortMultipleOptions::default());
+        let mut frames = collect_all(vec![decided, crossing])?.into_iter();
+        let (decided, crossing) = (next(&mut frames)?, next(&mut frames)?);
+
+        let mut usage = vec![decided.lazy().select(usage_columns())];
+        for batch in batches(&crossing, batch_rows)? {
+            let keys = self.lookup.keys_of_seats(&batch);
+            if let Some(events) = events_of_keys(&keys)? {
+                usage.push(self.fund_in_order(events, &batch)?);
+            }
+        }
+        let usage = concat(usage, UnionArgs::default())?.cache();
+        let counts = concat(
             [
-                "team_id",
-                "outcome",
-                "iv_user",
-                "key_id",
-                "model",
-                "usage_day",
+                concat_frames(&self.quarantined)?,
+                usage
+                    .clone()
+                    .group_by([col("outcome"), self.late()])
+                    .agg([col("events").sum()]),
             ],
-            SortMultipleOptions::default().with_nulls_last(true),
-        );
-    let unfunded = funded
-        .clone()
-        .filter(col("outcome").eq(lit("unfunded")))
-        .group_by([col("team_id"), col("iv_user"), col("key_id")])
-        .agg(sums())
-        .sort(
-            ["team_id", "iv_user", "key_id"],
-            SortMultipleOptions::default(),
-        );
-    let counts = funded
-        .clone()
+            UnionArgs::default(),
+        )?
         .group_by([col("outcome"), col("late")])
-        .agg([len().cast(DataType::Int64).alias("events")])
+        .agg([col("events").sum()])
         .sort(["outcome", "late"], SortMultipleOptions::default());
-    let seat_usage = funded
-        .filter(col("outcome").eq(lit("plan")))
-        .group_by(seat_keys())
-        .agg([col("seat_tokens").sum().alias("tokens")])
-        .sort(
-            ["team_id", "iv_tier", "iv_seat", "iv_cycle"],
-            SortMultipleOptions::default(),
-        );
-    // One query with four sinks: the shared pipeline runs once.
-    let optimizations = lines.get_current_optimizations();
-    let plans = [lines, unfunded, counts, seat_usage]
-        .map(|frame| frame.logical_plan)
-        .to_vec();
-    let mut frames =
-        LazyFrame::collect_all_with_engine(plans, Engine::Auto, optimizations)?.into_iter();
-    let mut next = || {
-        frames
-            .next()
-            .ok_or_else(|| PolarsError::ComputeError("a result is missing".into()))
-    };
-    Ok(Classified {
-        lines: next()?,
-        unfunded: next()?,
-        counts: next()?,
-        seat_usage: next()?,
-    })
+        let seat_usage = usage
+            .clone()
+            .filter(col("outcome").eq(Outcome::Plan.lit()))
+            .join(
+                self.funding.clone(),
+                [col("iv_code")],
+                [col("iv_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .group_by([col("seat_code")])
+            .agg([tokens().sum().alias("tokens")])
+            .sort(["seat_code"], SortMultipleOptions::default());
+        let mut frames = collect_all(vec![usage, counts, seat_usage])?.into_iter();
+        Ok(Classified {
+            usage: next(&mut frames)?,
+            counts: next(&mut frames)?,
+            seat_usage: next(&mut frames)?,
+        })
+    }
+
+    /// Funds the events of crossed seat cycles `seats` one by one in B12 order: an event is
+    /// covered while the cycle's usage before it is below the quota (B9), else Credits if
+    /// access is on, else unfunded (B10).
+    fn fund_in_order(&self, events: DataFrame, seats: &[i32]) -> PolarsResult<LazyFrame> {
+        let batch = DataFrame::new_infer_height(vec![Column::new("seat_code".into(), seats)]);
+        let events = events
+            .lazy()
+            .with_column(outcome_of_fields().alias("outcome"));
+        Ok(self
+            .in_intervals(events)
+            .join(
+                self.funding.clone(),
+                [col("iv_code")],
+                [col("iv_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .join(
+                batch.map(DataFrame::lazy).unwrap_or_default(),
+                [col("seat_code")],
+                [col("seat_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .join(
+                self.seats.clone(),
+                [col("seat_code")],
+                [col("seat_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort(
+                ["ts_us", "event_id", "row_id"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .with_column(
+                (col("prior") + tokens().cum_sum(false).over([col("seat_code")])? - tokens())
+                    .alias("usage_before"),
+            )
+            .with_column(
+                when(col("usage_before").lt(col("quota")))
+                    .then(Outcome::Plan.lit())
+                    .when(col("access"))
+                    .then(Outcome::Credits.lit())
+                    .otherwise(Outcome::Unfunded.lit())
+                    .alias("outcome"),
+            )
+            .group_by([
+                col("iv_code"),
+                col("model_code"),
+                col("usage_day"),
+                col("outcome"),
+            ])
+            .agg(sums())
+            .select(usage_columns()))
+    }
+}
+
+fn usage_columns() -> [Expr; 7] {
+    [
+        col("iv_code"),
+        col("model_code"),
+        col("usage_day"),
+        col("outcome"),
+        col("events"),
+        col("input_tokens"),
+        col("output_tokens"),
+    ]
+}
+
+fn concat_frames(frames: &[DataFrame]) -> PolarsResult<LazyFrame> {
+    concat(
+        frames.iter().map(|f| f.clone().lazy()).collect::<Vec<_>>(),
+        UnionArgs::default(),
+    )
+}
+
+fn next(frames: &mut impl Iterator<Item = DataFrame>) -> PolarsResult<DataFrame> {
+    frames
+        .next()
+        .ok_or_else(|| PolarsError::ComputeError("a result is missing".into()))
+}
+
+/// Seat cycles in batches of about `rows` events; a cycle is never split.
+fn batches(crossing: &DataFrame, rows: usize) -> PolarsResult<Vec<Vec<i32>>> {
+    let seats = crossing.column("seat_code")?.i32()?;
+    let events = crossing.column("events")?.i64()?;
+    let mut batches: Vec<Vec<i32>> = Vec::new();
+    let mut in_batch = 0;
+    for (seat, n) in seats.iter().zip(events.iter()) {
+        let (Some(seat), n) = (seat, usize::try_from(n.unwrap_or(0)).unwrap_or(0)) else {
+            continue;
+        };
+        match batches.last_mut() {
+            Some(batch) if in_batch + n <= rows => batch.push(seat),
+            _ => {
+                batches.push(vec![seat]);
+                in_batch = 0;
+            }
+        }
+        in_batch += n;
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossed_cycles_are_batched_whole() {
+        let crossing = df!(
+            "seat_code" => [1i32, 2, 3, 4],
+            "events" => [3i64, 3, 5, 1],
+        )
+        .unwrap();
+        assert_eq!(batches(&crossing, 6).unwrap(), vec![vec![1, 2], vec![3, 4]]);
+        assert_eq!(batches(&crossing, 1).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn outcome_codes_round_trip() {
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::of_code(outcome as i32), Some(outcome));
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Reads what a billing day needs from the store: the events to settle (as Arrow batches into
-//! polars), the Teams and their records, and the seats' usage of earlier days.
+//! polars, keyed by the run's integer codes), the Teams and their records, and the seats' usage
+//! of earlier days.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -7,6 +8,7 @@ use duckdb::params;
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
+use super::lookup::Lookup;
 use super::replay::{Record, SeatUsage};
 use crate::store::{Store, StoreError, TeamRow, query_error};
 use crate::teams::Operation;
@@ -16,88 +18,188 @@ pub fn day_number(day: NaiveDate) -> i64 {
     (day - NaiveDate::default()).num_days()
 }
 
-/// Rows per chunk of events handed to polars; a chunk ends at a Team boundary.
+/// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
 
-/// DuckDB's memory while sorting the day's events by Team; beyond it, DuckDB spills to disk.
+/// DuckDB's memory while flagging duplicates; beyond it, DuckDB spills to disk.
 const DUCKDB_MEMORY_LIMIT: &str = "1GB";
 
-/// What reading the events found.
-#[derive(Debug, Clone, Copy)]
-pub struct EventsRead {
-    /// Events handed over.
-    pub events: u64,
-    /// The highest rowid considered; the run settles events up to it.
-    pub max_rowid: i64,
+/// The events to settle: every event whose row the run sees (`rowid <= $1`) that no earlier run
+/// settled, of day `$2` or before. An event is settled when a run's day covers its usage day and
+/// that run had seen its row (`usage_events` is append-only: rowids grow with insertion). Keys
+/// and models become the run's integer codes (`-1`: not known); the usage day is the day in the
+/// key's Team's zone (B3), the Team coming from the key, else from `payg_keys` or the Token Plan
+/// Key's id. `{keys}` may narrow the read to some keys.
+const CANDIDATES: &str = "
+    WITH events AS (
+        SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
+               coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
+               coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
+               e.input_tokens, e.output_tokens,
+               (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us)) // 86400000000 AS usage_day
+        FROM usage_events e
+        LEFT JOIN run_keys k ON k.key_id = e.key_id
+        LEFT JOIN run_models m ON m.model = e.model
+        LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
+        LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
+            coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
+        WHERE e.rowid <= $1 {keys}
+    ), candidates AS (
+        SELECT * FROM events x
+        WHERE (x.usage_day IS NULL OR x.usage_day <= $2)
+          AND x.row_id > (SELECT coalesce(max(r.max_rowid), -1) FROM billing_runs r
+                          WHERE x.usage_day IS NULL OR r.day_number >= x.usage_day)
+    )";
+
+/// The rows that repeat an event id: settled before, or an earlier event of this run has it
+/// (B12 order; the same id and instant fall back to insertion order).
+const DUPLICATES: &str = "
+    SELECT row_id FROM candidates WHERE event_id IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1
+    UNION
+    SELECT row_id FROM candidates WHERE event_id IN (
+        SELECT s.event_id FROM events s
+        WHERE s.event_id IS NOT NULL
+          AND s.row_id <= (SELECT coalesce(max(r.max_rowid), -1) FROM billing_runs r
+                           WHERE s.usage_day IS NULL OR r.day_number >= s.usage_day))";
+
+/// What classification needs of each event, as integers and flags.
+const LEAN_COLUMNS: &str = "ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
+    event_id IS NOT NULL AS has_id, row_id IN (SELECT row_id FROM run_duplicates) AS duplicate";
+
+/// The events a run settles, read from DuckDB as Arrow into polars.
+pub struct DayEvents<'a> {
+    store: &'a Store,
+    day: i64,
+    max_rowid: i64,
 }
 
-/// Streams the events to settle on `day` to `each_chunk` as polars frames of whole Teams,
-/// about [`CHUNK_ROWS`] rows each, with columns `row_id, event_id, ts_us, key_id, model,
-/// input_tokens, output_tokens, team_id, usage_day, seen_before, repeated`.
-///
-/// An event is settled when a run's day covers its usage day and the run had seen its row
-/// (`usage_events` is append-only: rowids grow with insertion). `seen_before`: its id was
-/// settled before; `repeated`: an earlier event of this run has its id (B12 order).
-pub fn events<E: From<StoreError>>(
-    store: &Store,
-    day: NaiveDate,
-    chunk_rows: usize,
-    mut each_chunk: impl FnMut(DataFrame) -> Result<(), E>,
-) -> Result<EventsRead, E> {
-    let what = "cannot read usage events";
-    let conn = store.conn();
-    conn.execute_batch(&format!("SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'"))
+impl<'a> DayEvents<'a> {
+    /// Loads the run's codes into temporary tables, fixes the rows the run sees, and flags the
+    /// repeated event ids over the whole run.
+    pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
+        let what = "cannot prepare the usage events";
+        let conn = store.conn();
+        conn.execute_batch(&format!(
+            "SET memory_limit = '{DUCKDB_MEMORY_LIMIT}';
+             CREATE OR REPLACE TEMP TABLE run_keys (key_id VARCHAR, key_code INTEGER, offset_us BIGINT);
+             CREATE OR REPLACE TEMP TABLE run_teams (team_id VARCHAR, offset_us BIGINT);
+             CREATE OR REPLACE TEMP TABLE run_models (model VARCHAR, model_code INTEGER);
+             CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);"
+        ))
         .map_err(query_error(what))?;
-    let max_rowid: i64 = conn
-        .query_row(
-            "SELECT coalesce(max(rowid), -1) FROM usage_events",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(query_error(what))?;
-    let sql = "
-        WITH keyed AS (
-            SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us, e.key_id, e.model,
-                   e.input_tokens, e.output_tokens,
-                   coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) AS team_id
-            FROM usage_events e LEFT JOIN payg_keys p ON p.key_id = e.key_id
-            WHERE e.rowid <= ?
-        ), dated AS (
-            SELECT k.*,
-                   (k.ts_us + CASE WHEN t.region = 'domestic' THEN 28800000000 ELSE 0 END) // 86400000000 AS usage_day
-            FROM keyed k LEFT JOIN teams t ON t.team_id = k.team_id
-        ), flagged AS MATERIALIZED (
-            SELECT d.*, EXISTS (
-                SELECT 1 FROM billing_runs r
-                WHERE d.row_id <= r.max_rowid AND (d.usage_day IS NULL OR d.usage_day <= r.day_number)
-            ) AS settled
-            FROM dated d
-        ), unsettled AS (
-            SELECT * FROM flagged WHERE NOT settled AND (usage_day IS NULL OR usage_day <= ?)
-        )
-        SELECT row_id, event_id, ts_us, key_id, model, input_tokens, output_tokens, team_id, usage_day,
-               coalesce(event_id IN (SELECT event_id FROM flagged WHERE settled AND event_id IS NOT NULL), false) AS seen_before,
-               event_id IS NOT NULL
-                 AND row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1 AS repeated
-        FROM unsettled
-        ORDER BY team_id NULLS LAST";
-    let mut stmt = conn.prepare(sql).map_err(query_error(what))?;
-    let stream = stmt
-        .stream_arrow(params![max_rowid, day_number(day)])
-        .map_err(query_error(what))?;
-    let mut chunk = Chunker::new(chunk_rows);
-    let mut events = 0;
-    for batch in stream {
-        let batch = batch.map_err(query_error(what))?;
-        events += batch.num_rows() as u64;
-        if let Some(full) = chunk.push(batch) {
-            each_chunk(frame(&full)?)?;
+        let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
+        {
+            let mut keys = temp("run_keys").map_err(query_error(what))?;
+            for (code, key) in lookup.keys.iter().enumerate() {
+                keys.append_row(params![key.id, code, key.offset_us])
+                    .map_err(query_error(what))?;
+            }
+            let mut teams = temp("run_teams").map_err(query_error(what))?;
+            for (team, offset_us) in &lookup.teams {
+                teams
+                    .append_row(params![team, offset_us])
+                    .map_err(query_error(what))?;
+            }
+            let mut models = temp("run_models").map_err(query_error(what))?;
+            for (code, model) in lookup.models.iter().enumerate() {
+                models
+                    .append_row(params![model, code])
+                    .map_err(query_error(what))?;
+            }
         }
+        let max_rowid: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(rowid), -1) FROM usage_events",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(query_error(what))?;
+        let day = day_number(day);
+        let candidates = CANDIDATES.replace("{keys}", "");
+        conn.execute(
+            &format!("CREATE OR REPLACE TEMP TABLE run_duplicates AS {candidates} {DUPLICATES}"),
+            params![max_rowid, day],
+        )
+        .map_err(query_error(what))?;
+        Ok(DayEvents {
+            store,
+            day,
+            max_rowid,
+        })
     }
-    if !chunk.batches.is_empty() {
-        each_chunk(frame(&chunk.batches)?)?;
+
+    /// The highest rowid the run sees; it settles the events up to it.
+    pub fn max_rowid(&self) -> i64 {
+        self.max_rowid
     }
-    Ok(EventsRead { events, max_rowid })
+
+    /// Streams every event to settle to `each_chunk`, about `chunk_rows` rows per frame, with
+    /// columns `ts_us, key_code, model_code, input_tokens, output_tokens, usage_day, has_id,
+    /// duplicate`; returns how many were read.
+    pub fn stream<E: From<StoreError>>(
+        &self,
+        chunk_rows: usize,
+        mut each_chunk: impl FnMut(DataFrame) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let what = "cannot read usage events";
+        let sql = format!(
+            "{} SELECT {LEAN_COLUMNS} FROM candidates",
+            CANDIDATES.replace("{keys}", "")
+        );
+        let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
+        let stream = stmt
+            .stream_arrow(params![self.max_rowid, self.day])
+            .map_err(query_error(what))?;
+        let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
+        for batch in stream {
+            let batch = batch.map_err(query_error(what))?;
+            events += batch.num_rows() as u64;
+            rows += batch.num_rows();
+            batches.push(batch);
+            if rows >= chunk_rows {
+                each_chunk(frame(&std::mem::take(&mut batches))?)?;
+                rows = 0;
+            }
+        }
+        if !batches.is_empty() {
+            each_chunk(frame(&batches)?)?;
+        }
+        Ok(events)
+    }
+
+    /// The events to settle of `keys`, with the lean columns and `row_id, event_id` for order.
+    pub fn of_keys(&self, keys: &[u32]) -> Result<Option<DataFrame>, StoreError> {
+        let what = "cannot read the usage events of seats over quota";
+        let conn = self.store.conn();
+        conn.execute("DELETE FROM run_seat_keys", [])
+            .map_err(query_error(what))?;
+        {
+            let mut table = conn
+                .appender_to_catalog_and_db("run_seat_keys", "temp", "main")
+                .map_err(query_error(what))?;
+            for key in keys {
+                table.append_row(params![key]).map_err(query_error(what))?;
+            }
+        }
+        let sql = format!(
+            "{} SELECT row_id, event_id, {LEAN_COLUMNS} FROM candidates",
+            CANDIDATES.replace(
+                "{keys}",
+                "AND k.key_code IN (SELECT key_code FROM run_seat_keys)"
+            )
+        );
+        let mut stmt = conn.prepare(&sql).map_err(query_error(what))?;
+        let batches: Vec<RecordBatch> = stmt
+            .stream_arrow(params![self.max_rowid, self.day])
+            .map_err(query_error(what))?
+            .collect::<Result<_, _>>()
+            .map_err(query_error(what))?;
+        if batches.is_empty() {
+            return Ok(None);
+        }
+        frame(&batches).map(Some)
+    }
 }
 
 fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
@@ -110,71 +212,6 @@ fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
             table: "usage_events",
             message: "an empty chunk".into(),
         })
-}
-
-/// Collects batches sorted by Team into chunks that end at a Team boundary.
-struct Chunker {
-    limit: usize,
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    last_team: Option<String>,
-}
-
-impl Chunker {
-    fn new(limit: usize) -> Self {
-        Chunker {
-            limit,
-            batches: Vec::new(),
-            rows: 0,
-            last_team: None,
-        }
-    }
-
-    /// Adds a batch; returns a full chunk once `limit` rows are reached and a new Team starts.
-    fn push(&mut self, batch: RecordBatch) -> Option<Vec<RecordBatch>> {
-        let n = batch.num_rows();
-        if n == 0 {
-            return None;
-        }
-        let cut = if self.rows >= self.limit {
-            (0..n).find(|&i| team_at(&batch, i) != self.last_team)
-        } else {
-            None
-        };
-        self.last_team = team_at(&batch, n - 1);
-        match cut {
-            None => {
-                self.batches.push(batch);
-                self.rows += n;
-                None
-            }
-            Some(cut) => {
-                let mut full = std::mem::take(&mut self.batches);
-                if cut > 0 {
-                    full.push(batch.slice(0, cut));
-                }
-                self.batches.push(batch.slice(cut, n - cut));
-                self.rows = n - cut;
-                Some(full)
-            }
-        }
-    }
-}
-
-/// The `team_id` of a row (DuckDB exports VARCHAR as Utf8 or Utf8View).
-fn team_at(batch: &RecordBatch, row: usize) -> Option<String> {
-    use duckdb::arrow::array::{Array, StringArray, StringViewArray};
-    let column = batch.column_by_name("team_id")?;
-    if column.is_null(row) {
-        return None;
-    }
-    if let Some(strings) = column.as_any().downcast_ref::<StringArray>() {
-        return Some(strings.value(row).to_owned());
-    }
-    column
-        .as_any()
-        .downcast_ref::<StringViewArray>()
-        .map(|s| s.value(row).to_owned())
 }
 
 /// Every Team with its records up to `until`, in time order.
@@ -247,53 +284,4 @@ pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>,
         })
         .map_err(query_error(what))?;
     rows.collect::<Result<_, _>>().map_err(query_error(what))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use duckdb::arrow::array::{ArrayRef, StringArray};
-    use duckdb::arrow::datatypes::{DataType, Field, Schema};
-
-    use super::*;
-
-    fn batch(teams: &[Option<&str>]) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "team_id",
-            DataType::Utf8,
-            true,
-        )]));
-        let column: ArrayRef = Arc::new(StringArray::from(teams.to_vec()));
-        RecordBatch::try_new(schema, vec![column]).unwrap()
-    }
-
-    fn teams(chunk: &[RecordBatch]) -> Vec<Option<String>> {
-        chunk
-            .iter()
-            .flat_map(|b| (0..b.num_rows()).map(move |i| team_at(b, i)))
-            .collect()
-    }
-
-    #[test]
-    fn chunks_end_at_team_boundaries() {
-        let mut chunker = Chunker::new(3);
-        assert!(chunker.push(batch(&[Some("a"), Some("a")])).is_none());
-        assert!(
-            chunker.push(batch(&[Some("a"), Some("b")])).is_none(),
-            "under the limit"
-        );
-        // Limit reached: the chunk closes where `b` ends, inside this batch.
-        let full = chunker
-            .push(batch(&[Some("b"), Some("c"), Some("c")]))
-            .unwrap();
-        let a = Some("a".to_owned());
-        let b = Some("b".to_owned());
-        assert_eq!(teams(&full), vec![a.clone(), a.clone(), a, b.clone(), b]);
-        // A batch of one Team never splits it; unknown Teams (null) come last.
-        assert!(chunker.push(batch(&[Some("c")])).is_none());
-        let full = chunker.push(batch(&[None, None])).unwrap();
-        assert_eq!(teams(&full).len(), 3);
-        assert_eq!(teams(&chunker.batches), vec![None, None]);
-    }
 }

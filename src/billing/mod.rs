@@ -6,6 +6,7 @@ mod arrow_bridge;
 mod assemble;
 mod classify;
 mod extract;
+mod lookup;
 mod replay;
 mod run;
 mod statement;

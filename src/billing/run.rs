@@ -13,8 +13,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::assemble::{self, Aggregates, Spent};
-use super::classify::{self, Context};
-use super::extract;
+use super::classify::Classifier;
+use super::extract::{self, DayEvents};
+use super::lookup::Lookup;
 use super::replay::{self, Replay, SeatUsage};
 use super::statement::{Statement, StatementLine};
 use crate::calendar;
@@ -172,39 +173,39 @@ fn compute(
             }
         }
     }
-    let intervals: Vec<_> = replays
-        .values()
-        .flat_map(|r| r.intervals.iter().cloned())
-        .collect();
-
     tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
-    progress.set_message("reading usage events");
     let prior = extract::prior_seat_usage(store, day)?;
-    let context = Context::new(prices, &intervals, &prior, extract::day_number(day))?;
+    let lookup = Lookup::new(&replays, prices, &prior);
+    progress.set_message("flagging duplicate events");
+    let events = DayEvents::prepare(store, day, &lookup)?;
+    tracing::info!(elapsed = ?started.elapsed(), "flagged duplicate events");
+    progress.set_message("reading usage events");
+    let day_number = extract::day_number(day);
+    let mut classifier = Classifier::new(&lookup, day_number)?;
+    let chunk_rows = chunk_rows();
+    let mut reduced = 0;
+    let events_read = events.stream(chunk_rows, |chunk| -> Result<(), BillingError> {
+        reduced += chunk.height();
+        classifier.add(chunk)?;
+        tracing::debug!(reduced, elapsed = ?started.elapsed(), "reduced a chunk");
+        progress.set_message(format!("read {reduced} events"));
+        Ok(())
+    })?;
+    tracing::info!(elapsed = ?started.elapsed(), events_read, "read and reduced usage events");
+    progress.set_message("funding seats over quota in order");
+    let classified = classifier.finish(chunk_rows, |keys| -> Result<_, BillingError> {
+        Ok(events.of_keys(keys)?)
+    })?;
     let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
-    let mut aggregates = Aggregates::default();
-    let read = extract::events(
-        store,
-        day,
-        chunk_rows(),
-        |chunk| -> Result<(), BillingError> {
-            let rows = chunk.height();
-            aggregates.add(&classify::classify(chunk, &context)?, prices, &currency_of)?;
-            tracing::debug!(rows, elapsed = ?started.elapsed(), "classified a chunk");
-            progress.set_message(format!("classified {} events", aggregates.events()));
-            Ok(())
-        },
-    )?;
-    let events_read = read.events;
-    tracing::info!(elapsed = ?started.elapsed(), events_read, "read, classified and aggregated usage events");
-    progress.set_message("assembling statements");
     let Aggregates {
         mut usage,
         mut unfunded,
         counts,
         late,
         seat_usage,
-    } = aggregates;
+    } = Aggregates::new(&classified, &lookup, prices, &currency_of, day_number)?;
+    tracing::info!(elapsed = ?started.elapsed(), "funded and priced usage");
+    progress.set_message("assembling statements");
     let spent = spent_before(store, day)?;
     let statements: Vec<Statement> = replays
         .iter()
@@ -220,7 +221,7 @@ fn compute(
         .collect();
     let summary = summarize(day, events_read, &counts, late, &statements, started);
     reconcile(day, &summary, &counts, &statements, &usage, &unfunded)?;
-    let max_rowid = read.max_rowid;
+    let max_rowid = events.max_rowid();
     Ok(Computed {
         report: RunReport {
             statements,

@@ -1,0 +1,301 @@
+//! The run's lookup tables. Events reach polars with integer codes for their key and model, and
+//! are joined and grouped on integers; codes become names again only on aggregated rows.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::replay::{KeyInterval, KeyKind, Replay, SeatUsage};
+use crate::calendar;
+use crate::prices::Prices;
+
+/// What funds a key's events during an interval; a code in polars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Funding {
+    /// No state for the key at that time: its events are quarantined as an unknown key.
+    Unknown = 0,
+    /// A deleted pay-as-you-go key: quarantined.
+    Deleted = 1,
+    /// A live pay-as-you-go key: the wallet.
+    Payg = 2,
+    /// A Token Plan Key: the holder's seat, then Credits if access is on, else unfunded.
+    TokenPlan = 3,
+}
+
+/// A key the replay knows.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Its id.
+    pub id: String,
+    /// Its Team.
+    pub team: String,
+    /// The Team's billing zone, as µs east of UTC (B3).
+    pub offset_us: i64,
+}
+
+/// One stretch of a key's funding; a key's intervals tile all of time.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Index into [`Lookup::keys`].
+    pub key: u32,
+    /// The holder or creator (empty for [`Funding::Unknown`]).
+    pub user: String,
+    /// Start, µs since the epoch.
+    pub from_us: i64,
+    /// End (exclusive), µs since the epoch.
+    pub to_us: i64,
+    /// What funds events in it.
+    pub funding: Funding,
+    /// Index into [`Lookup::seats`] of the holder's seat cycle.
+    pub seat: Option<u32>,
+    /// Credits access on.
+    pub credits_access: bool,
+}
+
+/// One seat in one cycle: its quota and what earlier days used of it (B9, S4).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeatCycle {
+    /// The Team.
+    pub team: String,
+    /// The tier.
+    pub tier: String,
+    /// The seat number.
+    pub seat: i64,
+    /// The cycle's first day.
+    pub cycle_start: NaiveDate,
+}
+
+/// The run's codes for keys, intervals, seat cycles and models.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    /// Keys by code.
+    pub keys: Vec<Key>,
+    /// Intervals by code.
+    pub intervals: Vec<Interval>,
+    /// Seat cycles by code.
+    pub seats: Vec<SeatCycle>,
+    /// Each seat cycle's quota, in tokens.
+    pub quotas: Vec<i64>,
+    /// Each seat cycle's tokens on earlier billed days.
+    pub prior: Vec<i64>,
+    /// Model names by code.
+    pub models: Vec<String>,
+    /// Every Team's zone offset, µs east of UTC.
+    pub teams: Vec<(String, i64)>,
+}
+
+impl Lookup {
+    /// Codes for every key interval of `replays`, the seats they use, and the priced models.
+    pub fn new(replays: &BTreeMap<String, Replay>, prices: &Prices, prior: &[SeatUsage]) -> Self {
+        let mut lookup = Lookup {
+            models: prices.models.keys().cloned().collect(),
+            ..Lookup::default()
+        };
+        let mut key_codes: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut by_key: Vec<Vec<&KeyInterval>> = Vec::new();
+        for (team, replay) in replays {
+            let offset_us = offset_us(replay);
+            lookup.teams.push((team.clone(), offset_us));
+            for interval in &replay.intervals {
+                let code = *key_codes.entry(&interval.key_id).or_insert_with(|| {
+                    lookup.keys.push(Key {
+                        id: interval.key_id.clone(),
+                        team: team.clone(),
+                        offset_us,
+                    });
+                    by_key.push(Vec::new());
+                    u32::try_from(lookup.keys.len() - 1).unwrap_or(u32::MAX)
+                });
+                by_key[code as usize].push(interval);
+            }
+        }
+        let mut seat_codes: BTreeMap<SeatCycle, u32> = BTreeMap::new();
+        for (code, intervals) in by_key.iter_mut().enumerate() {
+            let key = u32::try_from(code).unwrap_or(u32::MAX);
+            let team = lookup.keys[code].team.clone();
+            intervals.sort_by_key(|i| i.from_us);
+            let mut covered = i64::MIN;
+            for interval in intervals.iter() {
+                lookup.push_gap(key, covered, interval.from_us);
+                let (funding, seat, credits_access) = match &interval.kind {
+                    KeyKind::TokenPlan {
+                        seat,
+                        credits_access,
+                    } => {
+                        let seat = seat.as_ref().map(|(tier, seat, start)| {
+                            let cycle = SeatCycle {
+                                team: team.clone(),
+                                tier: tier.clone(),
+                                seat: i64::from(*seat),
+                                cycle_start: *start,
+                            };
+                            let next = u32::try_from(seat_codes.len()).unwrap_or(u32::MAX);
+                            *seat_codes.entry(cycle).or_insert(next)
+                        });
+                        (Funding::TokenPlan, seat, *credits_access)
+                    }
+                    KeyKind::Payg => (Funding::Payg, None, false),
+                    KeyKind::Deleted => (Funding::Deleted, None, false),
+                };
+                lookup.intervals.push(Interval {
+                    key,
+                    user: interval.user.clone(),
+                    from_us: interval.from_us,
+                    to_us: interval.to_us,
+                    funding,
+                    seat,
+                    credits_access,
+                });
+                covered = interval.to_us;
+            }
+            lookup.push_gap(key, covered, i64::MAX);
+        }
+        let mut seats: Vec<(u32, SeatCycle)> =
+            seat_codes.into_iter().map(|(s, code)| (code, s)).collect();
+        seats.sort_by_key(|(code, _)| *code);
+        lookup.seats = seats.into_iter().map(|(_, seat)| seat).collect();
+        lookup.quotas = lookup
+            .seats
+            .iter()
+            .map(|s| prices.tiers.get(&s.tier).map_or(0, |t| t.quota_tokens))
+            .collect();
+        let earlier: BTreeMap<SeatCycle, i64> = prior
+            .iter()
+            .map(|p| {
+                let cycle = SeatCycle {
+                    team: p.team.clone(),
+                    tier: p.tier.clone(),
+                    seat: p.seat,
+                    cycle_start: p.cycle_start,
+                };
+                (cycle, p.tokens)
+            })
+            .collect();
+        lookup.prior = lookup
+            .seats
+            .iter()
+            .map(|s| earlier.get(s).copied().unwrap_or(0))
+            .collect();
+        lookup
+    }
+
+    fn push_gap(&mut self, key: u32, from_us: i64, to_us: i64) {
+        if from_us < to_us {
+            self.intervals.push(Interval {
+                key,
+                user: String::new(),
+                from_us,
+                to_us,
+                funding: Funding::Unknown,
+                seat: None,
+                credits_access: false,
+            });
+        }
+    }
+
+    /// `key_code, iv_code, iv_from, iv_to`: what an event's key and time are joined on.
+    pub fn intervals_frame(&self) -> PolarsResult<DataFrame> {
+        let ivs = &self.intervals;
+        df!(
+            "key_code" => ivs.iter().map(|i| code(i.key as usize)).collect::<Vec<_>>(),
+            "iv_code" => codes(ivs.len()),
+            "iv_from" => ivs.iter().map(|i| i.from_us).collect::<Vec<_>>(),
+            "iv_to" => ivs.iter().map(|i| i.to_us).collect::<Vec<_>>(),
+        )
+    }
+
+    /// `iv_code, funding, seat_code, access`: how an interval's events are funded.
+    pub fn funding_frame(&self) -> PolarsResult<DataFrame> {
+        let ivs = &self.intervals;
+        df!(
+            "iv_code" => codes(ivs.len()),
+            "funding" => ivs.iter().map(|i| i.funding as i32).collect::<Vec<_>>(),
+            "seat_code" => ivs.iter().map(|i| i.seat.map(|s| code(s as usize))).collect::<Vec<_>>(),
+            "access" => ivs.iter().map(|i| i.credits_access).collect::<Vec<_>>(),
+        )
+    }
+
+    /// `seat_code, quota, prior`: each seat cycle's quota and earlier usage.
+    pub fn seats_frame(&self) -> PolarsResult<DataFrame> {
+        df!(
+            "seat_code" => codes(self.seats.len()),
+            "quota" => self.quotas.clone(),
+            "prior" => self.prior.clone(),
+        )
+    }
+
+    /// The keys with an interval on one of `seats` (seat cycle codes).
+    pub fn keys_of_seats(&self, seats: &[i32]) -> Vec<u32> {
+        let seats: std::collections::BTreeSet<i32> = seats.iter().copied().collect();
+        let keys: std::collections::BTreeSet<u32> = self
+            .intervals
+            .iter()
+            .filter(|i| i.seat.is_some_and(|s| seats.contains(&code(s as usize))))
+            .map(|i| i.key)
+            .collect();
+        keys.into_iter().collect()
+    }
+}
+
+/// An index as a polars code.
+pub fn code(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
+}
+
+fn codes(n: usize) -> Vec<i32> {
+    (0..n).map(code).collect()
+}
+
+/// The Team's billing zone as µs east of UTC (B3).
+fn offset_us(replay: &Replay) -> i64 {
+    i64::from(calendar::zone(replay.state.region).local_minus_utc()) * 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_intervals_tile_all_of_time() {
+        let interval = |from_us, to_us, kind| KeyInterval {
+            key_id: "k".into(),
+            user: "u".into(),
+            from_us,
+            to_us,
+            kind,
+        };
+        let replay = Replay {
+            state: crate::teams::TeamState::new(
+                "t",
+                gatekeeper::Region::Overseas,
+                false,
+                "u",
+                chrono::DateTime::default(),
+            ),
+            intervals: vec![
+                interval(30, 40, KeyKind::Deleted),
+                interval(10, 20, KeyKind::Payg),
+            ],
+            charges: Vec::new(),
+            topped_up_today: false,
+        };
+        let replays = BTreeMap::from([("t".to_owned(), replay)]);
+        let lookup = Lookup::new(&replays, &Prices::bundled().unwrap(), &[]);
+        let tiles: Vec<(i64, i64, Funding)> = lookup
+            .intervals
+            .iter()
+            .map(|i| (i.from_us, i.to_us, i.funding))
+            .collect();
+        assert_eq!(
+            tiles,
+            vec![
+                (i64::MIN, 10, Funding::Unknown),
+                (10, 20, Funding::Payg),
+                (20, 30, Funding::Unknown),
+                (30, 40, Funding::Deleted),
+                (40, i64::MAX, Funding::Unknown),
+            ]
+        );
+    }
+}
