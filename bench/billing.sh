@@ -2,7 +2,9 @@
 # The nightly job against the baseline a user could write by hand: one DuckDB query of the
 # day's per-key, per-model token totals. For each size: a store of 10,000 Teams with all events
 # on one day, `billing run` timed with its peak memory (/usr/bin/time -v), and the query timed
-# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles.
+# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles. The job runs twice: with
+# the bundled prices, where no seat reaches its quota on the day, and with
+# bench/prices-small-quota.yaml, where every seat crosses it and is funded event by event.
 #
 #   bench/billing.sh                 # 1M, 10M and 30M events
 #   SIZES="1000000" bench/billing.sh # one size
@@ -17,18 +19,24 @@ work="${BENCH_DIR:-$HOME/.cache/tokenplan-bench}"
 mkdir -p "$work"
 day=2026-11-23
 
-printf '%-10s %12s %14s %12s %8s\n' events job_s job_peak_MB query_s ratio
+printf '%-10s %8s %9s %11s %12s %8s %7s %10s\n' events job_s peak_MB crossing_s crossing_MB query_s ratio crossing
+# One timed run of `billing run` on a fresh copy of the store: prints seconds and peak MB.
+timed_run() {
+  local base="$1" tag="$2"; shift 2
+  local run="$work/run.duckdb" time="$work/time-$tag.txt"
+  rm -f "$run" "$run.wal"
+  cp "$base" "$run"
+  /usr/bin/time -v "$bin" --db "$run" --quiet billing run --date "$day" "$@" >"$work/summary-$tag.json" 2>"$time"
+  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; printf "%s ", s}
+              /Maximum resident set size/ {printf "%.0f", $2/1024}' "$time"
+}
 for events in ${SIZES:-1000000 10000000 30000000}; do
   base="$work/store-$events.duckdb"
   if [ ! -f "$base" ]; then
     "$bin" --db "$base" --quiet generate --teams 10000 --members 10 --days 1 --events "$events" --last-day "$day"
   fi
-  run="$work/run.duckdb"
-  rm -f "$run" "$run.wal"
-  cp "$base" "$run"
-  /usr/bin/time -v "$bin" --db "$run" --quiet billing run --date "$day" >"$work/summary-$events.json" 2>"$work/time-$events.txt"
-  job_s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/time-$events.txt")
-  peak_mb=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/time-$events.txt")
+  read -r job_s peak_mb < <(timed_run "$base" "$events")
+  read -r crossing_s crossing_mb < <(timed_run "$base" "$events-crossing" --prices bench/prices-small-quota.yaml)
   query_s=$(python3 - "$base" "$day" <<'PY'
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
@@ -43,5 +51,6 @@ print(f"{best:.3f}")
 PY
 )
   ratio=$(python3 -c "print(f'{$job_s/$query_s:.1f}x')")
-  printf '%-10s %12s %14s %12s %8s\n' "$events" "$job_s" "$peak_mb" "$query_s" "$ratio"
+  crossing=$(python3 -c "print(f'{$crossing_s/$query_s:.1f}x')")
+  printf '%-10s %8s %9s %11s %12s %8s %7s %10s\n' "$events" "$job_s" "$peak_mb" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing"
 done

@@ -97,7 +97,6 @@ pub struct Classified {
 /// Classifies a run's events chunk by chunk, then funds them.
 pub struct Classifier<'a> {
     lookup: &'a Lookup,
-    intervals: LazyFrame,
     funding: LazyFrame,
     seats: LazyFrame,
     day: i64,
@@ -176,7 +175,6 @@ impl<'a> Classifier<'a> {
     pub fn new(lookup: &'a Lookup, day: i64) -> PolarsResult<Self> {
         Ok(Classifier {
             lookup,
-            intervals: lookup.intervals_frame()?.lazy(),
             funding: lookup.funding_frame()?.lazy(),
             seats: lookup.seats_frame()?.lazy(),
             day,
@@ -204,35 +202,32 @@ impl<'a> Classifier<'a> {
             .alias("late")
     }
 
-    /// Events whose fields pass, with the code of their key's interval at their time.
-    fn in_intervals(&self, events: LazyFrame) -> LazyFrame {
-        events
-            .filter(col("outcome").is_null())
-            .join(
-                self.intervals.clone(),
-                [col("key_code")],
-                [col("key_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .filter(
-                col("iv_from")
-                    .lt_eq(col("ts_us"))
-                    .and(col("ts_us").lt(col("iv_to"))),
-            )
+    /// `events` with `outcome` (from their fields) and `iv_code`: their key's interval at their
+    /// time, found by binary search in the run's intervals, which tile time for every key.
+    fn with_intervals(&self, events: DataFrame) -> PolarsResult<LazyFrame> {
+        let keys = events.column("key_code")?.i32()?;
+        let times = events.column("ts_us")?.i64()?;
+        let intervals: Int32Chunked = keys
+            .iter()
+            .zip(times.iter())
+            .map(|(key, ts)| self.lookup.interval_of(key?, ts?))
+            .collect();
+        Ok(events
+            .hstack(&[intervals.with_name("iv_code".into()).into_column()])?
+            .lazy()
+            .with_column(outcome_of_fields().alias("outcome")))
     }
 
     /// Reduces one chunk of events (columns of [`super::extract::DayEvents::stream`]).
     pub fn add(&mut self, chunk: DataFrame) -> PolarsResult<()> {
-        let events = chunk
-            .lazy()
-            .with_column(outcome_of_fields().alias("outcome"));
+        let events = self.with_intervals(chunk)?;
         let quarantined = events
             .clone()
             .filter(col("outcome").is_not_null())
             .group_by([col("outcome"), self.late()])
             .agg([len().cast(DataType::Int64).alias("events")]);
-        let usage = self
-            .in_intervals(events)
+        let usage = events
+            .filter(col("outcome").is_null())
             .group_by([col("iv_code"), col("model_code"), col("usage_day")])
             .agg(sums());
         let mut frames = collect_all(vec![quarantined, usage])?.into_iter();
@@ -355,11 +350,9 @@ impl<'a> Classifier<'a> {
     /// access is on, else unfunded (B10).
     fn fund_in_order(&self, events: DataFrame, seats: &[i32]) -> PolarsResult<LazyFrame> {
         let batch = DataFrame::new_infer_height(vec![Column::new("seat_code".into(), seats)]);
-        let events = events
-            .lazy()
-            .with_column(outcome_of_fields().alias("outcome"));
         Ok(self
-            .in_intervals(events)
+            .with_intervals(events)?
+            .filter(col("outcome").is_null())
             .join(
                 self.funding.clone(),
                 [col("iv_code")],

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::params;
+use duckdb::{Connection, params, params_from_iter};
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
@@ -26,7 +26,10 @@ const DUCKDB_MEMORY_LIMIT: &str = "1GB";
 
 /// The events to settle: every event whose row the run sees (`rowid <= $1`) that no earlier run
 /// settled, of day `$2` or before. An event is settled when a run's day covers its usage day and
-/// that run had seen its row (`usage_events` is append-only: rowids grow with insertion). Keys
+/// that run had seen its row (`usage_events` is append-only: rowids grow with insertion):
+/// `settled_upto` is the highest rowid of the runs of its usage day or later, from
+/// `run_settled` for days from `$3` to the last billed day, `$4` (every run's) before, or for
+/// an event without a usage day, and `-1` after. Keys
 /// and models become the run's integer codes (`-1`: not known); the usage day is the day in the
 /// key's Team's zone (B3), the Team coming from the key, else from `payg_keys` or the Token Plan
 /// Key's id. `{keys}` may narrow the read to some keys.
@@ -44,11 +47,12 @@ const CANDIDATES: &str = "
         LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
             coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
         WHERE e.rowid <= $1 {keys}
+    ), settled AS (
+        SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < $3 THEN $4 ELSE -1 END) AS settled_upto
+        FROM events x LEFT JOIN run_settled s ON s.usage_day = x.usage_day
     ), candidates AS (
-        SELECT * FROM events x
-        WHERE (x.usage_day IS NULL OR x.usage_day <= $2)
-          AND x.row_id > (SELECT coalesce(max(r.max_rowid), -1) FROM billing_runs r
-                          WHERE x.usage_day IS NULL OR r.day_number >= x.usage_day)
+        SELECT * FROM settled
+        WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= $2)
     )";
 
 /// The rows that repeat an event id: settled before, or an earlier event of this run has it
@@ -58,10 +62,8 @@ const DUPLICATES: &str = "
     QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1
     UNION
     SELECT row_id FROM candidates WHERE event_id IN (
-        SELECT s.event_id FROM events s
-        WHERE s.event_id IS NOT NULL
-          AND s.row_id <= (SELECT coalesce(max(r.max_rowid), -1) FROM billing_runs r
-                           WHERE s.usage_day IS NULL OR r.day_number >= s.usage_day))";
+        SELECT event_id FROM settled
+        WHERE row_id <= $4 AND row_id <= settled_upto AND event_id IS NOT NULL)";
 
 /// What classification needs of each event, as integers and flags.
 const LEAN_COLUMNS: &str = "ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
@@ -70,8 +72,8 @@ const LEAN_COLUMNS: &str = "ts_us, key_code, model_code, input_tokens, output_to
 /// The events a run settles, read from DuckDB as Arrow into polars.
 pub struct DayEvents<'a> {
     store: &'a Store,
-    day: i64,
-    max_rowid: i64,
+    /// `$1`-`$4` of [`CANDIDATES`]: the highest rowid seen, the day, and the settled rowids.
+    params: [i64; 4],
 }
 
 impl<'a> DayEvents<'a> {
@@ -85,7 +87,8 @@ impl<'a> DayEvents<'a> {
              CREATE OR REPLACE TEMP TABLE run_keys (key_id VARCHAR, key_code INTEGER, offset_us BIGINT);
              CREATE OR REPLACE TEMP TABLE run_teams (team_id VARCHAR, offset_us BIGINT);
              CREATE OR REPLACE TEMP TABLE run_models (model VARCHAR, model_code INTEGER);
-             CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);"
+             CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);
+             CREATE OR REPLACE TEMP TABLE run_settled (usage_day BIGINT, upto BIGINT);"
         ))
         .map_err(query_error(what))?;
         let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
@@ -108,6 +111,7 @@ impl<'a> DayEvents<'a> {
                     .map_err(query_error(what))?;
             }
         }
+        tracing::debug!("loaded the run's codes");
         let max_rowid: i64 = conn
             .query_row(
                 "SELECT coalesce(max(rowid), -1) FROM usage_events",
@@ -115,23 +119,24 @@ impl<'a> DayEvents<'a> {
                 |r| r.get(0),
             )
             .map_err(query_error(what))?;
-        let day = day_number(day);
+        let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
+        tracing::debug!(max_rowid, "fixed the rows the run sees");
+        let events = DayEvents {
+            store,
+            params: [max_rowid, day_number(day), settled_from, settled_all],
+        };
         let candidates = CANDIDATES.replace("{keys}", "");
         conn.execute(
             &format!("CREATE OR REPLACE TEMP TABLE run_duplicates AS {candidates} {DUPLICATES}"),
-            params![max_rowid, day],
+            params_from_iter(events.params),
         )
         .map_err(query_error(what))?;
-        Ok(DayEvents {
-            store,
-            day,
-            max_rowid,
-        })
+        Ok(events)
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
     pub fn max_rowid(&self) -> i64 {
-        self.max_rowid
+        self.params[0]
     }
 
     /// Streams every event to settle to `each_chunk`, about `chunk_rows` rows per frame, with
@@ -149,7 +154,7 @@ impl<'a> DayEvents<'a> {
         );
         let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
         let stream = stmt
-            .stream_arrow(params![self.max_rowid, self.day])
+            .stream_arrow(params_from_iter(self.params))
             .map_err(query_error(what))?;
         let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
         for batch in stream {
@@ -191,7 +196,7 @@ impl<'a> DayEvents<'a> {
         );
         let mut stmt = conn.prepare(&sql).map_err(query_error(what))?;
         let batches: Vec<RecordBatch> = stmt
-            .stream_arrow(params![self.max_rowid, self.day])
+            .stream_arrow(params_from_iter(self.params))
             .map_err(query_error(what))?
             .collect::<Result<_, _>>()
             .map_err(query_error(what))?;
@@ -200,6 +205,32 @@ impl<'a> DayEvents<'a> {
         }
         frame(&batches).map(Some)
     }
+}
+
+/// Fills `run_settled` with, for each day from the first billed day to the last, the highest
+/// rowid of the runs of that day or later; returns the first day and every run's highest rowid
+/// (`0` and `-1` before any run).
+fn load_settled(conn: &Connection) -> duckdb::Result<(i64, i64)> {
+    let runs: Vec<(i64, i64)> = conn
+        .prepare("SELECT day_number, max_rowid FROM billing_runs ORDER BY day_number")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<duckdb::Result<_>>()?;
+    let (Some(&(first, _)), Some(&(last, _))) = (runs.first(), runs.last()) else {
+        return Ok((0, -1));
+    };
+    let index = |day: i64| usize::try_from(day - first).unwrap_or(0);
+    let mut upto = vec![-1; index(last) + 1];
+    for (day, max_rowid) in runs {
+        upto[index(day)] = upto[index(day)].max(max_rowid);
+    }
+    for i in (0..upto.len() - 1).rev() {
+        upto[i] = upto[i].max(upto[i + 1]);
+    }
+    let mut table = conn.appender_to_catalog_and_db("run_settled", "temp", "main")?;
+    for (day, upto) in (first..).zip(&upto) {
+        table.append_row(params![day, upto])?;
+    }
+    Ok((first, upto[0]))
 }
 
 fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {

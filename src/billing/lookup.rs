@@ -41,10 +41,8 @@ pub struct Interval {
     pub key: u32,
     /// The holder or creator (empty for [`Funding::Unknown`]).
     pub user: String,
-    /// Start, µs since the epoch.
+    /// Start, µs since the epoch; it lasts until the key's next interval starts.
     pub from_us: i64,
-    /// End (exclusive), µs since the epoch.
-    pub to_us: i64,
     /// What funds events in it.
     pub funding: Funding,
     /// Index into [`Lookup::seats`] of the holder's seat cycle.
@@ -81,6 +79,9 @@ pub struct Lookup {
     pub prior: Vec<i64>,
     /// Model names by code.
     pub models: Vec<String>,
+    /// Per key code, where its intervals start in [`Lookup::intervals`] (they are contiguous,
+    /// in time order); one more entry ends the last key's.
+    first_interval: Vec<usize>,
     /// Every Team's zone offset, µs east of UTC.
     pub teams: Vec<(String, i64)>,
 }
@@ -115,6 +116,7 @@ impl Lookup {
             let key = u32::try_from(code).unwrap_or(u32::MAX);
             let team = lookup.keys[code].team.clone();
             intervals.sort_by_key(|i| i.from_us);
+            lookup.first_interval.push(lookup.intervals.len());
             let mut covered = i64::MIN;
             for interval in intervals.iter() {
                 lookup.push_gap(key, covered, interval.from_us);
@@ -142,7 +144,6 @@ impl Lookup {
                     key,
                     user: interval.user.clone(),
                     from_us: interval.from_us,
-                    to_us: interval.to_us,
                     funding,
                     seat,
                     credits_access,
@@ -151,6 +152,7 @@ impl Lookup {
             }
             lookup.push_gap(key, covered, i64::MAX);
         }
+        lookup.first_interval.push(lookup.intervals.len());
         let mut seats: Vec<(u32, SeatCycle)> =
             seat_codes.into_iter().map(|(s, code)| (code, s)).collect();
         seats.sort_by_key(|(code, _)| *code);
@@ -186,7 +188,6 @@ impl Lookup {
                 key,
                 user: String::new(),
                 from_us,
-                to_us,
                 funding: Funding::Unknown,
                 seat: None,
                 credits_access: false,
@@ -194,15 +195,16 @@ impl Lookup {
         }
     }
 
-    /// `key_code, iv_code, iv_from, iv_to`: what an event's key and time are joined on.
-    pub fn intervals_frame(&self) -> PolarsResult<DataFrame> {
-        let ivs = &self.intervals;
-        df!(
-            "key_code" => ivs.iter().map(|i| code(i.key as usize)).collect::<Vec<_>>(),
-            "iv_code" => codes(ivs.len()),
-            "iv_from" => ivs.iter().map(|i| i.from_us).collect::<Vec<_>>(),
-            "iv_to" => ivs.iter().map(|i| i.to_us).collect::<Vec<_>>(),
-        )
+    /// The code of `key`'s interval that holds the instant `ts_us`, by binary search.
+    pub fn interval_of(&self, key: i32, ts_us: i64) -> Option<i32> {
+        let key = usize::try_from(key).ok()?;
+        let (first, end) = (
+            *self.first_interval.get(key)?,
+            *self.first_interval.get(key + 1)?,
+        );
+        let tiles = self.intervals.get(first..end)?;
+        let at = tiles.partition_point(|i| i.from_us <= ts_us);
+        at.checked_sub(1).map(|i| code(first + i))
     }
 
     /// `iv_code, funding, seat_code, access`: how an interval's events are funded.
@@ -282,20 +284,34 @@ mod tests {
         };
         let replays = BTreeMap::from([("t".to_owned(), replay)]);
         let lookup = Lookup::new(&replays, &Prices::bundled().unwrap(), &[]);
-        let tiles: Vec<(i64, i64, Funding)> = lookup
+        let tiles: Vec<(i64, Funding)> = lookup
             .intervals
             .iter()
-            .map(|i| (i.from_us, i.to_us, i.funding))
+            .map(|i| (i.from_us, i.funding))
             .collect();
         assert_eq!(
             tiles,
             vec![
-                (i64::MIN, 10, Funding::Unknown),
-                (10, 20, Funding::Payg),
-                (20, 30, Funding::Unknown),
-                (30, 40, Funding::Deleted),
-                (40, i64::MAX, Funding::Unknown),
+                (i64::MIN, Funding::Unknown),
+                (10, Funding::Payg),
+                (20, Funding::Unknown),
+                (30, Funding::Deleted),
+                (40, Funding::Unknown),
             ]
         );
+        let of = |ts| lookup.interval_of(0, ts);
+        assert_eq!(
+            [of(i64::MIN), of(9), of(10), of(19), of(20), of(39), of(40)],
+            [
+                Some(0),
+                Some(0),
+                Some(1),
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4)
+            ]
+        );
+        assert_eq!(lookup.interval_of(1, 10), None, "no such key");
     }
 }

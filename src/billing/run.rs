@@ -196,6 +196,7 @@ fn compute(
     let classified = classifier.finish(chunk_rows, |keys| -> Result<_, BillingError> {
         Ok(events.of_keys(keys)?)
     })?;
+    tracing::debug!(elapsed = ?started.elapsed(), "funded usage");
     let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
     let Aggregates {
         mut usage,
