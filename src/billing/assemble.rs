@@ -7,32 +7,63 @@ use polars::prelude::{DataFrame, PolarsError, PolarsResult};
 use rust_decimal::Decimal;
 
 use super::classify::{Classified, Outcome};
-use super::lookup::Lookup;
+use super::lookup::{Lookup, code};
 use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
 
-/// Reads integer and boolean cells of a small result frame; a missing cell reads as zero.
-struct Cells<'a>(&'a DataFrame);
+/// A column of a small result frame as values; a missing value reads as zero or false.
+fn i32s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i32>> {
+    Ok(frame
+        .column(column)?
+        .i32()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
 
-impl Cells<'_> {
-    fn i32(&self, column: &str, row: usize) -> PolarsResult<i32> {
-        Ok(self.0.column(column)?.i32()?.get(row).unwrap_or(0))
-    }
-    fn i64(&self, column: &str, row: usize) -> PolarsResult<i64> {
-        Ok(self.0.column(column)?.i64()?.get(row).unwrap_or(0))
-    }
-    fn count(&self, column: &str, row: usize) -> PolarsResult<u64> {
-        Ok(u64::try_from(self.i64(column, row)?).unwrap_or(0))
-    }
-    fn bool(&self, column: &str, row: usize) -> PolarsResult<bool> {
-        Ok(self.0.column(column)?.bool()?.get(row).unwrap_or(false))
-    }
-    fn outcome(&self, row: usize) -> PolarsResult<Outcome> {
-        let code = self.i32("outcome", row)?;
-        Outcome::of_code(code)
-            .ok_or_else(|| PolarsError::ComputeError(format!("unknown outcome code {code}").into()))
-    }
+fn i64s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i64>> {
+    Ok(frame
+        .column(column)?
+        .i64()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+fn counts(frame: &DataFrame, column: &str) -> PolarsResult<Vec<u64>> {
+    Ok(i64s(frame, column)?
+        .into_iter()
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .collect())
+}
+
+fn bools(frame: &DataFrame, column: &str) -> PolarsResult<Vec<bool>> {
+    Ok(frame
+        .column(column)?
+        .bool()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+fn outcomes(frame: &DataFrame) -> PolarsResult<Vec<Outcome>> {
+    i32s(frame, "outcome")?
+        .into_iter()
+        .map(|code| {
+            Outcome::of_code(code).ok_or_else(|| {
+                PolarsError::ComputeError(format!("unknown outcome code {code}").into())
+            })
+        })
+        .collect()
+}
+
+/// The entry a code names.
+fn named<T>(entries: &[T], code: i32) -> PolarsResult<&T> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| entries.get(i))
+        .ok_or_else(|| PolarsError::ComputeError(format!("unknown code {code}").into()))
 }
 
 fn date(day_number: i64) -> NaiveDate {
@@ -49,7 +80,15 @@ fn add(sums: &mut Sums, (events, input, output): Sums) {
 }
 
 /// Identifies a usage line: Team, outcome, user, key, tier, model, usage day.
-type LineKey = (String, Outcome, String, String, Option<String>, String, i64);
+type LineKey<'a> = (
+    &'a str,
+    Outcome,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    i64,
+);
 
 /// The classified usage of a run as statement material.
 #[derive(Debug, Default)]
@@ -77,41 +116,43 @@ impl Aggregates {
         day: i64,
     ) -> PolarsResult<Self> {
         let mut lines: BTreeMap<LineKey, Sums> = BTreeMap::new();
-        let mut unfunded: BTreeMap<(String, String, String), Sums> = BTreeMap::new();
-        let usage = Cells(&classified.usage);
-        for row in 0..classified.usage.height() {
-            let outcome = usage.outcome(row)?;
-            let interval =
-                &lookup.intervals[usize::try_from(usage.i32("iv_code", row)?).unwrap_or(0)];
-            let key = &lookup.keys[interval.key as usize];
-            let sums = (
-                usage.count("events", row)?,
-                usage.i64("input_tokens", row)?,
-                usage.i64("output_tokens", row)?,
-            );
-            let model = || {
-                let code = usize::try_from(usage.i32("model_code", row)?).unwrap_or(0);
-                Ok::<_, PolarsError>(lookup.models[code].clone())
-            };
+        let mut unfunded: BTreeMap<(&str, &str, &str), Sums> = BTreeMap::new();
+        let frame = &classified.usage;
+        let (input, output) = (i64s(frame, "input_tokens")?, i64s(frame, "output_tokens")?);
+        let (intervals, models, days) = (
+            i32s(frame, "iv_code")?,
+            i32s(frame, "model_code")?,
+            i64s(frame, "usage_day")?,
+        );
+        for (row, (outcome, events)) in outcomes(frame)?
+            .into_iter()
+            .zip(counts(frame, "events")?)
+            .enumerate()
+        {
+            let interval = named(&lookup.intervals, intervals[row])?;
+            let key = named(&lookup.keys, code(interval.key as usize))?;
+            let sums = (events, input[row], output[row]);
             match outcome {
                 Outcome::Plan | Outcome::Credits | Outcome::Payg => {
-                    let tier = interval
-                        .seat
-                        .filter(|_| outcome == Outcome::Plan)
-                        .map(|s| lookup.seats[s as usize].tier.clone());
+                    let tier = match interval.seat {
+                        Some(seat) if outcome == Outcome::Plan => {
+                            Some(named(&lookup.seats, code(seat as usize))?.tier.as_str())
+                        }
+                        _ => None,
+                    };
                     let line = (
-                        key.team.clone(),
+                        key.team.as_str(),
                         outcome,
-                        interval.user.clone(),
-                        key.id.clone(),
+                        interval.user.as_str(),
+                        key.id.as_str(),
                         tier,
-                        model()?,
-                        usage.i64("usage_day", row)?,
+                        named(&lookup.models, models[row])?.as_str(),
+                        days[row],
                     );
                     add(lines.entry(line).or_default(), sums);
                 }
                 Outcome::Unfunded => {
-                    let at = (key.team.clone(), interval.user.clone(), key.id.clone());
+                    let at = (key.team.as_str(), interval.user.as_str(), key.id.as_str());
                     add(unfunded.entry(at).or_default(), sums);
                 }
                 _ => {}
@@ -119,11 +160,11 @@ impl Aggregates {
         }
         let mut aggregates = Aggregates::default();
         for ((team, outcome, user, key, tier, model, usage_day), (events, input, output)) in lines {
-            let currency = currency_of(&team).unwrap_or("USD");
+            let currency = currency_of(team).unwrap_or("USD");
             let usage = Usage {
-                tier,
-                user,
-                key,
+                tier: tier.map(str::to_owned),
+                user: user.to_owned(),
+                key: key.to_owned(),
                 usage_day: date(usage_day),
                 late: usage_day < day,
                 events,
@@ -132,46 +173,60 @@ impl Aggregates {
                 amount: if outcome == Outcome::Plan {
                     Decimal::ZERO
                 } else {
-                    super::replay::round(prices.usage_price(&model, currency, input, output))
+                    super::replay::round(prices.usage_price(model, currency, input, output))
                 },
-                model,
+                model: model.to_owned(),
             };
             let line = match outcome {
                 Outcome::Plan => StatementLine::Plan(usage),
                 Outcome::Credits => StatementLine::Credits(usage),
                 _ => StatementLine::Payg(usage),
             };
-            aggregates.usage.entry(team).or_default().push(line);
+            aggregates
+                .usage
+                .entry(team.to_owned())
+                .or_default()
+                .push(line);
         }
         for ((team, user, key), (events, input, output)) in unfunded {
-            aggregates.unfunded.entry(team).or_default().push(Unfunded {
-                user,
-                key,
-                events,
-                input_tokens: input,
-                output_tokens: output,
-            });
+            aggregates
+                .unfunded
+                .entry(team.to_owned())
+                .or_default()
+                .push(Unfunded {
+                    user: user.to_owned(),
+                    key: key.to_owned(),
+                    events,
+                    input_tokens: input,
+                    output_tokens: output,
+                });
         }
-        let counts = Cells(&classified.counts);
-        for row in 0..classified.counts.height() {
-            let n = counts.count("events", row)?;
+        let frame = &classified.counts;
+        for ((outcome, n), late) in outcomes(frame)?
+            .into_iter()
+            .zip(counts(frame, "events")?)
+            .zip(bools(frame, "late")?)
+        {
             *aggregates
                 .counts
-                .entry(counts.outcome(row)?.name().to_owned())
+                .entry(outcome.name().to_owned())
                 .or_insert(0) += n;
-            if counts.bool("late", row)? {
+            if late {
                 aggregates.late += n;
             }
         }
-        let seats = Cells(&classified.seat_usage);
-        for row in 0..classified.seat_usage.height() {
-            let seat = &lookup.seats[usize::try_from(seats.i32("seat_code", row)?).unwrap_or(0)];
+        let frame = &classified.seat_usage;
+        for (seat, tokens) in i32s(frame, "seat_code")?
+            .into_iter()
+            .zip(i64s(frame, "tokens")?)
+        {
+            let seat = named(&lookup.seats, seat)?;
             aggregates.seat_usage.push(SeatUsage {
                 team: seat.team.clone(),
                 tier: seat.tier.clone(),
                 seat: seat.seat,
                 cycle_start: seat.cycle_start,
-                tokens: seats.i64("tokens", row)?,
+                tokens,
             });
         }
         Ok(aggregates)
@@ -199,7 +254,7 @@ pub fn statement(
     if lines.is_empty() && unfunded.is_empty() && !replay.topped_up_today {
         return None;
     }
-    lines.sort_by_key(StatementLine::sort_key);
+    lines.sort_by_cached_key(StatementLine::sort_key);
     let totals = Totals::of(&lines);
     let state = &replay.state;
     let balances = Balances {

@@ -9,6 +9,7 @@
 
 use polars::prelude::*;
 
+use super::id_hashes::IdHashes;
 use super::lookup::{Funding, Lookup};
 
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
@@ -102,6 +103,8 @@ pub struct Classifier<'a> {
     day: i64,
     quarantined: Vec<DataFrame>,
     usage: Vec<DataFrame>,
+    /// The id hashes of the events reduced, to find repeated ids.
+    id_hashes: IdHashes,
 }
 
 /// The outcome an event has whatever its key's state: a duplicate, or quarantined for its own
@@ -116,7 +119,7 @@ fn outcome_of_fields() -> Expr {
     ]
     .into_iter()
     .map(Expr::is_null)
-    .fold(col("has_id").not(), Expr::or);
+    .fold(col("id_hash").is_null(), Expr::or);
     let tokens_over = |limit: i64| {
         col("input_tokens")
             .gt(lit(limit))
@@ -192,6 +195,7 @@ impl<'a> Classifier<'a> {
                 "input_tokens" => Vec::<i64>::new(),
                 "output_tokens" => Vec::<i64>::new(),
             )?],
+            id_hashes: IdHashes::default(),
         })
     }
 
@@ -202,8 +206,8 @@ impl<'a> Classifier<'a> {
             .alias("late")
     }
 
-    /// `events` with `outcome` (from their fields) and `iv_code`: their key's interval at their
-    /// time, found by binary search in the run's intervals, which tile time for every key.
+    /// `events` with `iv_code`, their key's interval at their time (found by binary search in
+    /// the run's intervals, which tile time for every key), and `outcome` from their fields.
     fn with_intervals(&self, events: DataFrame) -> PolarsResult<LazyFrame> {
         let keys = events.column("key_code")?.i32()?;
         let times = events.column("ts_us")?.i64()?;
@@ -218,9 +222,13 @@ impl<'a> Classifier<'a> {
             .with_column(outcome_of_fields().alias("outcome")))
     }
 
-    /// Reduces one chunk of events (columns of [`super::extract::DayEvents::stream`]).
-    pub fn add(&mut self, chunk: DataFrame) -> PolarsResult<()> {
-        let events = self.with_intervals(chunk)?;
+    /// Quarantine counts (`outcome, late, events`) and token sums (`iv_code, model_code,
+    /// usage_day` and [`sums`]) of `events`, all of them duplicates or none.
+    fn reduce(&self, events: DataFrame, duplicates: bool) -> PolarsResult<[DataFrame; 2]> {
+        let events = events
+            .lazy()
+            .with_column(lit(duplicates).alias("duplicate"));
+        let events = self.with_intervals(events.collect()?)?;
         let quarantined = events
             .clone()
             .filter(col("outcome").is_not_null())
@@ -231,8 +239,43 @@ impl<'a> Classifier<'a> {
             .group_by([col("iv_code"), col("model_code"), col("usage_day")])
             .agg(sums());
         let mut frames = collect_all(vec![quarantined, usage])?.into_iter();
-        self.quarantined.extend(frames.next());
-        self.usage.extend(frames.next());
+        Ok([next(&mut frames)?, next(&mut frames)?])
+    }
+
+    /// Reduces one chunk of events (columns of [`super::extract::DayEvents::stream`]) as if
+    /// none repeated an id; [`Classifier::correct`] then moves those that do.
+    pub fn add(&mut self, chunk: DataFrame) -> PolarsResult<()> {
+        self.id_hashes.extend(chunk.column("id_hash")?.u64()?);
+        let [quarantined, usage] = self.reduce(chunk, false)?;
+        self.quarantined.push(quarantined);
+        self.usage.push(usage);
+        Ok(())
+    }
+
+    /// The id hashes that the events reduced so far share with another event: only these can
+    /// be repeated ids.
+    pub fn hashes_seen_twice(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.id_hashes).seen_twice()
+    }
+
+    /// Moves `duplicates` (reduced by [`Classifier::add`] as if unrepeated) to the duplicates:
+    /// their reduced sums are subtracted and they are counted again as duplicates (B13).
+    pub fn correct(&mut self, duplicates: DataFrame) -> PolarsResult<()> {
+        let negated = |frame: DataFrame, columns: &[&str]| {
+            frame
+                .lazy()
+                .with_columns(columns.iter().map(|c| -col(*c)).collect::<Vec<_>>())
+                .collect()
+        };
+        let [quarantined, usage] = self.reduce(duplicates.clone(), false)?;
+        self.quarantined.push(negated(quarantined, &["events"])?);
+        self.usage.push(negated(
+            usage,
+            &["events", "input_tokens", "output_tokens"],
+        )?);
+        let [quarantined, usage] = self.reduce(duplicates, true)?;
+        self.quarantined.push(quarantined);
+        self.usage.push(usage);
         Ok(())
     }
 
@@ -243,9 +286,11 @@ impl<'a> Classifier<'a> {
         batch_rows: usize,
         mut events_of_keys: impl FnMut(&[u32]) -> Result<Option<DataFrame>, E>,
     ) -> Result<Classified, E> {
+        // Corrections for duplicates can leave sums of no events.
         let usage = concat_frames(&self.usage)?
             .group_by([col("iv_code"), col("model_code"), col("usage_day")])
             .agg(summed())
+            .filter(col("events").gt(lit(0)))
             .join(
                 self.funding.clone(),
                 [col("iv_code")],
@@ -324,6 +369,7 @@ impl<'a> Classifier<'a> {
         )?
         .group_by([col("outcome"), col("late")])
         .agg([col("events").sum()])
+        .filter(col("events").gt(lit(0)))
         .sort(["outcome", "late"], SortMultipleOptions::default());
         let seat_usage = usage
             .clone()

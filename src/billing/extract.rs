@@ -32,7 +32,7 @@ const DUCKDB_MEMORY_LIMIT: &str = "1GB";
 /// an event without a usage day, and `-1` after. Keys
 /// and models become the run's integer codes (`-1`: not known); the usage day is the day in the
 /// key's Team's zone (B3), the Team coming from the key, else from `payg_keys` or the Token Plan
-/// Key's id. `{keys}` may narrow the read to some keys.
+/// Key's id. `{filter}` may narrow the read.
 const CANDIDATES: &str = "
     WITH events AS (
         SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
@@ -46,7 +46,7 @@ const CANDIDATES: &str = "
         LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
         LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
             coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
-        WHERE e.rowid <= $1 {keys}
+        WHERE e.rowid <= $1 {filter}
     ), settled AS (
         SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < $3 THEN $4 ELSE -1 END) AS settled_upto
         FROM events x LEFT JOIN run_settled s ON s.usage_day = x.usage_day
@@ -55,19 +55,28 @@ const CANDIDATES: &str = "
         WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= $2)
     )";
 
-/// The rows that repeat an event id: settled before, or an earlier event of this run has it
-/// (B12 order; the same id and instant fall back to insertion order).
-const DUPLICATES: &str = "
-    SELECT row_id FROM candidates WHERE event_id IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1
-    UNION
+/// The run's events whose id an earlier event of the run has (B12 order; the same id and
+/// instant fall back to insertion order), among those whose id hash `run_id_hashes` holds.
+const REPEATED: &str = "
+    SELECT row_id FROM candidates
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1";
+
+/// Narrows [`REPEATED`] to the ids whose hash the run saw twice.
+const HASHES_SEEN_TWICE: &str = "AND e.event_id IS NOT NULL
+    AND hash(e.event_id) IN (SELECT id_hash FROM run_id_hashes)";
+
+/// The run's events whose id a settled event has.
+const SEEN_BEFORE: &str = "
     SELECT row_id FROM candidates WHERE event_id IN (
         SELECT event_id FROM settled
         WHERE row_id <= $4 AND row_id <= settled_upto AND event_id IS NOT NULL)";
 
-/// What classification needs of each event, as integers and flags.
+/// What classification needs of each event, as integers: its id only as a hash.
 const LEAN_COLUMNS: &str = "ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
-    event_id IS NOT NULL AS has_id, row_id IN (SELECT row_id FROM run_duplicates) AS duplicate";
+    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash";
+
+/// Whether `run_duplicates` holds the event.
+const DUPLICATE_FLAG: &str = "row_id IN (SELECT row_id FROM run_duplicates) AS duplicate";
 
 /// The events a run settles, read from DuckDB as Arrow into polars.
 pub struct DayEvents<'a> {
@@ -77,8 +86,7 @@ pub struct DayEvents<'a> {
 }
 
 impl<'a> DayEvents<'a> {
-    /// Loads the run's codes into temporary tables, fixes the rows the run sees, and flags the
-    /// repeated event ids over the whole run.
+    /// Loads the run's codes into temporary tables and fixes the rows the run sees.
     pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
         let what = "cannot prepare the usage events";
         let conn = store.conn();
@@ -88,7 +96,9 @@ impl<'a> DayEvents<'a> {
              CREATE OR REPLACE TEMP TABLE run_teams (team_id VARCHAR, offset_us BIGINT);
              CREATE OR REPLACE TEMP TABLE run_models (model VARCHAR, model_code INTEGER);
              CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);
-             CREATE OR REPLACE TEMP TABLE run_settled (usage_day BIGINT, upto BIGINT);"
+             CREATE OR REPLACE TEMP TABLE run_settled (usage_day BIGINT, upto BIGINT);
+             CREATE OR REPLACE TEMP TABLE run_id_hashes (id_hash UBIGINT);
+             CREATE OR REPLACE TEMP TABLE run_duplicates (row_id BIGINT);"
         ))
         .map_err(query_error(what))?;
         let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
@@ -121,17 +131,10 @@ impl<'a> DayEvents<'a> {
             .map_err(query_error(what))?;
         let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
         tracing::debug!(max_rowid, "fixed the rows the run sees");
-        let events = DayEvents {
+        Ok(DayEvents {
             store,
             params: [max_rowid, day_number(day), settled_from, settled_all],
-        };
-        let candidates = CANDIDATES.replace("{keys}", "");
-        conn.execute(
-            &format!("CREATE OR REPLACE TEMP TABLE run_duplicates AS {candidates} {DUPLICATES}"),
-            params_from_iter(events.params),
-        )
-        .map_err(query_error(what))?;
-        Ok(events)
+        })
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
@@ -140,8 +143,8 @@ impl<'a> DayEvents<'a> {
     }
 
     /// Streams every event to settle to `each_chunk`, about `chunk_rows` rows per frame, with
-    /// columns `ts_us, key_code, model_code, input_tokens, output_tokens, usage_day, has_id,
-    /// duplicate`; returns how many were read.
+    /// columns `ts_us, key_code, model_code, input_tokens, output_tokens, usage_day, id_hash`;
+    /// returns how many were read.
     pub fn stream<E: From<StoreError>>(
         &self,
         chunk_rows: usize,
@@ -150,7 +153,7 @@ impl<'a> DayEvents<'a> {
         let what = "cannot read usage events";
         let sql = format!(
             "{} SELECT {LEAN_COLUMNS} FROM candidates",
-            CANDIDATES.replace("{keys}", "")
+            CANDIDATES.replace("{filter}", "")
         );
         let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
         let stream = stmt
@@ -173,28 +176,63 @@ impl<'a> DayEvents<'a> {
         Ok(events)
     }
 
-    /// The events to settle of `keys`, with the lean columns and `row_id, event_id` for order.
+    /// Finds the run's events that repeat an event id (B13), given the id hashes the run saw
+    /// twice, and returns them with the columns of [`DayEvents::stream`]; `None` when there are
+    /// none. Later reads flag them in a `duplicate` column.
+    pub fn duplicates(&self, hashes_seen_twice: &[u64]) -> Result<Option<DataFrame>, StoreError> {
+        let what = "cannot find duplicate events";
+        let conn = self.store.conn();
+        fill(conn, "run_id_hashes", hashes_seen_twice).map_err(query_error(what))?;
+        let mut found = 0;
+        let mut insert = |filter: &str, rows: &str| {
+            let sql = format!(
+                "INSERT INTO run_duplicates {} {rows}",
+                CANDIDATES.replace("{filter}", filter)
+            );
+            conn.execute(&sql, params_from_iter(self.params))
+                .map(|n| found += n)
+        };
+        if !hashes_seen_twice.is_empty() {
+            insert(HASHES_SEEN_TWICE, REPEATED).map_err(query_error(what))?;
+        }
+        let settled_all = self.params[3];
+        if settled_all >= 0 {
+            insert("", SEEN_BEFORE).map_err(query_error(what))?;
+        }
+        if found == 0 {
+            return Ok(None);
+        }
+        self.read(
+            "AND e.rowid IN (SELECT row_id FROM run_duplicates)",
+            LEAN_COLUMNS,
+            what,
+        )
+    }
+
+    /// The events to settle of `keys`, with the columns of [`DayEvents::stream`], `row_id` and
+    /// `event_id` for order, and `duplicate`.
     pub fn of_keys(&self, keys: &[u32]) -> Result<Option<DataFrame>, StoreError> {
         let what = "cannot read the usage events of seats over quota";
-        let conn = self.store.conn();
-        conn.execute("DELETE FROM run_seat_keys", [])
-            .map_err(query_error(what))?;
-        {
-            let mut table = conn
-                .appender_to_catalog_and_db("run_seat_keys", "temp", "main")
-                .map_err(query_error(what))?;
-            for key in keys {
-                table.append_row(params![key]).map_err(query_error(what))?;
-            }
-        }
+        fill(self.store.conn(), "run_seat_keys", keys).map_err(query_error(what))?;
+        self.read(
+            "AND k.key_code IN (SELECT key_code FROM run_seat_keys)",
+            &format!("row_id, event_id, {LEAN_COLUMNS}, {DUPLICATE_FLAG}"),
+            what,
+        )
+    }
+
+    /// `columns` of the events to settle that `filter` keeps, as one frame.
+    fn read(
+        &self,
+        filter: &str,
+        columns: &str,
+        what: &str,
+    ) -> Result<Option<DataFrame>, StoreError> {
         let sql = format!(
-            "{} SELECT row_id, event_id, {LEAN_COLUMNS} FROM candidates",
-            CANDIDATES.replace(
-                "{keys}",
-                "AND k.key_code IN (SELECT key_code FROM run_seat_keys)"
-            )
+            "{} SELECT {columns} FROM candidates",
+            CANDIDATES.replace("{filter}", filter)
         );
-        let mut stmt = conn.prepare(&sql).map_err(query_error(what))?;
+        let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
         let batches: Vec<RecordBatch> = stmt
             .stream_arrow(params_from_iter(self.params))
             .map_err(query_error(what))?
@@ -205,6 +243,16 @@ impl<'a> DayEvents<'a> {
         }
         frame(&batches).map(Some)
     }
+}
+
+/// Replaces the rows of a one-column temporary table.
+fn fill<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckdb::Result<()> {
+    conn.execute(&format!("DELETE FROM {table}"), [])?;
+    let mut appender = conn.appender_to_catalog_and_db(table, "temp", "main")?;
+    for value in values {
+        appender.append_row([value])?;
+    }
+    Ok(())
 }
 
 /// Fills `run_settled` with, for each day from the first billed day to the last, the highest

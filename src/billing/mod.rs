@@ -6,6 +6,7 @@ mod arrow_bridge;
 mod assemble;
 mod classify;
 mod extract;
+mod id_hashes;
 mod lookup;
 mod replay;
 mod run;

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use duckdb::{OptionalExt, params};
 use gatekeeper::Region;
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -153,9 +154,12 @@ fn compute(
     progress.set_message("replaying Team histories");
     let until = calendar::day_start(day.succ_opt().unwrap_or(day), Region::Overseas);
     let teams = extract::teams(store, until)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "read Team histories");
     let replays: BTreeMap<String, Replay> = teams
-        .iter()
+        .par_iter()
         .map(|(row, records)| (row.id.clone(), replay::replay(row, records, day, prices)))
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect();
     // Every tier a Team subscribes to must be priced: a missing price would bill nothing.
     for (team, replay) in &replays {
@@ -176,9 +180,7 @@ fn compute(
     tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
     let prior = extract::prior_seat_usage(store, day)?;
     let lookup = Lookup::new(&replays, prices, &prior);
-    progress.set_message("flagging duplicate events");
     let events = DayEvents::prepare(store, day, &lookup)?;
-    tracing::info!(elapsed = ?started.elapsed(), "flagged duplicate events");
     progress.set_message("reading usage events");
     let day_number = extract::day_number(day);
     let mut classifier = Classifier::new(&lookup, day_number)?;
@@ -192,6 +194,13 @@ fn compute(
         Ok(())
     })?;
     tracing::info!(elapsed = ?started.elapsed(), events_read, "read and reduced usage events");
+    progress.set_message("finding duplicate events");
+    let hashes = classifier.hashes_seen_twice();
+    if let Some(duplicates) = events.duplicates(&hashes)? {
+        tracing::info!(duplicates = duplicates.height(), "found duplicate events");
+        classifier.correct(duplicates)?;
+    }
+    tracing::info!(elapsed = ?started.elapsed(), "found duplicate events");
     progress.set_message("funding seats over quota in order");
     let classified = classifier.finish(chunk_rows, |keys| -> Result<_, BillingError> {
         Ok(events.of_keys(keys)?)
