@@ -107,6 +107,58 @@ fn b9_b10_b11_b13_b14_b15_c1_c3_c4_p1_p4_s4_funding_duplicates_late_usage_and_re
 }
 
 #[test]
+fn b12_b13_b14_a_repeated_id_bills_its_earliest_event_and_never_again() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    // A copy of u-e5 written later but stamped earlier, with other tokens: by B12 it is the
+    // first, so it is billed and the original is the duplicate.
+    env.sql(
+        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+         VALUES ('u-e5', TIMESTAMPTZ '2026-05-02 11:45:00+00', 'k3', 'MiniMax-M2', 2000, 0)",
+    );
+    let run = env.bill("2026-05-02", &[]).ok();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["events_read"].as_u64(),
+            summary["duplicates"].as_u64()
+        ),
+        (Some(7), Some(1))
+    );
+    let statement: serde_json::Value =
+        serde_json::from_str(&env.statement("2026-05-02", "t3").unwrap()).unwrap();
+    let payg: Vec<&serde_json::Value> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|line| line["kind"] == "payg")
+        .collect();
+    assert_eq!(payg.len(), 1);
+    assert_eq!(
+        (payg[0]["events"].as_u64(), payg[0]["input_tokens"].as_u64()),
+        (Some(1), Some(2000))
+    );
+
+    // An id billed on 05-02 comes again on 05-03: a duplicate of a settled event, billed to
+    // nobody, while a new id on the same key is billed.
+    env.sql(
+        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens) VALUES
+         ('u-e1', TIMESTAMPTZ '2026-05-03 09:00:00+00', 'tp:t3:u2', 'MiniMax-M2', 5, 0),
+         ('u-e9', TIMESTAMPTZ '2026-05-03 09:00:00+00', 'tp:t3:u2', 'MiniMax-M2', 5, 0)",
+    );
+    let run = env.bill("2026-05-03", &[]).ok();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["events_read"].as_u64(),
+            summary["duplicates"].as_u64(),
+            summary["billed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+}
+
+#[test]
 fn b13_a_crash_between_computing_and_committing_writes_nothing() {
     let env = Env::new();
     env.load("usage", &[]);
