@@ -506,6 +506,153 @@ mod tests {
         assert_eq!(batches(&crossing, 1).unwrap().len(), 4);
     }
 
+    mod funding_by_sums_equals_funding_event_by_event {
+        use std::collections::BTreeMap;
+
+        use chrono::NaiveDate;
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::billing::lookup::code;
+        use crate::billing::replay::{KeyInterval, KeyKind, Replay, SeatUsage};
+        use crate::prices::Prices;
+
+        const SWITCH_US: i64 = 50;
+
+        /// Keys `a` and `b` share seat 1: `a` holds it until [`SWITCH_US`], then `b` (S4).
+        /// Whoever holds it has Credits access; the other has none.
+        fn lookup(quota: i64, prior: i64) -> Lookup {
+            let cycle = NaiveDate::from_ymd_opt(2026, 5, 1).unwrap();
+            let interval = |key: &str, from_us, to_us, seated: bool| KeyInterval {
+                key_id: key.into(),
+                user: key.into(),
+                from_us,
+                to_us,
+                kind: KeyKind::TokenPlan {
+                    seat: seated.then(|| ("plus".to_owned(), 1, cycle)),
+                    credits_access: seated,
+                },
+            };
+            let replay = Replay {
+                state: crate::teams::TeamState::new(
+                    "t",
+                    gatekeeper::Region::Overseas,
+                    false,
+                    "a",
+                    chrono::DateTime::default(),
+                ),
+                intervals: vec![
+                    interval("a", 0, SWITCH_US, true),
+                    interval("a", SWITCH_US, i64::MAX, false),
+                    interval("b", 0, SWITCH_US, false),
+                    interval("b", SWITCH_US, i64::MAX, true),
+                ],
+                charges: Vec::new(),
+                topped_up_today: false,
+            };
+            let mut prices = Prices::bundled().unwrap();
+            prices.tiers.get_mut("plus").unwrap().quota_tokens = quota;
+            let prior = SeatUsage {
+                team: "t".into(),
+                tier: "plus".into(),
+                seat: 1,
+                cycle_start: cycle,
+                tokens: prior,
+            };
+            Lookup::new(
+                &BTreeMap::from([("t".to_owned(), replay)]),
+                &prices,
+                &[prior],
+            )
+        }
+
+        /// `(ts, key, tokens)` per event, as the extract's frame; the id is `e{index}`.
+        fn frame(events: &[(i64, usize, i64)], lookup: &Lookup) -> DataFrame {
+            let key_code = |key: usize| {
+                let id = ["a", "b"][key];
+                code(lookup.keys.iter().position(|k| k.id == id).unwrap())
+            };
+            let n = events.len();
+            df!(
+                "row_id" => (0..n as i64).collect::<Vec<_>>(),
+                "event_id" => (0..n).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+                "ts_us" => events.iter().map(|e| e.0).collect::<Vec<_>>(),
+                "key_code" => events.iter().map(|e| key_code(e.1)).collect::<Vec<_>>(),
+                "model_code" => vec![0i32; n],
+                "input_tokens" => events.iter().map(|e| e.2).collect::<Vec<_>>(),
+                "output_tokens" => vec![0i64; n],
+                "usage_day" => vec![20_575i64; n],
+                "id_hash" => (0..n as u64).collect::<Vec<_>>(),
+                "duplicate" => vec![false; n],
+            )
+            .unwrap()
+        }
+
+        /// Events and input tokens per outcome.
+        fn per_outcome(usage: &DataFrame) -> BTreeMap<i32, (i64, i64)> {
+            let mut sums = BTreeMap::new();
+            for row in 0..usage.height() {
+                let cell = |c: &str| {
+                    usage
+                        .column(c)
+                        .unwrap()
+                        .get(row)
+                        .unwrap()
+                        .try_extract::<i64>()
+                        .unwrap()
+                };
+                let entry = sums.entry(cell("outcome") as i32).or_insert((0, 0));
+                entry.0 += cell("events");
+                entry.1 += cell("input_tokens");
+            }
+            sums
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+            #[test]
+            fn b9_b10_b12_s4(
+                events in proptest::collection::vec((0i64..100, 0usize..2, 0i64..12), 0..40),
+                quota in 0i64..200,
+                prior in 0i64..100,
+                chunk in 1usize..20,
+                batch_rows in 1usize..80,
+            ) {
+                let lookup = lookup(quota, prior);
+                let all = frame(&events, &lookup);
+                let mut classifier = Classifier::new(&lookup, 20_575).unwrap();
+                for start in (0..events.len()).step_by(chunk) {
+                    classifier.add(all.slice(start as i64, chunk).drop_many(["row_id", "event_id", "duplicate"])).unwrap();
+                }
+                let classified = classifier
+                    .finish(batch_rows, |_| Ok::<_, PolarsError>(Some(all.clone())))
+                    .unwrap();
+
+                // The reference: every event in B12 order, against the seat's running usage.
+                let mut order: Vec<usize> = (0..events.len()).collect();
+                order.sort_by_key(|&i| (events[i].0, format!("e{i}")));
+                let mut used = prior;
+                let mut expected: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+                for i in order {
+                    let (ts, key, tokens) = events[i];
+                    let seated = (key == 0) == (ts < SWITCH_US);
+                    let outcome = if !seated {
+                        Outcome::Unfunded
+                    } else if used < quota {
+                        used += tokens;
+                        Outcome::Plan
+                    } else {
+                        Outcome::Credits
+                    };
+                    let entry = expected.entry(outcome as i32).or_insert((0, 0));
+                    entry.0 += 1;
+                    entry.1 += tokens;
+                }
+                prop_assert_eq!(per_outcome(&classified.usage), expected);
+            }
+        }
+    }
+
     #[test]
     fn outcome_codes_round_trip() {
         for outcome in Outcome::ALL {
