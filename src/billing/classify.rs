@@ -207,17 +207,31 @@ impl<'a> Classifier<'a> {
     }
 
     /// `events` with `iv_code`, their key's interval at their time (found by binary search in
-    /// the run's intervals, which tile time for every key), and `outcome` from their fields.
+    /// the run's intervals, which tile time for every key; `-1` without a known key or time,
+    /// which quarantines the event anyway), and `outcome` from their fields.
     fn with_intervals(&self, events: DataFrame) -> PolarsResult<LazyFrame> {
         let keys = events.column("key_code")?.i32()?;
         let times = events.column("ts_us")?.i64()?;
-        let intervals: Int32Chunked = keys
-            .iter()
-            .zip(times.iter())
-            .map(|(key, ts)| self.lookup.interval_of(key?, ts?))
-            .collect();
+        let interval = |key: Option<i32>, ts: Option<i64>| {
+            key.zip(ts)
+                .and_then(|(key, ts)| self.lookup.interval_of(key, ts))
+                .unwrap_or(-1)
+        };
+        let intervals: Vec<i32> = match (keys.cont_slice(), times.cont_slice()) {
+            (Ok(keys), Ok(times)) => keys
+                .iter()
+                .zip(times)
+                .map(|(&key, &ts)| interval(Some(key), Some(ts)))
+                .collect(),
+            _ => keys
+                .iter()
+                .zip(times.iter())
+                .map(|(key, ts)| interval(key, ts))
+                .collect(),
+        };
+        let intervals = Int32Chunked::from_vec("iv_code".into(), intervals);
         Ok(events
-            .hstack(&[intervals.with_name("iv_code".into()).into_column()])?
+            .hstack(&[intervals.into_column()])?
             .lazy()
             .with_column(outcome_of_fields().alias("outcome")))
     }

@@ -281,8 +281,10 @@ fn load_settled(conn: &Connection) -> duckdb::Result<(i64, i64)> {
     Ok((first, upto[0]))
 }
 
+/// The batches as one frame, each column in one contiguous chunk: DuckDB's batches are small
+/// (2,048 rows), and polars works faster on a few long chunks.
 fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
-    arrow_bridge::to_frame(batches)
+    let mut frame = arrow_bridge::to_frame(batches)
         .map_err(|e| StoreError::Corrupt {
             table: "usage_events",
             message: format!("cannot move events into polars: {e}"),
@@ -290,7 +292,9 @@ fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
         .ok_or_else(|| StoreError::Corrupt {
             table: "usage_events",
             message: "an empty chunk".into(),
-        })
+        })?;
+    frame.rechunk_mut_par();
+    Ok(frame)
 }
 
 /// Every Team with its records up to `until`, in time order.

@@ -82,6 +82,8 @@ pub struct Lookup {
     /// Per key code, where its intervals start in [`Lookup::intervals`] (they are contiguous,
     /// in time order); one more entry ends the last key's.
     first_interval: Vec<usize>,
+    /// Each interval's start, for binary search in a compact array.
+    starts: Vec<i64>,
     /// Every Team's zone offset, µs east of UTC.
     pub teams: Vec<(String, i64)>,
 }
@@ -153,6 +155,7 @@ impl Lookup {
             lookup.push_gap(key, covered, i64::MAX);
         }
         lookup.first_interval.push(lookup.intervals.len());
+        lookup.starts = lookup.intervals.iter().map(|i| i.from_us).collect();
         let mut seats: Vec<(u32, SeatCycle)> =
             seat_codes.into_iter().map(|(s, code)| (code, s)).collect();
         seats.sort_by_key(|(code, _)| *code);
@@ -202,8 +205,8 @@ impl Lookup {
             *self.first_interval.get(key)?,
             *self.first_interval.get(key + 1)?,
         );
-        let tiles = self.intervals.get(first..end)?;
-        let at = tiles.partition_point(|i| i.from_us <= ts_us);
+        let starts = self.starts.get(first..end)?;
+        let at = starts.partition_point(|&from_us| from_us <= ts_us);
         at.checked_sub(1).map(|i| code(first + i))
     }
 
