@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::{Connection, params, params_from_iter};
+use duckdb::{Connection, params};
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
@@ -21,72 +21,34 @@ pub fn day_number(day: NaiveDate) -> i64 {
 /// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
 
-/// DuckDB's memory while flagging duplicates; beyond it, DuckDB spills to disk.
+/// DuckDB's memory for the run's queries and `run_events`; beyond it, DuckDB spills to disk.
 const DUCKDB_MEMORY_LIMIT: &str = "1GB";
 
-/// The events to settle: every event whose row the run sees (`rowid <= $1`) that no earlier run
-/// settled, of day `$2` or before. An event is settled when a run's day covers its usage day and
-/// that run had seen its row (`usage_events` is append-only: rowids grow with insertion):
-/// `settled_upto` is the highest rowid of the runs of its usage day or later, from
-/// `run_settled` for days from `$3` to the last billed day, `$4` (every run's) before, or for
-/// an event without a usage day, and `-1` after. Keys
-/// and models become the run's integer codes (`-1`: not known); the usage day is the day in the
-/// key's Team's zone (B3), the Team coming from the key, else from `payg_keys` or the Token Plan
-/// Key's id. `{filter}` may narrow the read.
-const CANDIDATES: &str = "
-    WITH events AS (
-        SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
-               coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
-               coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
-               e.input_tokens, e.output_tokens,
-               (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us)) // 86400000000 AS usage_day
-        FROM usage_events e
-        LEFT JOIN run_keys k ON k.key_id = e.key_id
-        LEFT JOIN run_models m ON m.model = e.model
-        LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
-        LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
-            coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
-        WHERE e.rowid <= $1 {filter}
-    ), settled AS (
-        SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < $3 THEN $4 ELSE -1 END) AS settled_upto
-        FROM events x LEFT JOIN run_settled s ON s.usage_day = x.usage_day
-    ), candidates AS (
-        SELECT * FROM settled
-        WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= $2)
-    )";
+/// The columns classification needs of each event, as integers: its id only as a hash.
+const LEAN_COLUMNS: [&str; 7] = [
+    "ts_us",
+    "key_code",
+    "model_code",
+    "input_tokens",
+    "output_tokens",
+    "usage_day",
+    "id_hash",
+];
 
-/// The run's events whose id an earlier event of the run has (B12 order; the same id and
-/// instant fall back to insertion order), among those whose id hash `run_id_hashes` holds.
-const REPEATED: &str = "
-    SELECT row_id FROM candidates
-    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts_us NULLS LAST, row_id) > 1";
-
-/// Narrows [`REPEATED`] to the ids whose hash the run saw twice.
-const HASHES_SEEN_TWICE: &str = "AND e.event_id IS NOT NULL
-    AND hash(e.event_id) IN (SELECT id_hash FROM run_id_hashes)";
-
-/// The run's events whose id a settled event has.
-const SEEN_BEFORE: &str = "
-    SELECT row_id FROM candidates WHERE event_id IN (
-        SELECT event_id FROM settled
-        WHERE row_id <= $4 AND row_id <= settled_upto AND event_id IS NOT NULL)";
-
-/// What classification needs of each event, as integers: its id only as a hash.
-const LEAN_COLUMNS: &str = "ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
-    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash";
-
-/// Whether `run_duplicates` holds the event.
-const DUPLICATE_FLAG: &str = "row_id IN (SELECT row_id FROM run_duplicates) AS duplicate";
-
-/// The events a run settles, read from DuckDB as Arrow into polars.
+/// The events a run settles: copied once into the temporary table `run_events` (DuckDB fills it
+/// in parallel, faster than streaming the query), then read from there as Arrow into polars.
 pub struct DayEvents<'a> {
     store: &'a Store,
-    /// `$1`-`$4` of [`CANDIDATES`]: the highest rowid seen, the day, and the settled rowids.
-    params: [i64; 4],
+    /// The highest rowid the run sees.
+    max_rowid: i64,
+    /// The first billed day, and the highest rowid any run settled (`-1`: none).
+    settled_from: i64,
+    settled_all: i64,
 }
 
 impl<'a> DayEvents<'a> {
-    /// Loads the run's codes into temporary tables and fixes the rows the run sees.
+    /// Loads the run's codes into temporary tables, fixes the rows the run sees, and copies the
+    /// events to settle on `day` into `run_events`.
     pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
         let what = "cannot prepare the usage events";
         let conn = store.conn();
@@ -121,7 +83,6 @@ impl<'a> DayEvents<'a> {
                     .map_err(query_error(what))?;
             }
         }
-        tracing::debug!("loaded the run's codes");
         let max_rowid: i64 = conn
             .query_row(
                 "SELECT coalesce(max(rowid), -1) FROM usage_events",
@@ -130,35 +91,81 @@ impl<'a> DayEvents<'a> {
             )
             .map_err(query_error(what))?;
         let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
-        tracing::debug!(max_rowid, "fixed the rows the run sees");
-        Ok(DayEvents {
+        let events = DayEvents {
             store,
-            params: [max_rowid, day_number(day), settled_from, settled_all],
-        })
+            max_rowid,
+            settled_from,
+            settled_all,
+        };
+        // Row order does not matter here: dropping it lets DuckDB fill the table in parallel.
+        conn.execute_batch(&format!(
+            "SET preserve_insertion_order = false;
+             CREATE OR REPLACE TEMP TABLE run_events AS {settlement}
+             SELECT row_id, ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
+                    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash
+             FROM settled
+             WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= {day});
+             RESET preserve_insertion_order;",
+            settlement = events.settlement(""),
+            day = day_number(day),
+        ))
+        .map_err(query_error(what))?;
+        Ok(events)
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
     pub fn max_rowid(&self) -> i64 {
-        self.params[0]
+        self.max_rowid
     }
 
-    /// Streams every event to settle to `each_chunk`, about `chunk_rows` rows per frame, with
-    /// columns `ts_us, key_code, model_code, input_tokens, output_tokens, usage_day, id_hash`;
-    /// returns how many were read.
+    /// Every event the run sees (`rowid <= max_rowid`, narrowed by `filter`) as `settled`,
+    /// with the highest rowid of the runs that settled events of its usage day:
+    /// from `run_settled` for days from the first billed day to the last, every run's before
+    /// that and for an event without a usage day, `-1` after. An event is settled when a run's
+    /// day covers its usage day and that run had seen its row (`usage_events` is append-only:
+    /// rowids grow with insertion). Keys and models become the run's integer codes (`-1`: not
+    /// known); the usage day is the day in the key's Team's zone (B3), the Team coming from the
+    /// key, else from `payg_keys` or the Token Plan Key's id.
+    fn settlement(&self, filter: &str) -> String {
+        let DayEvents {
+            max_rowid,
+            settled_from,
+            settled_all,
+            ..
+        } = self;
+        format!(
+            "WITH events AS (
+                SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
+                       coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
+                       coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
+                       e.input_tokens, e.output_tokens,
+                       (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us)) // 86400000000 AS usage_day
+                FROM usage_events e
+                LEFT JOIN run_keys k ON k.key_id = e.key_id
+                LEFT JOIN run_models m ON m.model = e.model
+                LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
+                LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
+                    coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
+                WHERE e.rowid <= {max_rowid} {filter}
+            ), settled AS (
+                SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < {settled_from}
+                                                  THEN {settled_all} ELSE -1 END) AS settled_upto
+                FROM events x LEFT JOIN run_settled s ON s.usage_day = x.usage_day
+            )"
+        )
+    }
+
+    /// Streams the events to settle to `each_chunk`, about `chunk_rows` rows per frame, with
+    /// the columns of [`LEAN_COLUMNS`]; returns how many were read.
     pub fn stream<E: From<StoreError>>(
         &self,
         chunk_rows: usize,
         mut each_chunk: impl FnMut(DataFrame) -> Result<(), E>,
     ) -> Result<u64, E> {
         let what = "cannot read usage events";
-        let sql = format!(
-            "{} SELECT {LEAN_COLUMNS} FROM candidates",
-            CANDIDATES.replace("{filter}", "")
-        );
+        let sql = format!("SELECT {} FROM run_events", lean("run_events"));
         let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
-        let stream = stmt
-            .stream_arrow(params_from_iter(self.params))
-            .map_err(query_error(what))?;
+        let stream = stmt.stream_arrow([]).map_err(query_error(what))?;
         let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
         for batch in stream {
             let batch = batch.map_err(query_error(what))?;
@@ -184,27 +191,43 @@ impl<'a> DayEvents<'a> {
         let conn = self.store.conn();
         fill(conn, "run_id_hashes", hashes_seen_twice).map_err(query_error(what))?;
         let mut found = 0;
-        let mut insert = |filter: &str, rows: &str| {
-            let sql = format!(
-                "INSERT INTO run_duplicates {} {rows}",
-                CANDIDATES.replace("{filter}", filter)
-            );
-            conn.execute(&sql, params_from_iter(self.params))
-                .map(|n| found += n)
-        };
         if !hashes_seen_twice.is_empty() {
-            insert(HASHES_SEEN_TWICE, REPEATED).map_err(query_error(what))?;
+            // An earlier event of the run has the id (B12 order; the same id and instant fall
+            // back to insertion order).
+            found += conn
+                .execute(
+                    "INSERT INTO run_duplicates
+                     SELECT r.row_id FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
+                     WHERE r.id_hash IN (SELECT id_hash FROM run_id_hashes)
+                     QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY r.ts_us NULLS LAST, r.row_id) > 1",
+                    [],
+                )
+                .map_err(query_error(what))?;
         }
-        let settled_all = self.params[3];
-        if settled_all >= 0 {
-            insert("", SEEN_BEFORE).map_err(query_error(what))?;
+        if self.settled_all >= 0 {
+            // A settled event has the id.
+            let settlement = self.settlement(&format!("AND e.rowid <= {}", self.settled_all));
+            found += conn
+                .execute(
+                    &format!(
+                        "INSERT INTO run_duplicates {settlement}
+                         SELECT r.row_id FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
+                         WHERE e.event_id IN (SELECT event_id FROM settled
+                                              WHERE row_id <= settled_upto AND event_id IS NOT NULL)
+                           AND r.row_id NOT IN (SELECT row_id FROM run_duplicates)"
+                    ),
+                    [],
+                )
+                .map_err(query_error(what))?;
         }
         if found == 0 {
             return Ok(None);
         }
         self.read(
-            "AND e.rowid IN (SELECT row_id FROM run_duplicates)",
-            LEAN_COLUMNS,
+            &format!(
+                "SELECT {} FROM run_events WHERE row_id IN (SELECT row_id FROM run_duplicates)",
+                lean("run_events")
+            ),
             what,
         )
     }
@@ -215,26 +238,22 @@ impl<'a> DayEvents<'a> {
         let what = "cannot read the usage events of seats over quota";
         fill(self.store.conn(), "run_seat_keys", keys).map_err(query_error(what))?;
         self.read(
-            "AND k.key_code IN (SELECT key_code FROM run_seat_keys)",
-            &format!("row_id, event_id, {LEAN_COLUMNS}, {DUPLICATE_FLAG}"),
+            &format!(
+                "SELECT r.row_id, e.event_id, {},
+                        r.row_id IN (SELECT row_id FROM run_duplicates) AS duplicate
+                 FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
+                 WHERE r.key_code IN (SELECT key_code FROM run_seat_keys)",
+                lean("r")
+            ),
             what,
         )
     }
 
-    /// `columns` of the events to settle that `filter` keeps, as one frame.
-    fn read(
-        &self,
-        filter: &str,
-        columns: &str,
-        what: &str,
-    ) -> Result<Option<DataFrame>, StoreError> {
-        let sql = format!(
-            "{} SELECT {columns} FROM candidates",
-            CANDIDATES.replace("{filter}", filter)
-        );
-        let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
+    /// The rows of `sql` as one frame.
+    fn read(&self, sql: &str, what: &str) -> Result<Option<DataFrame>, StoreError> {
+        let mut stmt = self.store.conn().prepare(sql).map_err(query_error(what))?;
         let batches: Vec<RecordBatch> = stmt
-            .stream_arrow(params_from_iter(self.params))
+            .stream_arrow([])
             .map_err(query_error(what))?
             .collect::<Result<_, _>>()
             .map_err(query_error(what))?;
@@ -243,6 +262,13 @@ impl<'a> DayEvents<'a> {
         }
         frame(&batches).map(Some)
     }
+}
+
+/// [`LEAN_COLUMNS`] of `table`.
+fn lean(table: &str) -> String {
+    LEAN_COLUMNS
+        .map(|column| format!("{table}.{column}"))
+        .join(", ")
 }
 
 /// Replaces the rows of a one-column temporary table.
