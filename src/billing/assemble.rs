@@ -7,7 +7,7 @@ use polars::prelude::{DataFrame, PolarsError, PolarsResult};
 use rust_decimal::Decimal;
 
 use super::classify::{Classified, Outcome};
-use super::lookup::{Lookup, code};
+use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
@@ -79,17 +79,6 @@ fn add(sums: &mut Sums, (events, input, output): Sums) {
     sums.2 += output;
 }
 
-/// Identifies a usage line: Team, outcome, user, key, tier, model, usage day.
-type LineKey<'a> = (
-    &'a str,
-    Outcome,
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    &'a str,
-    i64,
-);
-
 /// The classified usage of a run as statement material.
 #[derive(Debug, Default)]
 pub struct Aggregates {
@@ -115,79 +104,67 @@ impl Aggregates {
         currency_of: &dyn Fn(&str) -> Option<&'static str>,
         day: i64,
     ) -> PolarsResult<Self> {
-        let mut lines: BTreeMap<LineKey, Sums> = BTreeMap::new();
-        let mut unfunded: BTreeMap<(&str, &str, &str), Sums> = BTreeMap::new();
-        let frame = &classified.usage;
-        let (input, output) = (i64s(frame, "input_tokens")?, i64s(frame, "output_tokens")?);
-        let (intervals, models, days) = (
-            i32s(frame, "iv_code")?,
-            i32s(frame, "model_code")?,
-            i64s(frame, "usage_day")?,
-        );
-        for (row, (outcome, events)) in outcomes(frame)?
-            .into_iter()
-            .zip(counts(frame, "events")?)
-            .enumerate()
-        {
-            let interval = named(&lookup.intervals, intervals[row])?;
-            let key = named(&lookup.keys, code(interval.key as usize))?;
-            let sums = (events, input[row], output[row]);
-            match outcome {
-                Outcome::Plan | Outcome::Credits | Outcome::Payg => {
-                    let tier = match interval.seat {
-                        Some(seat) if outcome == Outcome::Plan => {
-                            Some(named(&lookup.seats, code(seat as usize))?.tier.as_str())
-                        }
-                        _ => None,
-                    };
-                    let line = (
-                        key.team.as_str(),
-                        outcome,
-                        interval.user.as_str(),
-                        key.id.as_str(),
-                        tier,
-                        named(&lookup.models, models[row])?.as_str(),
-                        days[row],
-                    );
-                    add(lines.entry(line).or_default(), sums);
-                }
-                Outcome::Unfunded => {
-                    let at = (key.team.as_str(), interval.user.as_str(), key.id.as_str());
-                    add(unfunded.entry(at).or_default(), sums);
-                }
-                _ => {}
-            }
-        }
         let mut aggregates = Aggregates::default();
-        for ((team, outcome, user, key, tier, model, usage_day), (events, input, output)) in lines {
-            let currency = currency_of(team).unwrap_or("USD");
-            let usage = Usage {
-                tier: tier.map(str::to_owned),
-                user: user.to_owned(),
-                key: key.to_owned(),
-                usage_day: date(usage_day),
-                late: usage_day < day,
-                events,
-                input_tokens: input,
-                output_tokens: output,
+        let mut usage: BTreeMap<&str, Vec<StatementLine>> = BTreeMap::new();
+        let mut unfunded: BTreeMap<(&str, &str, &str), Sums> = BTreeMap::new();
+        let frame = &classified.lines;
+        let (keys, users, tiers) = (
+            i32s(frame, "key_code")?,
+            i32s(frame, "user_code")?,
+            frame.column("tier_code")?.i32()?.iter().collect::<Vec<_>>(),
+        );
+        let (models, days) = (i32s(frame, "model_code")?, i64s(frame, "usage_day")?);
+        let (events, input, output) = (
+            counts(frame, "events")?,
+            i64s(frame, "input_tokens")?,
+            i64s(frame, "output_tokens")?,
+        );
+        for (row, outcome) in outcomes(frame)?.into_iter().enumerate() {
+            let key = named(&lookup.keys, keys[row])?;
+            let user = named(&lookup.users, users[row])?;
+            if outcome == Outcome::Unfunded {
+                let at = (key.team.as_str(), user.as_str(), key.id.as_str());
+                add(
+                    unfunded.entry(at).or_default(),
+                    (events[row], input[row], output[row]),
+                );
+                continue;
+            }
+            let model = named(&lookup.models, models[row])?;
+            let currency = currency_of(&key.team).unwrap_or("USD");
+            let line = Usage {
+                tier: tiers[row]
+                    .map(|tier| named(&lookup.tiers, tier).cloned())
+                    .transpose()?,
+                user: user.clone(),
+                key: key.id.clone(),
+                model: model.clone(),
+                usage_day: date(days[row]),
+                late: days[row] < day,
+                events: events[row],
+                input_tokens: input[row],
+                output_tokens: output[row],
                 amount: if outcome == Outcome::Plan {
                     Decimal::ZERO
                 } else {
-                    super::replay::round(prices.usage_price(model, currency, input, output))
+                    super::replay::round(prices.usage_price(
+                        model,
+                        currency,
+                        input[row],
+                        output[row],
+                    ))
                 },
-                model: model.to_owned(),
             };
-            let line = match outcome {
-                Outcome::Plan => StatementLine::Plan(usage),
-                Outcome::Credits => StatementLine::Credits(usage),
-                _ => StatementLine::Payg(usage),
-            };
-            aggregates
-                .usage
-                .entry(team.to_owned())
-                .or_default()
-                .push(line);
+            usage.entry(&key.team).or_default().push(match outcome {
+                Outcome::Plan => StatementLine::Plan(line),
+                Outcome::Credits => StatementLine::Credits(line),
+                _ => StatementLine::Payg(line),
+            });
         }
+        aggregates.usage = usage
+            .into_iter()
+            .map(|(team, lines)| (team.to_owned(), lines))
+            .collect();
         for ((team, user, key), (events, input, output)) in unfunded {
             aggregates
                 .unfunded

@@ -86,9 +86,10 @@ impl Outcome {
 
 /// The aggregated results, keyed by the run's codes.
 pub struct Classified {
-    /// `iv_code, model_code, usage_day, outcome, events, input_tokens, output_tokens`: usage
-    /// billed, unfunded, or quarantined for its key's state.
-    pub usage: DataFrame,
+    /// `key_code, user_code, tier_code, outcome, model_code, usage_day, events, input_tokens,
+    /// output_tokens`: one row per line of usage billed (the tier only on plan lines) or
+    /// unfunded.
+    pub lines: DataFrame,
     /// `outcome, late, events`: events per outcome and lateness.
     pub counts: DataFrame,
     /// `seat_code, tokens`: tokens each seat cycle's quota covered.
@@ -397,9 +398,38 @@ impl<'a> Classifier<'a> {
             .group_by([col("seat_code")])
             .agg([tokens().sum().alias("tokens")])
             .sort(["seat_code"], SortMultipleOptions::default());
-        let mut frames = collect_all(vec![usage, counts, seat_usage])?.into_iter();
+        let lines = usage
+            .filter(
+                col("outcome")
+                    .eq(Outcome::Plan.lit())
+                    .or(col("outcome").eq(Outcome::Credits.lit()))
+                    .or(col("outcome").eq(Outcome::Payg.lit()))
+                    .or(col("outcome").eq(Outcome::Unfunded.lit())),
+            )
+            .join(
+                self.funding.clone(),
+                [col("iv_code")],
+                [col("iv_code")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_column(
+                when(col("outcome").eq(Outcome::Plan.lit()))
+                    .then(col("tier_code"))
+                    .otherwise(lit(NULL).cast(DataType::Int32))
+                    .alias("tier_code"),
+            )
+            .group_by([
+                col("key_code"),
+                col("user_code"),
+                col("tier_code"),
+                col("outcome"),
+                col("model_code"),
+                col("usage_day"),
+            ])
+            .agg(summed());
+        let mut frames = collect_all(vec![lines, counts, seat_usage])?.into_iter();
         Ok(Classified {
-            usage: next(&mut frames)?,
+            lines: next(&mut frames)?,
             counts: next(&mut frames)?,
             seat_usage: next(&mut frames)?,
         })
@@ -664,7 +694,7 @@ mod tests {
                     entry.0 += 1;
                     entry.1 += tokens;
                 }
-                prop_assert_eq!(per_outcome(&classified.usage), expected);
+                prop_assert_eq!(per_outcome(&classified.lines), expected);
             }
         }
     }

@@ -39,8 +39,8 @@ pub struct Key {
 pub struct Interval {
     /// Index into [`Lookup::keys`].
     pub key: u32,
-    /// The holder or creator (empty for [`Funding::Unknown`]).
-    pub user: String,
+    /// Index into [`Lookup::users`] of the holder or creator (none for [`Funding::Unknown`]).
+    pub user: Option<u32>,
     /// Start, µs since the epoch; it lasts until the key's next interval starts.
     pub from_us: i64,
     /// What funds events in it.
@@ -73,12 +73,18 @@ pub struct Lookup {
     pub intervals: Vec<Interval>,
     /// Seat cycles by code.
     pub seats: Vec<SeatCycle>,
+    /// Each seat cycle's tier, as an index into [`Lookup::tiers`].
+    pub seat_tiers: Vec<u32>,
     /// Each seat cycle's quota, in tokens.
     pub quotas: Vec<i64>,
     /// Each seat cycle's tokens on earlier billed days.
     pub prior: Vec<i64>,
     /// Model names by code.
     pub models: Vec<String>,
+    /// Holders and creators of keys, by code.
+    pub users: Vec<String>,
+    /// Tiers with a seat in an interval, by code.
+    pub tiers: Vec<String>,
     /// Per key code, where its intervals start in [`Lookup::intervals`] (they are contiguous,
     /// in time order); one more entry ends the last key's.
     first_interval: Vec<usize>,
@@ -114,6 +120,7 @@ impl Lookup {
             }
         }
         let mut seat_codes: BTreeMap<SeatCycle, u32> = BTreeMap::new();
+        let mut users: BTreeMap<String, u32> = BTreeMap::new();
         for (code, intervals) in by_key.iter_mut().enumerate() {
             let key = u32::try_from(code).unwrap_or(u32::MAX);
             let team = lookup.keys[code].team.clone();
@@ -142,9 +149,10 @@ impl Lookup {
                     KeyKind::Payg => (Funding::Payg, None, false),
                     KeyKind::Deleted => (Funding::Deleted, None, false),
                 };
+                let user = codes_of(&mut users, &mut lookup.users, &interval.user);
                 lookup.intervals.push(Interval {
                     key,
-                    user: interval.user.clone(),
+                    user: Some(user),
                     from_us: interval.from_us,
                     funding,
                     seat,
@@ -160,6 +168,12 @@ impl Lookup {
             seat_codes.into_iter().map(|(s, code)| (code, s)).collect();
         seats.sort_by_key(|(code, _)| *code);
         lookup.seats = seats.into_iter().map(|(_, seat)| seat).collect();
+        let mut tiers: BTreeMap<String, u32> = BTreeMap::new();
+        lookup.seat_tiers = lookup
+            .seats
+            .iter()
+            .map(|s| codes_of(&mut tiers, &mut lookup.tiers, &s.tier))
+            .collect();
         lookup.quotas = lookup
             .seats
             .iter()
@@ -189,7 +203,7 @@ impl Lookup {
         if from_us < to_us {
             self.intervals.push(Interval {
                 key,
-                user: String::new(),
+                user: None,
                 from_us,
                 funding: Funding::Unknown,
                 seat: None,
@@ -210,14 +224,22 @@ impl Lookup {
         at.checked_sub(1).map(|i| code(first + i))
     }
 
-    /// `iv_code, funding, seat_code, access`: how an interval's events are funded.
+    /// `iv_code, funding, seat_code, access, key_code, user_code, tier_code`: how an
+    /// interval's events are funded, and what names its lines.
     pub fn funding_frame(&self) -> PolarsResult<DataFrame> {
         let ivs = &self.intervals;
+        let index = |i: Option<u32>| i.map(|i| code(i as usize));
         df!(
             "iv_code" => codes(ivs.len()),
             "funding" => ivs.iter().map(|i| i.funding as i32).collect::<Vec<_>>(),
-            "seat_code" => ivs.iter().map(|i| i.seat.map(|s| code(s as usize))).collect::<Vec<_>>(),
+            "seat_code" => ivs.iter().map(|i| index(i.seat)).collect::<Vec<_>>(),
             "access" => ivs.iter().map(|i| i.credits_access).collect::<Vec<_>>(),
+            "key_code" => ivs.iter().map(|i| code(i.key as usize)).collect::<Vec<_>>(),
+            "user_code" => ivs.iter().map(|i| index(i.user)).collect::<Vec<_>>(),
+            "tier_code" => ivs
+                .iter()
+                .map(|i| index(i.seat.and_then(|s| self.seat_tiers.get(s as usize).copied())))
+                .collect::<Vec<_>>(),
         )
     }
 
@@ -241,6 +263,17 @@ impl Lookup {
             .collect();
         keys.into_iter().collect()
     }
+}
+
+/// The code of `name`, given it one in `names` if it has none.
+fn codes_of(known: &mut BTreeMap<String, u32>, names: &mut Vec<String>, name: &str) -> u32 {
+    if let Some(&code) = known.get(name) {
+        return code;
+    }
+    names.push(name.to_owned());
+    let code = u32::try_from(names.len() - 1).unwrap_or(u32::MAX);
+    known.insert(name.to_owned(), code);
+    code
 }
 
 /// An index as a polars code.

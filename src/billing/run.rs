@@ -468,7 +468,8 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
     {
         let mut statements = tx.appender("statements").map_err(query_error(what))?;
         for statement in &report.statements {
-            let body = statement.to_json().map_err(|e| BillingError::Statement {
+            // Compact in the store; files and views print it pretty.
+            let body = serde_json::to_string(statement).map_err(|e| BillingError::Statement {
                 team: statement.team.clone(),
                 message: e.to_string(),
             })?;

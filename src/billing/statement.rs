@@ -120,8 +120,8 @@ impl StatementLine {
     }
 
     /// The order lines appear in: subscriptions, prorations, then usage by kind, user, key,
-    /// model and day.
-    pub fn sort_key(&self) -> (u8, String, String, String, NaiveDate) {
+    /// model, day and tier.
+    pub fn sort_key(&self) -> (u8, String, String, String, NaiveDate, Option<String>) {
         let usage = |rank, u: &Usage| {
             (
                 rank,
@@ -129,18 +129,27 @@ impl StatementLine {
                 u.key.clone(),
                 u.model.clone(),
                 u.usage_day,
+                u.tier.clone(),
             )
         };
         match self {
             StatementLine::Subscription {
                 tier, period_start, ..
-            } => (0, tier.clone(), String::new(), String::new(), *period_start),
+            } => (
+                0,
+                tier.clone(),
+                String::new(),
+                String::new(),
+                *period_start,
+                None,
+            ),
             StatementLine::Proration { tier, .. } => (
                 1,
                 tier.clone(),
                 String::new(),
                 String::new(),
                 NaiveDate::MIN,
+                None,
             ),
             StatementLine::Plan(u) => usage(2, u),
             StatementLine::Credits(u) => usage(3, u),
