@@ -27,8 +27,9 @@ timed_run() {
   rm -f "$run" "$run.wal"
   cp "$base" "$run"
   /usr/bin/time -v "$bin" --db "$run" --quiet billing run --date "$day" "$@" >"$work/summary-$tag.json" 2>"$time"
-  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; printf "%s ", s}
-              /Maximum resident set size/ {printf "%.0f", $2/1024}' "$time"
+  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]}
+              /Maximum resident set size/ {mb=$2/1024}
+              END {printf "%s %.0f\n", s, mb}' "$time"
 }
 for events in ${SIZES:-1000000 10000000 30000000}; do
   base="$work/store-$events.duckdb"

@@ -15,6 +15,9 @@ use super::lookup::{Funding, Lookup};
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
 
+/// Reduced frames kept before [`Classifier::compact`] merges them.
+const COMPACT_AFTER: usize = 4;
+
 /// How an event settled (B13); a code in polars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
@@ -264,6 +267,24 @@ impl<'a> Classifier<'a> {
         let [quarantined, usage] = self.reduce(chunk, false)?;
         self.quarantined.push(quarantined);
         self.usage.push(usage);
+        self.compact()
+    }
+
+    /// Merges the sums reduced so far once they are several frames, so they stay about the
+    /// size of one day's lines however many events stream past.
+    fn compact(&mut self) -> PolarsResult<()> {
+        if self.usage.len() < COMPACT_AFTER {
+            return Ok(());
+        }
+        let usage = concat_frames(&self.usage)?
+            .group_by([col("iv_code"), col("model_code"), col("usage_day")])
+            .agg(summed());
+        let quarantined = concat_frames(&self.quarantined)?
+            .group_by([col("outcome"), col("late")])
+            .agg([col("events").sum()]);
+        let mut frames = collect_all(vec![usage, quarantined])?.into_iter();
+        self.usage = vec![next(&mut frames)?];
+        self.quarantined = vec![next(&mut frames)?];
         Ok(())
     }
 
