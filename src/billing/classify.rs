@@ -321,6 +321,7 @@ impl<'a> Classifier<'a> {
         self,
         batch_rows: usize,
         mut events_of_keys: impl FnMut(&[u32]) -> Result<Option<DataFrame>, E>,
+        mut event_ids: impl FnMut(&[i64]) -> Result<DataFrame, E>,
     ) -> Result<Classified, E> {
         // Corrections for duplicates can leave sums of no events.
         let usage = concat_frames(&self.usage)?
@@ -389,7 +390,7 @@ impl<'a> Classifier<'a> {
         for batch in batches(&crossing, batch_rows)? {
             let keys = self.lookup.keys_of_seats(&batch);
             if let Some(events) = events_of_keys(&keys)? {
-                usage.push(self.fund_in_order(events, &batch)?);
+                usage.push(self.fund_in_order(events, &batch, &mut event_ids)?);
             }
         }
         let usage = concat(usage, UnionArgs::default())?.cache();
@@ -458,10 +459,16 @@ impl<'a> Classifier<'a> {
 
     /// Funds the events of crossed seat cycles `seats` one by one in B12 order: an event is
     /// covered while the cycle's usage before it is below the quota (B9), else Credits if
-    /// access is on, else unfunded (B10).
-    fn fund_in_order(&self, events: DataFrame, seats: &[i32]) -> PolarsResult<LazyFrame> {
-        let batch = DataFrame::new_infer_height(vec![Column::new("seat_code".into(), seats)]);
-        Ok(self
+    /// access is on, else unfunded (B10). Only events that share their instant with another
+    /// need their ids (`event_ids` reads them, `row_id, event_id`) to be put in order.
+    fn fund_in_order<E: From<PolarsError>>(
+        &self,
+        events: DataFrame,
+        seats: &[i32],
+        event_ids: &mut impl FnMut(&[i64]) -> Result<DataFrame, E>,
+    ) -> Result<LazyFrame, E> {
+        let batch = DataFrame::new_infer_height(vec![Column::new("seat_code".into(), seats)])?;
+        let events = self
             .with_intervals(events)?
             .filter(col("outcome").is_null())
             .join(
@@ -471,10 +478,37 @@ impl<'a> Classifier<'a> {
                 JoinArgs::new(JoinType::Inner),
             )
             .join(
-                batch.map(DataFrame::lazy).unwrap_or_default(),
+                batch.lazy(),
                 [col("seat_code")],
                 [col("seat_code")],
                 JoinArgs::new(JoinType::Inner),
+            )
+            .collect()?;
+        let tied = events
+            .clone()
+            .lazy()
+            .filter(len().over([col("ts_us")])?.gt(lit(1)))
+            .select([col("row_id")])
+            .collect()?;
+        let tied: Vec<i64> = tied.column("row_id")?.i64()?.iter().flatten().collect();
+        // Tied events get their id's rank, so the sort below stays on integers.
+        let ranks = if tied.is_empty() {
+            df!("row_id" => Vec::<i64>::new(), "id_rank" => Vec::<IdxSize>::new())?
+        } else {
+            event_ids(&tied)?
+                .lazy()
+                .sort(["event_id"], SortMultipleOptions::default())
+                .with_row_index("id_rank", Some(1))
+                .select([col("row_id"), col("id_rank")])
+                .collect()?
+        };
+        Ok(events
+            .lazy()
+            .join(
+                ranks.lazy(),
+                [col("row_id")],
+                [col("row_id")],
+                JoinArgs::new(JoinType::Left),
             )
             .join(
                 self.seats.clone(),
@@ -483,8 +517,8 @@ impl<'a> Classifier<'a> {
                 JoinArgs::new(JoinType::Inner),
             )
             .sort(
-                ["ts_us", "event_id", "row_id"],
-                SortMultipleOptions::default().with_maintain_order(true),
+                ["ts_us", "id_rank", "row_id"],
+                SortMultipleOptions::default().with_nulls_last(false),
             )
             .with_column(
                 (col("prior") + tokens().cum_sum(false).over([col("seat_code")])? - tokens())
@@ -691,8 +725,16 @@ mod tests {
                 for start in (0..events.len()).step_by(chunk) {
                     classifier.add(all.slice(start as i64, chunk).drop_many(["row_id", "event_id", "duplicate"])).unwrap();
                 }
+                let ids = all.select(["row_id", "event_id"]).unwrap();
                 let classified = classifier
-                    .finish(batch_rows, |_| Ok::<_, PolarsError>(Some(all.clone())))
+                    .finish(
+                        batch_rows,
+                        |_| Ok::<_, PolarsError>(Some(all.drop("event_id").unwrap())),
+                        |rows| {
+                            let rows = DataFrame::new_infer_height(vec![Column::new("row_id".into(), rows)])?;
+                            ids.clone().lazy().join(rows.lazy(), [col("row_id")], [col("row_id")], JoinArgs::new(JoinType::Inner)).collect()
+                        },
+                    )
                     .unwrap();
 
                 // The reference: every event in B12 order, against the seat's running usage.

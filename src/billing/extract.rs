@@ -60,7 +60,8 @@ impl<'a> DayEvents<'a> {
              CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);
              CREATE OR REPLACE TEMP TABLE run_settled (usage_day BIGINT, upto BIGINT);
              CREATE OR REPLACE TEMP TABLE run_id_hashes (id_hash UBIGINT);
-             CREATE OR REPLACE TEMP TABLE run_duplicates (row_id BIGINT);"
+             CREATE OR REPLACE TEMP TABLE run_duplicates (row_id BIGINT);
+             CREATE OR REPLACE TEMP TABLE run_rows (row_id BIGINT);"
         ))
         .map_err(query_error(what))?;
         let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
@@ -232,21 +233,34 @@ impl<'a> DayEvents<'a> {
         )
     }
 
-    /// The events to settle of `keys`, with the columns of [`DayEvents::stream`], `row_id` and
-    /// `event_id` for order, and `duplicate`.
+    /// The events to settle of `keys`, with the columns of [`DayEvents::stream`], `row_id`,
+    /// and `duplicate`.
     pub fn of_keys(&self, keys: &[u32]) -> Result<Option<DataFrame>, StoreError> {
         let what = "cannot read the usage events of seats over quota";
         fill(self.store.conn(), "run_seat_keys", keys).map_err(query_error(what))?;
         self.read(
             &format!(
-                "SELECT r.row_id, e.event_id, {},
-                        r.row_id IN (SELECT row_id FROM run_duplicates) AS duplicate
-                 FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
-                 WHERE r.key_code IN (SELECT key_code FROM run_seat_keys)",
-                lean("r")
+                "SELECT row_id, {}, row_id IN (SELECT row_id FROM run_duplicates) AS duplicate
+                 FROM run_events WHERE key_code IN (SELECT key_code FROM run_seat_keys)",
+                lean("run_events")
             ),
             what,
         )
+    }
+
+    /// `row_id, event_id` of the events `rows`.
+    pub fn event_ids(&self, rows: &[i64]) -> Result<DataFrame, StoreError> {
+        let what = "cannot read event ids";
+        fill(self.store.conn(), "run_rows", rows).map_err(query_error(what))?;
+        let ids = self.read(
+            "SELECT rowid AS row_id, event_id FROM usage_events
+             WHERE rowid IN (SELECT row_id FROM run_rows)",
+            what,
+        )?;
+        ids.ok_or_else(|| StoreError::Corrupt {
+            table: "usage_events",
+            message: format!("{} event ids are missing", rows.len()),
+        })
     }
 
     /// The rows of `sql` as one frame.

@@ -202,9 +202,11 @@ fn compute(
     }
     tracing::info!(elapsed = ?started.elapsed(), "found duplicate events");
     progress.set_message("funding seats over quota in order");
-    let classified = classifier.finish(chunk_rows, |keys| -> Result<_, BillingError> {
-        Ok(events.of_keys(keys)?)
-    })?;
+    let classified = classifier.finish(
+        chunk_rows,
+        |keys| -> Result<_, BillingError> { Ok(events.of_keys(keys)?) },
+        |rows| -> Result<_, BillingError> { Ok(events.event_ids(rows)?) },
+    )?;
     tracing::debug!(elapsed = ?started.elapsed(), "funded usage");
     let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
     let Aggregates {
