@@ -152,26 +152,23 @@ fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Event
     })
 }
 
-fn missing_columns(file: &str, present: &[String]) -> Result<(), ImportError> {
-    let missing: Vec<&str> = COLUMNS
+/// The required columns `has` lacks, in backticks and comma-separated; `None` if none.
+fn lacking(has: impl Fn(&str) -> bool) -> Option<String> {
+    let missing: Vec<String> = COLUMNS
         .iter()
-        .copied()
-        .filter(|c| !present.iter().any(|p| p == c))
+        .filter(|c| !has(c))
+        .map(|c| format!("`{c}`"))
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ImportError::Rows {
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+fn missing_columns(file: &str, present: &[String]) -> Result<(), ImportError> {
+    match lacking(|c| present.iter().any(|p| p == c)) {
+        None => Ok(()),
+        Some(missing) => Err(ImportError::Rows {
             file: file.to_owned(),
-            rows: vec![format!(
-                "line 1: missing column(s) {}",
-                missing
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )],
-        })
+            rows: vec![format!("line 1: missing column(s) {missing}")],
+        }),
     }
 }
 
@@ -234,20 +231,8 @@ fn read_jsonl(path: &Path, file: &str) -> Result<Rows, ImportError> {
                 continue;
             }
         };
-        let missing: Vec<&str> = COLUMNS
-            .iter()
-            .copied()
-            .filter(|c| !object.contains_key(*c))
-            .collect();
-        if !missing.is_empty() {
-            bad.push(format!(
-                "line {line}: missing field(s) {}",
-                missing
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        if let Some(missing) = lacking(|c| object.contains_key(c)) {
+            bad.push(format!("line {line}: missing field(s) {missing}"));
             continue;
         }
         let field = |name: &str| match object.get(name) {

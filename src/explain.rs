@@ -22,6 +22,8 @@ pub struct Fields {
     pub key: Option<String>,
     /// The member a seat is reassigned from.
     pub from: Option<String>,
+    /// What statements billed to the Team's Credits before the day asked about.
+    pub credits_spent: rust_decimal::Decimal,
 }
 
 fn need<T: Clone>(value: &Option<T>, flag: &str, action: &str) -> Result<T, String> {
@@ -57,7 +59,8 @@ pub fn request(
         "use_token_plan_key" => {
             return view(ActionRequest::UseTokenPlanKey {
                 key: token_plan_key(state, actor),
-                credits_available: state.credits_topped_up > rust_decimal::Decimal::ZERO,
+                credits_available: state.credits_topped_up - fields.credits_spent
+                    > rust_decimal::Decimal::ZERO,
             });
         }
         "invite" => Operation::Invite {

@@ -407,10 +407,7 @@ fn stored(store: &Store, day: NaiveDate) -> Result<Option<RunReport>, BillingErr
     let Some(summary) = summary else {
         return Ok(None);
     };
-    let summary: Summary = serde_json::from_str(&summary).map_err(|e| BillingError::Statement {
-        team: "summary".into(),
-        message: e.to_string(),
-    })?;
+    let summary: Summary = serde_json::from_str(&summary).map_err(json_error("summary"))?;
     let mut stmt = store
         .conn()
         .prepare("SELECT team_id, body FROM statements WHERE day = ? ORDER BY team_id")
@@ -423,12 +420,7 @@ fn stored(store: &Store, day: NaiveDate) -> Result<Option<RunReport>, BillingErr
     let mut statements = Vec::new();
     for row in rows {
         let (team, body) = row.map_err(query_error(what))?;
-        statements.push(
-            serde_json::from_str(&body).map_err(|e| BillingError::Statement {
-                team,
-                message: e.to_string(),
-            })?,
-        );
+        statements.push(serde_json::from_str(&body).map_err(json_error(&team))?);
     }
     Ok(Some(RunReport {
         statements,
@@ -452,13 +444,17 @@ pub fn statement_of(
         )
         .optional()
         .map_err(query_error("cannot read the statement"))?;
-    body.map(|body| {
-        serde_json::from_str(&body).map_err(|e| BillingError::Statement {
-            team: team.to_owned(),
-            message: e.to_string(),
-        })
-    })
-    .transpose()
+    body.map(|body| serde_json::from_str(&body).map_err(json_error(team)))
+        .transpose()
+}
+
+/// A statement or summary (of `team`) that cannot be written or read as JSON.
+fn json_error(team: &str) -> impl FnOnce(serde_json::Error) -> BillingError {
+    let team = team.to_owned();
+    move |e| BillingError::Statement {
+        team,
+        message: e.to_string(),
+    }
 }
 
 /// Writes the run's statements, seat usage and summary in one transaction.
@@ -471,10 +467,7 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
         let mut statements = tx.appender("statements").map_err(query_error(what))?;
         for statement in &report.statements {
             // Compact in the store; files and views print it pretty.
-            let body = serde_json::to_string(statement).map_err(|e| BillingError::Statement {
-                team: statement.team.clone(),
-                message: e.to_string(),
-            })?;
+            let body = serde_json::to_string(statement).map_err(json_error(&statement.team))?;
             statements
                 .append_row(params![
                     day,
@@ -499,10 +492,7 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
                 .map_err(query_error(what))?;
         }
     }
-    let summary = serde_json::to_string(&report.summary).map_err(|e| BillingError::Statement {
-        team: "summary".into(),
-        message: e.to_string(),
-    })?;
+    let summary = serde_json::to_string(&report.summary).map_err(json_error("summary"))?;
     tx.execute(
         "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
         params![day, extract::day_number(day), computed.max_rowid, summary],
@@ -526,10 +516,7 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
         .tempdir_in(out)
         .map_err(files)?;
     for statement in &report.statements {
-        let body = statement.to_json().map_err(|e| BillingError::Statement {
-            team: statement.team.clone(),
-            message: e.to_string(),
-        })?;
+        let body = statement.to_json().map_err(json_error(&statement.team))?;
         std::fs::write(
             staging.path().join(format!("{}.json", statement.team)),
             body,
@@ -537,10 +524,7 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
         .map_err(files)?;
     }
     let summary =
-        serde_json::to_string_pretty(&report.summary).map_err(|e| BillingError::Statement {
-            team: "summary".into(),
-            message: e.to_string(),
-        })? + "\n";
+        serde_json::to_string_pretty(&report.summary).map_err(json_error("summary"))? + "\n";
     std::fs::write(staging.path().join("summary.json"), summary).map_err(files)?;
     let target = out.join(&day);
     let previous = out.join(format!(".{day}.previous"));

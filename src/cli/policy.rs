@@ -128,8 +128,8 @@ fn prove(
 
 fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
     let gate = gatekeeper(cli)?;
-    let state = match &args.as_role {
-        Some(role) => facts_state(args, role)?,
+    let (state, credits_spent) = match &args.as_role {
+        Some(role) => (facts_state(args, role)?, rust_decimal::Decimal::ZERO),
         None => stored_state(cli, args)?,
     };
     let request = tokenplan::explain::request(
@@ -143,6 +143,7 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
             seats: args.seats,
             key: args.key.clone(),
             from: args.from.clone(),
+            credits_spent,
         },
     )
     .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
@@ -190,7 +191,12 @@ fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamS
     ))
 }
 
-fn stored_state(cli: &Cli, args: &ExplainArgs) -> Result<tokenplan::teams::TeamState, Failure> {
+/// The Team's state at `--at` (default: now), and what its statements billed to Credits before
+/// that day.
+fn stored_state(
+    cli: &Cli,
+    args: &ExplainArgs,
+) -> Result<(tokenplan::teams::TeamState, rust_decimal::Decimal), Failure> {
     let store = open_store(&cli.db)?;
     let at = match &args.at {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
@@ -199,7 +205,7 @@ fn stored_state(cli: &Cli, args: &ExplainArgs) -> Result<tokenplan::teams::TeamS
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
-    store
+    let state = store
         .team_state(&args.team, at)
         .map_err(Failure::work)?
         .ok_or_else(|| {
@@ -209,5 +215,10 @@ fn stored_state(cli: &Cli, args: &ExplainArgs) -> Result<tokenplan::teams::TeamS
                 cli.db.display()
             ))
             .hint("or decide on facts: --as-role ROLE --members N ...")
-        })
+        })?;
+    let today = tokenplan::calendar::billing_day(at, state.region);
+    let spent = store
+        .credits_spent(&args.team, today)
+        .map_err(Failure::work)?;
+    Ok((state, spent))
 }

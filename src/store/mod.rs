@@ -4,9 +4,10 @@ mod migrations;
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::{Connection, OptionalExt, params};
 use gatekeeper::{Decision, Region};
+use rust_decimal::Decimal;
 
 use crate::teams::{Operation, TeamState};
 
@@ -298,6 +299,25 @@ impl Store {
         }
         state.advance_to(at);
         Ok(Some(state))
+    }
+
+    /// What `team`'s statements of days before `before` billed to its Credits pool.
+    pub fn credits_spent(&self, team: &str, before: NaiveDate) -> Result<Decimal, StoreError> {
+        let spent: String = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(credits_spent), 0)::VARCHAR FROM statements
+                 WHERE team_id = ? AND day < ?",
+                params![team, before],
+                |r| r.get(0),
+            )
+            .map_err(query_error("cannot read earlier statements"))?;
+        spent
+            .parse()
+            .map_err(|e: rust_decimal::Error| StoreError::Corrupt {
+                table: "statements",
+                message: e.to_string(),
+            })
     }
 
     /// The time of a Team's latest record.

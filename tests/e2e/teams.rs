@@ -312,4 +312,37 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
         "{}",
         explain.stdout
     );
+    // Credits to spend are what was topped up less what statements billed (0.30 on 01-02).
+    let use_key = |at: &str| {
+        env.run(&[
+            "policy",
+            "explain",
+            "--as",
+            "bob",
+            "--action",
+            "use_token_plan_key",
+            "--team",
+            "t",
+            "--at",
+            at,
+        ])
+        .status
+    };
+    let top_up = |at: &str, name: &str| {
+        let step =
+            format!("- {{ at: '{at}', as: own, do: top_up_credits, team: t, amount: '0.20' }}\n");
+        env.run(&["apply", &write(&env, name, &step)]).ok();
+    };
+    top_up("2026-01-03T01:00:00Z", "up1.yaml");
+    assert_eq!(
+        use_key("2026-01-03T12:00:00Z"),
+        1,
+        "0.20 topped up, 0.30 spent"
+    );
+    top_up("2026-01-03T13:00:00Z", "up2.yaml");
+    assert_eq!(
+        use_key("2026-01-03T14:00:00Z"),
+        0,
+        "0.40 topped up, 0.30 spent"
+    );
 }
