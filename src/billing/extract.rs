@@ -206,16 +206,23 @@ impl<'a> DayEvents<'a> {
                 .map_err(query_error(what))?;
         }
         if self.settled_all >= 0 {
-            // A settled event has the id.
-            let settlement = self.settlement(&format!("AND e.rowid <= {}", self.settled_all));
+            // A settled event has the id. Only earlier rows whose id hash one of the run's
+            // events has are looked at closely (settlement, then the ids themselves).
+            let settlement = self.settlement(&format!(
+                "AND e.rowid <= {} AND e.event_id IS NOT NULL
+                 AND hash(e.event_id) IN (SELECT id_hash FROM run_events)",
+                self.settled_all
+            ));
             found += conn
                 .execute(
                     &format!(
-                        "INSERT INTO run_duplicates {settlement}
-                         SELECT r.row_id FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
-                         WHERE e.event_id IN (SELECT event_id FROM settled
-                                              WHERE row_id <= settled_upto AND event_id IS NOT NULL)
-                           AND r.row_id NOT IN (SELECT row_id FROM run_duplicates)"
+                        "INSERT INTO run_duplicates {settlement},
+                         seen AS (SELECT event_id FROM settled WHERE row_id <= settled_upto),
+                         candidates AS (SELECT row_id FROM run_events
+                                        WHERE id_hash IN (SELECT hash(event_id) FROM seen))
+                         SELECT c.row_id FROM candidates c JOIN usage_events e ON e.rowid = c.row_id
+                         WHERE e.event_id IN (SELECT event_id FROM seen)
+                           AND c.row_id NOT IN (SELECT row_id FROM run_duplicates)"
                     ),
                     [],
                 )
