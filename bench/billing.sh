@@ -2,9 +2,13 @@
 # The nightly job against the baseline a user could write by hand: one DuckDB query of the
 # day's per-key, per-model token totals. For each size: a store of 10,000 Teams with all events
 # on one day, `billing run` timed with its peak memory (/usr/bin/time -v), and the query timed
-# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles. The job runs twice: with
-# the bundled prices, where no seat reaches its quota on the day, and with
-# bench/prices-small-quota.yaml, where every seat crosses it and is funded event by event.
+# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles. The job runs three
+# times per size:
+#   job       the bundled prices: no seat reaches its quota on the day;
+#   next day  the night after, on the same store: a tenth as many new events, and two ids of
+#             the billed day sent again (so the run also looks for ids already settled);
+#   crossing  bench/prices-small-quota.yaml: every seat crosses its quota and is funded event
+#             by event.
 #
 #   bench/billing.sh                 # 1M, 10M and 30M events
 #   SIZES="1000000" bench/billing.sh # one size
@@ -18,26 +22,50 @@ python3 -c 'import duckdb; assert duckdb.__version__.startswith("2.0")' 2>/dev/n
 work="${BENCH_DIR:-$HOME/.cache/tokenplan-bench}"
 mkdir -p "$work"
 day=2026-11-23
+next=2026-11-24
+run="$work/run.duckdb"
 
-printf '%-10s %8s %9s %11s %12s %8s %7s %10s\n' events job_s peak_MB crossing_s crossing_MB query_s ratio crossing
-# One timed run of `billing run` on a fresh copy of the store: prints seconds and peak MB.
-timed_run() {
-  local base="$1" tag="$2"; shift 2
-  local run="$work/run.duckdb" time="$work/time-$tag.txt"
-  rm -f "$run" "$run.wal"
-  cp "$base" "$run"
-  /usr/bin/time -v "$bin" --db "$run" --quiet billing run --date "$day" "$@" >"$work/summary-$tag.json" 2>"$time"
+# `billing run` on DB for DATE, timed: prints seconds and peak MB.
+time_job() {
+  local db="$1" date="$2" tag="$3"; shift 3
+  local time="$work/time-$tag.txt"
+  /usr/bin/time -v "$bin" --db "$db" --quiet billing run --date "$date" "$@" >"$work/summary-$tag.json" 2>"$time"
   awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]}
               /Maximum resident set size/ {mb=$2/1024}
               END {printf "%s %.0f\n", s, mb}' "$time"
 }
+
+# A fresh copy of the store BASE as the run's store.
+fresh() {
+  rm -f "$run" "$run.wal"
+  cp "$1" "$run"
+}
+
+# The next day's events: a tenth as many as EVENTS, and two ids of the billed day again.
+add_next_day() {
+  python3 - "$run" "$1" <<'PY'
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+n = int(sys.argv[2]) // 10
+columns = "ts + INTERVAL 1 DAY, key_id, model, input_tokens, output_tokens, ingested_at"
+con.execute(f"INSERT INTO usage_events SELECT 'n' || event_id, {columns} FROM usage_events WHERE rowid < {n}")
+con.execute(f"INSERT INTO usage_events SELECT event_id, {columns} FROM usage_events WHERE rowid IN (5, 7)")
+PY
+}
+
+printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s\n' \
+  events job_s peak_MB next_day_s crossing_s crossing_MB query_s ratio crossing
 for events in ${SIZES:-1000000 10000000 30000000}; do
   base="$work/store-$events.duckdb"
   if [ ! -f "$base" ]; then
     "$bin" --db "$base" --quiet generate --teams 10000 --members 10 --days 1 --events "$events" --last-day "$day"
   fi
-  read -r job_s peak_mb < <(timed_run "$base" "$events")
-  read -r crossing_s crossing_mb < <(timed_run "$base" "$events-crossing" --prices bench/prices-small-quota.yaml)
+  fresh "$base"
+  read -r job_s peak_mb < <(time_job "$run" "$day" "$events")
+  add_next_day "$events"
+  read -r next_s _ < <(time_job "$run" "$next" "$events-next")
+  fresh "$base"
+  read -r crossing_s crossing_mb < <(time_job "$run" "$day" "$events-crossing" --prices bench/prices-small-quota.yaml)
   query_s=$(python3 - "$base" "$day" <<'PY'
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
@@ -53,5 +81,6 @@ PY
 )
   ratio=$(python3 -c "print(f'{$job_s/$query_s:.1f}x')")
   crossing=$(python3 -c "print(f'{$crossing_s/$query_s:.1f}x')")
-  printf '%-10s %8s %9s %11s %12s %8s %7s %10s\n' "$events" "$job_s" "$peak_mb" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing"
+  printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s\n' \
+    "$events" "$job_s" "$peak_mb" "$next_s" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing"
 done
