@@ -15,6 +15,9 @@ use super::lookup::{Funding, Lookup};
 /// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
 
+/// Scans of the store's events for seat cycles the run crosses, at most.
+const MAX_REREADS: usize = 4;
+
 /// Reduced frames kept before [`Classifier::compact`] merges them.
 const COMPACT_AFTER: usize = 4;
 
@@ -387,6 +390,13 @@ impl<'a> Classifier<'a> {
         let (decided, crossing) = (next(&mut frames)?, next(&mut frames)?);
 
         let mut usage = vec![decided.lazy().select(usage_columns())];
+        // Each batch is read again from the store in one scan: at most [`MAX_REREADS`] of
+        // them, larger than `batch_rows` if need be (a batch closes only past its share, so
+        // the largest cycle's headroom keeps the count within the bound).
+        let events = crossing.column("events")?.i64()?;
+        let count = |n: Option<i64>| usize::try_from(n.unwrap_or(0)).unwrap_or(usize::MAX);
+        let batch_rows =
+            batch_rows.max(count(events.sum()).div_ceil(MAX_REREADS) + count(events.max()));
         for batch in batches(&crossing, batch_rows)? {
             let keys = self.lookup.keys_of_seats(&batch);
             if let Some(events) = events_of_keys(&keys)? {

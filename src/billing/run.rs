@@ -204,7 +204,11 @@ fn compute(
     progress.set_message("funding seats over quota in order");
     let classified = classifier.finish(
         chunk_rows,
-        |keys| -> Result<_, BillingError> { Ok(events.of_keys(keys)?) },
+        |keys| -> Result<_, BillingError> {
+            let events = events.of_keys(keys)?;
+            tracing::debug!(elapsed = ?started.elapsed(), keys = keys.len(), "read the events of seats over quota");
+            Ok(events)
+        },
         |rows| -> Result<_, BillingError> { Ok(events.event_ids(rows)?) },
     )?;
     tracing::debug!(elapsed = ?started.elapsed(), "funded usage");
