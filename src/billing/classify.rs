@@ -319,13 +319,35 @@ impl<'a> Classifier<'a> {
     }
 
     /// Funds the reduced usage; `events_of_keys` reads again, in full, the events of the keys
-    /// whose seat cycles the run crosses, at most about `batch_rows` events at a time.
+    /// whose seat cycles the run crosses, at most about `batch_rows` events at a time, and
+    /// `event_ids` the ids of those that share an instant.
     pub fn finish<E: From<PolarsError>>(
         self,
         batch_rows: usize,
         mut events_of_keys: impl FnMut(&[u32]) -> Result<Option<DataFrame>, E>,
         mut event_ids: impl FnMut(&[i64]) -> Result<DataFrame, E>,
     ) -> Result<Classified, E> {
+        let (decided, crossing) = self.fund_sums()?;
+        let mut usage = vec![decided.lazy().select(usage_columns())];
+        // Each batch is read again from the store in one scan: at most [`MAX_REREADS`] of
+        // them, larger than `batch_rows` if need be (a batch closes only past its share, so
+        // the largest cycle's headroom keeps the count within the bound).
+        let events = crossing.column("events")?.i64()?;
+        let count = |n: Option<i64>| usize::try_from(n.unwrap_or(0)).unwrap_or(usize::MAX);
+        let batch_rows =
+            batch_rows.max(count(events.sum()).div_ceil(MAX_REREADS) + count(events.max()));
+        for batch in batches(&crossing, batch_rows)? {
+            let keys = self.lookup.keys_of_seats(&batch);
+            if let Some(events) = events_of_keys(&keys)? {
+                usage.push(self.fund_in_order(events, &batch, &mut event_ids)?);
+            }
+        }
+        Ok(self.results(concat(usage, UnionArgs::default())?)?)
+    }
+
+    /// The usage funded from its sums (`iv_code, model_code, usage_day, outcome` and sums),
+    /// and the seat cycles the run crosses (`seat_code, events`), whose events need order.
+    fn fund_sums(&self) -> PolarsResult<(DataFrame, DataFrame)> {
         // Corrections for duplicates can leave sums of no events.
         let usage = concat_frames(&self.usage)?
             .group_by([col("iv_code"), col("model_code"), col("usage_day")])
@@ -387,23 +409,12 @@ impl<'a> Classifier<'a> {
             .select([col("seat_code"), col("events")])
             .sort(["seat_code"], SortMultipleOptions::default());
         let mut frames = collect_all(vec![decided, crossing])?.into_iter();
-        let (decided, crossing) = (next(&mut frames)?, next(&mut frames)?);
+        Ok((next(&mut frames)?, next(&mut frames)?))
+    }
 
-        let mut usage = vec![decided.lazy().select(usage_columns())];
-        // Each batch is read again from the store in one scan: at most [`MAX_REREADS`] of
-        // them, larger than `batch_rows` if need be (a batch closes only past its share, so
-        // the largest cycle's headroom keeps the count within the bound).
-        let events = crossing.column("events")?.i64()?;
-        let count = |n: Option<i64>| usize::try_from(n.unwrap_or(0)).unwrap_or(usize::MAX);
-        let batch_rows =
-            batch_rows.max(count(events.sum()).div_ceil(MAX_REREADS) + count(events.max()));
-        for batch in batches(&crossing, batch_rows)? {
-            let keys = self.lookup.keys_of_seats(&batch);
-            if let Some(events) = events_of_keys(&keys)? {
-                usage.push(self.fund_in_order(events, &batch, &mut event_ids)?);
-            }
-        }
-        let usage = concat(usage, UnionArgs::default())?.cache();
+    /// Counts, seat usage and statement lines of the funded usage.
+    fn results(&self, usage: LazyFrame) -> PolarsResult<Classified> {
+        let usage = usage.cache();
         let counts = concat(
             [
                 concat_frames(&self.quarantined)?,
