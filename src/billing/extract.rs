@@ -285,6 +285,32 @@ impl<'a> DayEvents<'a> {
     }
 }
 
+/// The run's temporary tables.
+const TEMPORARY_TABLES: [&str; 9] = [
+    "run_keys",
+    "run_teams",
+    "run_models",
+    "run_seat_keys",
+    "run_settled",
+    "run_id_hashes",
+    "run_duplicates",
+    "run_rows",
+    "run_events",
+];
+
+impl Drop for DayEvents<'_> {
+    /// Frees the run's temporary tables and DuckDB's memory setting, so a long-lived store
+    /// (a service calling the library) does not keep a day's events in memory. Best effort:
+    /// they go with the connection anyway.
+    fn drop(&mut self) {
+        let tables = TEMPORARY_TABLES.map(|t| format!("DROP TABLE IF EXISTS temp.{t};"));
+        let _ = self
+            .store
+            .conn()
+            .execute_batch(&format!("{} RESET memory_limit;", tables.concat()));
+    }
+}
+
 /// [`LEAN_COLUMNS`] of `table`.
 fn lean(table: &str) -> String {
     LEAN_COLUMNS
@@ -414,4 +440,29 @@ pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>,
         })
         .map_err(query_error(what))?;
     rows.collect::<Result<_, _>>().map_err(query_error(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_leaves_no_temporary_tables_behind() {
+        let store = Store::open_in_memory().unwrap();
+        let temporary = || -> i64 {
+            store
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM duckdb_tables() WHERE temporary",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
+        assert_eq!(temporary(), TEMPORARY_TABLES.len() as i64);
+        drop(events);
+        assert_eq!(temporary(), 0);
+    }
 }
