@@ -639,6 +639,11 @@ mod tests {
 
         const SWITCH_US: i64 = 50;
 
+        /// Whether key `key` (0: `a`, 1: `b`) holds the seat at `ts`.
+        fn seated(ts: i64, key: usize) -> bool {
+            (key == 0) == (ts < SWITCH_US)
+        }
+
         /// Keys `a` and `b` share seat 1: `a` holds it until [`SWITCH_US`], then `b` (S4).
         /// Whoever holds it has Credits access; the other has none.
         fn lookup(quota: i64, prior: i64) -> Lookup {
@@ -686,7 +691,12 @@ mod tests {
             )
         }
 
-        /// `(ts, key, tokens)` per event, as the extract's frame; the id is `e{index}`.
+        /// The id of event `i`: unique, in an order unlike the rows'.
+        fn id(i: usize) -> String {
+            format!("id{:03}", (i * 37 + 11) % 101)
+        }
+
+        /// `(ts, key, tokens)` per event, as the extract's frame, ids from [`id`].
         fn frame(events: &[(i64, usize, i64)], lookup: &Lookup) -> DataFrame {
             let key_code = |key: usize| {
                 let id = ["a", "b"][key];
@@ -695,7 +705,7 @@ mod tests {
             let n = events.len();
             df!(
                 "row_id" => (0..n as i64).collect::<Vec<_>>(),
-                "event_id" => (0..n).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+                "event_id" => (0..n).map(id).collect::<Vec<_>>(),
                 "ts_us" => events.iter().map(|e| e.0).collect::<Vec<_>>(),
                 "key_code" => events.iter().map(|e| key_code(e.1)).collect::<Vec<_>>(),
                 "model_code" => vec![0i32; n],
@@ -738,8 +748,13 @@ mod tests {
                 chunk in 1usize..20,
                 batch_rows in 1usize..80,
             ) {
-                // Quotas near what the events use, where crossing (and ties) happen.
-                let quota = (prior + events.iter().map(|e| e.2).sum::<i64>() + quota_offset).max(0);
+                // Quotas near what the seat's events use, where crossing (and ties) happen.
+                let seat_tokens: i64 = events
+                    .iter()
+                    .filter(|&&(ts, key, _)| seated(ts, key))
+                    .map(|e| e.2)
+                    .sum();
+                let quota = (prior + seat_tokens + quota_offset).max(0);
                 let lookup = lookup(quota, prior);
                 let all = frame(&events, &lookup);
                 let mut classifier = Classifier::new(&lookup, 20_575).unwrap();
@@ -760,13 +775,12 @@ mod tests {
 
                 // The reference: every event in B12 order, against the seat's running usage.
                 let mut order: Vec<usize> = (0..events.len()).collect();
-                order.sort_by_key(|&i| (events[i].0, format!("e{i}")));
+                order.sort_by_key(|&i| (events[i].0, id(i)));
                 let mut used = prior;
                 let mut expected: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
                 for i in order {
                     let (ts, key, tokens) = events[i];
-                    let seated = (key == 0) == (ts < SWITCH_US);
-                    let outcome = if !seated {
+                    let outcome = if !seated(ts, key) {
                         Outcome::Unfunded
                     } else if used < quota {
                         used += tokens;
