@@ -466,12 +466,16 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
     let report = &computed.report;
     let what = "cannot commit the billing run";
     let day = report.summary.day;
+    // Compact in the store (files and views print it pretty), serialized on every core.
+    let bodies = report
+        .statements
+        .par_iter()
+        .map(|statement| serde_json::to_string(statement).map_err(json_error(&statement.team)))
+        .collect::<Result<Vec<_>, _>>()?;
     let tx = store.conn_mut().transaction().map_err(query_error(what))?;
     {
         let mut statements = tx.appender("statements").map_err(query_error(what))?;
-        for statement in &report.statements {
-            // Compact in the store; files and views print it pretty.
-            let body = serde_json::to_string(statement).map_err(json_error(&statement.team))?;
+        for (statement, body) in report.statements.iter().zip(bodies) {
             statements
                 .append_row(params![
                     day,
