@@ -11,6 +11,7 @@ use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 use crate::prices::Prices;
+use crate::store::Spent;
 
 /// A column of a small result frame as values; a missing value reads as zero or false.
 fn i32s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i32>> {
@@ -208,15 +209,6 @@ impl Aggregates {
         }
         Ok(aggregates)
     }
-}
-
-/// What was spent from a Team's Credits pool and wallet before the day.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spent {
-    /// Credits.
-    pub credits: Decimal,
-    /// Wallet.
-    pub wallet: Decimal,
 }
 
 /// One Team's statement, or `None` when the Team has nothing to bill and no balance change.

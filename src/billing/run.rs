@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::assemble::{self, Aggregates, Spent};
+use super::assemble::{self, Aggregates};
 use super::classify::Classifier;
 use super::extract::{self, DayEvents};
 use super::lookup::Lookup;
@@ -222,7 +222,7 @@ fn compute(
     } = Aggregates::new(&classified, &lookup, prices, &currency_of, day_number)?;
     tracing::info!(elapsed = ?started.elapsed(), "funded and priced usage");
     progress.set_message("assembling statements");
-    let spent = spent_before(store, day)?;
+    let spent = store.spent_before(day, None)?;
     let statements: Vec<Statement> = replays
         .iter()
         .filter_map(|(team, replay)| {
@@ -358,42 +358,6 @@ fn chunk_rows() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(extract::CHUNK_ROWS)
-}
-
-/// Credits and wallet spent per Team on statements before `day`.
-fn spent_before(store: &Store, day: NaiveDate) -> Result<BTreeMap<String, Spent>, StoreError> {
-    let what = "cannot read earlier statements";
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT team_id, sum(credits_spent)::VARCHAR, sum(wallet_spent)::VARCHAR FROM statements WHERE day < ? GROUP BY team_id")
-        .map_err(query_error(what))?;
-    let rows = stmt
-        .query_map(params![day], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(query_error(what))?;
-    let mut spent = BTreeMap::new();
-    for row in rows {
-        let (team, credits, wallet) = row.map_err(query_error(what))?;
-        let parse = |text: &str| {
-            text.parse::<Decimal>().map_err(|e| StoreError::Corrupt {
-                table: "statements",
-                message: e.to_string(),
-            })
-        };
-        spent.insert(
-            team,
-            Spent {
-                credits: parse(&credits)?,
-                wallet: parse(&wallet)?,
-            },
-        );
-    }
-    Ok(spent)
 }
 
 /// The stored run of `day`, if it was billed.

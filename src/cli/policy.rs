@@ -218,7 +218,8 @@ fn stored_state(
         })?;
     let today = tokenplan::calendar::billing_day(at, state.region);
     let spent = store
-        .credits_spent(&args.team, today)
+        .spent_before(today, Some(&args.team))
         .map_err(Failure::work)?;
-    Ok((state, spent))
+    let credits = spent.get(&args.team).map(|s| s.credits).unwrap_or_default();
+    Ok((state, credits))
 }

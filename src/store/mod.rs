@@ -2,6 +2,7 @@
 
 mod migrations;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -74,6 +75,15 @@ fn message(error: &duckdb::Error) -> String {
         (Some(a), Some(": "), Some(b)) if a == b => a.to_owned(),
         _ => text.to_owned(),
     }
+}
+
+/// What a Team's statements billed to its Credits pool and wallet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spent {
+    /// Credits.
+    pub credits: Decimal,
+    /// Wallet.
+    pub wallet: Decimal,
 }
 
 /// Wraps a DuckDB error with what was being done.
@@ -301,23 +311,46 @@ impl Store {
         Ok(Some(state))
     }
 
-    /// What `team`'s statements of days before `before` billed to its Credits pool.
-    pub fn credits_spent(&self, team: &str, before: NaiveDate) -> Result<Decimal, StoreError> {
-        let spent: String = self
+    /// What statements of days before `day` billed to each Team's Credits pool and wallet;
+    /// only `team`'s when given.
+    pub fn spent_before(
+        &self,
+        day: NaiveDate,
+        team: Option<&str>,
+    ) -> Result<BTreeMap<String, Spent>, StoreError> {
+        let what = "cannot read earlier statements";
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT coalesce(sum(credits_spent), 0)::VARCHAR FROM statements
-                 WHERE team_id = ? AND day < ?",
-                params![team, before],
-                |r| r.get(0),
+            .prepare_cached(
+                "SELECT team_id, sum(credits_spent)::VARCHAR, sum(wallet_spent)::VARCHAR
+                 FROM statements WHERE day < ? AND team_id = coalesce(?, team_id) GROUP BY team_id",
             )
-            .map_err(query_error("cannot read earlier statements"))?;
-        spent
-            .parse()
-            .map_err(|e: rust_decimal::Error| StoreError::Corrupt {
+            .map_err(query_error(what))?;
+        let rows = stmt
+            .query_map(params![day, team], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(query_error(what))?;
+        let parse = |text: &str| {
+            text.parse::<Decimal>().map_err(|e| StoreError::Corrupt {
                 table: "statements",
                 message: e.to_string(),
             })
+        };
+        let mut spent = BTreeMap::new();
+        for row in rows {
+            let (team, credits, wallet) = row.map_err(query_error(what))?;
+            let team_spent = Spent {
+                credits: parse(&credits)?,
+                wallet: parse(&wallet)?,
+            };
+            spent.insert(team, team_spent);
+        }
+        Ok(spent)
     }
 
     /// The time of a Team's latest record.
