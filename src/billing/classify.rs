@@ -353,12 +353,7 @@ impl<'a> Classifier<'a> {
             .group_by([col("iv_code"), col("model_code"), col("usage_day")])
             .agg(summed())
             .filter(col("events").gt(lit(0)))
-            .join(
-                self.funding.clone(),
-                [col("iv_code")],
-                [col("iv_code")],
-                JoinArgs::new(JoinType::Left),
-            )
+            .join_on(self.funding.clone(), "iv_code", JoinType::Left)
             .cache();
         // Each seat cycle: its quota against its earlier usage and the run's.
         let cycles = usage
@@ -366,12 +361,7 @@ impl<'a> Classifier<'a> {
             .filter(col("seat_code").is_not_null())
             .group_by([col("seat_code")])
             .agg([tokens().sum().alias("run_tokens"), col("events").sum()])
-            .join(
-                self.seats.clone(),
-                [col("seat_code")],
-                [col("seat_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
+            .join_on(self.seats.clone(), "seat_code", JoinType::Inner)
             .with_columns([
                 (col("prior") + col("run_tokens"))
                     .lt(col("quota"))
@@ -379,13 +369,12 @@ impl<'a> Classifier<'a> {
                 col("prior").lt(col("quota")).alias("open"),
             ]);
         let decided = usage
-            .join(
+            .join_on(
                 cycles
                     .clone()
                     .select([col("seat_code"), col("covered"), col("open")]),
-                [col("seat_code")],
-                [col("seat_code")],
-                JoinArgs::new(JoinType::Left),
+                "seat_code",
+                JoinType::Left,
             )
             .with_column(
                 when(col("funding").eq(lit(Funding::Unknown as i32)))
@@ -432,12 +421,7 @@ impl<'a> Classifier<'a> {
         let seat_usage = usage
             .clone()
             .filter(col("outcome").eq(Outcome::Plan.lit()))
-            .join(
-                self.funding.clone(),
-                [col("iv_code")],
-                [col("iv_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
+            .join_on(self.funding.clone(), "iv_code", JoinType::Inner)
             .group_by([col("seat_code")])
             .agg([tokens().sum().alias("tokens")])
             .sort(["seat_code"], SortMultipleOptions::default());
@@ -449,12 +433,7 @@ impl<'a> Classifier<'a> {
                     .or(col("outcome").eq(Outcome::Payg.lit()))
                     .or(col("outcome").eq(Outcome::Unfunded.lit())),
             )
-            .join(
-                self.funding.clone(),
-                [col("iv_code")],
-                [col("iv_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
+            .join_on(self.funding.clone(), "iv_code", JoinType::Inner)
             .with_column(
                 when(col("outcome").eq(Outcome::Plan.lit()))
                     .then(col("tier_code"))
@@ -492,18 +471,8 @@ impl<'a> Classifier<'a> {
         let events = self
             .with_intervals(events)?
             .filter(col("outcome").is_null())
-            .join(
-                self.funding.clone(),
-                [col("iv_code")],
-                [col("iv_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .join(
-                batch.lazy(),
-                [col("seat_code")],
-                [col("seat_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
+            .join_on(self.funding.clone(), "iv_code", JoinType::Inner)
+            .join_on(batch.lazy(), "seat_code", JoinType::Inner)
             .collect()?;
         let tied = events
             .clone()
@@ -525,18 +494,8 @@ impl<'a> Classifier<'a> {
         };
         Ok(events
             .lazy()
-            .join(
-                ranks.lazy(),
-                [col("row_id")],
-                [col("row_id")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .join(
-                self.seats.clone(),
-                [col("seat_code")],
-                [col("seat_code")],
-                JoinArgs::new(JoinType::Inner),
-            )
+            .join_on(ranks.lazy(), "row_id", JoinType::Left)
+            .join_on(self.seats.clone(), "seat_code", JoinType::Inner)
             .sort(
                 ["ts_us", "id_rank", "row_id"],
                 SortMultipleOptions::default().with_nulls_last(false),
@@ -561,6 +520,17 @@ impl<'a> Classifier<'a> {
             ])
             .agg(sums())
             .select(usage_columns()))
+    }
+}
+
+/// Joins on one column of the same name on both sides.
+trait JoinOn {
+    fn join_on(self, other: LazyFrame, column: &str, how: JoinType) -> LazyFrame;
+}
+
+impl JoinOn for LazyFrame {
+    fn join_on(self, other: LazyFrame, column: &str, how: JoinType) -> LazyFrame {
+        self.join(other, [col(column)], [col(column)], JoinArgs::new(how))
     }
 }
 
@@ -634,7 +604,7 @@ mod tests {
 
         use super::*;
         use crate::billing::lookup::code;
-        use crate::billing::replay::{KeyInterval, KeyKind, Replay, SeatUsage};
+        use crate::billing::replay::{KeyInterval, KeyKind, SeatUsage};
         use crate::prices::Prices;
 
         const SWITCH_US: i64 = 50;
@@ -658,23 +628,12 @@ mod tests {
                     credits_access: seated,
                 },
             };
-            let replay = Replay {
-                state: crate::teams::TeamState::new(
-                    "t",
-                    gatekeeper::Region::Overseas,
-                    false,
-                    "a",
-                    chrono::DateTime::default(),
-                ),
-                intervals: vec![
-                    interval("a", 0, SWITCH_US, true),
-                    interval("a", SWITCH_US, i64::MAX, false),
-                    interval("b", 0, SWITCH_US, false),
-                    interval("b", SWITCH_US, i64::MAX, true),
-                ],
-                charges: Vec::new(),
-                topped_up_today: false,
-            };
+            let replay = crate::billing::replay::with_intervals(vec![
+                interval("a", 0, SWITCH_US, true),
+                interval("a", SWITCH_US, i64::MAX, false),
+                interval("b", 0, SWITCH_US, false),
+                interval("b", SWITCH_US, i64::MAX, true),
+            ]);
             let mut prices = Prices::bundled().unwrap();
             prices.tiers.get_mut("plus").unwrap().quota_tokens = quota;
             let prior = SeatUsage {
@@ -768,7 +727,7 @@ mod tests {
                         |_| Ok::<_, PolarsError>(Some(all.drop("event_id").unwrap())),
                         |rows| {
                             let rows = DataFrame::new_infer_height(vec![Column::new("row_id".into(), rows)])?;
-                            ids.clone().lazy().join(rows.lazy(), [col("row_id")], [col("row_id")], JoinArgs::new(JoinType::Inner)).collect()
+                            ids.clone().lazy().join_on(rows.lazy(), "row_id", JoinType::Inner).collect()
                         },
                     )
                     .unwrap();

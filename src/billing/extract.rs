@@ -52,16 +52,11 @@ impl<'a> DayEvents<'a> {
     pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
         let what = "cannot prepare the usage events";
         let conn = store.conn();
+        let tables = TEMPORARY_TABLES
+            .map(|(table, columns)| format!("CREATE OR REPLACE TEMP TABLE {table} ({columns});"));
         conn.execute_batch(&format!(
-            "SET memory_limit = '{DUCKDB_MEMORY_LIMIT}';
-             CREATE OR REPLACE TEMP TABLE run_keys (key_id VARCHAR, key_code INTEGER, offset_us BIGINT);
-             CREATE OR REPLACE TEMP TABLE run_teams (team_id VARCHAR, offset_us BIGINT);
-             CREATE OR REPLACE TEMP TABLE run_models (model VARCHAR, model_code INTEGER);
-             CREATE OR REPLACE TEMP TABLE run_seat_keys (key_code INTEGER);
-             CREATE OR REPLACE TEMP TABLE run_settled (usage_day BIGINT, upto BIGINT);
-             CREATE OR REPLACE TEMP TABLE run_id_hashes (id_hash UBIGINT);
-             CREATE OR REPLACE TEMP TABLE run_duplicates (row_id BIGINT);
-             CREATE OR REPLACE TEMP TABLE run_rows (row_id BIGINT);"
+            "SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'; {}",
+            tables.concat()
         ))
         .map_err(query_error(what))?;
         let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
@@ -285,17 +280,20 @@ impl<'a> DayEvents<'a> {
     }
 }
 
-/// The run's temporary tables.
-const TEMPORARY_TABLES: [&str; 9] = [
-    "run_keys",
-    "run_teams",
-    "run_models",
-    "run_seat_keys",
-    "run_settled",
-    "run_id_hashes",
-    "run_duplicates",
-    "run_rows",
-    "run_events",
+/// The run's temporary tables made empty, with their columns; `run_events` is made from a
+/// query.
+const TEMPORARY_TABLES: [(&str, &str); 8] = [
+    (
+        "run_keys",
+        "key_id VARCHAR, key_code INTEGER, offset_us BIGINT",
+    ),
+    ("run_teams", "team_id VARCHAR, offset_us BIGINT"),
+    ("run_models", "model VARCHAR, model_code INTEGER"),
+    ("run_seat_keys", "key_code INTEGER"),
+    ("run_settled", "usage_day BIGINT, upto BIGINT"),
+    ("run_id_hashes", "id_hash UBIGINT"),
+    ("run_duplicates", "row_id BIGINT"),
+    ("run_rows", "row_id BIGINT"),
 ];
 
 impl Drop for DayEvents<'_> {
@@ -303,11 +301,12 @@ impl Drop for DayEvents<'_> {
     /// (a service calling the library) does not keep a day's events in memory. Best effort:
     /// they go with the connection anyway.
     fn drop(&mut self) {
-        let tables = TEMPORARY_TABLES.map(|t| format!("DROP TABLE IF EXISTS temp.{t};"));
-        let _ = self
-            .store
-            .conn()
-            .execute_batch(&format!("{} RESET memory_limit;", tables.concat()));
+        let tables =
+            TEMPORARY_TABLES.map(|(table, _)| format!("DROP TABLE IF EXISTS temp.{table};"));
+        let _ = self.store.conn().execute_batch(&format!(
+            "{} DROP TABLE IF EXISTS temp.run_events; RESET memory_limit;",
+            tables.concat()
+        ));
     }
 }
 
@@ -461,7 +460,11 @@ mod tests {
         };
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
-        assert_eq!(temporary(), TEMPORARY_TABLES.len() as i64);
+        assert_eq!(
+            temporary(),
+            TEMPORARY_TABLES.len() as i64 + 1,
+            "and run_events"
+        );
         drop(events);
         assert_eq!(temporary(), 0);
     }

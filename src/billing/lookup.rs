@@ -303,21 +303,10 @@ mod tests {
             to_us,
             kind,
         };
-        let replay = Replay {
-            state: crate::teams::TeamState::new(
-                "t",
-                gatekeeper::Region::Overseas,
-                false,
-                "u",
-                chrono::DateTime::default(),
-            ),
-            intervals: vec![
-                interval(30, 40, KeyKind::Deleted),
-                interval(10, 20, KeyKind::Payg),
-            ],
-            charges: Vec::new(),
-            topped_up_today: false,
-        };
+        let replay = crate::billing::replay::with_intervals(vec![
+            interval(30, 40, KeyKind::Deleted),
+            interval(10, 20, KeyKind::Payg),
+        ]);
         let replays = BTreeMap::from([("t".to_owned(), replay)]);
         let lookup = Lookup::new(&replays, &Prices::bundled().unwrap(), &[]);
         let tiles: Vec<(i64, Funding)> = lookup

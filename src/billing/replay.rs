@@ -82,6 +82,23 @@ pub struct Replay {
     pub topped_up_today: bool,
 }
 
+/// A replay of overseas Team `t` with only `intervals`, for tests of what follows the replay.
+#[cfg(test)]
+pub(crate) fn with_intervals(intervals: Vec<KeyInterval>) -> Replay {
+    Replay {
+        state: TeamState::new(
+            "t",
+            gatekeeper::Region::Overseas,
+            false,
+            "t",
+            DateTime::default(),
+        ),
+        intervals,
+        charges: Vec::new(),
+        topped_up_today: false,
+    }
+}
+
 /// Rounds once, to cents, half away from zero (B7).
 pub fn round(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)

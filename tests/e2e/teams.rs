@@ -293,26 +293,6 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
     assert_eq!(out.status, 2);
     assert!(out.stderr.contains("starts with `tp:`"), "{}", out.stderr);
     // K2: the gateway's check on a key without seat or Credits access.
-    let explain = env.run(&[
-        "policy",
-        "explain",
-        "--as",
-        "bob",
-        "--action",
-        "use_token_plan_key",
-        "--team",
-        "t",
-        "--at",
-        "2026-01-03T00:00:00Z",
-    ]);
-    assert!(
-        explain
-            .stdout
-            .contains("[token-plan-key-needs-resources (K2)]"),
-        "{}",
-        explain.stdout
-    );
-    // Credits to spend are what was topped up less what statements billed (0.30 on 01-02).
     let use_key = |at: &str| {
         env.run(&[
             "policy",
@@ -326,8 +306,16 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
             "--at",
             at,
         ])
-        .status
     };
+    let explain = use_key("2026-01-03T00:00:00Z");
+    assert!(
+        explain
+            .stdout
+            .contains("[token-plan-key-needs-resources (K2)]"),
+        "{}",
+        explain.stdout
+    );
+    // Credits to spend are what was topped up less what statements billed (0.30 on 01-02).
     let top_up = |at: &str, name: &str| {
         let step =
             format!("- {{ at: '{at}', as: own, do: top_up_credits, team: t, amount: '0.20' }}\n");
@@ -335,13 +323,13 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
     };
     top_up("2026-01-03T01:00:00Z", "up1.yaml");
     assert_eq!(
-        use_key("2026-01-03T12:00:00Z"),
+        use_key("2026-01-03T12:00:00Z").status,
         1,
         "0.20 topped up, 0.30 spent"
     );
     top_up("2026-01-03T13:00:00Z", "up2.yaml");
     assert_eq!(
-        use_key("2026-01-03T14:00:00Z"),
+        use_key("2026-01-03T14:00:00Z").status,
         0,
         "0.40 topped up, 0.30 spent"
     );
