@@ -246,10 +246,12 @@ impl<'a> Classifier<'a> {
     /// Quarantine counts (`outcome, late, events`) and token sums (`iv_code, model_code,
     /// usage_day` and [`sums`]) of `events`, all of them duplicates or none.
     fn reduce(&self, events: DataFrame, duplicates: bool) -> PolarsResult<[DataFrame; 2]> {
-        let events = events
-            .lazy()
-            .with_column(lit(duplicates).alias("duplicate"));
-        let events = self.with_intervals(events.collect()?)?;
+        let flag = Column::new_scalar(
+            "duplicate".into(),
+            Scalar::from(duplicates),
+            events.height(),
+        );
+        let events = self.with_intervals(events.hstack(&[flag])?)?;
         let quarantined = events
             .clone()
             .filter(col("outcome").is_not_null())
