@@ -152,31 +152,49 @@ impl<'a> DayEvents<'a> {
     }
 
     /// Streams the events to settle to `each_chunk`, about `chunk_rows` rows per frame, with
-    /// the columns of [`LEAN_COLUMNS`]; returns how many were read.
-    pub fn stream<E: From<StoreError>>(
+    /// the columns of [`LEAN_COLUMNS`]; returns how many were read. `each_chunk` runs on a
+    /// thread of its own, one chunk behind: DuckDB reads the next chunk while polars reduces
+    /// this one.
+    pub fn stream<E: From<StoreError> + Send>(
         &self,
         chunk_rows: usize,
-        mut each_chunk: impl FnMut(DataFrame) -> Result<(), E>,
+        each_chunk: impl FnMut(DataFrame) -> Result<(), E> + Send,
     ) -> Result<u64, E> {
         let what = "cannot read usage events";
         let sql = format!("SELECT {} FROM run_events", lean("run_events"));
         let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
         let stream = stmt.stream_arrow([]).map_err(query_error(what))?;
-        let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
-        for batch in stream {
-            let batch = batch.map_err(query_error(what))?;
-            events += batch.num_rows() as u64;
-            rows += batch.num_rows();
-            batches.push(batch);
-            if rows >= chunk_rows {
-                each_chunk(frame(&std::mem::take(&mut batches))?)?;
-                rows = 0;
-            }
-        }
-        if !batches.is_empty() {
-            each_chunk(frame(&batches)?)?;
-        }
-        Ok(events)
+        std::thread::scope(|scope| {
+            let (chunks, received) = std::sync::mpsc::sync_channel(1);
+            let reducer = scope.spawn(move || received.into_iter().try_for_each(each_chunk));
+            let read = (|| -> Result<u64, E> {
+                let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
+                for batch in stream {
+                    let batch = batch.map_err(query_error(what))?;
+                    events += batch.num_rows() as u64;
+                    rows += batch.num_rows();
+                    batches.push(batch);
+                    if rows >= chunk_rows {
+                        if chunks.send(frame(&std::mem::take(&mut batches))?).is_err() {
+                            // The reducer failed; its error is the one to report.
+                            return Ok(events);
+                        }
+                        rows = 0;
+                    }
+                }
+                if !batches.is_empty() {
+                    // An error here means the reducer failed, and is reported below.
+                    let _ = chunks.send(frame(&batches)?);
+                }
+                Ok(events)
+            })();
+            drop(chunks);
+            let reduced = reducer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            reduced?;
+            read
+        })
     }
 
     /// Finds the run's events that repeat an event id (B13), given the id hashes the run saw
