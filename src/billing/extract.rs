@@ -463,6 +463,56 @@ pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>,
 mod tests {
     use super::*;
 
+    /// A store with `n` events of an unknown key, prepared for a run.
+    fn store_with_events(n: usize) -> Store {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .conn()
+            .execute_batch(&format!(
+                "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+                 SELECT 'e' || i, TIMESTAMPTZ '2026-11-23 10:00:00+00', 'k', 'm', 1, 1
+                 FROM range({n}) t(i)"
+            ))
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn every_event_streams_to_the_reducer_in_chunks() {
+        let store = store_with_events(5000);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
+        let mut chunks = Vec::new();
+        let read = events
+            .stream(1, |chunk| -> Result<(), StoreError> {
+                chunks.push(chunk.height());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(read, 5000);
+        assert_eq!(chunks.iter().sum::<usize>(), 5000);
+        assert!(chunks.len() > 1, "DuckDB's batches make several chunks");
+    }
+
+    #[test]
+    fn a_reducer_error_stops_the_read_and_is_the_error_reported() {
+        let store = store_with_events(5000);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
+        let mut calls = 0;
+        let error = events
+            .stream(1, |_| {
+                calls += 1;
+                Err(StoreError::Corrupt {
+                    table: "usage_events",
+                    message: "reducer failed".into(),
+                })
+            })
+            .unwrap_err();
+        assert_eq!(calls, 1);
+        assert!(error.to_string().contains("reducer failed"), "{error}");
+    }
+
     #[test]
     fn a_run_leaves_no_temporary_tables_behind() {
         let store = Store::open_in_memory().unwrap();
