@@ -181,6 +181,7 @@ fn compute(
     let prior = extract::prior_seat_usage(store, day)?;
     let lookup = Lookup::new(&replays, prices, &prior);
     let events = DayEvents::prepare(store, day, &lookup)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
     progress.set_message("reading usage events");
     let day_number = extract::day_number(day);
     let mut classifier = Classifier::new(&lookup, day_number)?;
