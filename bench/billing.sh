@@ -2,7 +2,8 @@
 # The nightly job against the baseline a user could write by hand: one DuckDB query of the
 # day's per-key, per-model token totals. For each size: a store of 10,000 Teams with all events
 # on one day, `billing run` timed with its peak memory (/usr/bin/time -v), and the query timed
-# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles. The job runs three
+# (best of 3) with DuckDB 2.0.0 from PyPI, the engine tokenplan bundles, and again in the bundled
+# build itself (examples/baseline_query.rs: no Python rows to build). The job runs three
 # times per size:
 #   job       the bundled prices: no seat reaches its quota on the day;
 #   next day  the night after, on the same store: a tenth as many new events, and two ids of
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tokenplan-target}"
-cargo build --release --quiet
+cargo build --release --quiet --bins --example baseline_query
 bin="$CARGO_TARGET_DIR/release/tokenplan"
 python3 -c 'import duckdb; assert duckdb.__version__.startswith("2.0")' 2>/dev/null || pip install --quiet duckdb==2.0.0
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
@@ -53,8 +54,8 @@ con.execute(f"INSERT INTO usage_events SELECT event_id, {columns} FROM usage_eve
 PY
 }
 
-printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s\n' \
-  events job_s peak_MB next_day_s crossing_s crossing_MB query_s ratio crossing
+printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s %10s %8s\n' \
+  events job_s peak_MB next_day_s crossing_s crossing_MB query_s ratio crossing query_rs_s ratio_rs
 for events in ${SIZES:-1000000 10000000 30000000}; do
   base="$work/store-$events.duckdb"
   if [ ! -f "$base" ]; then
@@ -79,8 +80,11 @@ for _ in range(3):
 print(f"{best:.3f}")
 PY
 )
+  query_rs_s=$("$CARGO_TARGET_DIR/release/examples/baseline_query" "$base" "$day")
+  ratio_rs=$(python3 -c "print(f'{$job_s/$query_rs_s:.1f}x')")
   ratio=$(python3 -c "print(f'{$job_s/$query_s:.1f}x')")
   crossing=$(python3 -c "print(f'{$crossing_s/$query_s:.1f}x')")
-  printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s\n' \
-    "$events" "$job_s" "$peak_mb" "$next_s" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing"
+  printf '%-10s %7s %8s %10s %11s %12s %8s %7s %9s %10s %8s\n' \
+    "$events" "$job_s" "$peak_mb" "$next_s" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing" \
+    "$query_rs_s" "$ratio_rs"
 done
