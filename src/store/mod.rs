@@ -489,6 +489,49 @@ mod tests {
             .execute_batch("SELECT * FROM statements")
             .unwrap();
     }
+
+    #[test]
+    fn statements_stored_before_zstd_are_kept_and_new_ones_are_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.duckdb");
+        let conn = Connection::open(&path).unwrap();
+        let store = Store::migrated(conn, &MIGRATIONS[..2]).unwrap();
+        store
+            .conn()
+            .execute_batch("INSERT INTO statements VALUES ('2026-11-23', 'acme', '{}', 1.50, 0.00)")
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let kept: (String, String) = store
+            .conn()
+            .query_row(
+                "SELECT team_id, credits_spent::VARCHAR FROM statements",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("acme".into(), "1.50".into()));
+        store
+            .conn()
+            .execute_batch(
+                "INSERT INTO statements SELECT DATE '2026-11-24' + i::INTEGER, 'acme',
+                        repeat('{\"line\": 1}', 50), 0, 0 FROM range(3000) t(i);
+                 CHECKPOINT",
+            )
+            .unwrap();
+        let compressions: Vec<String> = store
+            .conn()
+            .prepare(
+                "SELECT DISTINCT compression FROM pragma_storage_info('statements')
+                 WHERE column_name = 'body' AND segment_type = 'VARCHAR'",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(compressions, ["ZSTD"]);
+    }
 }
 
 #[cfg(test)]
