@@ -28,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..3 {
         let started = Instant::now();
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?.count();
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?
+            .len();
         best = best.min(started.elapsed().as_secs_f64());
         if rows == 0 {
             return Err(format!("no usage on {day}").into());
