@@ -472,12 +472,20 @@ fn insert_team(
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_older_store_opens_and_upgrades() {
+    /// A store file with only the first `applied` migrations, in a directory kept alive by
+    /// the returned guard.
+    fn older_store(applied: usize) -> (tempfile::TempDir, std::path::PathBuf, Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.duckdb");
         let conn = Connection::open(&path).unwrap();
-        drop(Store::migrated(conn, &MIGRATIONS[..1]).unwrap());
+        let store = Store::migrated(conn, &MIGRATIONS[..applied]).unwrap();
+        (dir, path, store)
+    }
+
+    #[test]
+    fn an_older_store_opens_and_upgrades() {
+        let (_dir, path, old) = older_store(1);
+        drop(old);
         let store = Store::open(&path).unwrap();
         let applied: i64 = store
             .conn()
@@ -492,10 +500,7 @@ mod tests {
 
     #[test]
     fn statements_stored_before_zstd_are_kept_and_new_ones_are_compressed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.duckdb");
-        let conn = Connection::open(&path).unwrap();
-        let store = Store::migrated(conn, &MIGRATIONS[..2]).unwrap();
+        let (_dir, path, store) = older_store(2);
         store
             .conn()
             .execute_batch("INSERT INTO statements VALUES ('2026-11-23', 'acme', '{}', 1.50, 0.00)")
