@@ -10,6 +10,10 @@
 #             the billed day sent again (so the run also looks for ids already settled);
 #   crossing  bench/prices-small-quota.yaml: every seat crosses its quota and is funded event
 #             by event.
+# Each timed run is one night: the days of the generated history before the benchmarked day
+# are billed first, outside the timing (B18). Then, once: a 30-day catch-up (a store with 30
+# days of events, the days before them billed, one run bills all 30) against the one night of
+# its last day.
 #
 #   bench/billing.sh                 # 1M, 10M and 30M events
 #   SIZES="1000000" bench/billing.sh # one size
@@ -60,6 +64,8 @@ for events in ${SIZES:-1000000 10000000 30000000}; do
   base="$work/store-$events.duckdb"
   if [ ! -f "$base" ]; then
     "$bin" --db "$base" --quiet generate --teams 10000 --members 10 --days 1 --events "$events" --last-day "$day"
+    # The days before the benchmarked one, billed outside the timing (B18).
+    "$bin" --db "$base" --quiet billing run --date "$(date -d "$day - 1 day" +%F)" >/dev/null
   fi
   fresh "$base"
   read -r job_s peak_mb < <(time_job "$run" "$day" "$events")
@@ -88,3 +94,20 @@ PY
     "$events" "$job_s" "$peak_mb" "$next_s" "$crossing_s" "$crossing_mb" "$query_s" "$ratio" "$crossing" \
     "$query_rs_s" "$ratio_rs"
 done
+
+# A 30-day catch-up against one night, on a store with 30 days of events.
+events=${CATCHUP_EVENTS:-10000000}
+base="$work/store-$events-30d.duckdb"
+first=$(date -d "$day - 29 days" +%F)
+if [ ! -f "$base" ]; then
+  "$bin" --db "$base" --quiet generate --teams 10000 --members 10 --days 30 --events "$events" --last-day "$day"
+  "$bin" --db "$base" --quiet billing run --date "$(date -d "$first - 1 day" +%F)" >/dev/null
+fi
+fresh "$base"
+read -r catchup_s catchup_mb < <(time_job "$run" "$day" "$events-catchup")
+fresh "$base"
+"$bin" --db "$run" --quiet billing run --date "$(date -d "$day - 1 day" +%F)" >/dev/null
+read -r night_s night_mb < <(time_job "$run" "$day" "$events-night")
+printf '\n%-10s %12s %11s %12s %11s %9s\n' events catchup_30d_s catchup_MB one_night_s night_MB per_night
+printf '%-10s %12s %11s %12s %11s %9s\n' "$events" "$catchup_s" "$catchup_mb" "$night_s" "$night_mb" \
+  "$(python3 -c "print(f'{$catchup_s/30/$night_s:.2f}x')")"

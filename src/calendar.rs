@@ -17,11 +17,36 @@ pub fn billing_day(at: DateTime<Utc>, region: Region) -> NaiveDate {
     at.with_timezone(&zone(region)).date_naive()
 }
 
-/// The first instant of a billing day, as UTC.
+/// The first instant of a billing day, as UTC (clamped to the first representable instant).
 pub fn day_start(day: NaiveDate, region: Region) -> DateTime<Utc> {
     let local = day.and_time(chrono::NaiveTime::MIN);
     let offset = i64::from(zone(region).local_minus_utc());
-    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc) - chrono::Duration::seconds(offset)
+    DateTime::<Utc>::from_naive_utc_and_offset(local, Utc)
+        .checked_sub_signed(chrono::Duration::seconds(offset))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Days since 1970-01-01: how SQL and polars carry a day.
+pub fn day_number(day: NaiveDate) -> i64 {
+    (day - NaiveDate::default()).num_days()
+}
+
+/// The day `days` after 1970-01-01, if representable.
+pub fn from_day_number(days: i64) -> Option<NaiveDate> {
+    NaiveDate::default().checked_add_signed(chrono::Duration::try_days(days)?)
+}
+
+/// The day after `day` (the last representable day has none after it: itself).
+pub fn next_day(day: NaiveDate) -> NaiveDate {
+    day.succ_opt().unwrap_or(day)
+}
+
+/// The instant a billing day ends: the next day's first instant, as UTC (clamped to the last
+/// representable instant).
+pub fn day_end(day: NaiveDate, region: Region) -> DateTime<Utc> {
+    day_start(day, region)
+        .checked_add_signed(chrono::Duration::days(1))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The `n`th renewal of a subscription bought on `anchor` (n = 0 is the purchase day), on the

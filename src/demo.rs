@@ -30,7 +30,7 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     let import = |store: &mut Store, name: &str, text: &str| -> anyhow::Result<()> {
         let path = dir.path().join(name);
         std::fs::write(&path, text)?;
-        events::store(store, &events::read(&path)?, chrono::Utc::now())?;
+        events::store(store, &[events::read(&path)?], chrono::Utc::now())?;
         Ok(())
     };
     import(store, "events.csv", EVENTS)?;
@@ -39,8 +39,10 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
         store,
         prices,
         previous,
+        chrono::Utc::now(),
         None,
         &indicatif::ProgressBar::hidden(),
+        |_| {},
     )?;
     import(store, "late-events.csv", LATE_EVENTS)?;
     store

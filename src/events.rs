@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
+use crate::ids;
 use crate::store::{Store, StoreError, query_error};
 
 /// The columns of `usage_events` a file must have (`ingested_at` is optional).
@@ -144,7 +145,11 @@ fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Event
         line,
         event_id: text("event_id")?,
         ts: time("ts", &ts)?,
-        key_id: text("key_id")?,
+        key_id: {
+            let key = text("key_id")?;
+            ids::check_key(&key).map_err(|e| format!("`key_id`: {e}"))?;
+            key
+        },
         model: text("model")?,
         input_tokens: tokens("input_tokens")?,
         output_tokens: tokens("output_tokens")?,
@@ -318,16 +323,32 @@ fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
     Ok((rows, bad))
 }
 
-/// Stores rows in one transaction, skipping event ids already stored or repeated.
+/// Stores the rows of several files in one transaction, each file's summary in order;
+/// event ids already stored, repeated in a file or in an earlier file are skipped.
 pub fn store(
     store: &mut Store,
-    rows: &[EventRow],
+    files: &[Vec<EventRow>],
     now: DateTime<Utc>,
-) -> Result<ImportSummary, StoreError> {
+) -> Result<Vec<ImportSummary>, StoreError> {
     let conn = store.conn_mut();
     let tx = conn
         .transaction()
         .map_err(query_error("cannot start the import"))?;
+    let summaries = files
+        .iter()
+        .map(|rows| store_rows(&tx, rows, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()
+        .map_err(query_error("cannot commit the import"))?;
+    Ok(summaries)
+}
+
+/// Stores one file's rows inside the import's transaction.
+fn store_rows(
+    tx: &duckdb::Connection,
+    rows: &[EventRow],
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, StoreError> {
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS import_staging (line BIGINT, event_id VARCHAR, ts_us BIGINT, key_id VARCHAR, model VARCHAR, input_tokens BIGINT, output_tokens BIGINT, ingested_us BIGINT);
          DELETE FROM import_staging;",
@@ -367,8 +388,6 @@ pub fn store(
             [],
         )
         .map_err(query_error("cannot store the events"))?;
-    tx.commit()
-        .map_err(query_error("cannot commit the import"))?;
     Ok(ImportSummary {
         read: rows.len(),
         stored,

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod events;
 pub mod explain;
 pub mod generate;
+pub mod ids;
 pub mod prices;
 pub mod render;
 pub mod report;

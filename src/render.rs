@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::billing::{Statement, StatementLine, Summary};
+use crate::billing::{Statement, StatementLine, Status, Summary};
 
 /// A statement as an aligned table.
 pub fn statement_table(statement: &Statement) -> String {
@@ -136,4 +136,57 @@ pub fn summary_table(summary: &Summary) -> String {
             totals.join(", ")
         }
     )
+}
+
+/// `billing status` as aligned lines.
+pub fn status_table(status: &Status) -> String {
+    let none = || "none".to_owned();
+    let latest = status
+        .latest_billed_day
+        .map_or_else(none, |d| d.to_string());
+    let unbilled = match (status.unbilled_days.first(), status.unbilled_days.last()) {
+        (Some(first), Some(last)) if first == last => format!("{first} (1 day)"),
+        (Some(first), Some(last)) => {
+            format!("{first} to {last} ({} days)", status.unbilled_days.len())
+        }
+        _ => none(),
+    };
+    let events = &status.unsettled_events;
+    let unsettled = match events.oldest_usage_day {
+        Some(oldest) => format!(
+            "{} (oldest usage day {oldest}; {} late)",
+            events.count, events.late
+        ),
+        None => events.count.to_string(),
+    };
+    let last_run = status.last_run.as_ref().map_or_else(none, |run| {
+        let how = if run.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", run.message)
+        };
+        format!(
+            "{} through {}: exit {}, {} day(s) billed, {} reproduced{how}",
+            run.finished_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            run.through_day,
+            run.exit_status,
+            run.days_billed,
+            run.days_reproduced
+        )
+    });
+    let success = status.last_success.map_or_else(none, |at| {
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    });
+    let mut out = String::new();
+    for (name, value) in [
+        ("latest billed day", latest),
+        ("not yet billed", unbilled),
+        ("unsettled events", unsettled),
+        ("last run", last_run),
+        ("last success", success),
+    ] {
+        let _ = writeln!(out, "{name:<18} {value}");
+    }
+    out
 }

@@ -67,8 +67,11 @@ fn named<T>(entries: &[T], code: i32) -> PolarsResult<&T> {
         .ok_or_else(|| PolarsError::ComputeError(format!("unknown code {code}").into()))
 }
 
-fn date(day_number: i64) -> NaiveDate {
-    NaiveDate::default() + chrono::Days::new(u64::try_from(day_number).unwrap_or(0))
+/// The usage day a day number names; one outside the calendar is an error, never a default.
+fn date(day_number: i64) -> PolarsResult<NaiveDate> {
+    crate::calendar::from_day_number(day_number).ok_or_else(|| {
+        PolarsError::ComputeError(format!("usage day number {day_number} is not a date").into())
+    })
 }
 
 /// What one usage line sums: events, input and output tokens.
@@ -132,7 +135,9 @@ impl Aggregates {
                 continue;
             }
             let model = named(&lookup.models, models[row])?;
-            let currency = currency_of(&key.team).unwrap_or("USD");
+            let currency = currency_of(&key.team).ok_or_else(|| {
+                PolarsError::ComputeError(format!("key `{}` has no Team", key.id).into())
+            })?;
             let line = Usage {
                 tier: tiers[row]
                     .map(|tier| named(&lookup.tiers, tier).cloned())
@@ -140,7 +145,7 @@ impl Aggregates {
                 user: user.clone(),
                 key: key.id.clone(),
                 model: model.clone(),
-                usage_day: date(days[row]),
+                usage_day: date(days[row])?,
                 late: days[row] < day,
                 events: events[row],
                 input_tokens: input[row],
@@ -189,7 +194,9 @@ impl Aggregates {
                 .counts
                 .entry(outcome.name().to_owned())
                 .or_insert(0) += n;
-            if late {
+            // Late usage is usage billed (or found unfunded) on a later day (B14); a late
+            // duplicate or quarantined event is counted under its own outcome only (B13).
+            if late && outcome.is_usage() {
                 aggregates.late += n;
             }
         }

@@ -49,6 +49,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the event is usage: billed to a seat, Credits or the wallet, or unfunded.
+    pub fn is_usage(self) -> bool {
+        matches!(
+            self,
+            Outcome::Plan | Outcome::Credits | Outcome::Payg | Outcome::Unfunded
+        )
+    }
+
     const ALL: [Outcome; 11] = [
         Outcome::Plan,
         Outcome::Credits,

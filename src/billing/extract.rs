@@ -10,13 +10,10 @@ use polars::prelude::DataFrame;
 use super::arrow_bridge;
 use super::lookup::Lookup;
 use super::replay::{Record, SeatUsage};
+use crate::calendar;
 use crate::store::{Store, StoreError, TeamRow, query_error};
 use crate::teams::Operation;
-
-/// Days since 1970-01-01.
-pub fn day_number(day: NaiveDate) -> i64 {
-    (day - NaiveDate::default()).num_days()
-}
+use gatekeeper::Region;
 
 /// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
@@ -44,6 +41,8 @@ pub struct DayEvents<'a> {
     /// The first billed day, and the highest rowid any run settled (`-1`: none).
     settled_from: i64,
     settled_all: i64,
+    /// The day has no event to settle: no temporary table was made, nothing is read.
+    empty: bool,
 }
 
 impl<'a> DayEvents<'a> {
@@ -52,6 +51,22 @@ impl<'a> DayEvents<'a> {
     pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
         let what = "cannot prepare the usage events";
         let conn = store.conn();
+        let max_rowid: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(rowid), -1) FROM usage_events",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(query_error(what))?;
+        if nothing_to_settle(conn, day).map_err(query_error(what))? {
+            return Ok(DayEvents {
+                store,
+                max_rowid,
+                settled_from: 0,
+                settled_all: -1,
+                empty: true,
+            });
+        }
         let tables = TEMPORARY_TABLES
             .map(|(table, columns)| format!("CREATE OR REPLACE TEMP TABLE {table} ({columns});"));
         conn.execute_batch(&format!(
@@ -79,19 +94,13 @@ impl<'a> DayEvents<'a> {
                     .map_err(query_error(what))?;
             }
         }
-        let max_rowid: i64 = conn
-            .query_row(
-                "SELECT coalesce(max(rowid), -1) FROM usage_events",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(query_error(what))?;
         let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
         let events = DayEvents {
             store,
             max_rowid,
             settled_from,
             settled_all,
+            empty: false,
         };
         // Row order does not matter here: dropping it lets DuckDB fill the table in parallel.
         conn.execute_batch(&format!(
@@ -103,7 +112,7 @@ impl<'a> DayEvents<'a> {
              WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= {day});
              RESET preserve_insertion_order;",
             settlement = events.settlement(""),
-            day = day_number(day),
+            day = calendar::day_number(day),
         ))
         .map_err(query_error(what))?;
         Ok(events)
@@ -121,7 +130,8 @@ impl<'a> DayEvents<'a> {
     /// day covers its usage day and that run had seen its row (`usage_events` is append-only:
     /// rowids grow with insertion). Keys and models become the run's integer codes (`-1`: not
     /// known); the usage day is the day in the key's Team's zone (B3), the Team coming from the
-    /// key, else from `payg_keys` or the Token Plan Key's id.
+    /// key, else from `payg_keys` or the Token Plan Key's id, and in UTC for a key of no known
+    /// Team: no run settles an event before its usage day.
     fn settlement(&self, filter: &str) -> String {
         let DayEvents {
             max_rowid,
@@ -135,7 +145,7 @@ impl<'a> DayEvents<'a> {
                        coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
                        coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
                        e.input_tokens, e.output_tokens,
-                       (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us)) // 86400000000 AS usage_day
+                       (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us, 0)) // 86400000000 AS usage_day
                 FROM usage_events e
                 LEFT JOIN run_keys k ON k.key_id = e.key_id
                 LEFT JOIN run_models m ON m.model = e.model
@@ -160,6 +170,9 @@ impl<'a> DayEvents<'a> {
         chunk_rows: usize,
         each_chunk: impl FnMut(DataFrame) -> Result<(), E> + Send,
     ) -> Result<u64, E> {
+        if self.empty {
+            return Ok(0);
+        }
         let what = "cannot read usage events";
         let sql = format!("SELECT {} FROM run_events", lean("run_events"));
         let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
@@ -201,6 +214,9 @@ impl<'a> DayEvents<'a> {
     /// twice, and returns them with the columns of [`DayEvents::stream`]; `None` when there are
     /// none. Later reads flag them in a `duplicate` column.
     pub fn duplicates(&self, hashes_seen_twice: &[u64]) -> Result<Option<DataFrame>, StoreError> {
+        if self.empty {
+            return Ok(None);
+        }
         let what = "cannot find duplicate events";
         let conn = self.store.conn();
         fill(conn, "run_id_hashes", hashes_seen_twice).map_err(query_error(what))?;
@@ -256,6 +272,9 @@ impl<'a> DayEvents<'a> {
     /// The events to settle of `keys`, with the columns of [`DayEvents::stream`], `row_id`,
     /// and `duplicate`.
     pub fn of_keys(&self, keys: &[u32]) -> Result<Option<DataFrame>, StoreError> {
+        if self.empty {
+            return Ok(None);
+        }
         let what = "cannot read the usage events of seats over quota";
         fill(self.store.conn(), "run_seat_keys", keys).map_err(query_error(what))?;
         self.read(
@@ -319,6 +338,9 @@ impl Drop for DayEvents<'_> {
     /// (a service calling the library) does not keep a day's events in memory. Best effort:
     /// they go with the connection anyway.
     fn drop(&mut self) {
+        if self.empty {
+            return;
+        }
         let tables =
             TEMPORARY_TABLES.map(|(table, _)| format!("DROP TABLE IF EXISTS temp.{table};"));
         let _ = self.store.conn().execute_batch(&format!(
@@ -343,6 +365,22 @@ fn fill<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckd
         appender.append_row([value])?;
     }
     Ok(())
+}
+
+/// Whether the next day to bill, `day`, has no event to settle: no row arrived since the
+/// latest run, and no row's time falls on `day` in any zone. (Billed days form one unbroken
+/// run, so an event the latest run saw but did not settle is one of a later usage day.)
+fn nothing_to_settle(conn: &Connection, day: NaiveDate) -> duckdb::Result<bool> {
+    let from = Region::ALL.map(|region| calendar::day_start(day, region));
+    let to = Region::ALL.map(|region| calendar::day_end(day, region));
+    let (from, to) = (from.iter().min(), to.iter().max());
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM usage_events WHERE rowid > (
+                    SELECT coalesce(max(max_rowid), -1) FROM billing_runs))
+            AND NOT EXISTS (SELECT 1 FROM usage_events WHERE ts >= ? AND ts < ?)",
+        params![from, to],
+        |r| r.get(0),
+    )
 }
 
 /// Fills `run_settled` with, for each day from the first billed day to the last, the highest
@@ -515,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_run_leaves_no_temporary_tables_behind() {
-        let store = Store::open_in_memory().unwrap();
+        let store = store_with_events(1);
         let temporary = || -> i64 {
             store
                 .conn()

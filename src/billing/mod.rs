@@ -8,12 +8,19 @@ mod classify;
 mod extract;
 mod id_hashes;
 mod lookup;
+mod metrics;
 mod replay;
 mod run;
 mod statement;
+mod status;
 mod view;
 
 pub use classify::ABSURD_TOKENS;
-pub use run::{BillingError, RunReport, Summary, default_day, run, statement_of};
+pub use metrics::RunMetrics;
+pub use run::{
+    BillingError, RunReport, Summary, day_ended, days_through, default_day, run, run_day,
+    statement_of,
+};
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
+pub use status::Status;
 pub use view::{ViewError, view};

@@ -10,7 +10,7 @@ use super::statement::StatementLine;
 use crate::calendar;
 use crate::prices::Prices;
 use crate::store::TeamRow;
-use crate::teams::{Operation, TeamState, split_addition};
+use crate::teams::{Operation, Overflow, TeamState, split_addition};
 
 /// A recorded operation.
 #[derive(Debug, Clone)]
@@ -105,7 +105,12 @@ pub fn round(amount: Decimal) -> Decimal {
 }
 
 /// Replays `team`'s `records` (in time order) to the end of `day` in its billing zone.
-pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Prices) -> Replay {
+pub fn replay(
+    team: &TeamRow,
+    records: &[Record],
+    day: NaiveDate,
+    prices: &Prices,
+) -> Result<Replay, Overflow> {
     let currency = Prices::currency(team.region);
     let seat_price = |tier: &str| {
         prices
@@ -115,7 +120,7 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
             .copied()
             .unwrap_or_default()
     };
-    let end = calendar::day_start(day.succ_opt().unwrap_or(day), team.region);
+    let end = calendar::day_end(day, team.region);
     let mut state = TeamState::new(
         &team.id,
         team.region,
@@ -154,7 +159,7 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
             }
             _ => {}
         }
-        state.apply(&record.actor, &record.operation, record.at);
+        state.apply(&record.actor, &record.operation, record.at)?;
         snapshots.push((record.at, key_status(&state)));
     }
     advance(&mut state, end, &mut snapshots);
@@ -190,12 +195,12 @@ pub fn replay(team: &TeamRow, records: &[Record], day: NaiveDate, prices: &Price
             amount: round(amount),
         });
     }
-    Replay {
+    Ok(Replay {
         intervals: intervals(&snapshots),
         state,
         charges,
         topped_up_today,
-    }
+    })
 }
 
 /// Applies renewals up to `until`, taking a snapshot at each.
@@ -224,7 +229,7 @@ fn key_status(state: &TeamState) -> Status {
                 .map(|sub| (tier.to_owned(), seat, sub.cycle(day).start))
         });
         status.insert(
-            format!("tp:{}:{user}", state.id),
+            crate::ids::token_plan_key(&state.id, user),
             (
                 user.clone(),
                 KeyKind::TokenPlan {

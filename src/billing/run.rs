@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::{OptionalExt, params};
 use gatekeeper::Region;
 use indicatif::ProgressBar;
@@ -20,6 +20,7 @@ use super::lookup::Lookup;
 use super::replay::{self, Replay, SeatUsage};
 use super::statement::{Statement, StatementLine};
 use crate::calendar;
+use crate::ids::{self, IdKind};
 use crate::prices::Prices;
 use crate::store::{Store, StoreError, query_error};
 
@@ -41,6 +42,45 @@ pub enum BillingError {
         team: String,
         /// The tier.
         tier: String,
+    },
+    /// A Team's stored history can't be folded (a store edited by hand).
+    #[error("the history of Team `{team}` can't be replayed; nothing was written")]
+    History {
+        /// The Team.
+        team: String,
+        /// Why.
+        #[source]
+        source: crate::teams::Overflow,
+    },
+    /// A Team id in the store breaks rule T7 (a store edited by hand or by an older version):
+    /// it would name a file outside `--out`.
+    #[error("the store holds a Team whose id breaks rule T7; nothing was written")]
+    TeamId(#[source] crate::ids::IdError),
+    /// The day has not ended in every region's billing zone (B20).
+    #[error("{day} has not ended in every region's billing zone: it ends at {ends} (rule B20)")]
+    Unfinished {
+        /// The day.
+        day: NaiveDate,
+        /// When it has ended everywhere.
+        ends: DateTime<Utc>,
+    },
+    /// Billing `day` would leave earlier days unbilled (B18).
+    #[error("{day} can't be billed before {next}: billed days form one unbroken run (rule B18)")]
+    OutOfOrder {
+        /// The day asked for.
+        day: NaiveDate,
+        /// The next day to bill.
+        next: NaiveDate,
+    },
+    /// A day before the latest billed day that was never billed (a store from before B18).
+    #[error(
+        "{day} was never billed, and days up to {latest} are closed: it can only be reproduced (rule B18)"
+    )]
+    Skipped {
+        /// The day asked for.
+        day: NaiveDate,
+        /// The latest billed day.
+        latest: NaiveDate,
     },
     /// The aggregation failed.
     #[error("aggregating usage failed: {0}")]
@@ -109,28 +149,108 @@ pub struct RunReport {
 }
 
 /// The latest day that has ended in every region's billing zone: yesterday in UTC.
-pub fn default_day(now: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+pub fn default_day(now: DateTime<Utc>) -> NaiveDate {
     let today = calendar::billing_day(now, Region::Overseas);
     today.pred_opt().unwrap_or(today)
 }
 
-/// Bills `day` (or reproduces it) and writes `out/day/` when `out` is given.
+/// The instant `day` has ended in every region's billing zone (B20).
+pub fn day_ended(day: NaiveDate) -> DateTime<Utc> {
+    Region::ALL
+        .iter()
+        .map(|region| calendar::day_end(day, *region))
+        .max()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Refuses a day that has not ended everywhere at `now` (B20).
+fn check_ended(day: NaiveDate, now: DateTime<Utc>) -> Result<(), BillingError> {
+    let ends = day_ended(day);
+    if now < ends {
+        return Err(BillingError::Unfinished { day, ends });
+    }
+    Ok(())
+}
+
+/// The first day a store's history needs billed: the earliest billing day of any Team record
+/// or usage event, each in its Team's zone (an event of no known Team: UTC).
+pub(super) fn first_day(store: &Store) -> Result<Option<NaiveDate>, BillingError> {
+    Ok(store
+        .earliest_activity()?
+        .into_iter()
+        .map(|(region, at)| calendar::billing_day(at, region))
+        .min())
+}
+
+/// The days a run through `day` bills or reproduces, in order: a billed day alone is
+/// reproduced (B15); otherwise every day after the latest billed day (with none billed, from
+/// the first day with any record or event) up to `day` (B18), once `day` has ended (B20).
+pub fn days_through(
+    store: &Store,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<NaiveDate>, BillingError> {
+    let first = match store.latest_billed_day()? {
+        Some(latest) if day <= latest => return Ok(vec![day]),
+        Some(latest) => calendar::next_day(latest),
+        None => first_day(store)?.map_or(day, |first| first.min(day)),
+    };
+    check_ended(day, now)?;
+    Ok(first.iter_days().take_while(|d| *d <= day).collect())
+}
+
+/// Bills or reproduces every day of [`days_through`] `day`, in order, writing each to
+/// `out/DAY/` when `out` is given; `each_day` sees each day's report once it is committed.
 pub fn run(
     store: &mut Store,
     prices: &Prices,
     day: NaiveDate,
+    now: DateTime<Utc>,
+    out: Option<&Path>,
+    progress: &ProgressBar,
+    mut each_day: impl FnMut(&RunReport),
+) -> Result<Vec<RunReport>, BillingError> {
+    let mut days = days_through(store, day, now)?;
+    // A run stopped after committing but before its files were written (a kill, a full disk)
+    // left the latest billed day without files: write them first.
+    if let (Some(out), Some(latest)) = (out, store.latest_billed_day()?)
+        && days.first().is_some_and(|first| *first > latest)
+        && !out.join(latest.to_string()).join("summary.json").exists()
+    {
+        days.insert(0, latest);
+    }
+    let mut reports = Vec::with_capacity(days.len());
+    for day in &days {
+        let report = run_day(store, prices, *day, now, out, progress)?;
+        each_day(&report);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Bills `day`, which must be the next day to bill (B18) and over (B20), or reproduces it if
+/// billed (B15); writes `out/day/` when `out` is given.
+pub fn run_day(
+    store: &mut Store,
+    prices: &Prices,
+    day: NaiveDate,
+    now: DateTime<Utc>,
     out: Option<&Path>,
     progress: &ProgressBar,
 ) -> Result<RunReport, BillingError> {
+    tracing::info!(%day, "billing day");
     let report = match stored(store, day)? {
         Some(report) => report,
         None => {
+            check_ended(day, now)?;
+            check_next(store, day)?;
             let computed = compute(store, prices, day, progress)?;
             // Fault injection for the crash test: stop between computing and committing.
             if std::env::var_os("TOKENPLAN_FAIL_BEFORE_COMMIT").is_some() {
                 return Err(BillingError::Interrupted);
             }
             progress.set_message("committing");
+            tracing::debug!(%day, "committing");
             let started = Instant::now();
             commit(store, &computed)?;
             tracing::info!(elapsed = ?started.elapsed(), statements = computed.report.statements.len(), "committed");
@@ -144,6 +264,25 @@ pub fn run(
     Ok(report)
 }
 
+/// `day` is the next day to bill: the day after the latest billed day or, with none billed,
+/// a day no later than the first with any record or event (B18).
+fn check_next(store: &Store, day: NaiveDate) -> Result<(), BillingError> {
+    let next = match store.latest_billed_day()? {
+        Some(latest) if day <= latest => {
+            return Err(BillingError::Skipped { day, latest });
+        }
+        Some(latest) => calendar::next_day(latest),
+        None => match first_day(store)? {
+            Some(first) if day > first => first,
+            _ => return Ok(()),
+        },
+    };
+    if day != next {
+        return Err(BillingError::OutOfOrder { day, next });
+    }
+    Ok(())
+}
+
 fn compute(
     store: &Store,
     prices: &Prices,
@@ -152,13 +291,23 @@ fn compute(
 ) -> Result<Computed, BillingError> {
     let started = Instant::now();
     progress.set_message("replaying Team histories");
-    let until = calendar::day_start(day.succ_opt().unwrap_or(day), Region::Overseas);
+    let until = calendar::day_end(day, Region::Overseas);
     let teams = extract::teams(store, until)?;
+    for (row, _) in &teams {
+        ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
+    }
     tracing::debug!(elapsed = ?started.elapsed(), "read Team histories");
     let replays: BTreeMap<String, Replay> = teams
         .par_iter()
-        .map(|(row, records)| (row.id.clone(), replay::replay(row, records, day, prices)))
-        .collect::<Vec<_>>()
+        .map(|(row, records)| {
+            replay::replay(row, records, day, prices)
+                .map(|replay| (row.id.clone(), replay))
+                .map_err(|source| BillingError::History {
+                    team: row.id.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .collect();
     // Every tier a Team subscribes to must be priced: a missing price would bill nothing.
@@ -183,7 +332,7 @@ fn compute(
     let events = DayEvents::prepare(store, day, &lookup)?;
     tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
     progress.set_message("reading usage events");
-    let day_number = extract::day_number(day);
+    let day_number = calendar::day_number(day);
     let mut classifier = Classifier::new(&lookup, day_number)?;
     let chunk_rows = chunk_rows();
     let mut reduced = 0;
@@ -468,7 +617,7 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
     let summary = serde_json::to_string(&report.summary).map_err(json_error("summary"))?;
     tx.execute(
         "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
-        params![day, extract::day_number(day), computed.max_rowid, summary],
+        params![day, calendar::day_number(day), computed.max_rowid, summary],
     )
     .map_err(query_error(what))?;
     tx.commit().map_err(query_error(what))?;
@@ -483,7 +632,13 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
         path: out.display().to_string(),
         source,
     };
+    // Every file name is a checked Team id: no statement can land outside `out/day/`.
+    for statement in &report.statements {
+        ids::check(IdKind::Team, &statement.team).map_err(BillingError::TeamId)?;
+    }
     std::fs::create_dir_all(out).map_err(files)?;
+    remove_leftovers(out).map_err(files)?;
+    tracing::debug!(%day, "writing statement files");
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{day}."))
         .tempdir_in(out)
@@ -507,6 +662,27 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
     }
     std::fs::rename(staging.keep(), &target).map_err(files)?;
     let _ = std::fs::remove_dir_all(&previous);
+    Ok(())
+}
+
+/// Removes what an interrupted [`write_files`] left in `out`: its hidden staging directories
+/// (`.DAY.XXXXXX`) and replaced days (`.DAY.previous`). Nothing else is touched.
+fn remove_leftovers(out: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(out)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix('.')) else {
+            continue;
+        };
+        let ours = rest
+            .get(..10)
+            .is_some_and(|day| day.parse::<NaiveDate>().is_ok())
+            && rest.get(10..11) == Some(".");
+        if ours && entry.file_type()?.is_dir() {
+            tracing::info!(path = %entry.path().display(), "removing what an interrupted run left");
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
     Ok(())
 }
 

@@ -1,10 +1,18 @@
 //! Command-line definitions and dispatch. Data goes to stdout; logs and errors to stderr.
 
+/// Writes data to stdout: a closed stdout ends the command quietly (exit 0, as ripgrep does);
+/// any other write error exits 2.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
 mod billing;
 mod operations;
 mod policy;
 
-use billing::{billing_run, demo, generate, show};
+use billing::{billing_run, demo, generate, show, status};
 use operations::{apply, import};
 use policy::policy;
 
@@ -52,6 +60,14 @@ struct Cli {
     /// Log what is being done (to stderr).
     #[arg(long, short, global = true)]
     verbose: bool,
+    /// How long to wait for a store another process holds before exiting with 75 (try again
+    /// later), in seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
+    wait: u64,
+    /// How logs are written to stderr: `text` for people, `json` (one object a line) for log
+    /// shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,7 +128,7 @@ enum Command {
 enum BillingCommand {
     /// Bill a day: statements to the store (and files with --out), and the run summary.
     #[command(
-        after_help = "Without --date, bills the latest day that has ended in every region's billing zone\n(yesterday in UTC). Re-running a billed day reproduces its statements byte for byte.\nExit 1 when reconciliation fails (nothing is written).\n\nExample:\n  tokenplan billing run --date 2026-11-23 --out /var/lib/tokenplan/statements"
+        after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store); 3 billed, but the --out files\ncould not be written (re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom"
     )]
     Run {
         /// The day (YYYY-MM-DD).
@@ -121,6 +137,18 @@ enum BillingCommand {
         /// Write DIR/DAY/TEAM.json and DIR/DAY/summary.json.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Write the run's metrics here (Prometheus text format, for node_exporter's textfile
+        /// collector), whatever the outcome.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+    },
+    /// What an operator checks in the morning: the latest billed day, the days not yet billed
+    /// up to yesterday, the events not yet settled, and how the last run ended.
+    #[command(after_help = "Example:\n  tokenplan billing status --format json")]
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
     },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
@@ -291,16 +319,23 @@ struct ExplainArgs {
     live_keys: usize,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Md,
     Json,
 }
 
-/// A failure, with the exit status it maps to (interfaces.md).
+/// A failure, with the exit status it maps to (interfaces.md); without an error, the command
+/// ends quietly (stdout was closed).
 struct Failure {
     status: i32,
-    error: anyhow::Error,
+    error: Option<anyhow::Error>,
     hint: Option<String>,
 }
 
@@ -309,7 +344,7 @@ impl Failure {
     fn work(error: impl Into<anyhow::Error>) -> Self {
         Failure {
             status: 1,
-            error: error.into(),
+            error: Some(error.into()),
             hint: None,
         }
     }
@@ -318,9 +353,22 @@ impl Failure {
     fn input(error: impl Into<anyhow::Error>) -> Self {
         Failure {
             status: 2,
-            error: error.into(),
+            error: Some(error.into()),
             hint: None,
         }
+    }
+
+    /// Writing to stdout failed: quietly with 0 when the reader went away (a closed pipe),
+    /// else exit 2.
+    fn stdout(error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure {
+                status: 0,
+                error: None,
+                hint: None,
+            };
+        }
+        Failure::input(anyhow::Error::new(error).context("cannot write to stdout"))
     }
 
     fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -340,13 +388,15 @@ pub fn run() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    init_logging(cli.quiet, cli.verbose);
+    init_logging(cli.quiet, cli.verbose, cli.log_format);
     match dispatch(&cli) {
         Ok(status) => status,
         Err(failure) => {
-            eprintln!("error: {}", render(&failure.error));
-            if let Some(hint) = failure.hint {
-                eprintln!("hint: {hint}");
+            if let Some(error) = &failure.error {
+                eprintln!("error: {}", render(error.as_ref()));
+                if let Some(hint) = &failure.hint {
+                    eprintln!("hint: {hint}");
+                }
             }
             failure.status
         }
@@ -355,20 +405,32 @@ pub fn run() -> i32 {
 
 /// The error and its causes, down to the first cause that only repeats what was said (the
 /// causes below it are a library's internals).
-fn render(error: &anyhow::Error) -> String {
+fn render(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        let head: String = cause.chars().take(40).collect();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        let head: String = cause_text.chars().take(40).collect();
         if text.contains(&head) {
             break;
         }
-        text = format!("{text}: {cause}");
+        text = format!("{text}: {cause_text}");
+        next = cause.source();
     }
     text
 }
 
-fn init_logging(quiet: bool, verbose: bool) {
+/// The writer behind [`out!`].
+fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .map_err(Failure::stdout)
+}
+
+fn init_logging(quiet: bool, verbose: bool, format: LogFormat) {
     let level = if verbose {
         "tokenplan=debug,info"
     } else if quiet {
@@ -378,10 +440,14 @@ fn init_logging(quiet: bool, verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // Only fails when a subscriber is already set, and then logs go there.
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 fn dispatch(cli: &Cli) -> Outcome {
@@ -392,10 +458,10 @@ fn dispatch(cli: &Cli) -> Outcome {
             keep_going,
         } => apply(cli, scenario, *keep_going),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
-        Command::Billing(BillingCommand::Run { date, out }) => {
-            let mut store = open_store(&cli.db)?;
-            billing_run(cli, &mut store, *date, out.as_deref())
+        Command::Billing(BillingCommand::Run { date, out, metrics }) => {
+            billing_run(cli, *date, out.as_deref(), metrics.as_deref())
         }
+        Command::Billing(BillingCommand::Status { format }) => status(cli, *format),
         Command::Billing(BillingCommand::Show {
             date,
             team,
@@ -436,8 +502,31 @@ fn prices(cli: &Cli) -> Result<Prices, Failure> {
     .map_err(Failure::input)
 }
 
-fn open_store(path: &Path) -> Result<Store, Failure> {
-    Store::open(path).map_err(|e| {
+/// Exit status for a store another process held for all of `--wait` (sysexits' EX_TEMPFAIL).
+const EXIT_BUSY: i32 = 75;
+
+/// Opens (or creates) the store of `--db`, waiting up to `--wait` for another process.
+fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    let path = &cli.db;
+    let wait = std::time::Duration::from_secs(cli.wait);
+    let on_busy = |holder: &str| {
+        eprintln!(
+            "waiting up to {}s for `{}`, which another process holds ({holder})",
+            cli.wait,
+            path.display()
+        );
+    };
+    Store::open_waiting(path, wait, on_busy).map_err(|e| {
+        if matches!(e, tokenplan::store::StoreError::Busy { .. }) {
+            return Failure {
+                status: EXIT_BUSY,
+                error: Some(e.into()),
+                hint: Some(
+                    "nothing was changed; try again later, or wait longer with --wait SECONDS"
+                        .to_owned(),
+                ),
+            };
+        }
         let directory = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty() && !d.is_dir());
@@ -446,11 +535,25 @@ fn open_store(path: &Path) -> Result<Store, Failure> {
                 "the directory `{}` does not exist; create it or pass another --db",
                 d.display()
             ),
-            None => "check --db (or TOKENPLAN_DB); another tokenplan process may hold the file"
-                .to_owned(),
+            None => "check --db (or TOKENPLAN_DB)".to_owned(),
         };
         Failure::input(e).hint(hint)
     })
+}
+
+/// Opens a store that must exist: a command that bills or reads never creates an empty one
+/// from a mistyped `--db`.
+fn open_existing_store(cli: &Cli) -> Result<Store, Failure> {
+    if !cli.db.exists() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "no store `{}`",
+            cli.db.display()
+        ))
+        .hint(
+            "check --db (or TOKENPLAN_DB); a store is created by `tokenplan apply` or `tokenplan events import`",
+        ));
+    }
+    open_store(cli)
 }
 
 fn read_file(path: &Path) -> Result<String, Failure> {

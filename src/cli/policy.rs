@@ -11,7 +11,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
         PolicyCommand::Check => {
             let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
             for problem in &problems {
-                println!("{problem}");
+                out!("{problem}\n");
             }
             if problems.is_empty() {
                 if !cli.quiet {
@@ -29,9 +29,9 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             let gate = gatekeeper(cli)?;
             let matrix = RoleMatrix::evaluate(&gate);
             match format {
-                Format::Md => print!("{}", matrix.to_markdown()),
-                Format::Json => println!(
-                    "{}",
+                Format::Md => out!("{}", matrix.to_markdown()),
+                Format::Json => out!(
+                    "{}\n",
                     serde_json::to_string_pretty(&matrix).map_err(Failure::work)?
                 ),
             }
@@ -52,7 +52,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                     .map_err(Failure::input)
             };
             let diff = PolicyDiff::between(&load(old_dir)?, &load(new_dir)?);
-            println!("{}", diff.render());
+            out!("{}\n", diff.render());
             if diff.loosens() {
                 eprintln!("a decision was loosened (deny → allow): ask for a second review");
                 Ok(1)
@@ -67,16 +67,16 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             let mut failed = 0;
             for check in &checks {
                 match &check.counterexample {
-                    None => println!(
-                        "holds  {} ({}) for {}",
+                    None => out!(
+                        "holds  {} ({}) for {}\n",
                         check.name,
                         check.rules.join(", "),
                         check.request_env
                     ),
                     Some(counterexample) => {
                         failed += 1;
-                        println!(
-                            "FAILS  {} ({}) for {}\n  counterexample:\n{}",
+                        out!(
+                            "FAILS  {} ({}) for {}\n  counterexample:\n{}\n",
                             check.name,
                             check.rules.join(", "),
                             check.request_env,
@@ -93,9 +93,9 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             let gate = gatekeeper(cli)?;
             let proofs = match prove(cli, properties.as_deref(), &gate) {
                 Ok(checks) => Ok(checks),
-                Err(failure) => Err(format!("{:#}", failure.error)),
+                Err(failure) => Err(failure.error.map(|e| format!("{e:#}")).unwrap_or_default()),
             };
-            print!("{}", tokenplan::report::markdown(&gate, &problems, &proofs));
+            out!("{}", tokenplan::report::markdown(&gate, &problems, &proofs));
             Ok(0)
         }
     }
@@ -148,12 +148,15 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
     )
     .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
     let decision = gate.decide(&request);
-    println!("{}", decision.explain());
+    out!("{}\n", decision.explain());
     for policy in decision.policies() {
         if let Some(location) = gate.locations().get(&policy.id) {
-            println!(
-                "  {} ({}) at policies/{}:{}",
-                policy.id, policy.rule, location.file, location.line
+            out!(
+                "  {} ({}) at policies/{}:{}\n",
+                policy.id,
+                policy.rule,
+                location.file,
+                location.line
             );
         }
     }
@@ -197,7 +200,7 @@ fn stored_state(
     cli: &Cli,
     args: &ExplainArgs,
 ) -> Result<(tokenplan::teams::TeamState, rust_decimal::Decimal), Failure> {
-    let store = open_store(&cli.db)?;
+    let store = open_existing_store(cli)?;
     let at = match &args.at {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
             .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))

@@ -5,6 +5,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("teams and history", TEAMS),
     ("billing", BILLING),
     ("statements compressed with zstd", STATEMENTS_ZSTD),
+    ("billing attempts", BILLING_ATTEMPTS),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -105,4 +106,17 @@ CREATE TABLE statements_zstd (
 INSERT INTO statements_zstd SELECT * FROM statements;
 DROP TABLE statements;
 ALTER TABLE statements_zstd RENAME TO statements;
+";
+
+/// Every `billing run`, how it ended: what `billing status` and `--metrics` report.
+const BILLING_ATTEMPTS: &str = "
+CREATE TABLE billing_attempts (
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    through_day DATE NOT NULL,
+    exit_status INTEGER NOT NULL,
+    days_billed INTEGER NOT NULL,
+    days_reproduced INTEGER NOT NULL,
+    message VARCHAR NOT NULL
+);
 ";

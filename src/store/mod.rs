@@ -1,6 +1,7 @@
 //! The DuckDB store: schema and migrations, appends, and one-Team reads.
 
 mod migrations;
+mod nightly;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use rust_decimal::Decimal;
 use crate::teams::{Operation, TeamState};
 
 pub use migrations::MIGRATIONS;
+pub use nightly::{Attempt, Unsettled};
 
 /// A store that can't be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,14 @@ pub enum StoreError {
         path: String,
         /// DuckDB's error.
         source: duckdb::Error,
+    },
+    /// Another process held the store's lock for as long as the caller would wait.
+    #[error("store `{path}` is held by another process and stayed busy for {waited:?}")]
+    Busy {
+        /// The file.
+        path: String,
+        /// How long the caller waited.
+        waited: std::time::Duration,
     },
     /// A migration failed; the store is left at the previous version.
     #[error("cannot upgrade store to `{name}`: {}", message(source))]
@@ -77,6 +87,11 @@ fn message(error: &duckdb::Error) -> String {
     }
 }
 
+/// Whether opening failed because another process holds the file's lock.
+fn is_lock_conflict(error: &duckdb::Error) -> bool {
+    message(error).contains("Could not set lock on file")
+}
+
 /// What a Team's statements billed to its Credits pool and wallet.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spent {
@@ -95,6 +110,8 @@ pub(crate) fn query_error(what: impl Into<String>) -> impl FnOnce(duckdb::Error)
 /// The store.
 pub struct Store {
     conn: Connection,
+    /// Whether [`Store::begin`]'s transaction is open (DuckDB's connection can't say).
+    in_transaction: bool,
 }
 
 /// A Team's row.
@@ -134,6 +151,42 @@ impl Store {
             source,
         })?;
         Self::migrated(conn, MIGRATIONS)
+    }
+
+    /// Opens (creating if needed) the store at `path`, retrying while another process holds
+    /// its lock, for up to `wait`. `on_busy` hears once, with DuckDB's word on who holds it,
+    /// that the store is busy.
+    pub fn open_waiting(
+        path: &Path,
+        wait: std::time::Duration,
+        on_busy: impl FnOnce(&str),
+    ) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut on_busy = Some(on_busy);
+        loop {
+            match Connection::open(path) {
+                Ok(conn) => return Self::migrated(conn, MIGRATIONS),
+                Err(source) if is_lock_conflict(&source) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return Err(StoreError::Busy {
+                            path: path.display().to_string(),
+                            waited: wait,
+                        });
+                    }
+                    if let Some(on_busy) = on_busy.take() {
+                        on_busy(&message(&source));
+                    }
+                    std::thread::sleep((deadline - now).min(std::time::Duration::from_millis(200)));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
     }
 
     /// A store in memory (tests and the demo).
@@ -176,7 +229,10 @@ impl Store {
             .map_err(migration)?;
             tx.commit().map_err(migration)?;
         }
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            in_transaction: false,
+        })
     }
 
     /// The connection, for the modules that read and write their own tables.
@@ -305,7 +361,12 @@ impl Store {
                     message: format!("Team `{team}` at {record_at}: {e}"),
                 })?;
             state.advance_to(record_at);
-            state.apply(&actor, &operation, record_at);
+            state
+                .apply(&actor, &operation, record_at)
+                .map_err(|e| StoreError::Corrupt {
+                    table: "team_records",
+                    message: format!("Team `{team}` at {record_at}: {e}"),
+                })?;
         }
         state.advance_to(at);
         Ok(Some(state))
@@ -372,70 +433,106 @@ impl Store {
             entry.operation.name(),
             entry.team
         );
-        let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
-        let decision = entry.decision;
-        let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
-        execute(
-            &tx,
-            "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                entry.at,
-                entry.actor,
-                entry.team,
-                entry.operation.name(),
-                decision.is_allowed(),
-                policies.join(","),
-                decision.rules().join(","),
-                decision.explain()
-            ],
-        )
-        .map_err(query_error(what.clone()))?;
-        if decision.is_allowed() {
-            match entry.operation {
-                Operation::CreateAccount { region } => {
-                    execute(
-                        &tx,
-                        "INSERT INTO users VALUES (?, ?, ?)",
-                        params![entry.actor, region.as_str(), entry.at],
-                    )
-                    .map_err(query_error(what.clone()))?;
-                    insert_team(&tx, entry.actor, *region, true, entry.actor, entry.at)
-                        .map_err(query_error(what.clone()))?;
-                }
-                Operation::CreateTeam { team, region } => {
-                    insert_team(&tx, team, *region, false, entry.actor, entry.at)
-                        .map_err(query_error(what.clone()))?;
-                }
-                Operation::CreatePaygKey { team, key } => {
-                    execute(
-                        &tx,
-                        "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
-                        params![key, team, entry.actor, entry.at],
-                    )
-                    .map_err(query_error(what.clone()))?;
-                }
-                _ => {}
-            }
-            let payload =
-                serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
-                    table: "team_records",
-                    message: e.to_string(),
-                })?;
-            execute(
-                &tx,
-                "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
-                params![
-                    entry.team,
-                    entry.at,
-                    entry.actor,
-                    entry.operation.name(),
-                    payload
-                ],
-            )
-            .map_err(query_error(what.clone()))?;
+        if self.in_transaction {
+            // Inside [`Store::begin`]'s transaction: the caller commits or rolls back.
+            return append_rows(&self.conn, entry, &what);
         }
+        let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
+        append_rows(&tx, entry, &what)?;
         tx.commit().map_err(query_error(what))
     }
+
+    /// Starts a transaction that every [`Store::append`] joins until [`Store::commit`] or
+    /// [`Store::rollback`]: a scenario is stored whole or not at all.
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(query_error("cannot start a transaction"))?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// Commits the transaction of [`Store::begin`].
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.in_transaction = false;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(query_error("cannot commit"))
+    }
+
+    /// Undoes everything since [`Store::begin`].
+    pub fn rollback(&mut self) -> Result<(), StoreError> {
+        self.in_transaction = false;
+        self.conn
+            .execute_batch("ROLLBACK")
+            .map_err(query_error("cannot roll back"))
+    }
+}
+
+/// The rows of one decided step: the decision to the audit log and, when allowed, the
+/// operation to the Team's history (with the account, Team or key it creates).
+fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), StoreError> {
+    let decision = entry.decision;
+    let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
+    execute(
+        tx,
+        "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            entry.at,
+            entry.actor,
+            entry.team,
+            entry.operation.name(),
+            decision.is_allowed(),
+            policies.join(","),
+            decision.rules().join(","),
+            decision.explain()
+        ],
+    )
+    .map_err(query_error(what))?;
+    if decision.is_allowed() {
+        match entry.operation {
+            Operation::CreateAccount { region } => {
+                execute(
+                    tx,
+                    "INSERT INTO users VALUES (?, ?, ?)",
+                    params![entry.actor, region.as_str(), entry.at],
+                )
+                .map_err(query_error(what))?;
+                insert_team(tx, entry.actor, *region, true, entry.actor, entry.at)
+                    .map_err(query_error(what))?;
+            }
+            Operation::CreateTeam { team, region } => {
+                insert_team(tx, team, *region, false, entry.actor, entry.at)
+                    .map_err(query_error(what))?;
+            }
+            Operation::CreatePaygKey { team, key } => {
+                execute(
+                    tx,
+                    "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
+                    params![key, team, entry.actor, entry.at],
+                )
+                .map_err(query_error(what))?;
+            }
+            _ => {}
+        }
+        let payload = serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
+            table: "team_records",
+            message: e.to_string(),
+        })?;
+        execute(
+            tx,
+            "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
+            params![
+                entry.team,
+                entry.at,
+                entry.actor,
+                entry.operation.name(),
+                payload
+            ],
+        )
+        .map_err(query_error(what))?;
+    }
+    Ok(())
 }
 
 /// Executes `sql` through the connection's statement cache: planned once per run.
@@ -454,7 +551,7 @@ fn query_row<T>(
 }
 
 fn insert_team(
-    tx: &duckdb::Transaction<'_>,
+    tx: &Connection,
     team: &str,
     region: Region,
     is_default: bool,

@@ -34,9 +34,11 @@ pub fn payg_key(state: &TeamState, key: &str) -> PaygKeyFacts {
 
 /// The key an id names in this Team: its Token Plan Key `tp:TEAM:USER`, or a pay-as-you-go key.
 pub fn key_facts(state: &TeamState, key: &str) -> KeyFacts {
-    match key.strip_prefix(&format!("tp:{}:", state.id)) {
-        Some(holder) => KeyFacts::TokenPlan(token_plan_key(state, holder)),
-        None => KeyFacts::Payg(payg_key(state, key)),
+    match crate::ids::parse_token_plan_key(key) {
+        Some((team, holder)) if team == state.id => {
+            KeyFacts::TokenPlan(token_plan_key(state, holder))
+        }
+        _ => KeyFacts::Payg(payg_key(state, key)),
     }
 }
 

@@ -8,13 +8,17 @@ mod state;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use gatekeeper::{Decision, Gatekeeper};
+use chrono::{DateTime, NaiveDate, Utc};
+use gatekeeper::{Decision, Gatekeeper, Region};
 
 pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key};
 pub use operation::{Operation, Step};
-pub use state::{Holder, Member, PaygKey, Renewal, Subscription, TeamState, split_addition};
+pub use state::{
+    Holder, Member, Overflow, PaygKey, Renewal, Subscription, TeamState, split_addition,
+};
 
+use crate::calendar;
+use crate::ids::{self, IdKind};
 use crate::prices::Prices;
 use crate::store::{Entry, Store, StoreError};
 
@@ -25,9 +29,63 @@ pub enum ApplyError {
     /// A reference that does not resolve, or a field value the store can't take.
     #[error("{0}")]
     Invalid(String),
+    /// An id that breaks rule T7.
+    #[error("`{field}`")]
+    Id {
+        /// The step's field that holds it (`as`, `team`, `user`, `key`, ...).
+        field: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: ids::IdError,
+    },
+    /// A step dated inside a day that is already billed (B19).
+    #[error(
+        "`at` ({at}) is inside {day}, which is billed and closed (rule B19): Team `{team}`'s days up to {day} end at {end}; date the step at or after {end}"
+    )]
+    ClosedDay {
+        /// The step's time.
+        at: DateTime<Utc>,
+        /// The Team.
+        team: String,
+        /// The latest billed day.
+        day: NaiveDate,
+        /// The end of that day in the Team's billing zone.
+        end: DateTime<Utc>,
+    },
+    /// The step's amount would overflow a balance.
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How one step of [`Teams::apply_all`] ended.
+#[derive(Debug)]
+pub struct StepResult {
+    /// The step's 1-based number.
+    pub number: usize,
+    /// Its decision, or why it could not be decided (nothing of it is stored).
+    pub decision: Result<Decision, ApplyError>,
+}
+
+impl StepResult {
+    /// Whether the step ended as it expected: decided, and allowed unless `expect: denied`.
+    pub fn as_expected(&self, step: &Step) -> bool {
+        self.decision
+            .as_ref()
+            .is_ok_and(|d| d.is_allowed() != step.expect_denied)
+    }
+}
+
+/// What [`Teams::apply_all`] did.
+#[derive(Debug)]
+pub struct Applied {
+    /// Each step decided, in order; without `keep_going`, up to the first that ended against
+    /// its expectation.
+    pub steps: Vec<StepResult>,
+    /// Whether the decisions were stored (one transaction); `false` stores nothing at all.
+    pub stored: bool,
 }
 
 /// Applies operations to the store through the gatekeeper, keeping each touched Team's latest
@@ -38,6 +96,8 @@ pub struct Teams<'a> {
     prices: &'a Prices,
     states: HashMap<String, TeamState>,
     users: HashSet<String>,
+    /// The latest billed day, read once (B19).
+    closed: Option<Option<NaiveDate>>,
 }
 
 impl<'a> Teams<'a> {
@@ -49,7 +109,53 @@ impl<'a> Teams<'a> {
             prices,
             states: HashMap::new(),
             users: HashSet::new(),
+            closed: None,
         }
+    }
+
+    /// Decides `steps` in order in one transaction. Without `keep_going`, the first step that
+    /// can't be decided or ends against its expectation stops the run and nothing is stored,
+    /// so a corrected file can simply be applied again. With `keep_going`, every step is
+    /// tried, the ones that can't be decided are skipped, and the rest is stored.
+    pub fn apply_all(&mut self, steps: &[Step], keep_going: bool) -> Result<Applied, StoreError> {
+        self.store.begin()?;
+        let mut results = Vec::with_capacity(steps.len());
+        let mut complete = true;
+        for (i, step) in steps.iter().enumerate() {
+            let decision = match self.apply(&step.actor, &step.operation, step.at) {
+                Err(ApplyError::Store(e)) => {
+                    self.abandon()?;
+                    return Err(e);
+                }
+                decision => decision,
+            };
+            let result = StepResult {
+                number: i + 1,
+                decision,
+            };
+            let as_expected = result.as_expected(step);
+            results.push(result);
+            if !as_expected && !keep_going {
+                complete = false;
+                break;
+            }
+        }
+        if complete {
+            self.store.commit()?;
+        } else {
+            self.abandon()?;
+        }
+        Ok(Applied {
+            steps: results,
+            stored: complete,
+        })
+    }
+
+    /// Rolls the transaction back and forgets what was cached from it.
+    fn abandon(&mut self) -> Result<(), StoreError> {
+        self.states.clear();
+        self.users.clear();
+        self.store.rollback()
     }
 
     /// Decides and records one operation by `actor` at `at`.
@@ -59,10 +165,18 @@ impl<'a> Teams<'a> {
         operation: &Operation,
         at: DateTime<Utc>,
     ) -> Result<Decision, ApplyError> {
+        check_ids(actor, operation)?;
         let team = operation.team(actor).to_owned();
         let mut state = self.state_for(actor, operation, &team, at)?;
+        self.check_open(&team, state.region, at)?;
         self.check_references(&state, operation)?;
         let decision = self.gate.decide(&request(&state, actor, operation));
+        if decision.is_allowed() {
+            // Fallible before anything is stored: a failed step changes nothing.
+            let mut next = state.clone();
+            next.apply(actor, operation, at)?;
+            state = next;
+        }
         self.store.append(&Entry {
             at,
             actor,
@@ -70,11 +184,32 @@ impl<'a> Teams<'a> {
             operation,
             decision: &decision,
         })?;
-        if decision.is_allowed() {
-            state.apply(actor, operation, at);
-        }
         self.states.insert(team, state);
         Ok(decision)
+    }
+
+    /// A step dated inside a billed day would never be billed: it is refused (B19).
+    fn check_open(
+        &mut self,
+        team: &str,
+        region: Region,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApplyError> {
+        let closed = match self.closed {
+            Some(closed) => closed,
+            None => *self.closed.insert(self.store.latest_billed_day()?),
+        };
+        let Some(day) = closed else { return Ok(()) };
+        let end = calendar::day_end(day, region);
+        if at < end {
+            return Err(ApplyError::ClosedDay {
+                at,
+                team: team.to_owned(),
+                day,
+                end,
+            });
+        }
+        Ok(())
     }
 
     /// The Team's state at `at`: cached, read from the store, or (for the operations that
@@ -194,19 +329,12 @@ impl<'a> Teams<'a> {
                 .tier(tier)
                 .map(|_| ())
                 .map_err(ApplyError::Invalid),
-            CreatePaygKey { key, .. } => {
-                if key.starts_with("tp:") {
-                    return invalid(format!(
-                        "key id `{key}` starts with `tp:`, which Token Plan Keys use"
-                    ));
-                }
-                match self.store.payg_key_team(key)? {
-                    Some(team) => invalid(format!(
-                        "key id `{key}` is taken (Team `{team}`); choose another"
-                    )),
-                    None => Ok(()),
-                }
-            }
+            CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
+                Some(team) => invalid(format!(
+                    "key id `{key}` is taken (Team `{team}`); choose another"
+                )),
+                None => Ok(()),
+            },
             DeletePaygKey { key, .. } => match state.payg_keys.get(key) {
                 Some(k) if k.deleted_at.is_none() => Ok(()),
                 Some(_) => invalid(format!("key `{key}` is already deleted")),
@@ -215,4 +343,18 @@ impl<'a> Teams<'a> {
             _ => Ok(()),
         }
     }
+}
+
+/// Every id the step names follows rule T7; the acting user's id is also their Default
+/// Team's when they create an account.
+fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
+    let id_error = |field| move |source| ApplyError::Id { field, source };
+    ids::check(IdKind::User, actor).map_err(id_error("as"))?;
+    if matches!(operation, Operation::CreateAccount { .. }) {
+        ids::check(IdKind::Team, actor).map_err(id_error("as"))?;
+    }
+    for (field, kind, id) in operation.ids() {
+        ids::check(kind, id).map_err(id_error(field))?;
+    }
+    Ok(())
 }

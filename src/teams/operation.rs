@@ -5,6 +5,8 @@ use gatekeeper::{Region, Role};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ids::IdKind;
+
 /// One operation on the store, with its fields (interfaces.md, scenario files).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
@@ -190,25 +192,27 @@ impl Operation {
         }
     }
 
-    /// The user and Team ids the operation names, with their field names.
-    pub fn ids(&self) -> Vec<(&'static str, &str)> {
-        use Operation::*;
+    /// The user, Team and key ids the operation names, with their field names (T7).
+    pub fn ids(&self) -> Vec<(&'static str, IdKind, &str)> {
         let mut ids = Vec::new();
-        if !matches!(self, CreateAccount { .. }) {
-            ids.push(("team", self.team("")));
+        if !matches!(self, Operation::CreateAccount { .. }) {
+            ids.push(("team", IdKind::Team, self.team("")));
         }
         match self {
-            Invite { user, .. }
-            | RemoveMember { user, .. }
-            | ChangeRole { user, .. }
-            | AssignSeat { user, .. }
-            | UnassignSeat { user, .. }
-            | SetCreditsAccess { user, .. } => {
-                ids.push(("user", user));
+            Operation::Invite { user, .. }
+            | Operation::RemoveMember { user, .. }
+            | Operation::ChangeRole { user, .. }
+            | Operation::AssignSeat { user, .. }
+            | Operation::UnassignSeat { user, .. }
+            | Operation::SetCreditsAccess { user, .. } => {
+                ids.push(("user", IdKind::User, user));
             }
-            ReassignSeat { from, to, .. } => {
-                ids.push(("from", from));
-                ids.push(("to", to));
+            Operation::ReassignSeat { from, to, .. } => {
+                ids.push(("from", IdKind::User, from));
+                ids.push(("to", IdKind::User, to));
+            }
+            Operation::CreatePaygKey { key, .. } | Operation::DeletePaygKey { key, .. } => {
+                ids.push(("key", IdKind::PaygKey, key));
             }
             _ => {}
         }

@@ -107,29 +107,12 @@ fn parse_step(item: Value) -> Result<Step, String> {
     let operation: Operation = serde_yaml::from_value(Value::Mapping(map))
         .map_err(|e| format!("`do: {name}`: {}", e.to_string().replace("do: ", "")))?;
     validate(&operation)?;
-    check_id("as", &actor)?;
-    for (field, id) in operation.ids() {
-        check_id(field, id)?;
-    }
     Ok(Step {
         at,
         actor,
         operation,
         expect_denied,
     })
-}
-
-/// User and Team ids name Token Plan Keys (`tp:TEAM:USER`) and members (`USER@TEAM`).
-fn check_id(field: &str, id: &str) -> Result<(), String> {
-    match id
-        .chars()
-        .find(|c| matches!(c, ':' | '@') || c.is_whitespace())
-    {
-        Some(c) => Err(format!(
-            "`{field}` (`{id}`) may not contain `{c}`; ids are used in `tp:TEAM:USER` key ids"
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Checks field values the types alone don't: positive seats and amounts, non-empty ids.

@@ -223,8 +223,14 @@ impl TeamState {
         self.at = self.at.max(at);
     }
 
-    /// Applies an allowed operation by `actor` at `at` (already advanced to `at`).
-    pub fn apply(&mut self, actor: &str, operation: &Operation, at: DateTime<Utc>) {
+    /// Applies an allowed operation by `actor` at `at` (already advanced to `at`). A top-up
+    /// that would overflow its balance changes nothing and is an error.
+    pub fn apply(
+        &mut self,
+        actor: &str,
+        operation: &Operation,
+        at: DateTime<Utc>,
+    ) -> Result<(), Overflow> {
         use Operation::*;
         let day = calendar::billing_day(at, self.region);
         match operation {
@@ -305,8 +311,12 @@ impl TeamState {
                     }
                 }
             }
-            TopUpCredits { amount, .. } => self.credits_topped_up += amount,
-            TopUpWallet { amount, .. } => self.wallet_topped_up += amount,
+            TopUpCredits { amount, .. } => {
+                self.credits_topped_up = checked_add(self.credits_topped_up, *amount, "Credits")?;
+            }
+            TopUpWallet { amount, .. } => {
+                self.wallet_topped_up = checked_add(self.wallet_topped_up, *amount, "wallet")?;
+            }
             SetCreditsAccess { user, enabled, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
                     member.credits_access = *enabled;
@@ -328,6 +338,7 @@ impl TeamState {
                 }
             }
         }
+        Ok(())
     }
 
     fn drop_member(&mut self, user: &str) {
@@ -340,6 +351,30 @@ impl TeamState {
             sub.holders.retain(|_, h| h.user != user);
         }
     }
+}
+
+/// A top-up whose balance would not fit in a decimal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("topping up `{amount}` would overflow the {balance} balance of `{topped_up}`")]
+pub struct Overflow {
+    /// `Credits` or `wallet`.
+    pub balance: &'static str,
+    /// What was topped up before.
+    pub topped_up: Decimal,
+    /// The amount.
+    pub amount: Decimal,
+}
+
+fn checked_add(
+    topped_up: Decimal,
+    amount: Decimal,
+    balance: &'static str,
+) -> Result<Decimal, Overflow> {
+    topped_up.checked_add(amount).ok_or(Overflow {
+        balance,
+        topped_up,
+        amount,
+    })
 }
 
 /// Seats added when `pending` are scheduled for removal: (removals undone, new seats) (O4).
@@ -394,7 +429,7 @@ mod tests {
             tier: "plus".into(),
             seats,
         };
-        team.apply("olga", &buy, t("2026-01-31T10:00:00Z"));
+        team.apply("olga", &buy, t("2026-01-31T10:00:00Z")).unwrap();
         team
     }
 
@@ -404,7 +439,7 @@ mod tests {
             user: user.into(),
             role: Role::Reader,
         };
-        team.apply("olga", &invite, at);
+        team.apply("olga", &invite, at).unwrap();
     }
 
     fn assign(team: &mut TeamState, user: &str, at: DateTime<Utc>) {
@@ -413,7 +448,7 @@ mod tests {
             tier: "plus".into(),
             user: user.into(),
         };
-        team.apply("olga", &assign, at);
+        team.apply("olga", &assign, at).unwrap();
     }
 
     #[test]
@@ -432,7 +467,8 @@ mod tests {
                 seats: 2,
             },
             t("2026-02-10T00:00:00Z"),
-        );
+        )
+        .unwrap();
         team.advance_to(t("2026-02-27T23:59:59Z"));
         assert_eq!(team.seat_count(), 3, "removed seats stay until the renewal");
         team.advance_to(t("2026-02-28T00:00:00Z"));
@@ -453,7 +489,8 @@ mod tests {
                 seats: 3,
             },
             t("2026-02-01T00:00:00Z"),
-        );
+        )
+        .unwrap();
         team.apply(
             "olga",
             &Operation::AddSeats {
@@ -462,7 +499,8 @@ mod tests {
                 seats: 4,
             },
             t("2026-02-02T00:00:00Z"),
-        );
+        )
+        .unwrap();
         let sub = &team.subscriptions["plus"];
         assert_eq!(
             (sub.seat_count(), sub.pending_removal, sub.renewing_seats()),
@@ -481,7 +519,8 @@ mod tests {
                 tier: "plus".into(),
             },
             t("2026-02-01T00:00:00Z"),
-        );
+        )
+        .unwrap();
         team.advance_to(t("2026-02-27T00:00:00Z"));
         assert!(team.subscriptions.contains_key("plus"));
         team.advance_to(t("2026-03-05T00:00:00Z"));
@@ -506,7 +545,8 @@ mod tests {
                 to: "bob".into(),
             },
             at,
-        );
+        )
+        .unwrap();
         assert_eq!(team.seat_of("bob"), Some(("plus", 1)));
         assert_eq!(team.seat_of("ann"), None);
     }

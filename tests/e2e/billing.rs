@@ -2,6 +2,11 @@
 
 use crate::support::{Env, assert_golden, scenario};
 
+/// The summary of the last day a run printed (one JSON line per day, B18).
+fn last_summary(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
 fn bill_and_compare(env: &Env, golden: &str, days: &[&str], team: &str, extra: &[&str]) {
     for day in days {
         env.bill(day, extra).ok();
@@ -65,7 +70,7 @@ fn b9_b10_b11_b13_b14_b15_c1_c3_c4_p1_p4_s4_funding_duplicates_late_usage_and_re
         &env.statement("2026-05-02", "t3").unwrap(),
         "usage/2026-05-02/t3.json",
     );
-    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let summary: serde_json::Value = last_summary(&run.stdout);
     assert_eq!(summary["events_read"], 7);
     assert_eq!(
         (
@@ -117,7 +122,7 @@ fn b12_b13_b14_a_repeated_id_bills_its_earliest_event_and_never_again() {
          VALUES ('u-e5', TIMESTAMPTZ '2026-05-02 11:45:00+00', 'k3', 'MiniMax-M2', 2000, 0)",
     );
     let run = env.bill("2026-05-02", &[]).ok();
-    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let summary: serde_json::Value = last_summary(&run.stdout);
     assert_eq!(
         (
             summary["events_read"].as_u64(),
@@ -147,7 +152,7 @@ fn b12_b13_b14_a_repeated_id_bills_its_earliest_event_and_never_again() {
          ('u-e9', TIMESTAMPTZ '2026-05-03 09:00:00+00', 'tp:t3:u2', 'MiniMax-M2', 5, 0)",
     );
     let run = env.bill("2026-05-03", &[]).ok();
-    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let summary: serde_json::Value = last_summary(&run.stdout);
     assert_eq!(
         (
             summary["events_read"].as_u64(),

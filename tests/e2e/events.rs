@@ -5,6 +5,9 @@ use polars::prelude::*;
 use crate::support::Env;
 
 fn count(env: &Env) -> i64 {
+    if !env.db().exists() {
+        return 0; // a refused import opens no store
+    }
     let conn = duckdb::Connection::open(env.db()).unwrap();
     conn.query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))
         .unwrap()

@@ -5,6 +5,9 @@
 
 mod billing;
 mod events;
+mod fuzz;
+mod hostile;
+mod nightly;
 mod policy;
 mod properties;
 mod support;

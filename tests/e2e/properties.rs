@@ -15,14 +15,19 @@ fn day(d: u32) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
 }
 
+/// Bills every day through `d` (B18); the report of `d`.
 fn bill(store: &mut Store, prices: &Prices, d: u32) -> billing::RunReport {
     billing::run(
         store,
         prices,
         day(d),
+        chrono::Utc::now(),
         None,
         &indicatif::ProgressBar::hidden(),
+        |_| {},
     )
+    .unwrap()
+    .pop()
     .unwrap()
 }
 

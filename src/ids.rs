@@ -1,0 +1,227 @@
+//! The ids of users, Teams and pay-as-you-go keys (rule T7), and the Token Plan Key ids built
+//! from them (`tp:TEAM:USER`). Ids name files under `billing run --out`, so only ids that pass
+//! [`check`] ever become paths.
+
+use std::fmt;
+
+/// What an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// A user (`as`, `user`, `from`, `to`).
+    User,
+    /// A Team (`team`; a Default Team's id is its user's id).
+    Team,
+    /// A pay-as-you-go API key (`key`).
+    PaygKey,
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdKind::User => "user",
+            IdKind::Team => "Team",
+            IdKind::PaygKey => "pay-as-you-go key",
+        })
+    }
+}
+
+/// The longest id, in characters (T7).
+pub const MAX_LEN: usize = 64;
+
+/// An id that breaks rule T7. The id is shown escaped, so a control character is visible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The empty string.
+    #[error("a {kind} id can't be empty (rule T7)")]
+    Empty {
+        /// What the id names.
+        kind: IdKind,
+    },
+    /// Over [`MAX_LEN`] characters.
+    #[error(
+        "{kind} id `{}…` is {len} characters long; ids have at most 64 (rule T7)",
+        shown(id, 24)
+    )]
+    TooLong {
+        /// What the id names.
+        kind: IdKind,
+        /// The id.
+        id: String,
+        /// Its length in characters.
+        len: usize,
+    },
+    /// A character outside ASCII letters, digits, `-`, `_` and `.`.
+    #[error("{kind} id `{}` contains `{}`; ids use only ASCII letters, digits, `-`, `_` and `.` (rule T7)", shown(id, MAX_LEN), character.escape_debug())]
+    Character {
+        /// What the id names.
+        kind: IdKind,
+        /// The id.
+        id: String,
+        /// The first character not allowed.
+        character: char,
+    },
+    /// Starts with `.` or `-`.
+    #[error(
+        "{kind} id `{}` starts with `{first}`; ids start with a letter, a digit or `_` (rule T7)",
+        shown(id, MAX_LEN)
+    )]
+    Start {
+        /// What the id names.
+        kind: IdKind,
+        /// The id.
+        id: String,
+        /// Its first character.
+        first: char,
+    },
+    /// `summary`, the name of a billing day's summary file.
+    #[error("`summary` is not a Team id: it names the run summary's file (rule T7)")]
+    Reserved,
+    /// A key id that is neither a pay-as-you-go key id nor `tp:TEAM:USER` of valid ids.
+    #[error(
+        "key id `{}` is neither a pay-as-you-go key id nor a Token Plan Key id `tp:TEAM:USER`: {reason}",
+        shown(id, MAX_LEN)
+    )]
+    Key {
+        /// The key id.
+        id: String,
+        /// What is wrong with its parts.
+        reason: Box<IdError>,
+    },
+}
+
+/// At most `max` characters of `id`, control characters escaped.
+fn shown(id: &str, max: usize) -> String {
+    id.chars().take(max).flat_map(char::escape_debug).collect()
+}
+
+/// Checks `id` against rule T7.
+pub fn check(kind: IdKind, id: &str) -> Result<(), IdError> {
+    let Some(first) = id.chars().next() else {
+        return Err(IdError::Empty { kind });
+    };
+    let len = id.chars().count();
+    if len > MAX_LEN {
+        return Err(IdError::TooLong {
+            kind,
+            id: id.to_owned(),
+            len,
+        });
+    }
+    if matches!(first, '.' | '-') {
+        return Err(IdError::Start {
+            kind,
+            id: id.to_owned(),
+            first,
+        });
+    }
+    if let Some(character) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(IdError::Character {
+            kind,
+            id: id.to_owned(),
+            character,
+        });
+    }
+    if kind == IdKind::Team && id == "summary" {
+        return Err(IdError::Reserved);
+    }
+    Ok(())
+}
+
+/// A member's Token Plan Key id in a Team (K1).
+pub fn token_plan_key(team: &str, user: &str) -> String {
+    format!("tp:{team}:{user}")
+}
+
+/// The Team and user of a Token Plan Key id, if `key` has its shape (`tp:TEAM:USER`).
+pub fn parse_token_plan_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix("tp:")?.split_once(':')
+}
+
+/// Checks a key id as a usage event carries it: a pay-as-you-go key id, or a Token Plan Key
+/// id whose Team and user ids are valid.
+pub fn check_key(key: &str) -> Result<(), IdError> {
+    let wrap = |reason: IdError| IdError::Key {
+        id: key.to_owned(),
+        reason: Box::new(reason),
+    };
+    match parse_token_plan_key(key) {
+        Some((team, user)) => {
+            check(IdKind::Team, team).map_err(wrap)?;
+            check(IdKind::User, user).map_err(wrap)
+        }
+        None => check(IdKind::PaygKey, key).map_err(wrap),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn t7_accepts_ids_of_the_allowed_alphabet_up_to_64_characters() {
+        for id in [
+            "a",
+            "acme",
+            "u_1",
+            "_x",
+            "9lives",
+            "a.b-c_d",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(check(IdKind::Team, id), Ok(()), "{id}");
+        }
+    }
+
+    #[test]
+    fn t7_refuses_empty_long_escaping_reserved_and_non_ascii_ids() {
+        let refused = |kind, id: &str| check(kind, id).unwrap_err().to_string();
+        assert_eq!(
+            refused(IdKind::Team, ""),
+            "a Team id can't be empty (rule T7)"
+        );
+        assert!(refused(IdKind::User, &"x".repeat(65)).contains("is 65 characters long"));
+        assert!(refused(IdKind::Team, "../../escape").contains("starts with `.`"));
+        assert!(refused(IdKind::Team, "a/b").contains("contains `/`"));
+        assert!(refused(IdKind::User, "a\0b").contains("contains `\\0`"));
+        assert!(refused(IdKind::User, "-x").contains("starts with `-`"));
+        assert!(refused(IdKind::Team, "caf\u{e9}").contains("contains `é`"));
+        assert!(refused(IdKind::Team, "cafe\u{301}").contains("contains"));
+        assert!(refused(IdKind::PaygKey, "tp:x:y").contains("contains `:`"));
+        assert!(refused(IdKind::Team, "summary").contains("`summary` is not a Team id"));
+        assert_eq!(check(IdKind::User, "summary"), Ok(()));
+    }
+
+    #[test]
+    fn token_plan_key_ids_round_trip_and_are_checked_by_part() {
+        let key = token_plan_key("acme", "bob");
+        assert_eq!(key, "tp:acme:bob");
+        assert_eq!(parse_token_plan_key(&key), Some(("acme", "bob")));
+        assert_eq!(check_key(&key), Ok(()));
+        assert_eq!(check_key("k1"), Ok(()));
+        assert!(
+            check_key("tp:acme:b/ob")
+                .unwrap_err()
+                .to_string()
+                .contains("contains `/`")
+        );
+        assert!(check_key("tp:summary:bob").is_err());
+        assert!(check_key("tp:acme").is_err());
+    }
+
+    proptest! {
+        /// Whatever the bytes, a valid id is a safe file name: no separator, no `..`, not hidden.
+        #[test]
+        fn t7_a_valid_id_is_a_plain_file_name(id in "\\PC{0,70}") {
+            if check(IdKind::Team, &id).is_ok() {
+                let path = std::path::Path::new(&id);
+                prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(id.as_str()));
+                prop_assert!(!id.starts_with('.'));
+                prop_assert!(id.len() <= MAX_LEN);
+            }
+        }
+    }
+}

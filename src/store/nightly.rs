@@ -1,0 +1,179 @@
+//! What an operator reads about the nightly job: billed days, the first day with any history,
+//! events not yet settled, and how each `billing run` ended.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use duckdb::{OptionalExt, params};
+use gatekeeper::Region;
+use serde::Serialize;
+
+use super::{Store, StoreError, query_error, query_row};
+use crate::calendar;
+
+/// Each usage event with the region of its key's Team (`NULL` for a key of no known Team),
+/// the Team found from `payg_keys` or the Token Plan Key id `tp:TEAM:USER`.
+const EVENT_REGIONS: &str = "
+    SELECT e.rowid AS row_id, e.ts, t.region
+    FROM usage_events e
+    LEFT JOIN payg_keys p ON p.key_id = e.key_id
+    LEFT JOIN teams t ON t.team_id = coalesce(p.team_id,
+        CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END)";
+
+/// Usage events no billing run has settled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unsettled {
+    /// How many.
+    pub count: u64,
+    /// The earliest usage day among them (B3), if any has a time.
+    pub oldest_usage_day: Option<NaiveDate>,
+    /// Those of billed days: the next run bills them as late usage (B14).
+    pub late: u64,
+}
+
+/// How one `billing run` ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// The day it billed through.
+    pub through_day: NaiveDate,
+    /// Its exit status.
+    pub exit_status: i32,
+    /// Days it billed.
+    pub days_billed: u32,
+    /// Days it reproduced.
+    pub days_reproduced: u32,
+    /// The error, or empty.
+    pub message: String,
+}
+
+impl Store {
+    /// The earliest Team record and usage event per region, an event's region being its
+    /// key's Team's (overseas, whose zone is UTC, for a key of no known Team).
+    pub fn earliest_activity(&self) -> Result<Vec<(Region, DateTime<Utc>)>, StoreError> {
+        let what = "cannot find the first day with any record or event";
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT t.region, min(r.occurred_at) FROM team_records r JOIN teams t USING (team_id)
+                 GROUP BY t.region
+                 UNION ALL
+                 SELECT coalesce(region, 'overseas'), min(ts) FROM ({EVENT_REGIONS})
+                 WHERE ts IS NOT NULL GROUP BY 1"
+            ))
+            .map_err(query_error(what))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, DateTime<Utc>>(1)?))
+            })
+            .map_err(query_error(what))?;
+        let mut earliest = Vec::new();
+        for row in rows {
+            let (region, at) = row.map_err(query_error(what))?;
+            let region = region.parse().map_err(|message| StoreError::Corrupt {
+                table: "teams",
+                message,
+            })?;
+            earliest.push((region, at));
+        }
+        Ok(earliest)
+    }
+
+    /// The latest billed day, if any: days up to it are closed (B19).
+    pub fn latest_billed_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        query_row(&self.conn, "SELECT max(day) FROM billing_runs", [], |r| {
+            r.get::<_, Option<NaiveDate>>(0)
+        })
+        .map_err(query_error("cannot read the billed days"))
+    }
+
+    /// The events no run has settled. Billed days form one unbroken run (B18), so the
+    /// latest run settled every event it saw (`rowid <= max_rowid`) of a day up to its own.
+    pub fn unsettled(&self) -> Result<Unsettled, StoreError> {
+        let what = "cannot count the events not yet settled";
+        let latest: Option<(NaiveDate, i64)> = query_row(
+            &self.conn,
+            "SELECT day, max_rowid FROM billing_runs ORDER BY day DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(query_error(what))?;
+        let (day, max_rowid) = match latest {
+            Some((day, max_rowid)) => (calendar::day_number(day), max_rowid),
+            None => (i64::MIN, -1),
+        };
+        let offset = calendar::zone(Region::Domestic).local_minus_utc();
+        let (count, oldest, late): (i64, Option<i64>, i64) = query_row(
+            &self.conn,
+            &format!(
+                "WITH e AS (
+                     SELECT row_id, (epoch_us(ts) + CASE WHEN region = 'domestic'
+                         THEN {offset}::BIGINT * 1000000 ELSE 0 END) // 86400000000 AS usage_day
+                     FROM ({EVENT_REGIONS}))
+                 SELECT count(*), min(usage_day), count(*) FILTER (WHERE usage_day <= ?)
+                 FROM e WHERE row_id > ? OR usage_day > ?"
+            ),
+            params![day, max_rowid, day],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(query_error(what))?;
+        Ok(Unsettled {
+            count: u64::try_from(count).unwrap_or_default(),
+            oldest_usage_day: oldest.and_then(calendar::from_day_number),
+            late: u64::try_from(late).unwrap_or_default(),
+        })
+    }
+
+    /// Records how a `billing run` ended.
+    pub fn record_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO billing_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    attempt.started_at,
+                    attempt.finished_at,
+                    attempt.through_day,
+                    attempt.exit_status,
+                    attempt.days_billed,
+                    attempt.days_reproduced,
+                    attempt.message
+                ],
+            )
+            .map(drop)
+            .map_err(query_error("cannot record the billing run"))
+    }
+
+    /// The latest recorded `billing run`, and the end of the latest one that exited 0.
+    pub fn last_attempts(&self) -> Result<(Option<Attempt>, Option<DateTime<Utc>>), StoreError> {
+        let what = "cannot read the recorded billing runs";
+        let last = query_row(
+            &self.conn,
+            "SELECT started_at, finished_at, through_day, exit_status, days_billed, days_reproduced, message
+             FROM billing_attempts ORDER BY finished_at DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Attempt {
+                    started_at: r.get(0)?,
+                    finished_at: r.get(1)?,
+                    through_day: r.get(2)?,
+                    exit_status: r.get(3)?,
+                    days_billed: r.get(4)?,
+                    days_reproduced: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(query_error(what))?;
+        let success = query_row(
+            &self.conn,
+            "SELECT max(finished_at) FROM billing_attempts WHERE exit_status = 0",
+            [],
+            |r| r.get::<_, Option<DateTime<Utc>>>(0),
+        )
+        .map_err(query_error(what))?;
+        Ok((last, success))
+    }
+}
