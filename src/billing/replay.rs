@@ -1,4 +1,4 @@
-//! Replays each Team's history to the end of the billing day: the state of every key over
+//! Replays each Team's history to the end of each billing day, one day after another: the state of every key over
 //! time (for funding events, B9, B10, S4) and the subscription charges of the day (B5, B6, B8).
 
 use std::collections::BTreeMap;
@@ -104,103 +104,132 @@ pub fn round(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// Replays `team`'s `records` (in time order) to the end of `day` in its billing zone.
-pub fn replay(
-    team: &TeamRow,
-    records: &[Record],
-    day: NaiveDate,
-    prices: &Prices,
-) -> Result<Replay, Overflow> {
-    let currency = Prices::currency(team.region);
-    let seat_price = |tier: &str| {
-        prices
-            .tiers
-            .get(tier)
-            .and_then(|t| t.seat_price.get(currency))
-            .copied()
-            .unwrap_or_default()
-    };
-    let end = calendar::day_end(day, team.region);
-    let mut state = TeamState::new(
-        &team.id,
-        team.region,
-        team.is_default,
-        &team.owner,
-        team.created_at,
-    );
-    let mut snapshots = vec![(team.created_at, key_status(&state))];
-    let mut additions: BTreeMap<String, u32> = BTreeMap::new();
-    let mut charges = Vec::new();
-    let mut topped_up_today = false;
-    for record in records.iter().filter(|r| r.at < end) {
-        advance(&mut state, record.at, &mut snapshots);
-        let today = calendar::billing_day(record.at, team.region) == day;
-        match &record.operation {
-            Operation::BuySubscription { tier, seats, .. } if today => {
-                let cycle = calendar::cycle_of(calendar::billing_day(record.at, team.region), day);
-                charges.push(StatementLine::Subscription {
-                    tier: tier.clone(),
-                    seats: *seats,
-                    period_start: cycle.start,
-                    period_end: cycle.end,
-                    amount: round(Decimal::from(*seats) * seat_price(tier)),
-                });
-            }
-            Operation::AddSeats { tier, seats, .. } if today => {
-                let pending = state
-                    .subscriptions
-                    .get(tier)
-                    .map_or(0, |s| s.pending_removal);
-                let (_, new) = split_addition(pending, *seats);
-                *additions.entry(tier.clone()).or_default() += new;
-            }
-            Operation::TopUpCredits { .. } | Operation::TopUpWallet { .. } if today => {
-                topped_up_today = true;
-            }
-            _ => {}
-        }
-        state.apply(&record.actor, &record.operation, record.at)?;
-        snapshots.push((record.at, key_status(&state)));
-    }
-    advance(&mut state, end, &mut snapshots);
-    for renewal in state
-        .renewals
-        .iter()
-        .filter(|r| r.day == day && r.seats > 0)
-    {
-        charges.insert(
-            0,
-            StatementLine::Subscription {
-                tier: renewal.tier.clone(),
-                seats: renewal.seats,
-                period_start: renewal.cycle.start,
-                period_end: renewal.cycle.end,
-                amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)),
-            },
+/// One Team's history replayed day after day: each day goes on from where the previous one
+/// ended, so billing a run of days folds each history once.
+#[derive(Debug)]
+pub struct Replayer {
+    team: TeamRow,
+    /// The Team's records, in time order.
+    records: Vec<Record>,
+    /// The first record not applied yet.
+    next: usize,
+    state: TeamState,
+    snapshots: Vec<(DateTime<Utc>, Status)>,
+}
+
+impl Replayer {
+    /// `team` at its creation, with its `records` in time order.
+    pub fn new(team: TeamRow, records: Vec<Record>) -> Self {
+        let state = TeamState::new(
+            &team.id,
+            team.region,
+            team.is_default,
+            &team.owner,
+            team.created_at,
         );
+        let snapshots = vec![(team.created_at, key_status(&state))];
+        Replayer {
+            team,
+            records,
+            next: 0,
+            state,
+            snapshots,
+        }
     }
-    for (tier, seats) in additions.into_iter().filter(|(_, seats)| *seats > 0) {
-        let Some(sub) = state.subscriptions.get(&tier) else {
-            continue;
+
+    /// The Team.
+    pub fn team(&self) -> &TeamRow {
+        &self.team
+    }
+
+    /// Replays to the end of `day` in the Team's billing zone; days come in increasing order.
+    pub fn day(&mut self, day: NaiveDate, prices: &Prices) -> Result<Replay, Overflow> {
+        let region = self.team.region;
+        let currency = Prices::currency(region);
+        let seat_price = |tier: &str| {
+            prices
+                .tiers
+                .get(tier)
+                .and_then(|t| t.seat_price.get(currency))
+                .copied()
+                .unwrap_or_default()
         };
-        let cycle = sub.cycle(day);
-        let (days, cycle_days) = (cycle.days_left(day), cycle.days());
-        let amount = Decimal::from(seats) * seat_price(&tier) * Decimal::from(days)
-            / Decimal::from(cycle_days.max(1));
-        charges.push(StatementLine::Proration {
-            tier,
-            seats,
-            days,
-            cycle_days,
-            amount: round(amount),
-        });
+        let end = calendar::day_end(day, region);
+        let (state, snapshots) = (&mut self.state, &mut self.snapshots);
+        let mut additions: BTreeMap<String, u32> = BTreeMap::new();
+        let mut charges = Vec::new();
+        let mut topped_up_today = false;
+        while let Some(record) = self.records.get(self.next).filter(|r| r.at < end) {
+            advance(state, record.at, snapshots);
+            let today = calendar::billing_day(record.at, region) == day;
+            match &record.operation {
+                Operation::BuySubscription { tier, seats, .. } if today => {
+                    let cycle = calendar::cycle_of(calendar::billing_day(record.at, region), day);
+                    charges.push(StatementLine::Subscription {
+                        tier: tier.clone(),
+                        seats: *seats,
+                        period_start: cycle.start,
+                        period_end: cycle.end,
+                        amount: round(Decimal::from(*seats) * seat_price(tier)),
+                    });
+                }
+                Operation::AddSeats { tier, seats, .. } if today => {
+                    let pending = state
+                        .subscriptions
+                        .get(tier)
+                        .map_or(0, |s| s.pending_removal);
+                    let (_, new) = split_addition(pending, *seats);
+                    *additions.entry(tier.clone()).or_default() += new;
+                }
+                Operation::TopUpCredits { .. } | Operation::TopUpWallet { .. } if today => {
+                    topped_up_today = true;
+                }
+                _ => {}
+            }
+            state.apply(&record.actor, &record.operation, record.at)?;
+            snapshots.push((record.at, key_status(state)));
+            self.next += 1;
+        }
+        advance(state, end, snapshots);
+        for renewal in state
+            .renewals
+            .iter()
+            .filter(|r| r.day == day && r.seats > 0)
+        {
+            charges.insert(
+                0,
+                StatementLine::Subscription {
+                    tier: renewal.tier.clone(),
+                    seats: renewal.seats,
+                    period_start: renewal.cycle.start,
+                    period_end: renewal.cycle.end,
+                    amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)),
+                },
+            );
+        }
+        for (tier, seats) in additions.into_iter().filter(|(_, seats)| *seats > 0) {
+            let Some(sub) = state.subscriptions.get(&tier) else {
+                continue;
+            };
+            let cycle = sub.cycle(day);
+            let (days, cycle_days) = (cycle.days_left(day), cycle.days());
+            let amount = Decimal::from(seats) * seat_price(&tier) * Decimal::from(days)
+                / Decimal::from(cycle_days.max(1));
+            charges.push(StatementLine::Proration {
+                tier,
+                seats,
+                days,
+                cycle_days,
+                amount: round(amount),
+            });
+        }
+        Ok(Replay {
+            intervals: intervals(snapshots),
+            state: state.clone(),
+            charges,
+            topped_up_today,
+        })
     }
-    Ok(Replay {
-        intervals: intervals(&snapshots),
-        state,
-        charges,
-        topped_up_today,
-    })
 }
 
 /// Applies renewals up to `until`, taking a snapshot at each.

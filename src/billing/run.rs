@@ -17,7 +17,7 @@ use super::assemble::{self, Aggregates};
 use super::classify::Classifier;
 use super::extract::{self, DayEvents};
 use super::lookup::Lookup;
-use super::replay::{self, Replay, SeatUsage};
+use super::replay::{Replay, Replayer, SeatUsage};
 use super::statement::{Statement, StatementLine};
 use crate::calendar;
 use crate::ids::{self, IdKind};
@@ -220,9 +220,13 @@ pub fn run(
         days.insert(0, latest);
     }
     let mut reports = Vec::with_capacity(days.len());
+    let mut histories = Histories::through(day);
     for day in &days {
-        let report = run_day(store, prices, *day, now, out, progress)?;
+        let report = bill_day(store, prices, *day, now, &mut histories, progress)?;
+        let written = out.map(|out| write_day(out, &report, progress)).transpose();
+        // The day is billed whether or not its files could be written: it is reported.
         each_day(&report);
+        written?;
         reports.push(report);
     }
     Ok(reports)
@@ -238,13 +242,36 @@ pub fn run_day(
     out: Option<&Path>,
     progress: &ProgressBar,
 ) -> Result<RunReport, BillingError> {
+    let report = bill_day(
+        store,
+        prices,
+        day,
+        now,
+        &mut Histories::through(day),
+        progress,
+    )?;
+    if let Some(out) = out {
+        write_day(out, &report, progress)?;
+    }
+    Ok(report)
+}
+
+/// Bills `day` into the store (after the checks of [`run_day`]), or reads it back if billed.
+fn bill_day(
+    store: &mut Store,
+    prices: &Prices,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    histories: &mut Histories,
+    progress: &ProgressBar,
+) -> Result<RunReport, BillingError> {
     tracing::info!(%day, "billing day");
     let report = match stored(store, day)? {
         Some(report) => report,
         None => {
             check_ended(day, now)?;
             check_next(store, day)?;
-            let computed = compute(store, prices, day, progress)?;
+            let computed = compute(store, prices, day, histories, progress)?;
             // Fault injection for the crash test: stop between computing and committing.
             if std::env::var_os("TOKENPLAN_FAIL_BEFORE_COMMIT").is_some() {
                 return Err(BillingError::Interrupted);
@@ -257,11 +284,53 @@ pub fn run_day(
             computed.report
         }
     };
-    if let Some(out) = out {
-        progress.set_message("writing files");
-        write_files(out, &report)?;
-    }
     Ok(report)
+}
+
+/// Writes the files of a billed day under `out`.
+fn write_day(out: &Path, report: &RunReport, progress: &ProgressBar) -> Result<(), BillingError> {
+    progress.set_message("writing files");
+    write_files(out, report)
+}
+
+/// Every Team's history through the last day of a run, read from the store once (by the
+/// first day that is billed, not reproduced) and replayed day after day.
+struct Histories {
+    through: NaiveDate,
+    replayers: Option<Vec<Replayer>>,
+}
+
+impl Histories {
+    fn through(day: NaiveDate) -> Self {
+        Histories {
+            through: day,
+            replayers: None,
+        }
+    }
+
+    /// The replayers, reading every history on the first call.
+    fn replayers(&mut self, store: &Store) -> Result<&mut Vec<Replayer>, BillingError> {
+        if self.replayers.is_none() {
+            self.replayers = Some(read_histories(store, self.through)?);
+        }
+        Ok(self.replayers.get_or_insert_default())
+    }
+}
+
+/// Every Team's history through `day`, each Team id checked against rule T7 (it becomes a
+/// file name).
+fn read_histories(store: &Store, day: NaiveDate) -> Result<Vec<Replayer>, BillingError> {
+    let started = Instant::now();
+    let until = calendar::day_end(day, Region::Overseas);
+    let teams = extract::teams(store, until)?;
+    for (row, _) in &teams {
+        ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "read Team histories");
+    Ok(teams
+        .into_iter()
+        .map(|(row, records)| Replayer::new(row, records))
+        .collect())
 }
 
 /// `day` is the next day to bill: the day after the latest billed day or, with none billed,
@@ -287,25 +356,20 @@ fn compute(
     store: &Store,
     prices: &Prices,
     day: NaiveDate,
+    histories: &mut Histories,
     progress: &ProgressBar,
 ) -> Result<Computed, BillingError> {
     let started = Instant::now();
     progress.set_message("replaying Team histories");
-    let until = calendar::day_end(day, Region::Overseas);
-    let teams = extract::teams(store, until)?;
-    for (row, _) in &teams {
-        ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
-    }
-    tracing::debug!(elapsed = ?started.elapsed(), "read Team histories");
-    let replays: BTreeMap<String, Replay> = teams
-        .par_iter()
-        .map(|(row, records)| {
-            replay::replay(row, records, day, prices)
-                .map(|replay| (row.id.clone(), replay))
-                .map_err(|source| BillingError::History {
-                    team: row.id.clone(),
-                    source,
-                })
+    let replays: BTreeMap<String, Replay> = histories
+        .replayers(store)?
+        .par_iter_mut()
+        .map(|replayer| {
+            let team = replayer.team().id.clone();
+            match replayer.day(day, prices) {
+                Ok(replay) => Ok((team, replay)),
+                Err(source) => Err(BillingError::History { team, source }),
+            }
         })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()

@@ -276,3 +276,17 @@ fn a_closed_stdout_ends_quietly_and_never_cuts_a_write_short() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_stdout_that_fails_for_another_reason_exits_2_with_a_message() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let Ok(full) = full else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenplan"))
+        .args(["policy", "matrix"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}

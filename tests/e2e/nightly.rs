@@ -558,3 +558,100 @@ fn b13_b15_a_run_killed_at_any_stage_leaves_days_whole_and_the_next_run_is_unint
         assert!(hidden.is_empty(), "{stage}: left {hidden:?}");
     }
 }
+
+#[test]
+fn files_that_cannot_be_written_exit_3_with_the_day_billed_and_the_next_run_writes_them() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    // A regular file where the output directory should be: no directory can be made under it.
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, "").unwrap();
+    let out = blocked.join("statements");
+    let run = env.run(&[
+        "billing",
+        "run",
+        "--date",
+        "2026-05-02",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the day is billed in the store"),
+        "{}",
+        run.stderr
+    );
+    let days = summaries(&run.stdout);
+    assert_eq!(days.len(), 1, "the run stops at the day whose files failed");
+    // The directory is fixed; the next run writes the billed day's files, then goes on.
+    std::fs::remove_file(&blocked).unwrap();
+    let again = env
+        .run(&[
+            "billing",
+            "run",
+            "--date",
+            "2026-05-02",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+    let days = summaries(&again.stdout);
+    assert_eq!(
+        days.iter()
+            .map(|d| (d["day"].as_str().unwrap(), d["outcome"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        [("2026-05-01", "reproduced"), ("2026-05-02", "billed")]
+    );
+    let fresh = Env::new();
+    fresh.load("usage", &[]);
+    fresh.bill("2026-05-02", &[]).ok();
+    assert_eq!(files(&out), files(&fresh.out()));
+}
+
+#[test]
+fn b13_an_unknown_key_is_settled_only_by_the_run_of_its_day_or_later() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    env.sql(
+        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+         VALUES ('ghost-1', TIMESTAMPTZ '2026-05-04 10:00:00+00', 'ghost', 'MiniMax-M2', 1, 1)",
+    );
+    let run = env.bill("2026-05-03", &[]).ok();
+    assert!(
+        summaries(&run.stdout)
+            .iter()
+            .all(|d| d["quarantined"].get("unknown_key").is_none()),
+        "{}",
+        run.stdout
+    );
+    let run = env.bill("2026-05-04", &[]).ok();
+    let days = summaries(&run.stdout);
+    assert_eq!(days[0]["quarantined"]["unknown_key"], 1, "{}", run.stdout);
+    assert_eq!(days[0]["late"], 0);
+}
+
+#[test]
+fn logs_can_be_json_lines_for_a_log_shipper() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let run = env
+        .run(&[
+            "--log-format",
+            "json",
+            "--verbose",
+            "billing",
+            "run",
+            "--date",
+            "2026-05-01",
+        ])
+        .ok();
+    let logs: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!logs.is_empty(), "{}", run.stderr);
+    for line in logs {
+        let log: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            log["level"].is_string() && log["fields"].is_object(),
+            "{line}"
+        );
+    }
+}
