@@ -10,6 +10,7 @@ pub mod explain;
 pub mod generate;
 pub mod ids;
 pub mod prices;
+pub mod proof_diff;
 pub mod render;
 pub mod report;
 pub mod review;

@@ -143,16 +143,15 @@ fn describe(env: &RequestEnv) -> String {
     format!("{}, {}, {}", env.principal(), env.action(), env.resource())
 }
 
-fn solver_error(e: impl std::fmt::Display) -> VerifyError {
+pub(crate) fn solver_error(e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Solver(e.to_string())
 }
 
-/// Proves every property, and that no policy ever errors, for every request the schema allows.
-pub fn verify(
-    gate: &Gatekeeper,
-    properties: &[Property],
+/// Runs `work` with a symbolic compiler that asks the cvc5 at `solver`.
+pub(crate) fn with_compiler<T>(
     solver: &Path,
-) -> Result<Vec<Check>, VerifyError> {
+    work: impl AsyncFnOnce(&mut CedarSymCompiler<LocalSolver>) -> Result<T, VerifyError>,
+) -> Result<T, VerifyError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -165,6 +164,17 @@ pub fn verify(
         ]))
         .map_err(solver_error)?;
         let mut compiler = CedarSymCompiler::new(solver).map_err(solver_error)?;
+        work(&mut compiler).await
+    })
+}
+
+/// Proves every property, and that no policy ever errors, for every request the schema allows.
+pub fn verify(
+    gate: &Gatekeeper,
+    properties: &[Property],
+    solver: &Path,
+) -> Result<Vec<Check>, VerifyError> {
+    with_compiler(solver, async |compiler| {
         let schema = gate.schema();
         let envs: Vec<RequestEnv> = schema.request_envs().collect();
         let mut checks = Vec::new();

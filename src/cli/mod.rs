@@ -206,16 +206,12 @@ enum PolicyCommand {
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
     },
-    /// Matrix cells and limit boundaries whose decision differs between two policy directories.
+    /// Prove that NEW allows nothing OLD denies, over every input the schema allows; report
+    /// what became denied, and the matrix cells and limit boundaries that differ.
     #[command(
-        after_help = "Exits 1 when a decision was loosened (deny → allow).\n\nExample:\n  tokenplan policy diff old/policies policies"
+        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff --git origin/main            # OLD from git, NEW ./policies\n  tokenplan policy diff --git origin/main policies --format json"
     )]
-    Diff {
-        /// The policies before the change.
-        old_dir: PathBuf,
-        /// The policies after the change.
-        new_dir: PathBuf,
-    },
+    Diff(DiffArgs),
     /// Formal proofs (cedar-policy-symcc + cvc5) of the properties in policies/properties, and
     /// that no policy ever errors, over every entity store the schema allows.
     #[command(
@@ -239,6 +235,28 @@ enum PolicyCommand {
         after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
     )]
     Explain(Box<ExplainArgs>),
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// `OLD_DIR NEW_DIR`, or with `--git`, `[NEW_DIR]` (default `policies`).
+    #[arg(value_name = "DIR", num_args = 0..=2)]
+    dirs: Vec<PathBuf>,
+    /// Take OLD from this git revision's `policies/` (of the repository here).
+    #[arg(long, value_name = "REV")]
+    git: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    format: DiffFormat,
+    /// Only evaluate the matrix and the limit probes: samples, which prove nothing.
+    #[arg(long)]
+    probes_only: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args)]

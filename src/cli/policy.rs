@@ -45,21 +45,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             }
             Ok(if differences.is_empty() { 0 } else { 1 })
         }
-        PolicyCommand::Diff { old_dir, new_dir } => {
-            let load = |dir: &Path| {
-                Gatekeeper::from_dir(dir)
-                    .with_context(|| format!("policies `{}` do not load", dir.display()))
-                    .map_err(Failure::input)
-            };
-            let diff = PolicyDiff::between(&load(old_dir)?, &load(new_dir)?);
-            out!("{}\n", diff.render());
-            if diff.loosens() {
-                eprintln!("a decision was loosened (deny → allow): ask for a second review");
-                Ok(1)
-            } else {
-                Ok(0)
-            }
-        }
+        PolicyCommand::Diff(args) => diff(args),
         PolicyCommand::Explain(args) => explain(cli, args),
         PolicyCommand::Verify { properties } => {
             let gate = gatekeeper(cli)?;
@@ -99,6 +85,133 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             Ok(0)
         }
     }
+}
+
+/// `policy diff`: the proof, then the samples a person reads.
+fn diff(args: &DiffArgs) -> Outcome {
+    let (_checkout, old_dir, new_dir) = diff_dirs(args)?;
+    let load = |dir: &Path| {
+        Gatekeeper::from_dir(dir)
+            .with_context(|| format!("policies `{}` do not load", dir.display()))
+            .map_err(|e| {
+                Failure::input(e)
+                    .hint("run `tokenplan policy check --policies DIR` for every problem")
+            })
+    };
+    let (old, new) = (load(&old_dir)?, load(&new_dir)?);
+    let probes = PolicyDiff::between(&old, &new);
+    let proof = if args.probes_only {
+        eprintln!(
+            "warning: --probes-only evaluates samples (the matrix and the limit probes); it proves nothing"
+        );
+        None
+    } else {
+        let solver = tokenplan::verify::find_solver().map_err(|e| {
+            Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path; --probes-only compares samples without a proof")
+        })?;
+        Some(tokenplan::proof_diff::prove(&old, &new, &solver).map_err(Failure::work)?)
+    };
+    let loosened = probes.loosens() || proof.as_ref().is_some_and(|p| p.loosens());
+    match args.format {
+        DiffFormat::Json => {
+            let report = serde_json::json!({
+                "loosened": loosened,
+                "proved": proof.is_some(),
+                "proof": proof,
+                "matrix": probes.cells,
+                "limits": probes.limits,
+            });
+            out!(
+                "{}\n",
+                serde_json::to_string_pretty(&report).map_err(Failure::work)?
+            );
+        }
+        DiffFormat::Text => {
+            if let Some(proof) = &proof {
+                out!("{}\n", proof.render());
+            }
+            out!("{}\n", probes.render());
+        }
+    }
+    if loosened {
+        eprintln!("a decision was loosened (deny → allow): ask for a second review");
+        Ok(1)
+    } else {
+        Ok(0)
+    }
+}
+
+/// OLD's and NEW's directories; with `--git`, OLD is checked out into a temporary directory
+/// (returned, to live as long as it is read).
+fn diff_dirs(args: &DiffArgs) -> Result<(Option<tempfile::TempDir>, PathBuf, PathBuf), Failure> {
+    let usage = || {
+        Failure::input(anyhow::anyhow!(
+            "`policy diff` takes OLD_DIR NEW_DIR, or --git REV [NEW_DIR]"
+        ))
+    };
+    match (&args.git, args.dirs.as_slice()) {
+        (None, [old, new]) => Ok((None, old.clone(), new.clone())),
+        (Some(rev), dirs) if dirs.len() <= 1 => {
+            let new = dirs
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("policies"));
+            let checkout = git_policies(rev)?;
+            let old = checkout.path().to_owned();
+            Ok((Some(checkout), old, new))
+        }
+        _ => Err(usage()),
+    }
+}
+
+/// The `policies/` directory of git revision `rev`, written to a temporary directory.
+fn git_policies(rev: &str) -> Result<tempfile::TempDir, Failure> {
+    let git = |args: &[&str]| -> Result<Vec<u8>, Failure> {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .output()
+            .with_context(|| "cannot run `git`".to_owned())
+            .map_err(Failure::input)?;
+        if !output.status.success() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "`git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(output.stdout)
+    };
+    let listing = git(&[
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "--full-tree",
+        rev,
+        "--",
+        "policies",
+    ])?;
+    let files: Vec<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if files.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "revision `{rev}` has no `policies/`"
+        )));
+    }
+    let dir = tempfile::tempdir().map_err(Failure::work)?;
+    for file in &files {
+        let Some(relative) = file.strip_prefix("policies/") else {
+            continue;
+        };
+        let text = git(&["show", &format!("{rev}:{file}")])?;
+        let path = dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(Failure::work)?;
+        }
+        std::fs::write(&path, text).map_err(Failure::work)?;
+    }
+    Ok(dir)
 }
 
 fn indent(text: &str) -> String {

@@ -91,7 +91,14 @@ fn diff_names_changed_cells_and_limits_and_fails_when_loosened() {
     let same = env
         .run(&["policy", "diff", s(&policies), s(&policies)])
         .ok();
-    assert_eq!(same.stdout.trim(), "no decision changed");
+    assert!(
+        same.stdout.trim().ends_with("no decision changed")
+            && same
+                .stdout
+                .contains("NEW allows nothing OLD denies in 24 of 24"),
+        "{}",
+        same.stdout
+    );
     let no_limit = copy(&env, "no-limit", "teams.cedar", |t| {
         t.replace(
             "resource.member_count >= 100",
@@ -361,4 +368,266 @@ fn explain_on_facts_given_on_the_command_line() {
         "{}",
         outsider.stdout
     );
+}
+
+/// A copy of policies/ with `extra` appended to `file`.
+fn with_policy(env: &Env, name: &str, file: &str, extra: &str) -> PathBuf {
+    copy(env, name, file, |t| format!("{t}\n{extra}\n"))
+}
+
+#[test]
+fn diff_proves_a_loosening_on_a_fact_no_probe_uses_and_names_the_action_and_the_fact() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let policies = repo().join("policies");
+    let cases = [
+        (
+            "roles.cedar",
+            "@id(\"reader-invites-at-37\")\n@rule(\"M1\")\npermit (principal, action == Action::\"invite\", resource)\nwhen { principal.role == Role::\"reader\" && resource.member_count == 37 };",
+            "invite (Member, Team): LOOSENED",
+            "member_count = 37",
+        ),
+        (
+            "credits.cedar",
+            "@id(\"reader-tops-up-at-42-seats\")\n@rule(\"C2\")\npermit (principal, action == Action::\"top_up_credits\", resource)\nwhen { principal.role == Role::\"reader\" && resource.seat_count == 42 };",
+            "top_up_credits (Member, Team): LOOSENED",
+            "seat_count = 42",
+        ),
+        (
+            "seats.cedar",
+            "@id(\"admin-buys-zeta\")\n@rule(\"M1\")\npermit (principal, action == Action::\"buy_subscription\", resource)\nwhen { principal.role == Role::\"admin\" && context.tier == \"zeta-tier\" };",
+            "buy_subscription (Member, Team): LOOSENED",
+            "tier = \"zeta-tier\"",
+        ),
+    ];
+    for (i, (file, extra, action, fact)) in cases.into_iter().enumerate() {
+        let loosened = with_policy(&env, &format!("loose{i}"), file, extra);
+        // The samples miss it; the proof does not.
+        let probes = env
+            .run(&[
+                "policy",
+                "diff",
+                s(&policies),
+                s(&loosened),
+                "--probes-only",
+            ])
+            .ok();
+        assert!(
+            probes.stderr.contains("proves nothing"),
+            "{}",
+            probes.stderr
+        );
+        let out = env.run(&["policy", "diff", s(&policies), s(&loosened)]);
+        assert_eq!(out.status, 1, "{}", out.stdout);
+        assert!(
+            out.stdout.contains(action) && out.stdout.contains(fact),
+            "{action} {fact}:\n{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!("at policies/{file}:")),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn diff_proves_a_narrowed_limit_a_deleted_forbid_and_a_new_action_loosen() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let policies = repo().join("policies");
+    let by_one = copy(&env, "by-one", "teams.cedar", |t| {
+        t.replace(
+            "resource.member_count >= 100",
+            "resource.member_count >= 101",
+        )
+    });
+    let out = env.run(&["policy", "diff", s(&policies), s(&by_one)]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stdout.contains("invite (Member, Team): LOOSENED")
+            && out.stdout.contains("member_count = 100"),
+        "{}",
+        out.stdout
+    );
+    let no_forbid = copy(&env, "no-forbid", "seats.cedar", |t| {
+        let start = t.find("@id(\"domestic-no-seat-reduction\")").unwrap();
+        let end = start + t[start..].find(";\n").unwrap() + 2;
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    let out = env.run(&["policy", "diff", s(&policies), s(&no_forbid)]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stdout.contains("remove_seats (Member, Team): LOOSENED")
+            && out.stdout.contains("region = domestic"),
+        "{}",
+        out.stdout
+    );
+    let new_action = copy(&env, "new-action", "tokenplan.cedarschema", |t| {
+        format!(
+            "{t}\naction export_usage appliesTo {{ principal: Member, resource: Team, context: {{}} }};\n"
+        )
+    });
+    std::fs::write(
+        new_action.join("usage.cedar"),
+        format!(
+            "{}\n@id(\"anyone-exports\")\n@rule(\"V2\")\npermit (principal, action == Action::\"export_usage\", resource);\n",
+            std::fs::read_to_string(policies.join("usage.cedar")).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["policy", "diff", s(&policies), s(&new_action)]);
+    assert_eq!(out.status, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("export_usage (Member, Team): LOOSENED")
+            && out
+                .stdout
+                .contains("export_usage (Member, Team): new in NEW's schema"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn diff_proves_refactors_change_nothing_and_reports_a_tightening_without_failing() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let policies = repo().join("policies");
+    // A permit split in two, and a `when` rewritten as the equivalent `unless`.
+    let split = copy(&env, "split", "credits.cedar", |t| {
+        t.replace(
+            "@id(\"owner-admin-manage-credits-access\")\n@rule(\"C5\")\npermit (principal, action == Action::\"set_credits_access\", resource)\nwhen { principal.role in [Role::\"owner\", Role::\"admin\"] };",
+            "@id(\"owner-manages-credits-access\")\n@rule(\"C5\")\npermit (principal, action == Action::\"set_credits_access\", resource)\nwhen { principal.role == Role::\"owner\" };\n\n@id(\"admin-manages-credits-access\")\n@rule(\"C5\")\npermit (principal, action == Action::\"set_credits_access\", resource)\nunless { principal.role != Role::\"admin\" };",
+        )
+    });
+    assert!(
+        std::fs::read_to_string(split.join("credits.cedar"))
+            .unwrap()
+            .contains("unless")
+    );
+    // Policies renamed and moved to another file.
+    let moved = copy(&env, "moved", "credits.cedar", |t| {
+        t.replace("owner-tops-up-credits", "the-owner-tops-up")
+    });
+    let credits = std::fs::read_to_string(moved.join("credits.cedar")).unwrap();
+    std::fs::write(moved.join("credits.cedar"), "// moved to usage.cedar\n").unwrap();
+    let usage = std::fs::read_to_string(moved.join("usage.cedar")).unwrap();
+    std::fs::write(moved.join("usage.cedar"), format!("{credits}\n{usage}")).unwrap();
+    for refactor in [&split, &moved] {
+        let out = env.run(&["policy", "diff", s(&policies), s(refactor)]).ok();
+        assert!(
+            out.stdout
+                .contains("NEW allows nothing OLD denies in 24 of 24")
+                && !out.stdout.contains("LOOSENED")
+                && !out.stdout.contains("tightened"),
+            "{}",
+            out.stdout
+        );
+    }
+    let tightened = copy(&env, "tight", "keys.cedar", |t| {
+        t.replace("context.live_keys >= 5", "context.live_keys >= 4")
+    });
+    let out = env
+        .run(&[
+            "policy",
+            "diff",
+            s(&policies),
+            s(&tightened),
+            "--format",
+            "json",
+        ])
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["loosened"], false);
+    let envs = report["proof"]["envs"].as_array().unwrap();
+    let tight: Vec<&serde_json::Value> =
+        envs.iter().filter(|e| !e["tightened"].is_null()).collect();
+    assert_eq!(tight.len(), 1, "{envs:?}");
+    assert!(
+        tight[0]["env"]
+            .as_str()
+            .unwrap()
+            .starts_with("create_payg_key")
+    );
+    assert!(
+        tight[0]["tightened"]["context"]
+            .as_str()
+            .unwrap()
+            .contains("live_keys = 4")
+    );
+}
+
+#[test]
+fn diff_takes_old_from_a_git_revision() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    // A repository whose HEAD has the reviewed policies, and a working copy that loosens them.
+    let repo_dir = env.dir.path().join("repo");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&repo_dir)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    let policies = copy(&env, "repo/policies", "roles.cedar", |t| t);
+    git(&["add", "policies"]);
+    git(&["commit", "-qm", "policies"]);
+    std::fs::write(
+        policies.join("roles.cedar"),
+        format!(
+            "{}\n@id(\"reader-invites-at-37\")\n@rule(\"M1\")\npermit (principal, action == Action::\"invite\", resource)\nwhen {{ principal.role == Role::\"reader\" && resource.member_count == 37 }};\n",
+            std::fs::read_to_string(policies.join("roles.cedar")).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
+        .args(["policy", "diff", "--git", "HEAD"])
+        .current_dir(&repo_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("member_count = 37"), "{stdout}");
+    let same = std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
+        .args(["policy", "diff", "--git", "HEAD", "policies"])
+        .current_dir(&repo_dir)
+        .env("CVC5", "/nonexistent/cvc5")
+        .output()
+        .unwrap();
+    assert_eq!(
+        same.status.code(),
+        Some(2),
+        "without cvc5: the install hint"
+    );
+    assert!(String::from_utf8_lossy(&same.stderr).contains("apt-get install -y cvc5"));
 }

@@ -1,0 +1,342 @@
+//! `policy diff`, the proof: for every request environment (principal type × action ×
+//! resource type) of the schemas, whether NEW allows anything OLD denies (a loosening) or
+//! denies anything OLD allows (a tightening), over every entity store and request the schema
+//! allows (cedar-policy-symcc + cvc5). A counterexample is run through both policy sets and
+//! told in the reviewer's terms: the action, the principal's and the Team's facts, the context,
+//! both decisions, and the policies that made NEW's.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cedar_policy::{
+    Authorizer, Decision, Entities, EntityUid, EvalResult, PolicySet, Request, RequestEnv,
+};
+use cedar_policy_symcc::{CompiledPolicySet, Env};
+use gatekeeper::Gatekeeper;
+use serde::Serialize;
+
+use crate::verify::{self, VerifyError};
+
+/// One request the two policy sets decide differently, in the reviewer's terms.
+#[derive(Debug, Clone, Serialize)]
+pub struct Example {
+    /// The action.
+    pub action: String,
+    /// The principal's type and attributes (`role = reader`, ...).
+    pub principal: String,
+    /// The resource's type and attributes (the Team's region, counts, ...).
+    pub resource: String,
+    /// The context's facts (`target`, `tier`, `live_keys`, ...).
+    pub context: String,
+    /// Allowed under OLD.
+    pub old_allowed: bool,
+    /// Allowed under NEW.
+    pub new_allowed: bool,
+    /// The OLD policies that decided (`id (rule) at file:line`).
+    pub old_policies: Vec<String>,
+    /// The NEW policies that decided.
+    pub new_policies: Vec<String>,
+}
+
+/// What the proof found for one request environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvProof {
+    /// `principal, action, resource` types.
+    pub env: String,
+    /// A request NEW allows and OLD denies, if any.
+    pub loosened: Option<Example>,
+    /// A request OLD allows and NEW denies, if any.
+    pub tightened: Option<Example>,
+    /// Why the two could not be compared (NEW's schema does not type OLD's policies); counted
+    /// as a loosening, since nothing was proved.
+    pub not_compared: Option<String>,
+}
+
+/// The proof over every environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofDiff {
+    /// The environments of both schemas, and those only NEW has (compared with "deny all").
+    pub envs: Vec<EnvProof>,
+    /// Environments only OLD's schema has: every request of them is now refused.
+    pub removed: Vec<String>,
+    /// Environments only NEW's schema has.
+    pub added: Vec<String>,
+}
+
+impl ProofDiff {
+    /// Whether NEW allows anything OLD did not, or a comparison proved nothing.
+    pub fn loosens(&self) -> bool {
+        self.envs
+            .iter()
+            .any(|e| e.loosened.is_some() || e.not_compared.is_some())
+    }
+
+    /// The proof's lines: each loosening and tightening with its example, then a count.
+    pub fn render(&self) -> String {
+        let mut lines = Vec::new();
+        for env in &self.envs {
+            if let Some(reason) = &env.not_compared {
+                lines.push(format!("proof   {}: NOT COMPARED: {reason}", env.env));
+            }
+            if let Some(example) = &env.loosened {
+                lines.push(format!(
+                    "proof   {}: LOOSENED: NEW allows what OLD denies, for example\n{}",
+                    env.env,
+                    example.render()
+                ));
+            }
+            if let Some(example) = &env.tightened {
+                lines.push(format!(
+                    "proof   {}: tightened: NEW denies what OLD allows, for example\n{}",
+                    env.env,
+                    example.render()
+                ));
+            }
+        }
+        for env in &self.added {
+            lines.push(format!("proof   {env}: new in NEW's schema"));
+        }
+        for env in &self.removed {
+            lines.push(format!(
+                "proof   {env}: gone from NEW's schema (every such request is refused)"
+            ));
+        }
+        let proved = self
+            .envs
+            .iter()
+            .filter(|e| e.loosened.is_none() && e.not_compared.is_none())
+            .count();
+        lines.push(format!(
+            "proof   NEW allows nothing OLD denies in {proved} of {} request environment(s), over every entity store and request the schema allows",
+            self.envs.len()
+        ));
+        lines.join("\n")
+    }
+}
+
+impl Example {
+    fn render(&self) -> String {
+        let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
+        let by = |policies: &[String]| {
+            if policies.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", policies.join(", "))
+            }
+        };
+        [
+            format!("          action     {}", self.action),
+            format!("          principal  {}", self.principal),
+            format!("          resource   {}", self.resource),
+            format!("          context    {}", self.context),
+            format!(
+                "          OLD        {}{}",
+                word(self.old_allowed),
+                by(&self.old_policies)
+            ),
+            format!(
+                "          NEW        {}{}",
+                word(self.new_allowed),
+                by(&self.new_policies)
+            ),
+        ]
+        .join("\n")
+    }
+}
+
+fn describe(env: &RequestEnv) -> String {
+    format!(
+        "{} ({}, {})",
+        env.action().id().unescaped(),
+        env.principal(),
+        env.resource()
+    )
+}
+
+/// Proves, environment by environment, what NEW allows and denies compared with OLD.
+pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofDiff, VerifyError> {
+    let old_envs: BTreeMap<String, RequestEnv> = old
+        .schema()
+        .request_envs()
+        .map(|e| (describe(&e), e))
+        .collect();
+    let new_envs: BTreeMap<String, RequestEnv> = new
+        .schema()
+        .request_envs()
+        .map(|e| (describe(&e), e))
+        .collect();
+    verify::with_compiler(solver, async |compiler| {
+        let mut proof = ProofDiff {
+            envs: Vec::new(),
+            removed: old_envs
+                .keys()
+                .filter(|e| !new_envs.contains_key(*e))
+                .cloned()
+                .collect(),
+            added: Vec::new(),
+        };
+        for (name, env) in &new_envs {
+            let schema = new.schema();
+            let new_set = CompiledPolicySet::compile(new.policy_set(), env, schema)
+                .map_err(verify::solver_error)?;
+            let mut result = EnvProof {
+                env: name.clone(),
+                loosened: None,
+                tightened: None,
+                not_compared: None,
+            };
+            if !old_envs.contains_key(name) {
+                // A new action is a loosening unless NEW denies all of it.
+                proof.added.push(name.clone());
+                let allowed = compiler
+                    .check_always_denies_with_counterexample_opt(&new_set)
+                    .await
+                    .map_err(verify::solver_error)?;
+                result.loosened = allowed.map(|c| example(old, new, &c));
+                proof.envs.push(result);
+                continue;
+            }
+            // OLD's policies compiled against NEW's schema, so both sides see one store.
+            let old_set = match CompiledPolicySet::compile(old.policy_set(), env, schema) {
+                Ok(set) => set,
+                Err(e) => {
+                    result.not_compared = Some(format!(
+                        "OLD's policies do not type-check against NEW's schema here: {e}"
+                    ));
+                    proof.envs.push(result);
+                    continue;
+                }
+            };
+            let loosened = compiler
+                .check_implies_with_counterexample_opt(&new_set, &old_set)
+                .await
+                .map_err(verify::solver_error)?;
+            let tightened = compiler
+                .check_implies_with_counterexample_opt(&old_set, &new_set)
+                .await
+                .map_err(verify::solver_error)?;
+            result.loosened = loosened.map(|c| example(old, new, &c));
+            result.tightened = tightened.map(|c| example(old, new, &c));
+            proof.envs.push(result);
+        }
+        Ok(proof)
+    })
+}
+
+/// A counterexample run through both policy sets.
+fn example(old: &Gatekeeper, new: &Gatekeeper, env: &Env) -> Example {
+    let (old_allowed, old_policies) = decide(old, &env.request, &env.entities);
+    let (new_allowed, new_policies) = decide(new, &env.request, &env.entities);
+    let entity = |uid: Option<&EntityUid>| match uid {
+        Some(uid) => entity_facts(uid, &env.entities),
+        None => "(unknown)".to_owned(),
+    };
+    let context = match env.request.context() {
+        Some(context) => {
+            let mut names: Vec<String> = context.clone().into_iter().map(|(k, _)| k).collect();
+            names.sort();
+            let facts: Vec<String> = names
+                .iter()
+                .filter_map(|name| context.get(name).map(|v| format!("{name} = {}", value(&v))))
+                .collect();
+            if facts.is_empty() {
+                "(empty)".to_owned()
+            } else {
+                facts.join(", ")
+            }
+        }
+        None => "(unknown)".to_owned(),
+    };
+    Example {
+        action: env
+            .request
+            .action()
+            .map_or_else(String::new, |a| a.id().unescaped().to_owned()),
+        principal: entity(env.request.principal()),
+        resource: entity(env.request.resource()),
+        context,
+        old_allowed,
+        new_allowed,
+        old_policies,
+        new_policies,
+    }
+}
+
+/// The decision of `gate`'s policies, with the policies that made it (`id (rule) at file:line`).
+fn decide(gate: &Gatekeeper, request: &Request, entities: &Entities) -> (bool, Vec<String>) {
+    let policies: &PolicySet = gate.policy_set();
+    let response = Authorizer::new().is_authorized(request, policies, entities);
+    let reasons = response
+        .diagnostics()
+        .reason()
+        .map(|id| {
+            let rule = policies.annotation(id, "rule").unwrap_or("?");
+            match gate.locations().get(id.to_string().as_str()) {
+                Some(at) => format!("{id} ({rule}) at policies/{}:{}", at.file, at.line),
+                None => format!("{id} ({rule})"),
+            }
+        })
+        .collect();
+    (response.decision() == Decision::Allow, reasons)
+}
+
+/// `Type: attr = value, ...` of an entity of the counterexample.
+fn entity_facts(uid: &EntityUid, entities: &Entities) -> String {
+    let kind = uid.type_name().to_string();
+    let Some(entity) = entities.get(uid) else {
+        return format!("{kind} `{}` (no attributes)", uid.id().unescaped());
+    };
+    let (_, attrs, parents) = entity.clone().into_inner();
+    let mut names: Vec<&String> = attrs.keys().collect();
+    names.sort();
+    let mut facts: Vec<String> = names
+        .into_iter()
+        .filter_map(|name| match entity.attr(name) {
+            Some(Ok(v)) => Some(format!("{name} = {}", value(&v))),
+            _ => None,
+        })
+        .collect();
+    if !parents.is_empty() {
+        let mut parents: Vec<String> = parents
+            .iter()
+            .map(|p| p.id().unescaped().to_owned())
+            .collect();
+        parents.sort();
+        facts.push(format!("in {}", parents.join(", ")));
+    }
+    format!("{kind}: {}", facts.join(", "))
+}
+
+/// An entity as a value: its id, or `Type::""` when the id is empty.
+fn entity_id(uid: &EntityUid) -> String {
+    match uid.id().unescaped() {
+        "" => format!("{}::\"\"", uid.type_name()),
+        id => id.to_owned(),
+    }
+}
+
+/// A value as a reviewer reads it: entity ids without their type, records and sets spelled
+/// out.
+fn value(v: &EvalResult) -> String {
+    match v {
+        EvalResult::EntityUid(uid) => entity_id(uid),
+        EvalResult::String(s) => format!("{s:?}"),
+        EvalResult::Record(record) => {
+            let mut fields: Vec<(String, String)> = record
+                .iter()
+                .map(|(k, v)| (k.to_owned(), value(v)))
+                .collect();
+            fields.sort();
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        EvalResult::Set(set) => {
+            let items: Vec<String> = set.iter().map(value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
