@@ -9,6 +9,7 @@ pub mod events;
 pub mod explain;
 pub mod generate;
 pub mod ids;
+pub mod policy_lint;
 pub mod prices;
 pub mod proof_diff;
 pub mod render;

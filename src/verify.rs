@@ -227,7 +227,8 @@ pub fn verify(
     })
 }
 
-fn applies(policy: &Policy, env: &RequestEnv) -> bool {
+/// Whether `policy`'s action scope admits `env`'s action.
+pub(crate) fn applies(policy: &Policy, env: &RequestEnv) -> bool {
     let action = env.action();
     match policy.action_constraint() {
         ActionConstraint::Any => true,

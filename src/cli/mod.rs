@@ -191,9 +191,16 @@ enum EventsCommand {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Parse, strictly validate and lint every policy; list every problem with file:line.
-    #[command(after_help = "Example:\n  tokenplan policy check --policies policies")]
-    Check,
+    /// Parse, strictly validate and lint every policy; list every problem with file:line; with
+    /// cvc5, warn of policies that never take effect or are redundant.
+    #[command(
+        after_help = "With cvc5 on PATH (or CVC5=...), also warns of a permit that can never take effect, a\nforbid that can never match, and a policy whose removal changes no decision.\n\nExample:\n  tokenplan policy check --policies policies --deny-warnings"
+    )]
+    Check {
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
     /// The role matrix as the policies decide it, by evaluation.
     #[command(
         after_help = "Example:\n  tokenplan policy matrix --format md --expect fixtures/role-matrix.yaml"

@@ -8,22 +8,42 @@ use super::*;
 
 pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
     match command {
-        PolicyCommand::Check => {
+        PolicyCommand::Check { deny_warnings } => {
             let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
             for problem in &problems {
                 out!("{problem}\n");
             }
-            if problems.is_empty() {
-                if !cli.quiet {
-                    eprintln!(
-                        "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
-                    );
-                }
-                Ok(0)
-            } else {
+            if !problems.is_empty() {
                 eprintln!("{} problem(s)", problems.len());
-                Ok(1)
+                return Ok(1);
             }
+            if !cli.quiet {
+                eprintln!(
+                    "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
+                );
+            }
+            let Ok(solver) = tokenplan::verify::find_solver() else {
+                eprintln!(
+                    "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
+                );
+                return Ok(0);
+            };
+            let warnings =
+                tokenplan::policy_lint::lint(&gatekeeper(cli)?, &solver).map_err(Failure::work)?;
+            for warning in &warnings {
+                out!("{warning}\n");
+            }
+            if !cli.quiet {
+                eprintln!(
+                    "solver: {} warning(s) (policies that never take effect or are redundant)",
+                    warnings.len()
+                );
+            }
+            Ok(if *deny_warnings && !warnings.is_empty() {
+                1
+            } else {
+                0
+            })
         }
         PolicyCommand::Matrix { format, expect } => {
             let gate = gatekeeper(cli)?;

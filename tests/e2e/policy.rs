@@ -631,3 +631,31 @@ fn diff_takes_old_from_a_git_revision() {
     );
     assert!(String::from_utf8_lossy(&same.stderr).contains("apt-get install -y cvc5"));
 }
+
+#[test]
+fn check_with_the_solver_warns_of_dead_and_redundant_policies_with_file_and_line() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let clean = env.run(&["policy", "check", "--deny-warnings"]).ok();
+    assert!(clean.stderr.contains("solver: 0 warning(s)"), "{}", clean.stderr);
+    let broken = with_policy(
+        &env,
+        "dead",
+        "teams.cedar",
+        "@id(\"owner-invites-into-a-full-team\")\n@rule(\"T5\")\npermit (principal, action == Action::\"invite\", resource)\nwhen { principal.role == Role::\"owner\" && resource.member_count >= 100 };\n\n@id(\"impossible-forbid\")\n@rule(\"T5\")\nforbid (principal, action == Action::\"invite\", resource)\nwhen { resource.member_count < 0 && resource.member_count > 5 };\n\n@id(\"owner-tops-up-credits-again\")\n@rule(\"C2\")\npermit (principal, action == Action::\"top_up_credits\", resource)\nwhen { principal.role == Role::\"owner\" };",
+    );
+    let warned = env.run(&["policy", "check", "--policies", s(&broken)]).ok();
+    for expected in [
+        "`owner-invites-into-a-full-team` (T5) permit can never take effect",
+        "`impossible-forbid` (T5) forbid can never match",
+        "`owner-tops-up-credits-again` (C2) is redundant",
+        "`owner-tops-up-credits` (C2) is redundant",
+    ] {
+        assert!(warned.stdout.contains(expected), "{expected}:\n{}", warned.stdout);
+    }
+    assert!(warned.stdout.contains("warning: teams.cedar:"), "{}", warned.stdout);
+    let denied = env.run(&["policy", "check", "--policies", s(&broken), "--deny-warnings"]);
+    assert_eq!(denied.status, 1);
+}
