@@ -55,7 +55,7 @@ pub fn markdown(
             }
         }
     }
-    out += "\n## Rules and the policies that enforce them\n\n| rule | policies |\n|---|---|\n";
+    out += "\n## Rules, the policies that enforce them, and their proofs\n\n| rule | policies | proof |\n|---|---|---|\n";
     let mut by_rule: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for policy in gate.policy_refs() {
         let location = gate
@@ -72,20 +72,50 @@ pub fn markdown(
             .or_default()
             .push(format!("{effect} `{}`{location}", policy.id));
     }
-    let mut unenforced = Vec::new();
     for rule in gatekeeper::rules::RULE_IDS {
-        match by_rule.get_mut(rule) {
+        let policies = match by_rule.get_mut(rule) {
             Some(policies) => {
                 policies.sort();
-                let _ = writeln!(out, "| {rule} | {} |", policies.join("<br>"));
+                policies.join("<br>")
             }
-            None => unenforced.push(*rule),
+            None => "none".to_owned(),
+        };
+        let proof = proof_of(rule, proofs, by_rule.contains_key(rule));
+        let _ = writeln!(out, "| {rule} | {policies} | {proof} |");
+    }
+    out
+}
+
+/// The properties that prove `rule`, with their outcome, or why it has none.
+fn proof_of(rule: &str, proofs: &Result<Vec<Check>, String>, has_policies: bool) -> String {
+    let Ok(checks) = proofs else {
+        return "not run".to_owned();
+    };
+    let mut outcomes: BTreeMap<&str, bool> = BTreeMap::new();
+    for check in checks
+        .iter()
+        .filter(|c| !c.name.starts_with("never-errors:"))
+    {
+        if check.rules.iter().any(|r| r == rule) {
+            *outcomes.entry(check.name.as_str()).or_insert(true) &= check.counterexample.is_none();
         }
     }
-    let _ = writeln!(
-        out,
-        "\nRules no policy enforces (they are about facts, billing or presentation, enforced in code and tests): {}\n",
-        unenforced.join(", ")
-    );
-    out
+    if !outcomes.is_empty() {
+        return outcomes
+            .into_iter()
+            .map(|(name, holds)| {
+                if holds {
+                    format!("`{name}` holds")
+                } else {
+                    format!("`{name}` **fails**")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("<br>");
+    }
+    if has_policies {
+        "no property: its policies are read in the matrix and the limit probes, and `policy diff` proves every change to them".to_owned()
+    } else {
+        "no policy: a fact, billing or presentation rule, enforced in code and its tests".to_owned()
+    }
 }

@@ -209,6 +209,21 @@ fn verify_proves_every_property_and_catches_each_break() {
         "payg-key-limit",
         "reader-sees-only-own",
         "never-errors:seat-limit",
+        "m1-assign-seats",
+        "m1-credits-access",
+        "m1-invite-remove",
+        "m1-delete-others-keys",
+        "m1-team-usage",
+        "m2-owner-stays",
+        "s2-one-seat",
+        "k2-key-needs-resources",
+        "o1-one-subscription",
+        "o3-remove-renewing-seats",
+        "d1-one-per-tier",
+        "d3-no-seat-reduction",
+        "d4-cancel-domestic-only",
+        "d5-cancellation-final",
+        "t3-default-single-seat",
     ] {
         assert!(
             out.stdout.contains(&format!("holds  {property} (")),
@@ -216,7 +231,43 @@ fn verify_proves_every_property_and_catches_each_break() {
             out.stdout
         );
     }
-    let breaks: [(&str, &str, &str, &str); 4] = [
+    let breaks: [(&str, &str, &str, &str); 10] = [
+        (
+            "seats.cedar",
+            "when { principal.role in [Role::\"owner\", Role::\"admin\"] };",
+            "when { true };",
+            "FAILS  m1-assign-seats (S3)",
+        ),
+        (
+            "seats.cedar",
+            "when { context.target has has_seat && context.target.has_seat };",
+            "when { context.target has has_seat && context.target.has_seat && resource.member_count > 50 };",
+            "FAILS  s2-one-seat (S2)",
+        ),
+        (
+            "roles.cedar",
+            "when { principal.role == Role::\"owner\" };",
+            "when { principal.role == Role::\"owner\" && resource.member_count > 50 };",
+            "FAILS  m2-owner-stays (M2)",
+        ),
+        (
+            "seats.cedar",
+            "when { resource.region == Region::\"domestic\" };",
+            "when { resource.region == Region::\"domestic\" && resource.seat_count > 50 };",
+            "FAILS  d3-no-seat-reduction (D3)",
+        ),
+        (
+            "seats.cedar",
+            "when { resource.region == Region::\"overseas\" };\n\n@id(\"canceled",
+            "when { resource.region == Region::\"overseas\" && resource.seat_count > 50 };\n\n@id(\"canceled",
+            "FAILS  d4-cancel-domestic-only (D4)",
+        ),
+        (
+            "keys.cedar",
+            "unless { resource.has_seat || (resource.credits_access && context.credits_available) };",
+            "unless { resource.has_seat || resource.credits_access };",
+            "FAILS  k2-key-needs-resources (K2)",
+        ),
         (
             "credits.cedar",
             "when { principal.role == Role::\"owner\" };",
@@ -298,9 +349,18 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
         "## Check",
         "## Role matrix (M1), by evaluation",
         "## Proofs",
-        "## Rules and the policies that enforce them",
+        "## Rules, the policies that enforce them, and their proofs",
     ] {
         assert!(out.stdout.contains(section), "{section}");
+    }
+    if has_cvc5(&env) {
+        assert!(
+            out.stdout
+                .contains("| D3 | forbid `domestic-no-seat-reduction` (seats.cedar:")
+                && out.stdout.contains("| `d3-no-seat-reduction` holds |"),
+            "{}",
+            out.stdout
+        );
     }
     assert!(
         out.stdout
@@ -309,7 +369,8 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("Rules no policy enforces"),
+        out.stdout
+            .contains("| B18 | none | no policy: a fact, billing or presentation rule"),
         "{}",
         out.stdout
     );
@@ -639,7 +700,11 @@ fn check_with_the_solver_warns_of_dead_and_redundant_policies_with_file_and_line
         return;
     }
     let clean = env.run(&["policy", "check", "--deny-warnings"]).ok();
-    assert!(clean.stderr.contains("solver: 0 warning(s)"), "{}", clean.stderr);
+    assert!(
+        clean.stderr.contains("solver: 0 warning(s)"),
+        "{}",
+        clean.stderr
+    );
     let broken = with_policy(
         &env,
         "dead",
@@ -653,9 +718,23 @@ fn check_with_the_solver_warns_of_dead_and_redundant_policies_with_file_and_line
         "`owner-tops-up-credits-again` (C2) is redundant",
         "`owner-tops-up-credits` (C2) is redundant",
     ] {
-        assert!(warned.stdout.contains(expected), "{expected}:\n{}", warned.stdout);
+        assert!(
+            warned.stdout.contains(expected),
+            "{expected}:\n{}",
+            warned.stdout
+        );
     }
-    assert!(warned.stdout.contains("warning: teams.cedar:"), "{}", warned.stdout);
-    let denied = env.run(&["policy", "check", "--policies", s(&broken), "--deny-warnings"]);
+    assert!(
+        warned.stdout.contains("warning: teams.cedar:"),
+        "{}",
+        warned.stdout
+    );
+    let denied = env.run(&[
+        "policy",
+        "check",
+        "--policies",
+        s(&broken),
+        "--deny-warnings",
+    ]);
     assert_eq!(denied.status, 1);
 }
