@@ -255,8 +255,8 @@ fn read_jsonl(path: &Path, file: &str) -> Result<Rows, ImportError> {
 
 fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
     let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
-    let frame = ParquetReader::new(handle)
-        .finish()
+    let frame = without_panics(|| ParquetReader::new(handle).finish())
+        .map_err(|e| read_error(file)(&format!("not a readable Parquet file ({e})")))?
         .map_err(|e| read_error(file)(&e))?;
     let names: Vec<String> = frame
         .get_column_names()
@@ -321,6 +321,22 @@ fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
         }
     }
     Ok((rows, bad))
+}
+
+/// Runs a reader of untrusted bytes that may panic on a corrupt file (polars' Parquet reader
+/// asserts on some), turning a panic into an error with its message, printed by no one.
+fn without_panics<T>(read: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(read);
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the reader failed".to_owned())
+    })
 }
 
 /// Stores the rows of several files in one transaction, each file's summary in order;

@@ -174,8 +174,12 @@ pub(super) fn show(
     let statement = tokenplan::billing::statement_of(&store, day, team)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no statement of Team `{team}` for {day}")).hint("run `tokenplan billing run --date` for that day first; a Team with nothing to bill has no statement"))?;
-    let end = tokenplan::calendar::day_end(day, statement_region(&statement))
-        - chrono::Duration::microseconds(1);
+    let region: gatekeeper::Region = statement.region.parse().map_err(|e: String| {
+        Failure::work(anyhow::anyhow!(
+            "the stored statement of Team `{team}` for {day} is corrupt: {e}"
+        ))
+    })?;
+    let end = tokenplan::calendar::day_end(day, region) - chrono::Duration::microseconds(1);
     let state = store
         .team_state(team, end)
         .map_err(Failure::work)?
@@ -187,13 +191,6 @@ pub(super) fn show(
         ShowFormat::Table => out!("{}", tokenplan::render::statement_table(&visible)),
     }
     Ok(0)
-}
-
-fn statement_region(statement: &tokenplan::billing::Statement) -> gatekeeper::Region {
-    statement
-        .region
-        .parse()
-        .unwrap_or(gatekeeper::Region::Overseas)
 }
 
 pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> Outcome {

@@ -5,12 +5,7 @@ use polars::prelude::*;
 use crate::support::Env;
 
 fn count(env: &Env) -> i64 {
-    if !env.db().exists() {
-        return 0; // a refused import opens no store
-    }
-    let conn = duckdb::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))
-        .unwrap()
+    env.rows("usage_events")
 }
 
 #[test]
@@ -90,4 +85,29 @@ fn a_file_with_bad_rows_is_refused_whole_naming_each_line() {
             .status,
         2
     );
+}
+
+/// Found by `fuzz::the_event_readers_never_panic`: a Parquet file with one byte flipped made
+/// polars' reader assert (`offset + length <= self.length`) and the import panic.
+#[test]
+fn a_corrupt_parquet_file_is_refused_with_a_message_not_a_panic() {
+    let env = Env::new();
+    let parquet = env.dir.path().join("e.parquet");
+    let mut frame = df!(
+        "event_id" => ["a"], "ts" => ["2026-01-01T00:00:00Z"], "key_id" => ["k"],
+        "model" => ["m"], "input_tokens" => [1i64], "output_tokens" => [2i64],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut frame)
+        .unwrap();
+    let mut bytes = std::fs::read(&parquet).unwrap();
+    let at = 631 % bytes.len();
+    bytes[at] ^= 0xff;
+    std::fs::write(&parquet, &bytes).unwrap();
+    let out = env.run(&["events", "import", parquet.to_str().unwrap()]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(out.stderr.contains("e.parquet: refused"), "{}", out.stderr);
+    assert_eq!(count(&env), 0);
 }

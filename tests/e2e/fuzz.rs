@@ -88,10 +88,6 @@ proptest! {
 
 /// Table sizes, to see that a refusal stored nothing.
 fn snapshot(env: &Env) -> Vec<i64> {
-    if !env.db().exists() {
-        return Vec::new();
-    }
-    let conn = duckdb::Connection::open(env.db()).unwrap();
     [
         "users",
         "teams",
@@ -101,10 +97,7 @@ fn snapshot(env: &Env) -> Vec<i64> {
         "billing_runs",
     ]
     .iter()
-    .map(|t| {
-        conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
-            .unwrap()
-    })
+    .map(|table| env.rows(table))
     .collect()
 }
 
@@ -129,7 +122,8 @@ fn word() -> impl Strategy<Value = String> {
         Just("2026-11-23".to_owned()),
         Just("9999-99-99".to_owned()),
         Just("262143-12-31".to_owned()),
-        hostile(),
+        // An argument can't carry a NUL byte: the OS refuses to start such a process.
+        hostile().prop_filter("argv holds no NUL", |s| !s.contains('\0')),
     ]
 }
 

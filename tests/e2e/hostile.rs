@@ -13,13 +13,6 @@ fn write(env: &Env, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-/// Rows of `table` in the store.
-fn rows(env: &Env, table: &str) -> i64 {
-    let conn = duckdb::Connection::open(env.db()).unwrap();
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
-
 const ACCOUNT: &str = "- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }\n";
 
 #[test]
@@ -64,7 +57,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
         "{}",
         out.stderr
     );
-    assert_eq!(rows(&env, "teams"), 1, "only the account's Default Team");
+    assert_eq!(env.rows("teams"), 1, "only the account's Default Team");
 
     // An import names the line, the id and the rule.
     let csv = write(
@@ -79,7 +72,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
         "{}",
         out.stderr
     );
-    assert_eq!(rows(&env, "usage_events"), 0);
+    assert_eq!(env.rows("usage_events"), 0);
 }
 
 #[test]
@@ -105,7 +98,7 @@ fn t7_a_hand_edited_team_id_never_becomes_a_path_outside_out() {
         out.stderr
     );
     assert!(!env.out().join("a/escape.json").exists());
-    assert_eq!(rows(&env, "billing_runs"), 0, "nothing was committed");
+    assert_eq!(env.rows("billing_runs"), 0, "nothing was committed");
 }
 
 #[test]
@@ -126,8 +119,8 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
         "{}",
         out.stderr
     );
-    assert_eq!(rows(&env, "team_records"), 0);
-    assert_eq!(rows(&env, "audit_log"), 0);
+    assert_eq!(env.rows("team_records"), 0);
+    assert_eq!(env.rows("audit_log"), 0);
 
     let fixed = steps(
         "- { at: '2026-01-01T00:00:02Z', as: own, do: top_up_wallet, team: own, amount: '1' }\n",
@@ -148,10 +141,10 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
     );
     let path = write(&env, "d.yaml", &denied);
     assert_eq!(env.run(&["apply", &path]).status, 1);
-    assert_eq!(rows(&env, "audit_log"), 0);
+    assert_eq!(env.rows("audit_log"), 0);
     assert_eq!(env.run(&["apply", &path, "--keep-going"]).status, 1);
-    assert_eq!(rows(&env, "audit_log"), 3);
-    assert_eq!(rows(&env, "team_records"), 2, "the account and the top-up");
+    assert_eq!(env.rows("audit_log"), 3);
+    assert_eq!(env.rows("team_records"), 2, "the account and the top-up");
 }
 
 #[test]
@@ -169,7 +162,7 @@ fn an_amount_that_would_overflow_a_balance_is_refused_naming_the_step() {
         out.stderr
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    assert_eq!(rows(&env, "team_records"), 0);
+    assert_eq!(env.rows("team_records"), 0);
 }
 
 #[test]
@@ -193,7 +186,7 @@ fn a_multi_file_import_is_all_or_nothing_and_says_what_became_of_each_file() {
     assert!(out.stderr.contains("bad.csv: refused"), "{}", out.stderr);
     assert!(out.stderr.contains("c.csv: not stored"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was stored"), "{}", out.stderr);
-    assert!(!env.db().exists() || rows(&env, "usage_events") == 0);
+    assert_eq!(env.rows("usage_events"), 0);
     let out = env.run(&["events", "import", &a, &c]).ok();
     assert!(
         out.stdout.contains("c.csv: read 1, stored 1"),
@@ -265,7 +258,7 @@ fn a_closed_stdout_ends_quietly_and_never_cuts_a_write_short() {
         .lines()
         .filter(|l| l.starts_with("- "))
         .count() as i64;
-    assert_eq!(rows(&env, "audit_log"), steps, "every step stored");
+    assert_eq!(env.rows("audit_log"), steps, "every step stored");
     for args in [
         &["policy", "report"][..],
         &["policy", "matrix"],

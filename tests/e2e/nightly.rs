@@ -153,11 +153,7 @@ fn b20_a_day_that_has_not_ended_everywhere_is_refused_and_nothing_is_billed() {
         );
         assert!(out.stdout.is_empty());
     }
-    let conn = duckdb::Connection::open(env.db()).unwrap();
-    let runs: i64 = conn
-        .query_row("SELECT count(*) FROM billing_runs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(runs, 0);
+    assert_eq!(env.rows("billing_runs"), 0);
 }
 
 #[test]
@@ -303,11 +299,7 @@ fn a_busy_store_is_waited_for_then_refused_with_75_having_changed_nothing() {
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    let conn = duckdb::Connection::open(env.db()).unwrap();
-    let after: i64 = conn
-        .query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(after, before + 1);
+    assert_eq!(env.rows("usage_events"), before + 1);
 }
 
 #[test]
@@ -347,10 +339,8 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
     }
     // Whatever the order, every event is settled exactly once by the days through 05-04.
     let run = env.bill("2026-05-04", &[]).ok();
+    let stored = env.rows("usage_events");
     let conn = duckdb::Connection::open(env.db()).unwrap();
-    let stored: i64 = conn
-        .query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))
-        .unwrap();
     let read: i64 = conn
         .prepare("SELECT summary FROM billing_runs")
         .unwrap()
@@ -363,10 +353,11 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
         })
         .sum();
     assert_eq!(stored, read, "{}", run.stdout);
-    let records: i64 = conn
-        .query_row("SELECT count(*) FROM team_records WHERE operation = 'top_up_wallet' AND occurred_at = TIMESTAMPTZ '2026-05-04 10:00:00+00'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(records, 1);
+    drop(conn);
+    assert_eq!(
+        env.rows("team_records WHERE operation = 'top_up_wallet' AND occurred_at = TIMESTAMPTZ '2026-05-04 10:00:00+00'"),
+        1
+    );
 }
 
 #[test]
@@ -519,22 +510,8 @@ fn b13_b15_a_run_killed_at_any_stage_leaves_days_whole_and_the_next_run_is_unint
         let env = generated(events);
         assert!(kill_at(&env, stage), "the run ended before `{stage}`");
         // Killed: the day is either not billed at all, or billed whole.
-        let conn = duckdb::Connection::open(env.db()).unwrap();
-        let statements: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM statements WHERE day = DATE '{KILL_DAY}'"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let runs: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM billing_runs WHERE day = DATE '{KILL_DAY}'"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        drop(conn);
+        let statements = env.rows(&format!("statements WHERE day = DATE '{KILL_DAY}'"));
+        let runs = env.rows(&format!("billing_runs WHERE day = DATE '{KILL_DAY}'"));
         let reference_statements = expected
             .keys()
             .filter(|f| f.starts_with(KILL_DAY) && !f.ends_with("summary.json"))

@@ -104,6 +104,17 @@ impl Env {
         std::fs::read_to_string(self.out().join(day).join(format!("{team}.json"))).ok()
     }
 
+    /// `SELECT count(*) FROM {rows}` on the store (`rows`: a table, with a `WHERE` if need be);
+    /// 0 when no store was made.
+    pub fn rows(&self, rows: &str) -> i64 {
+        if !self.db().exists() {
+            return 0;
+        }
+        let conn = duckdb::Connection::open(self.db()).unwrap();
+        conn.query_row(&format!("SELECT count(*) FROM {rows}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// The store, opened directly (as a gateway writing usage events would).
     pub fn sql(&self, sql: &str) {
         let conn = duckdb::Connection::open(self.db()).unwrap();
