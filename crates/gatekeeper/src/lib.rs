@@ -18,6 +18,9 @@
 //!
 //! Loading validates every policy strictly against the schema and refuses to start on any
 //! problem; an evaluation error denies (fail closed).
+//!
+//! [`Gatekeeper`] is `Send + Sync`: build it once and decide from any number of threads.
+//! [`SharedGatekeeper`] adds reloading a reviewed policy directory while they decide.
 
 mod decision;
 mod error;
@@ -26,6 +29,7 @@ pub mod matrix;
 pub mod probes;
 mod request;
 pub mod rules;
+mod shared;
 mod source;
 
 pub use decision::{Decision, Effect, PolicyRef};
@@ -35,4 +39,5 @@ pub use request::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, SubscriptionChange,
     Target, TeamFacts, TokenPlanKeyFacts,
 };
+pub use shared::SharedGatekeeper;
 pub use source::{PolicyFile, PolicySources};

@@ -28,7 +28,7 @@ pub struct PolicySources {
 
 macro_rules! bundled_file {
     ($name:literal) => {
-        ($name, include_str!(concat!("../../../policies/", $name)))
+        ($name, include_str!(concat!("../policies/", $name)))
     };
 }
 
@@ -42,7 +42,7 @@ const BUNDLED: &[(&str, &str)] = &[
     bundled_file!("usage.cedar"),
 ];
 
-const BUNDLED_SCHEMA: &str = include_str!("../../../policies/tokenplan.cedarschema");
+const BUNDLED_SCHEMA: &str = include_str!("../policies/tokenplan.cedarschema");
 
 impl PolicySources {
     /// The reviewed files of `policies/`, as compiled into this crate.
@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn bundled_sources_are_the_policy_directory() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        // `policies` in the crate is a link to the reviewed `policies/` (it packages them).
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
         let on_disk = PolicySources::from_dir(&dir).unwrap();
         let bundled = PolicySources::bundled();
         let names = |s: &PolicySources| {
