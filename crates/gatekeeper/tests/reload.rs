@@ -53,7 +53,7 @@ fn admin_tops_up() -> Request {
 
 #[test]
 fn threads_decide_while_policies_are_reloaded_and_a_broken_directory_changes_nothing() {
-    let shared = SharedGatekeeper::new(Gatekeeper::from_dir(&policies()).unwrap());
+    let shared = SharedGatekeeper::new(Gatekeeper::from_dir(policies()).unwrap());
     let loosened = copy("credits.cedar", |t| {
         t.replace(
             "when { principal.role == Role::\"owner\" };",
