@@ -111,11 +111,25 @@ impl<'a> DayEvents<'a> {
              FROM settled
              WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= {day});
              RESET preserve_insertion_order;",
-            settlement = events.settlement(""),
+            settlement = events.settlement(&events.unsettled_only(day)),
             day = calendar::day_number(day),
         ))
         .map_err(query_error(what))?;
         Ok(events)
+    }
+
+    /// A filter that leaves out, cheaply, rows the runs so far have settled for sure: a row
+    /// the latest run saw can be unsettled only if its usage day was after that run's day,
+    /// that is (billed days being one unbroken run, B18) on `day`, so its time falls in
+    /// `day` in some zone.
+    fn unsettled_only(&self, day: NaiveDate) -> String {
+        let (from, to) = day_window(day);
+        format!(
+            "AND (e.rowid > {} OR (e.ts >= make_timestamp({})::TIMESTAMPTZ AND e.ts < make_timestamp({})::TIMESTAMPTZ))",
+            self.settled_all,
+            from.timestamp_micros(),
+            to.timestamp_micros()
+        )
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
@@ -371,15 +385,24 @@ fn fill<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckd
 /// latest run, and no row's time falls on `day` in any zone. (Billed days form one unbroken
 /// run, so an event the latest run saw but did not settle is one of a later usage day.)
 fn nothing_to_settle(conn: &Connection, day: NaiveDate) -> duckdb::Result<bool> {
-    let from = Region::ALL.map(|region| calendar::day_start(day, region));
-    let to = Region::ALL.map(|region| calendar::day_end(day, region));
-    let (from, to) = (from.iter().min(), to.iter().max());
+    let (from, to) = day_window(day);
     conn.query_row(
         "SELECT NOT EXISTS (SELECT 1 FROM usage_events WHERE rowid > (
                     SELECT coalesce(max(max_rowid), -1) FROM billing_runs))
             AND NOT EXISTS (SELECT 1 FROM usage_events WHERE ts >= ? AND ts < ?)",
         params![from, to],
         |r| r.get(0),
+    )
+}
+
+/// The instants that fall on `day` in some region's billing zone: from its earliest start to
+/// its latest end.
+fn day_window(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let from = Region::ALL.map(|region| calendar::day_start(day, region));
+    let to = Region::ALL.map(|region| calendar::day_end(day, region));
+    (
+        from.into_iter().min().unwrap_or(DateTime::<Utc>::MIN_UTC),
+        to.into_iter().max().unwrap_or(DateTime::<Utc>::MAX_UTC),
     )
 }
 
