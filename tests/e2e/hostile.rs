@@ -3,7 +3,7 @@
 //! inside `--out`.
 
 use std::io::Read as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::{Env, repo};
 
@@ -227,14 +227,7 @@ fn commands_that_only_read_or_bill_never_create_a_store() {
 
 /// Runs the binary with its stdout a pipe whose reader has already gone.
 fn with_closed_stdout(env: &Env, args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenplan"))
-        .arg("--db")
-        .arg(env.db())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(args);
     drop(child.stdout.take());
     let mut stderr = String::new();
     child

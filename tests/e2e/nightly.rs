@@ -273,20 +273,7 @@ fn a_busy_store_is_waited_for_then_refused_with_75_having_changed_nothing() {
         busy.stderr
     );
     // With a longer wait, the import goes through once the holder lets go.
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
-        .args([
-            "--db",
-            env.db().to_str().unwrap(),
-            "--wait",
-            "60",
-            "events",
-            "import",
-            csv,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.spawn(&["--wait", "60", "events", "import", csv]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let before: i64 = holder
         .query_row("SELECT count(*) FROM usage_events", [], |r| r.get(0))
@@ -314,15 +301,7 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
         "- { at: '2026-05-04T10:00:00Z', as: own, do: top_up_wallet, team: t3, amount: '1' }\n",
     )
     .unwrap();
-    let spawn = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
-            .args(["--db", env.db().to_str().unwrap(), "--wait", "120"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |args: &[&str]| env.spawn(&[&["--wait", "120"], args].concat());
     let children = [
         spawn(&["billing", "run", "--date", "2026-05-03"]),
         spawn(&["events", "import", csv.to_str().unwrap()]),
@@ -388,18 +367,7 @@ fn the_documented_nightly_unit_imports_the_spool_then_bills_while_another_import
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let import = std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
-        .args([
-            "--db",
-            env.db().to_str().unwrap(),
-            "events",
-            "import",
-            other.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let import = env.spawn(&["events", "import", other.to_str().unwrap()]);
     let nightly = std::process::Command::new(crate::support::repo().join("jobs/nightly.sh"))
         .env("PATH", &path)
         .env("TOKENPLAN_DB", env.db())
@@ -467,18 +435,17 @@ const KILL_DAY: &str = "2026-11-23";
 /// contains `stage`; whether the line came before the run ended.
 fn kill_at(env: &Env, stage: &str) -> bool {
     use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokenplan"))
-        .args([
-            "--db",
-            env.db().to_str().unwrap(),
-            "billing",
-            "run",
-            "--date",
-            KILL_DAY,
-        ])
-        .arg("--out")
-        .arg(env.out())
-        .env("TOKENPLAN_LOG", "tokenplan=debug")
+    let out = env.out();
+    let args = [
+        "billing",
+        "run",
+        "--date",
+        KILL_DAY,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut child = env
+        .command(&args, &[("TOKENPLAN_LOG", "tokenplan=debug")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

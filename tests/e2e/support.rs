@@ -56,6 +56,16 @@ impl Env {
     }
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let output = self.command(args, env).output().unwrap();
+        Output {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `tokenplan --db STORE ARGS...` with `env` set, ready to run or spawn.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tokenplan"));
         command
             .arg("--db")
@@ -65,12 +75,16 @@ impl Env {
         for (k, v) in env {
             command.env(k, v);
         }
-        let output = command.output().unwrap();
-        Output {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        command
+    }
+
+    /// Starts `tokenplan --db STORE ARGS...` with stdout and stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args, &[])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Applies a scenario of tests/scenarios and imports its events file, if any.
