@@ -20,7 +20,35 @@
 //! problem; an evaluation error denies (fail closed).
 //!
 //! [`Gatekeeper`] is `Send + Sync`: build it once and decide from any number of threads.
-//! [`SharedGatekeeper`] adds reloading a reviewed policy directory while they decide.
+//! [`SharedGatekeeper`] adds reloading a reviewed policy directory while they decide
+//! (`examples/service.rs` is a service's loop to copy).
+//!
+//! A denial names what decided it, for a log line or an error message:
+//!
+//! ```
+//! use gatekeeper::{Gatekeeper, Request, Actor, Role, TeamFacts, Region, ActionRequest};
+//!
+//! let gate = Gatekeeper::bundled()?;
+//! let team = TeamFacts { id: "acme".into(), region: Region::Overseas, is_default: false,
+//!                        member_count: 100, seat_count: 0 };
+//! let invite = ActionRequest::Invite { target: gatekeeper::Target::outsider("nina"),
+//!                                      role: Role::Reader };
+//! let decision = gate.authorize(&Request::new(Actor::member("olga", Role::Owner), team, invite))?;
+//! assert!(!decision.is_allowed());
+//! assert_eq!(decision.rules(), ["T5"]);
+//! assert!(decision.explain().contains("at most 100 members"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The role matrix of rule M1, by evaluating the policies for every action and role:
+//!
+//! ```
+//! use gatekeeper::{Gatekeeper, matrix::RoleMatrix};
+//!
+//! let matrix = RoleMatrix::evaluate(&Gatekeeper::bundled()?);
+//! assert!(matrix.to_markdown().contains("| top up Credits |"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod decision;
 mod error;
