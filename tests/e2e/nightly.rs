@@ -140,7 +140,10 @@ fn b19_an_operation_dated_inside_a_billed_day_is_refused() {
 fn b20_a_day_that_has_not_ended_everywhere_is_refused_and_nothing_is_billed() {
     let env = Env::new();
     env.load("usage", &[]);
-    let today = chrono::Utc::now().date_naive().to_string();
+    // Today (or, in the last hour before midnight UTC, tomorrow): a day that has not ended.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .date_naive()
+        .to_string();
     for day in ["2099-01-01", today.as_str()] {
         let out = env.bill(day, &[]);
         assert_eq!(out.status, 2, "{day}: {}", out.stderr);
