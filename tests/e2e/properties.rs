@@ -160,6 +160,15 @@ proptest! {
         }
         teams.apply("own", &Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick()).unwrap();
         teams.apply("own", &Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: 1 }, tick()).unwrap();
+        // The Team is filled to its limit first, so the random steps start at the T5 boundary:
+        // every invite up to the 100th member is allowed, the next one refused.
+        for i in 0..99 {
+            let invite = Operation::Invite { team: "t".into(), user: format!("u{i}"), role: gatekeeper::Role::Reader };
+            prop_assert!(teams.apply("own", &invite, tick()).unwrap().is_allowed(), "invite {}", i + 2);
+        }
+        let one_more = Operation::Invite { team: "t".into(), user: "u99".into(), role: gatekeeper::Role::Reader };
+        let refused = teams.apply("own", &one_more, tick()).unwrap();
+        prop_assert!(!refused.is_allowed() && refused.rules().contains(&"T5"), "T5 at 100 members");
         for (kind, n, actor) in steps {
             let operation = operation(kind, n);
             // The Owner, an admin-ish or a reader-ish member acts; references that don't
@@ -169,7 +178,7 @@ proptest! {
         }
         drop(teams);
         let state = store.team_state("t", at).unwrap().unwrap();
-        prop_assert!(state.members.len() <= 100, "T5");
+        prop_assert!(state.members.len() <= 100, "T5: {} members", state.members.len());
         prop_assert!(state.seat_count() <= 100, "T6");
         prop_assert_eq!(state.members.values().filter(|m| m.role == gatekeeper::Role::Owner).count(), 1, "T4");
         for user in state.members.keys() {
