@@ -36,6 +36,17 @@ pub fn from_day_number(days: i64) -> Option<NaiveDate> {
     NaiveDate::default().checked_add_signed(chrono::Duration::try_days(days)?)
 }
 
+/// The instants that fall on `day` in some region's billing zone: from the earliest zone's
+/// start to the latest zone's end, which is when the day has ended everywhere (B20).
+pub fn day_span(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let starts = Region::ALL.map(|region| day_start(day, region));
+    let ends = Region::ALL.map(|region| day_end(day, region));
+    (
+        starts.into_iter().min().unwrap_or(DateTime::<Utc>::MIN_UTC),
+        ends.into_iter().max().unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
+}
+
 /// The day after `day` (the last representable day has none after it: itself).
 pub fn next_day(day: NaiveDate) -> NaiveDate {
     day.succ_opt().unwrap_or(day)

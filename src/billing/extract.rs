@@ -13,7 +13,6 @@ use super::replay::{Record, SeatUsage};
 use crate::calendar;
 use crate::store::{Store, StoreError, TeamRow, query_error};
 use crate::teams::Operation;
-use gatekeeper::Region;
 
 /// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
@@ -123,7 +122,7 @@ impl<'a> DayEvents<'a> {
     /// that is (billed days being one unbroken run, B18) on `day`, so its time falls in
     /// `day` in some zone.
     fn unsettled_only(&self, day: NaiveDate) -> String {
-        let (from, to) = day_window(day);
+        let (from, to) = calendar::day_span(day);
         format!(
             "AND (e.rowid > {} OR (e.ts >= make_timestamp({})::TIMESTAMPTZ AND e.ts < make_timestamp({})::TIMESTAMPTZ))",
             self.settled_all,
@@ -385,24 +384,13 @@ fn fill<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckd
 /// latest run, and no row's time falls on `day` in any zone. (Billed days form one unbroken
 /// run, so an event the latest run saw but did not settle is one of a later usage day.)
 fn nothing_to_settle(conn: &Connection, day: NaiveDate) -> duckdb::Result<bool> {
-    let (from, to) = day_window(day);
+    let (from, to) = calendar::day_span(day);
     conn.query_row(
         "SELECT NOT EXISTS (SELECT 1 FROM usage_events WHERE rowid > (
                     SELECT coalesce(max(max_rowid), -1) FROM billing_runs))
             AND NOT EXISTS (SELECT 1 FROM usage_events WHERE ts >= ? AND ts < ?)",
         params![from, to],
         |r| r.get(0),
-    )
-}
-
-/// The instants that fall on `day` in some region's billing zone: from its earliest start to
-/// its latest end.
-fn day_window(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let from = Region::ALL.map(|region| calendar::day_start(day, region));
-    let to = Region::ALL.map(|region| calendar::day_end(day, region));
-    (
-        from.into_iter().min().unwrap_or(DateTime::<Utc>::MIN_UTC),
-        to.into_iter().max().unwrap_or(DateTime::<Utc>::MAX_UTC),
     )
 }
 

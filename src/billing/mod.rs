@@ -18,8 +18,7 @@ mod view;
 pub use classify::ABSURD_TOKENS;
 pub use metrics::RunMetrics;
 pub use run::{
-    BillingError, RunReport, Summary, day_ended, days_through, default_day, run, run_day,
-    statement_of,
+    BillingError, RunReport, Summary, days_through, default_day, run, run_day, statement_of,
 };
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 pub use status::Status;

@@ -154,18 +154,9 @@ pub fn default_day(now: DateTime<Utc>) -> NaiveDate {
     today.pred_opt().unwrap_or(today)
 }
 
-/// The instant `day` has ended in every region's billing zone (B20).
-pub fn day_ended(day: NaiveDate) -> DateTime<Utc> {
-    Region::ALL
-        .iter()
-        .map(|region| calendar::day_end(day, *region))
-        .max()
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 /// Refuses a day that has not ended everywhere at `now` (B20).
 fn check_ended(day: NaiveDate, now: DateTime<Utc>) -> Result<(), BillingError> {
-    let ends = day_ended(day);
+    let (_, ends) = calendar::day_span(day);
     if now < ends {
         return Err(BillingError::Unfinished { day, ends });
     }

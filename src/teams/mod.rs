@@ -172,10 +172,9 @@ impl<'a> Teams<'a> {
         self.check_references(&state, operation)?;
         let decision = self.gate.decide(&request(&state, actor, operation));
         if decision.is_allowed() {
-            // Fallible before anything is stored: a failed step changes nothing.
-            let mut next = state.clone();
-            next.apply(actor, operation, at)?;
-            state = next;
+            // Before anything is stored: a top-up that would overflow fails here, leaving the
+            // state as it was, and the step stores nothing.
+            state.apply(actor, operation, at)?;
         }
         self.store.append(&Entry {
             at,
