@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use tokenplan::review::{explain as explained, lint, report, verify};
+
 use super::*;
 
 pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
@@ -22,14 +24,13 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                     "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
                 );
             }
-            let Ok(solver) = tokenplan::verify::find_solver() else {
+            let Ok(solver) = verify::find_solver() else {
                 eprintln!(
                     "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
                 );
                 return Ok(0);
             };
-            let warnings =
-                tokenplan::policy_lint::lint(&gatekeeper(cli)?, &solver).map_err(Failure::work)?;
+            let warnings = lint::lint(&gatekeeper(cli)?, &solver).map_err(Failure::work)?;
             for warning in &warnings {
                 out!("{warning}\n");
             }
@@ -101,7 +102,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                 Ok(checks) => Ok(checks),
                 Err(failure) => Err(failure.error.map(|e| format!("{e:#}")).unwrap_or_default()),
             };
-            out!("{}", tokenplan::report::markdown(&gate, &problems, &proofs));
+            out!("{}", report::markdown(&gate, &problems, &proofs));
             Ok(0)
         }
     }
@@ -126,10 +127,10 @@ fn diff(args: &DiffArgs) -> Outcome {
         );
         None
     } else {
-        let solver = tokenplan::verify::find_solver().map_err(|e| {
+        let solver = verify::find_solver().map_err(|e| {
             Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path; --probes-only compares samples without a proof")
         })?;
-        Some(tokenplan::proof_diff::prove(&old, &new, &solver).map_err(Failure::work)?)
+        Some(tokenplan::review::diff::prove(&old, &new, &solver).map_err(Failure::work)?)
     };
     let loosened = probes.loosens() || proof.as_ref().is_some_and(|p| p.loosens());
     match args.format {
@@ -245,18 +246,18 @@ fn prove(
     cli: &Cli,
     properties: Option<&Path>,
     gate: &Gatekeeper,
-) -> Result<Vec<tokenplan::verify::Check>, Failure> {
+) -> Result<Vec<verify::Check>, Failure> {
     let dir = properties.map(Path::to_owned).unwrap_or_else(|| {
         cli.policies
             .clone()
             .unwrap_or_else(|| PathBuf::from("policies"))
             .join("properties")
     });
-    let solver = tokenplan::verify::find_solver()
+    let solver = verify::find_solver()
         .map_err(|e| Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path"))?;
-    let properties = tokenplan::verify::load_properties(&dir)
+    let properties = verify::load_properties(&dir)
         .map_err(|e| Failure::input(e).hint("pass --properties DIR"))?;
-    tokenplan::verify::verify(gate, &properties, &solver).map_err(Failure::work)
+    verify::verify(gate, &properties, &solver).map_err(Failure::work)
 }
 
 fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
@@ -265,11 +266,11 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
         Some(role) => (facts_state(args, role)?, rust_decimal::Decimal::ZERO),
         None => stored_state(cli, args)?,
     };
-    let request = tokenplan::explain::request(
+    let request = explained::request(
         &state,
         &args.actor,
         &args.action,
-        &tokenplan::explain::Fields {
+        &explained::Fields {
             target: args.target.clone(),
             role: args.role.clone(),
             tier: args.tier.clone(),
@@ -301,7 +302,7 @@ fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamS
         text.parse::<gatekeeper::Role>()
             .map_err(|e| Failure::input(anyhow::anyhow!(e)))
     };
-    let facts = tokenplan::explain::Facts {
+    let facts = explained::Facts {
         role: if role == "none" {
             None
         } else {
@@ -319,7 +320,7 @@ fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamS
         target_seat: args.target_seat,
         live_keys: args.live_keys,
     };
-    Ok(tokenplan::explain::state_from_facts(
+    Ok(explained::state_from_facts(
         &args.team,
         &args.actor,
         args.target.as_deref(),

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use gatekeeper::matrix::RoleMatrix;
 use gatekeeper::{Effect, Gatekeeper, Problem};
 
-use crate::verify::Check;
+use super::verify::Check;
 
 /// The report: check results, the matrix, the proofs, rules and the policies enforcing them.
 pub fn markdown(

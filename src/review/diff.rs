@@ -15,7 +15,7 @@ use cedar_policy_symcc::{CompiledPolicySet, Env};
 use gatekeeper::Gatekeeper;
 use serde::Serialize;
 
-use crate::verify::{self, VerifyError};
+use super::verify::{self, VerifyError};
 
 /// One request the two policy sets decide differently, in the reviewer's terms.
 #[derive(Debug, Clone, Serialize)]

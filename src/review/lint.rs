@@ -7,7 +7,7 @@ use cedar_policy::{Effect, Policy, PolicySet, RequestEnv};
 use cedar_policy_symcc::CompiledPolicySet;
 use gatekeeper::Gatekeeper;
 
-use crate::verify::{self, VerifyError};
+use super::verify::{self, VerifyError};
 
 /// What the solver found wrong with one policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

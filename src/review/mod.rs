@@ -1,0 +1,19 @@
+//! What the security reviewer runs: `policy check`, `matrix`, `diff`, `verify`, `report` and
+//! `explain`. Everything here reads the policies and proves or samples their decisions; nothing
+//! writes the store.
+//!
+//! - [`check`]: loading, problems, and the matrix and probe samples of `policy diff`;
+//! - [`lint`]: `policy check`'s solver warnings (dead and redundant policies);
+//! - [`verify`]: `policy verify`'s properties, and the one place a solver is started;
+//! - [`diff`]: `policy diff`'s proof per request environment, with counterexamples;
+//! - [`report`]: the Markdown a reviewer attaches to a review;
+//! - [`explain`]: requests for `policy explain`, against a Team's state.
+
+pub mod check;
+pub mod diff;
+pub mod explain;
+pub mod lint;
+pub mod report;
+pub mod verify;
+
+pub use check::{PolicyDiff, check, load};
