@@ -1,18 +1,15 @@
-//! Reads what a billing day needs from the store: the events to settle (as Arrow batches into
-//! polars, keyed by the run's integer codes), the Teams and their records, and the seats' usage
-//! of earlier days.
+//! Reads the events a billing day settles: selected in DuckDB, keyed by the run's integer
+//! codes, and streamed as Arrow batches into polars.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{Connection, params};
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
 use super::lookup::Lookup;
-use super::replay::{Record, SeatUsage};
 use crate::calendar;
-use crate::store::{Store, StoreError, TeamRow, query_error};
-use crate::teams::Operation;
+use crate::store::{Store, StoreError, query_error};
 
 /// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
@@ -434,78 +431,6 @@ fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
         })?;
     frame.rechunk_mut_par();
     Ok(frame)
-}
-
-/// Every Team with its records up to `until`, in time order.
-pub fn teams(
-    store: &Store,
-    until: DateTime<Utc>,
-) -> Result<Vec<(TeamRow, Vec<Record>)>, StoreError> {
-    let what = "cannot read Team histories";
-    let mut teams: Vec<(TeamRow, Vec<Record>)> = store
-        .teams()?
-        .into_iter()
-        .map(|row| (row, Vec::new()))
-        .collect();
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT team_id, occurred_at, actor, payload FROM team_records WHERE occurred_at < ? ORDER BY team_id, occurred_at, seq")
-        .map_err(query_error(what))?;
-    let rows = stmt
-        .query_map(params![until], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, DateTime<Utc>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .map_err(query_error(what))?;
-    let index: std::collections::HashMap<String, usize> = teams
-        .iter()
-        .enumerate()
-        .map(|(i, (row, _))| (row.id.clone(), i))
-        .collect();
-    for row in rows {
-        let (team, at, actor, payload) = row.map_err(query_error(what))?;
-        let operation: Operation =
-            serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
-                table: "team_records",
-                message: format!("Team `{team}` at {at}: {e}"),
-            })?;
-        if let Some(&i) = index.get(&team) {
-            teams[i].1.push(Record {
-                at,
-                actor,
-                operation,
-            });
-        }
-    }
-    Ok(teams)
-}
-
-/// Tokens each seat used in each cycle, on days billed before `day`.
-pub fn prior_seat_usage(store: &Store, day: NaiveDate) -> Result<Vec<SeatUsage>, StoreError> {
-    let what = "cannot read seat usage";
-    let mut stmt = store
-        .conn()
-        .prepare(
-            "SELECT team_id, tier, seat, cycle_start, sum(tokens)::BIGINT
-             FROM seat_usage WHERE billed_day < ? GROUP BY ALL ORDER BY ALL",
-        )
-        .map_err(query_error(what))?;
-    let rows = stmt
-        .query_map(params![day], |r| {
-            Ok(SeatUsage {
-                team: r.get(0)?,
-                tier: r.get(1)?,
-                seat: r.get(2)?,
-                cycle_start: r.get(3)?,
-                tokens: r.get(4)?,
-            })
-        })
-        .map_err(query_error(what))?;
-    rows.collect::<Result<_, _>>().map_err(query_error(what))
 }
 
 #[cfg(test)]

@@ -9,19 +9,9 @@ use rust_decimal::Decimal;
 use super::statement::StatementLine;
 use crate::calendar;
 use crate::prices::Prices;
+pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
-use crate::teams::{Operation, Overflow, TeamState, split_addition};
-
-/// A recorded operation.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub operation: Operation,
-}
+use crate::teams::{Operation, Overflow, Record, TeamState, split_addition};
 
 /// What a key could spend during `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,21 +42,6 @@ pub enum KeyKind {
     Payg,
     /// A deleted pay-as-you-go key: its events are quarantined.
     Deleted,
-}
-
-/// Tokens one seat used in one cycle (B9, S4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatUsage {
-    /// The Team.
-    pub team: String,
-    /// The tier.
-    pub tier: String,
-    /// The seat number.
-    pub seat: i64,
-    /// The cycle's first day.
-    pub cycle_start: NaiveDate,
-    /// Tokens.
-    pub tokens: i64,
 }
 
 /// One Team replayed to the end of the day.

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use duckdb::{OptionalExt, params};
 use gatekeeper::Region;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -22,7 +21,8 @@ use super::statement::{Statement, StatementLine};
 use crate::calendar;
 use crate::ids::{self, IdKind};
 use crate::prices::Prices;
-use crate::store::{Store, StoreError, query_error};
+use crate::store::{DayRows, StatementRow, Store, StoreError};
+use crate::teams;
 
 /// A run that could not bill its day; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -313,7 +313,7 @@ impl Histories {
 fn read_histories(store: &Store, day: NaiveDate) -> Result<Vec<Replayer>, BillingError> {
     let started = Instant::now();
     let until = calendar::day_end(day, Region::Overseas);
-    let teams = extract::teams(store, until)?;
+    let teams = teams::histories(store, until)?;
     for (row, _) in &teams {
         ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
     }
@@ -382,7 +382,7 @@ fn compute(
         }
     }
     tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
-    let prior = extract::prior_seat_usage(store, day)?;
+    let prior = store.prior_seat_usage(day)?;
     let lookup = Lookup::new(&replays, prices, &prior);
     let events = DayEvents::prepare(store, day, &lookup)?;
     tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
@@ -567,34 +567,15 @@ fn chunk_rows() -> usize {
 
 /// The stored run of `day`, if it was billed.
 fn stored(store: &Store, day: NaiveDate) -> Result<Option<RunReport>, BillingError> {
-    let what = "cannot read stored statements";
-    let summary: Option<String> = store
-        .conn()
-        .query_row(
-            "SELECT summary FROM billing_runs WHERE day = ?",
-            params![day],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(query_error(what))?;
-    let Some(summary) = summary else {
+    let Some(run) = store.stored_run(day)? else {
         return Ok(None);
     };
-    let summary: Summary = serde_json::from_str(&summary).map_err(json_error("summary"))?;
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT team_id, body FROM statements WHERE day = ? ORDER BY team_id")
-        .map_err(query_error(what))?;
-    let rows = stmt
-        .query_map(params![day], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(query_error(what))?;
-    let mut statements = Vec::new();
-    for row in rows {
-        let (team, body) = row.map_err(query_error(what))?;
-        statements.push(serde_json::from_str(&body).map_err(json_error(&team))?);
-    }
+    let summary: Summary = serde_json::from_str(&run.summary).map_err(json_error("summary"))?;
+    let statements = run
+        .statements
+        .iter()
+        .map(|(team, body)| serde_json::from_str(body).map_err(json_error(team)))
+        .collect::<Result<_, _>>()?;
     Ok(Some(RunReport {
         statements,
         summary,
@@ -608,16 +589,9 @@ pub fn statement_of(
     day: NaiveDate,
     team: &str,
 ) -> Result<Option<Statement>, BillingError> {
-    let body: Option<String> = store
-        .conn()
-        .query_row(
-            "SELECT body FROM statements WHERE day = ? AND team_id = ?",
-            params![day, team],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(query_error("cannot read the statement"))?;
-    body.map(|body| serde_json::from_str(&body).map_err(json_error(team)))
+    store
+        .statement_body(day, team)?
+        .map(|body| serde_json::from_str(&body).map_err(json_error(team)))
         .transpose()
 }
 
@@ -633,49 +607,27 @@ fn json_error(team: &str) -> impl FnOnce(serde_json::Error) -> BillingError {
 /// Writes the run's statements, seat usage and summary in one transaction.
 fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
     let report = &computed.report;
-    let what = "cannot commit the billing run";
-    let day = report.summary.day;
     // Compact in the store (files and views print it pretty), serialized on every core.
-    let bodies = report
+    let statements = report
         .statements
         .par_iter()
-        .map(|statement| serde_json::to_string(statement).map_err(json_error(&statement.team)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tx = store.conn_mut().transaction().map_err(query_error(what))?;
-    {
-        let mut statements = tx.appender("statements").map_err(query_error(what))?;
-        for (statement, body) in report.statements.iter().zip(bodies) {
-            statements
-                .append_row(params![
-                    day,
-                    statement.team,
-                    body,
-                    statement.totals.credits.to_string(),
-                    statement.totals.payg.to_string()
-                ])
-                .map_err(query_error(what))?;
-        }
-        let mut seat_usage = tx.appender("seat_usage").map_err(query_error(what))?;
-        for usage in &computed.seat_usage {
-            seat_usage
-                .append_row(params![
-                    usage.team,
-                    usage.tier,
-                    usage.seat,
-                    usage.cycle_start,
-                    day,
-                    usage.tokens
-                ])
-                .map_err(query_error(what))?;
-        }
-    }
+        .map(|statement| {
+            Ok(StatementRow {
+                team: statement.team.clone(),
+                body: serde_json::to_string(statement).map_err(json_error(&statement.team))?,
+                credits_spent: statement.totals.credits,
+                wallet_spent: statement.totals.payg,
+            })
+        })
+        .collect::<Result<Vec<_>, BillingError>>()?;
     let summary = serde_json::to_string(&report.summary).map_err(json_error("summary"))?;
-    tx.execute(
-        "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
-        params![day, calendar::day_number(day), computed.max_rowid, summary],
-    )
-    .map_err(query_error(what))?;
-    tx.commit().map_err(query_error(what))?;
+    store.commit_day(&DayRows {
+        day: report.summary.day,
+        statements: &statements,
+        seat_usage: &computed.seat_usage,
+        max_rowid: computed.max_rowid,
+        summary: &summary,
+    })?;
     Ok(())
 }
 

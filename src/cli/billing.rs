@@ -180,8 +180,7 @@ pub(super) fn show(
         ))
     })?;
     let end = tokenplan::calendar::day_end(day, region) - chrono::Duration::microseconds(1);
-    let state = store
-        .team_state(team, end)
+    let state = tokenplan::teams::team_state(&store, team, end)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{team}`")))?;
     let visible =

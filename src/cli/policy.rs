@@ -342,8 +342,7 @@ fn stored_state(
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
-    let state = store
-        .team_state(&args.team, at)
+    let state = tokenplan::teams::team_state(&store, &args.team, at)
         .map_err(Failure::work)?
         .ok_or_else(|| {
             Failure::input(anyhow::anyhow!(

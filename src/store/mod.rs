@@ -2,19 +2,21 @@
 
 mod migrations;
 mod nightly;
+mod records;
+mod runs;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::{Connection, OptionalExt, params};
-use gatekeeper::{Decision, Region};
+use gatekeeper::Region;
 use rust_decimal::Decimal;
-
-use crate::teams::{Operation, TeamState};
 
 pub use migrations::MIGRATIONS;
 pub use nightly::{Attempt, Unsettled};
+pub use records::{Creates, Entry, StoredRecord};
+pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
 
 /// A store that can't be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -129,20 +131,6 @@ pub struct TeamRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// What one decided step appends.
-pub struct Entry<'a> {
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: &'a str,
-    /// The Team acted in.
-    pub team: &'a str,
-    /// What.
-    pub operation: &'a Operation,
-    /// The gatekeeper's answer.
-    pub decision: &'a Decision,
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -240,6 +228,11 @@ impl Store {
         &self.conn
     }
 
+    /// Whether [`Store::begin`]'s transaction is open.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
     /// The connection, for transactions.
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
@@ -321,57 +314,6 @@ impl Store {
         .map_err(query_error(format!("cannot look up key `{key}`")))
     }
 
-    /// A Team's state at `at`: its records up to `at` folded, renewals applied.
-    pub fn team_state(
-        &self,
-        team: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<TeamState>, StoreError> {
-        let Some(row) = self.team(team)? else {
-            return Ok(None);
-        };
-        let mut state = TeamState::new(
-            &row.id,
-            row.region,
-            row.is_default,
-            &row.owner,
-            row.created_at,
-        );
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT occurred_at, actor, payload FROM team_records WHERE team_id = ? AND occurred_at <= ? ORDER BY occurred_at, seq",
-            )
-            .map_err(query_error(format!("cannot read the history of `{team}`")))?;
-        let records = stmt
-            .query_map(params![team, at], |r| {
-                Ok((
-                    r.get::<_, DateTime<Utc>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(query_error(format!("cannot read the history of `{team}`")))?;
-        for record in records {
-            let (record_at, actor, payload) =
-                record.map_err(query_error(format!("cannot read the history of `{team}`")))?;
-            let operation: Operation =
-                serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
-                    table: "team_records",
-                    message: format!("Team `{team}` at {record_at}: {e}"),
-                })?;
-            state.advance_to(record_at);
-            state
-                .apply(&actor, &operation, record_at)
-                .map_err(|e| StoreError::Corrupt {
-                    table: "team_records",
-                    message: format!("Team `{team}` at {record_at}: {e}"),
-                })?;
-        }
-        state.advance_to(at);
-        Ok(Some(state))
-    }
-
     /// What statements of days before `day` billed to each Team's Credits pool and wallet;
     /// only `team`'s when given.
     pub fn spent_before(
@@ -425,23 +367,6 @@ impl Store {
         .map_err(query_error(format!("cannot read the history of `{team}`")))
     }
 
-    /// Appends a decided step in one transaction: the decision to the audit log and, when
-    /// allowed, the operation to the Team's history (with the account, Team or key it creates).
-    pub fn append(&mut self, entry: &Entry<'_>) -> Result<(), StoreError> {
-        let what = format!(
-            "cannot record `{}` on `{}`",
-            entry.operation.name(),
-            entry.team
-        );
-        if self.in_transaction {
-            // Inside [`Store::begin`]'s transaction: the caller commits or rolls back.
-            return append_rows(&self.conn, entry, &what);
-        }
-        let tx = self.conn.transaction().map_err(query_error(what.clone()))?;
-        append_rows(&tx, entry, &what)?;
-        tx.commit().map_err(query_error(what))
-    }
-
     /// Starts a transaction that every [`Store::append`] joins until [`Store::commit`] or
     /// [`Store::rollback`]: a scenario is stored whole or not at all.
     pub fn begin(&mut self) -> Result<(), StoreError> {
@@ -469,100 +394,23 @@ impl Store {
     }
 }
 
-/// The rows of one decided step: the decision to the audit log and, when allowed, the
-/// operation to the Team's history (with the account, Team or key it creates).
-fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), StoreError> {
-    let decision = entry.decision;
-    let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
-    execute(
-        tx,
-        "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![
-            entry.at,
-            entry.actor,
-            entry.team,
-            entry.operation.name(),
-            decision.is_allowed(),
-            policies.join(","),
-            decision.rules().join(","),
-            decision.explain()
-        ],
-    )
-    .map_err(query_error(what))?;
-    if decision.is_allowed() {
-        match entry.operation {
-            Operation::CreateAccount { region } => {
-                execute(
-                    tx,
-                    "INSERT INTO users VALUES (?, ?, ?)",
-                    params![entry.actor, region.as_str(), entry.at],
-                )
-                .map_err(query_error(what))?;
-                insert_team(tx, entry.actor, *region, true, entry.actor, entry.at)
-                    .map_err(query_error(what))?;
-            }
-            Operation::CreateTeam { team, region } => {
-                insert_team(tx, team, *region, false, entry.actor, entry.at)
-                    .map_err(query_error(what))?;
-            }
-            Operation::CreatePaygKey { team, key } => {
-                execute(
-                    tx,
-                    "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
-                    params![key, team, entry.actor, entry.at],
-                )
-                .map_err(query_error(what))?;
-            }
-            _ => {}
-        }
-        let payload = serde_json::to_string(entry.operation).map_err(|e| StoreError::Corrupt {
-            table: "team_records",
-            message: e.to_string(),
-        })?;
-        execute(
-            tx,
-            "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
-            params![
-                entry.team,
-                entry.at,
-                entry.actor,
-                entry.operation.name(),
-                payload
-            ],
-        )
-        .map_err(query_error(what))?;
-    }
-    Ok(())
-}
-
 /// Executes `sql` through the connection's statement cache: planned once per run.
-fn execute(conn: &Connection, sql: &str, params: impl duckdb::Params) -> duckdb::Result<usize> {
+pub(crate) fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: impl duckdb::Params,
+) -> duckdb::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
 }
 
 /// One row of `sql`, through the statement cache.
-fn query_row<T>(
+pub(crate) fn query_row<T>(
     conn: &Connection,
     sql: &str,
     params: impl duckdb::Params,
     f: impl FnOnce(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> duckdb::Result<T> {
     conn.prepare_cached(sql)?.query_row(params, f)
-}
-
-fn insert_team(
-    tx: &Connection,
-    team: &str,
-    region: Region,
-    is_default: bool,
-    owner: &str,
-    at: DateTime<Utc>,
-) -> duckdb::Result<usize> {
-    execute(
-        tx,
-        "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
-        params![team, region.as_str(), is_default, owner, at],
-    )
 }
 
 #[cfg(test)]

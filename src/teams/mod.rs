@@ -3,6 +3,7 @@
 
 mod facts;
 mod operation;
+mod record;
 pub mod scenario;
 mod state;
 
@@ -13,6 +14,7 @@ use gatekeeper::{Decision, Gatekeeper, Region};
 
 pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key};
 pub use operation::{Operation, Step};
+pub use record::{Record, histories, team_state};
 pub use state::{
     Holder, Member, Overflow, PaygKey, Renewal, Subscription, TeamState, split_addition,
 };
@@ -20,7 +22,7 @@ pub use state::{
 use crate::calendar;
 use crate::ids::{self, IdKind};
 use crate::prices::Prices;
-use crate::store::{Entry, Store, StoreError};
+use crate::store::{Creates, Entry, Store, StoreError};
 
 /// A step that can't be decided: it refers to something that doesn't exist, or breaks the
 /// order of time. Nothing of it is stored.
@@ -176,11 +178,17 @@ impl<'a> Teams<'a> {
             // state as it was, and the step stores nothing.
             state.apply(actor, operation, at)?;
         }
+        let payload = serde_json::to_string(operation).map_err(|e| StoreError::Corrupt {
+            table: "team_records",
+            message: e.to_string(),
+        })?;
         self.store.append(&Entry {
             at,
             actor,
             team: &team,
-            operation,
+            operation: operation.name(),
+            payload: &payload,
+            creates: creates(operation),
             decision: &decision,
         })?;
         self.states.insert(team, state);
@@ -253,7 +261,7 @@ impl<'a> Teams<'a> {
                 let last = state.at;
                 (state, last)
             }
-            None => match self.store.team_state(team, at)? {
+            None => match team_state(&*self.store, team, at)? {
                 Some(state) => {
                     let last = self
                         .store
@@ -346,6 +354,19 @@ impl<'a> Teams<'a> {
 
 /// Every id the step names follows rule T7; the acting user's id is also their Default
 /// Team's when they create an account.
+/// The account, Team or key an allowed `operation` creates.
+fn creates(operation: &Operation) -> Option<Creates<'_>> {
+    match operation {
+        Operation::CreateAccount { region } => Some(Creates::Account { region: *region }),
+        Operation::CreateTeam { team, region } => Some(Creates::Team {
+            team,
+            region: *region,
+        }),
+        Operation::CreatePaygKey { team, key } => Some(Creates::PaygKey { team, key }),
+        _ => None,
+    }
+}
+
 fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
     let id_error = |field| move |source| ApplyError::Id { field, source };
     ids::check(IdKind::User, actor).map_err(id_error("as"))?;

@@ -127,10 +127,10 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
     );
     env.run(&["apply", &write(&env, "s.yaml", &fixed)]).ok();
     let store = tokenplan::store::Store::open(&env.db()).unwrap();
-    let state = store
-        .team_state("own", "2026-01-02T00:00:00Z".parse().unwrap())
-        .unwrap()
-        .unwrap();
+    let state =
+        tokenplan::teams::team_state(&store, "own", "2026-01-02T00:00:00Z".parse().unwrap())
+            .unwrap()
+            .unwrap();
     assert_eq!(state.credits_topped_up.to_string(), "5", "the top-up once");
     drop(store);
 

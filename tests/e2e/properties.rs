@@ -177,7 +177,7 @@ proptest! {
             let _ = teams.apply(&actor, &operation, tick());
         }
         drop(teams);
-        let state = store.team_state("t", at).unwrap().unwrap();
+        let state = tokenplan::teams::team_state(&store, "t", at).unwrap().unwrap();
         prop_assert!(state.members.len() <= 100, "T5: {} members", state.members.len());
         prop_assert!(state.seat_count() <= 100, "T6");
         prop_assert_eq!(state.members.values().filter(|m| m.role == gatekeeper::Role::Owner).count(), 1, "T4");

@@ -35,7 +35,11 @@ fn o3_o4_b4_b8_state_across_renewals_and_the_month_end_clamp() {
     let env = Env::new();
     env.load("seats-overseas", &[]);
     let store = Store::open(&env.db()).unwrap();
-    let state = |t: &str| store.team_state("t1", at(t)).unwrap().unwrap();
+    let state = |t: &str| {
+        tokenplan::teams::team_state(&store, "t1", at(t))
+            .unwrap()
+            .unwrap()
+    };
     // Bought on 31 January: renews on 28 February (clamped), then 31 March.
     let feb27 = state("2026-02-27T23:59:59Z");
     assert_eq!(
@@ -75,8 +79,7 @@ fn s4_d4_c5_state_after_reassignment_cancellation_and_access_change() {
     env.load("usage", &[]);
     env.load("domestic", &[]);
     let store = Store::open(&env.db()).unwrap();
-    let t3 = store
-        .team_state("t3", at("2026-05-02T12:00:00Z"))
+    let t3 = tokenplan::teams::team_state(&store, "t3", at("2026-05-02T12:00:00Z"))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -86,16 +89,14 @@ fn s4_d4_c5_state_after_reassignment_cancellation_and_access_change() {
     );
     assert!(!t3.members["u2"].credits_access);
     assert_eq!(t3.payg_keys["k3"].deleted_at, None);
-    let z1 = store
-        .team_state("z1", at("2026-02-09T15:59:59Z"))
+    let z1 = tokenplan::teams::team_state(&store, "z1", at("2026-02-09T15:59:59Z"))
         .unwrap()
         .unwrap();
     assert!(
         z1.subscriptions["plus"].renewal_canceled,
         "D4: usable until its renewal"
     );
-    let z1 = store
-        .team_state("z1", at("2026-02-09T16:00:00Z"))
+    let z1 = tokenplan::teams::team_state(&store, "z1", at("2026-02-09T16:00:00Z"))
         .unwrap()
         .unwrap();
     assert!(

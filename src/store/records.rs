@@ -1,0 +1,205 @@
+//! Team histories: what a decided step appends (`audit_log`, `team_records` and the rows of
+//! what it creates), and the records read back. Payloads are opaque JSON here: the store
+//! depends on nothing above it, and `teams` decodes them.
+
+use chrono::{DateTime, Utc};
+use duckdb::{Connection, params};
+use gatekeeper::{Decision, Region};
+
+use super::{Store, StoreError, execute, query_error};
+
+/// What one decided step appends.
+pub struct Entry<'a> {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: &'a str,
+    /// The Team acted in.
+    pub team: &'a str,
+    /// The operation's name (`add_member`, ...).
+    pub operation: &'a str,
+    /// The operation as JSON, stored when the step is allowed.
+    pub payload: &'a str,
+    /// The account, Team or key an allowed step creates.
+    pub creates: Option<Creates<'a>>,
+    /// The gatekeeper's answer.
+    pub decision: &'a Decision,
+}
+
+/// A row an allowed step creates besides its record.
+#[derive(Debug, Clone, Copy)]
+pub enum Creates<'a> {
+    /// An account (`users`) and its Default Team, both named after the actor.
+    Account {
+        /// Where the account lives.
+        region: Region,
+    },
+    /// A Team the actor owns.
+    Team {
+        /// Its id.
+        team: &'a str,
+        /// Its region.
+        region: Region,
+    },
+    /// A pay-as-you-go key.
+    PaygKey {
+        /// Its Team.
+        team: &'a str,
+        /// Its id.
+        key: &'a str,
+    },
+}
+
+/// One row of `team_records`, its payload not yet decoded.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The Team.
+    pub team: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// The operation as JSON.
+    pub payload: String,
+}
+
+impl Store {
+    /// Appends a decided step in one transaction (or in [`Store::begin`]'s): the decision to
+    /// the audit log and, when allowed, the operation to the Team's history with what it
+    /// creates.
+    pub fn append(&mut self, entry: &Entry<'_>) -> Result<(), StoreError> {
+        let what = format!("cannot record `{}` on `{}`", entry.operation, entry.team);
+        if self.in_transaction() {
+            // The caller commits or rolls back.
+            return append_rows(self.conn(), entry, &what);
+        }
+        let tx = self
+            .conn_mut()
+            .transaction()
+            .map_err(query_error(what.clone()))?;
+        append_rows(&tx, entry, &what)?;
+        tx.commit().map_err(query_error(what))
+    }
+
+    /// A Team's records up to and including `at`, in the order they were decided.
+    pub fn records_of(
+        &self,
+        team: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        self.records(
+            "SELECT team_id, occurred_at, actor, payload FROM team_records
+             WHERE team_id = ? AND occurred_at <= ? ORDER BY occurred_at, seq",
+            params![team, at],
+            &format!("cannot read the history of `{team}`"),
+        )
+    }
+
+    /// Every Team's records before `until`, by Team, each Team's in the order they were
+    /// decided.
+    pub fn records_before(&self, until: DateTime<Utc>) -> Result<Vec<StoredRecord>, StoreError> {
+        self.records(
+            "SELECT team_id, occurred_at, actor, payload FROM team_records
+             WHERE occurred_at < ? ORDER BY team_id, occurred_at, seq",
+            params![until],
+            "cannot read Team histories",
+        )
+    }
+
+    fn records(
+        &self,
+        sql: &str,
+        params: impl duckdb::Params,
+        what: &str,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(sql).map_err(query_error(what))?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok(StoredRecord {
+                    team: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    payload: r.get(3)?,
+                })
+            })
+            .map_err(query_error(what))?;
+        rows.collect::<Result<_, _>>().map_err(query_error(what))
+    }
+}
+
+/// The rows of one decided step.
+fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), StoreError> {
+    let decision = entry.decision;
+    let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
+    execute(
+        tx,
+        "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            entry.at,
+            entry.actor,
+            entry.team,
+            entry.operation,
+            decision.is_allowed(),
+            policies.join(","),
+            decision.rules().join(","),
+            decision.explain()
+        ],
+    )
+    .map_err(query_error(what))?;
+    if !decision.is_allowed() {
+        return Ok(());
+    }
+    match entry.creates {
+        Some(Creates::Account { region }) => {
+            execute(
+                tx,
+                "INSERT INTO users VALUES (?, ?, ?)",
+                params![entry.actor, region.as_str(), entry.at],
+            )
+            .map_err(query_error(what))?;
+            insert_team(tx, entry.actor, region, true, entry.actor, entry.at)
+                .map_err(query_error(what))?;
+        }
+        Some(Creates::Team { team, region }) => {
+            insert_team(tx, team, region, false, entry.actor, entry.at)
+                .map_err(query_error(what))?;
+        }
+        Some(Creates::PaygKey { team, key }) => {
+            execute(
+                tx,
+                "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
+                params![key, team, entry.actor, entry.at],
+            )
+            .map_err(query_error(what))?;
+        }
+        None => {}
+    }
+    execute(
+        tx,
+        "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
+        params![
+            entry.team,
+            entry.at,
+            entry.actor,
+            entry.operation,
+            entry.payload
+        ],
+    )
+    .map_err(query_error(what))?;
+    Ok(())
+}
+
+fn insert_team(
+    tx: &Connection,
+    team: &str,
+    region: Region,
+    is_default: bool,
+    owner: &str,
+    at: DateTime<Utc>,
+) -> duckdb::Result<usize> {
+    execute(
+        tx,
+        "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
+        params![team, region.as_str(), is_default, owner, at],
+    )
+}

@@ -1,0 +1,173 @@
+//! Billed days: each day's statements, the seat usage it billed and its run summary, written
+//! in one transaction and read back as stored. Bodies and summaries are opaque JSON here;
+//! `billing` encodes and decodes them.
+
+use chrono::NaiveDate;
+use duckdb::{OptionalExt, params};
+use rust_decimal::Decimal;
+
+use super::{Store, StoreError, query_error, query_row};
+use crate::calendar;
+
+/// Tokens one seat used in one cycle (B9, S4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatUsage {
+    /// The Team.
+    pub team: String,
+    /// The tier.
+    pub tier: String,
+    /// The seat number.
+    pub seat: i64,
+    /// The cycle's first day.
+    pub cycle_start: NaiveDate,
+    /// Tokens.
+    pub tokens: i64,
+}
+
+/// One Team's statement of a day, as stored.
+#[derive(Debug, Clone)]
+pub struct StatementRow {
+    /// The Team.
+    pub team: String,
+    /// The statement as JSON.
+    pub body: String,
+    /// What it billed to the Credits pool.
+    pub credits_spent: Decimal,
+    /// What it billed to the wallet.
+    pub wallet_spent: Decimal,
+}
+
+/// A billed day, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// The run's summary as JSON.
+    pub summary: String,
+    /// Each Team's statement as JSON, by Team id.
+    pub statements: Vec<(String, String)>,
+}
+
+/// Everything a billed day writes.
+#[derive(Debug)]
+pub struct DayRows<'a> {
+    /// The day.
+    pub day: NaiveDate,
+    /// Its statements.
+    pub statements: &'a [StatementRow],
+    /// What each seat used of its cycle on the day.
+    pub seat_usage: &'a [SeatUsage],
+    /// The last `usage_events` row the run saw: it settles every event up to it.
+    pub max_rowid: i64,
+    /// The run's summary as JSON.
+    pub summary: &'a str,
+}
+
+impl Store {
+    /// Commits a billed day in one transaction.
+    pub fn commit_day(&mut self, rows: &DayRows<'_>) -> Result<(), StoreError> {
+        let what = "cannot commit the billing run";
+        let tx = self.conn_mut().transaction().map_err(query_error(what))?;
+        {
+            let mut statements = tx.appender("statements").map_err(query_error(what))?;
+            for statement in rows.statements {
+                statements
+                    .append_row(params![
+                        rows.day,
+                        statement.team,
+                        statement.body,
+                        statement.credits_spent.to_string(),
+                        statement.wallet_spent.to_string()
+                    ])
+                    .map_err(query_error(what))?;
+            }
+            let mut seat_usage = tx.appender("seat_usage").map_err(query_error(what))?;
+            for usage in rows.seat_usage {
+                seat_usage
+                    .append_row(params![
+                        usage.team,
+                        usage.tier,
+                        usage.seat,
+                        usage.cycle_start,
+                        rows.day,
+                        usage.tokens
+                    ])
+                    .map_err(query_error(what))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
+            params![
+                rows.day,
+                calendar::day_number(rows.day),
+                rows.max_rowid,
+                rows.summary
+            ],
+        )
+        .map_err(query_error(what))?;
+        tx.commit().map_err(query_error(what))
+    }
+
+    /// The stored run of `day`, if it was billed.
+    pub fn stored_run(&self, day: NaiveDate) -> Result<Option<StoredRun>, StoreError> {
+        let what = "cannot read stored statements";
+        let summary: Option<String> = query_row(
+            self.conn(),
+            "SELECT summary FROM billing_runs WHERE day = ?",
+            params![day],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error(what))?;
+        let Some(summary) = summary else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT team_id, body FROM statements WHERE day = ? ORDER BY team_id")
+            .map_err(query_error(what))?;
+        let statements = stmt
+            .query_map(params![day], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(query_error(what))?
+            .collect::<Result<_, _>>()
+            .map_err(query_error(what))?;
+        Ok(Some(StoredRun {
+            summary,
+            statements,
+        }))
+    }
+
+    /// The stored statement body of one Team and day.
+    pub fn statement_body(&self, day: NaiveDate, team: &str) -> Result<Option<String>, StoreError> {
+        query_row(
+            self.conn(),
+            "SELECT body FROM statements WHERE day = ? AND team_id = ?",
+            params![day, team],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error("cannot read the statement"))
+    }
+
+    /// Tokens each seat used in each cycle, on days billed before `day`.
+    pub fn prior_seat_usage(&self, day: NaiveDate) -> Result<Vec<SeatUsage>, StoreError> {
+        let what = "cannot read seat usage";
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT team_id, tier, seat, cycle_start, sum(tokens)::BIGINT
+                 FROM seat_usage WHERE billed_day < ? GROUP BY ALL ORDER BY ALL",
+            )
+            .map_err(query_error(what))?;
+        let rows = stmt
+            .query_map(params![day], |r| {
+                Ok(SeatUsage {
+                    team: r.get(0)?,
+                    tier: r.get(1)?,
+                    seat: r.get(2)?,
+                    cycle_start: r.get(3)?,
+                    tokens: r.get(4)?,
+                })
+            })
+            .map_err(query_error(what))?;
+        rows.collect::<Result<_, _>>().map_err(query_error(what))
+    }
+}
