@@ -15,7 +15,7 @@ pub const BUNDLED: &str = include_str!("../fixtures/prices.yaml");
 #[derive(Debug, thiserror::Error)]
 pub enum PricesError {
     /// The file could not be read.
-    #[error("cannot read prices `{path}`: {source}")]
+    #[error("cannot read prices `{path}`")]
     Read {
         /// The file.
         path: String,

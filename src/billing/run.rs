@@ -83,7 +83,7 @@ pub enum BillingError {
         latest: NaiveDate,
     },
     /// The aggregation failed.
-    #[error("aggregating usage failed: {0}")]
+    #[error("aggregating usage failed")]
     Polars(#[from] polars::prelude::PolarsError),
     /// The run's counts or sums do not add up (B13).
     #[error("reconciliation failed for {day}: {message}; nothing was written")]
@@ -94,7 +94,7 @@ pub enum BillingError {
         message: String,
     },
     /// Statement files could not be written; the store is unchanged.
-    #[error("cannot write statements to `{path}`: {source}")]
+    #[error("cannot write statements to `{path}`")]
     Files {
         /// The directory.
         path: String,

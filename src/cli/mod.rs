@@ -428,18 +428,12 @@ pub fn run() -> i32 {
     }
 }
 
-/// The error and its causes, down to the first cause that only repeats what was said (the
-/// causes below it are a library's internals).
+/// The error and its causes, each printed once: every error says only its own part.
 fn render(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(cause) = next {
-        let cause_text = cause.to_string();
-        let head: String = cause_text.chars().take(40).collect();
-        if text.contains(&head) {
-            break;
-        }
-        text = format!("{text}: {cause_text}");
+        text = format!("{text}: {cause}");
         next = cause.source();
     }
     text

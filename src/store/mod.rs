@@ -22,12 +22,12 @@ pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened.
-    #[error("cannot open store `{path}`: {}", message(source))]
+    #[error("cannot open store `{path}`")]
     Open {
         /// The file.
         path: String,
         /// DuckDB's error.
-        source: duckdb::Error,
+        source: DuckDbError,
     },
     /// Another process held the store's lock for as long as the caller would wait.
     #[error("store `{path}` is held by another process and stayed busy for {waited:?}")]
@@ -38,12 +38,12 @@ pub enum StoreError {
         waited: std::time::Duration,
     },
     /// A migration failed; the store is left at the previous version.
-    #[error("cannot upgrade store to `{name}`: {}", message(source))]
+    #[error("cannot upgrade store to `{name}`")]
     Migration {
         /// The migration.
         name: &'static str,
         /// DuckDB's error.
-        source: duckdb::Error,
+        source: DuckDbError,
     },
     /// The store was made by a newer version of tokenplan.
     #[error("store has {found} migrations but this tokenplan knows {known}; use a newer tokenplan")]
@@ -54,12 +54,12 @@ pub enum StoreError {
         known: usize,
     },
     /// A query failed.
-    #[error("{what}: {}", message(source))]
+    #[error("{what}")]
     Query {
         /// What was being done.
         what: String,
         /// DuckDB's error.
-        source: duckdb::Error,
+        source: DuckDbError,
     },
     /// A stored record can't be read back.
     #[error("corrupt record in `{table}`: {message}")]
@@ -71,27 +71,36 @@ pub enum StoreError {
     },
 }
 
-/// DuckDB's own message, once: some errors read `M: M: Error code N: ...`.
-fn message(error: &duckdb::Error) -> String {
-    let text = match error {
-        duckdb::Error::DuckDBFailure(_, Some(message)) => message.clone(),
-        other => other.to_string(),
-    };
-    let text = text.split(": Error code ").next().unwrap_or(&text);
-    let half = text.len().saturating_sub(2) / 2;
-    match (
-        text.get(..half),
-        text.get(half..half + 2),
-        text.get(half + 2..),
-    ) {
-        (Some(a), Some(": "), Some(b)) if a == b => a.to_owned(),
-        _ => text.to_owned(),
+/// A DuckDB error as the end of an error chain. `duckdb::Error` returns, as its `source()`,
+/// DuckDB's own failure again in generic words (`Error code 1: ...`): its message is the
+/// whole story, so this wrapper shows it and ends the chain there.
+#[derive(Debug)]
+pub struct DuckDbError(pub duckdb::Error);
+
+impl std::fmt::Display for DuckDbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DuckDbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            duckdb::Error::DuckDBFailure(..) => None,
+            other => other.source(),
+        }
+    }
+}
+
+impl From<duckdb::Error> for DuckDbError {
+    fn from(error: duckdb::Error) -> Self {
+        DuckDbError(error)
     }
 }
 
 /// Whether opening failed because another process holds the file's lock.
 fn is_lock_conflict(error: &duckdb::Error) -> bool {
-    message(error).contains("Could not set lock on file")
+    error.to_string().contains("Could not set lock on file")
 }
 
 /// What a Team's statements billed to its Credits pool and wallet.
@@ -106,7 +115,10 @@ pub struct Spent {
 /// Wraps a DuckDB error with what was being done.
 pub(crate) fn query_error(what: impl Into<String>) -> impl FnOnce(duckdb::Error) -> StoreError {
     let what = what.into();
-    move |source| StoreError::Query { what, source }
+    move |source| StoreError::Query {
+        what,
+        source: source.into(),
+    }
 }
 
 /// The store.
@@ -136,7 +148,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
-            source,
+            source: source.into(),
         })?;
         Self::migrated(conn, MIGRATIONS)
     }
@@ -163,14 +175,14 @@ impl Store {
                         });
                     }
                     if let Some(on_busy) = on_busy.take() {
-                        on_busy(&message(&source));
+                        on_busy(&source.to_string());
                     }
                     std::thread::sleep((deadline - now).min(std::time::Duration::from_millis(200)));
                 }
                 Err(source) => {
                     return Err(StoreError::Open {
                         path: path.display().to_string(),
-                        source,
+                        source: source.into(),
                     });
                 }
             }
@@ -181,7 +193,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
             path: ":memory:".into(),
-            source,
+            source: source.into(),
         })?;
         Self::migrated(conn, MIGRATIONS)
     }
@@ -206,7 +218,10 @@ impl Store {
             });
         }
         for (version, (name, sql)) in migrations.iter().enumerate().skip(applied) {
-            let migration = |source| StoreError::Migration { name, source };
+            let migration = |source: duckdb::Error| StoreError::Migration {
+                name,
+                source: source.into(),
+            };
             let tx = conn.transaction().map_err(migration)?;
             tx.execute_batch(sql).map_err(migration)?;
             execute(
@@ -489,17 +504,15 @@ mod error_tests {
     use super::*;
 
     #[test]
-    fn an_unopenable_store_names_the_file_once() {
+    fn an_unopenable_store_says_its_part_and_duckdb_says_the_rest_once() {
         let err = match Store::open(Path::new("/nonexistent/dir/x.duckdb")) {
             Err(e) => e,
             Ok(_) => panic!("opened"),
         };
-        let text = err.to_string();
-        assert_eq!(
-            text.matches("/nonexistent/dir/x.duckdb").count(),
-            2,
-            "{text}"
-        );
-        assert!(!text.contains("Error code"), "{text}");
+        assert_eq!(err.to_string(), "cannot open store `/nonexistent/dir/x.duckdb`");
+        let cause = std::error::Error::source(&err).expect("DuckDB's error is the cause");
+        assert!(cause.to_string().contains("No such file or directory"), "{cause}");
+        assert!(!cause.to_string().contains("Error code"), "{cause}");
+        assert!(cause.source().is_none(), "DuckDB's generic repeat is not a second cause");
     }
 }
