@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use gatekeeper::TokenPlanKeyId;
+
 /// What an id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -130,16 +132,6 @@ pub fn check(kind: IdKind, id: &str) -> Result<(), IdError> {
     Ok(())
 }
 
-/// A member's Token Plan Key id in a Team (K1).
-pub fn token_plan_key(team: &str, user: &str) -> String {
-    format!("tp:{team}:{user}")
-}
-
-/// The Team and user of a Token Plan Key id, if `key` has its shape (`tp:TEAM:USER`).
-pub fn parse_token_plan_key(key: &str) -> Option<(&str, &str)> {
-    key.strip_prefix("tp:")?.split_once(':')
-}
-
 /// Checks a key id as a usage event carries it: a pay-as-you-go key id, or a Token Plan Key
 /// id whose Team and user ids are valid.
 pub fn check_key(key: &str) -> Result<(), IdError> {
@@ -147,8 +139,8 @@ pub fn check_key(key: &str) -> Result<(), IdError> {
         id: key.to_owned(),
         reason: Box::new(reason),
     };
-    match parse_token_plan_key(key) {
-        Some((team, user)) => {
+    match TokenPlanKeyId::parse(key) {
+        Some(TokenPlanKeyId { team, user }) => {
             check(IdKind::Team, team).map_err(wrap)?;
             check(IdKind::User, user).map_err(wrap)
         }
@@ -197,9 +189,12 @@ mod tests {
 
     #[test]
     fn token_plan_key_ids_round_trip_and_are_checked_by_part() {
-        let key = token_plan_key("acme", "bob");
+        let key = TokenPlanKeyId::new("acme", "bob").to_string();
         assert_eq!(key, "tp:acme:bob");
-        assert_eq!(parse_token_plan_key(&key), Some(("acme", "bob")));
+        assert_eq!(
+            TokenPlanKeyId::parse(&key),
+            Some(TokenPlanKeyId::new("acme", "bob"))
+        );
         assert_eq!(check_key(&key), Ok(()));
         assert_eq!(check_key("k1"), Ok(()));
         assert!(

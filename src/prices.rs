@@ -6,7 +6,7 @@ use std::path::Path;
 
 use gatekeeper::Region;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The price list compiled into the binary.
 pub const BUNDLED: &str = include_str!("../fixtures/prices.yaml");
@@ -32,12 +32,70 @@ pub enum PricesError {
     },
 }
 
+/// A currency of the price list (B1); serialized as its ISO code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Currency {
+    /// Chinese yuan: domestic Teams. (Variants in the order of their codes, so maps keyed by
+    /// currency keep the order they had as strings.)
+    #[serde(rename = "CNY")]
+    Cny,
+    /// US dollars: overseas Teams.
+    #[serde(rename = "USD")]
+    Usd,
+}
+
+impl Currency {
+    /// The currency a region bills in (B1).
+    pub fn of(region: Region) -> Currency {
+        match region {
+            Region::Overseas => Currency::Usd,
+            Region::Domestic => Currency::Cny,
+        }
+    }
+
+    /// The ISO code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Currency::Usd => "USD",
+            Currency::Cny => "CNY",
+        }
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One price in every currency: a price list can't leave one out.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerCurrency {
+    /// In US dollars.
+    #[serde(rename = "USD")]
+    pub usd: Decimal,
+    /// In Chinese yuan.
+    #[serde(rename = "CNY")]
+    pub cny: Decimal,
+}
+
+impl PerCurrency {
+    /// The price in `currency`.
+    pub fn get(self, currency: Currency) -> Decimal {
+        match currency {
+            Currency::Usd => self.usd,
+            Currency::Cny => self.cny,
+        }
+    }
+}
+
 /// A region's currency and billing zone.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionPrices {
     /// `USD` or `CNY` (B1).
-    pub currency: String,
+    pub currency: Currency,
     /// The billing zone's UTC offset (B3), e.g. `+08:00`.
     pub timezone: String,
 }
@@ -48,26 +106,26 @@ pub struct RegionPrices {
 pub struct TierPrices {
     /// Tokens (input + output) per seat per cycle (B9).
     pub quota_tokens: i64,
-    /// Monthly seat price per currency (B5).
-    pub seat_price: BTreeMap<String, Decimal>,
+    /// Monthly seat price (B5).
+    pub seat_price: PerCurrency,
 }
 
 /// A model's token prices.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrices {
-    /// Per million input tokens, per currency.
-    pub input_per_million: BTreeMap<String, Decimal>,
-    /// Per million output tokens, per currency.
-    pub output_per_million: BTreeMap<String, Decimal>,
+    /// Per million input tokens.
+    pub input_per_million: PerCurrency,
+    /// Per million output tokens.
+    pub output_per_million: PerCurrency,
 }
 
 /// The whole price list.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
-    /// By region name.
-    pub regions: BTreeMap<String, RegionPrices>,
+    /// By region.
+    pub regions: BTreeMap<Region, RegionPrices>,
     /// By tier name.
     pub tiers: BTreeMap<String, TierPrices>,
     /// By model name.
@@ -98,11 +156,9 @@ impl Prices {
             message,
         };
         let prices: Prices = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        for (region, currency, zone) in [
-            (Region::Overseas, "USD", "+00:00"),
-            (Region::Domestic, "CNY", "+08:00"),
-        ] {
-            let Some(r) = prices.regions.get(region.as_str()) else {
+        for (region, zone) in [(Region::Overseas, "+00:00"), (Region::Domestic, "+08:00")] {
+            let currency = Currency::of(region);
+            let Some(r) = prices.regions.get(&region) else {
                 return Err(invalid(format!("missing region `{}`", region.as_str())));
             };
             if r.currency != currency || r.timezone != zone {
@@ -120,16 +176,15 @@ impl Prices {
                     "tier `{tier}`: `quota_tokens` is negative"
                 )));
             }
-            check_currencies(&t.seat_price, &format!("tier `{tier}` seat_price"))
-                .map_err(invalid)?;
+            check_prices(&t.seat_price, &format!("tier `{tier}` seat_price")).map_err(invalid)?;
         }
         for (model, m) in &prices.models {
-            check_currencies(
+            check_prices(
                 &m.input_per_million,
                 &format!("model `{model}` input_per_million"),
             )
             .map_err(invalid)?;
-            check_currencies(
+            check_prices(
                 &m.output_per_million,
                 &format!("model `{model}` output_per_million"),
             )
@@ -138,25 +193,21 @@ impl Prices {
         Ok(prices)
     }
 
-    /// The currency of a region.
-    pub fn currency(region: Region) -> &'static str {
-        match region {
-            Region::Overseas => "USD",
-            Region::Domestic => "CNY",
-        }
-    }
-
     /// The exact price of `input` and `output` tokens of `model` in `currency`, unrounded
-    /// (B11); zero for a model without a price.
-    pub fn usage_price(&self, model: &str, currency: &str, input: i64, output: i64) -> Decimal {
-        let Some(m) = self.models.get(model) else {
-            return Decimal::ZERO;
-        };
-        let per_million =
-            |prices: &BTreeMap<String, Decimal>| prices.get(currency).copied().unwrap_or_default();
-        (Decimal::from(input) * per_million(&m.input_per_million)
-            + Decimal::from(output) * per_million(&m.output_per_million))
-            / Decimal::from(1_000_000)
+    /// (B11); `None` for a model the list does not price.
+    pub fn usage_price(
+        &self,
+        model: &str,
+        currency: Currency,
+        input: i64,
+        output: i64,
+    ) -> Option<Decimal> {
+        let m = self.models.get(model)?;
+        Some(
+            (Decimal::from(input) * m.input_per_million.get(currency)
+                + Decimal::from(output) * m.output_per_million.get(currency))
+                / Decimal::from(1_000_000),
+        )
     }
 
     /// A tier, or an error listing the known tiers.
@@ -174,14 +225,10 @@ impl Prices {
     }
 }
 
-fn check_currencies(prices: &BTreeMap<String, Decimal>, what: &str) -> Result<(), String> {
-    for currency in ["USD", "CNY"] {
-        match prices.get(currency) {
-            None => return Err(format!("{what} has no {currency} price")),
-            Some(p) if p.is_sign_negative() => {
-                return Err(format!("{what} {currency} price is negative"));
-            }
-            Some(_) => {}
+fn check_prices(prices: &PerCurrency, what: &str) -> Result<(), String> {
+    for currency in [Currency::Usd, Currency::Cny] {
+        if prices.get(currency).is_sign_negative() {
+            return Err(format!("{what} {currency} price is negative"));
         }
     }
     Ok(())
@@ -192,16 +239,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn b2_bundled_prices_parse() {
+    fn b2_the_bundled_price_list_parses_and_names_its_tiers() {
         let prices = Prices::bundled().unwrap();
-        assert_eq!(prices.tiers["plus"].seat_price["USD"].to_string(), "20.00");
+        assert_eq!(prices.tiers["plus"].seat_price.usd.to_string(), "20.00");
         assert!(prices.tier("gold").unwrap_err().contains("`max`, `plus`"));
     }
 
     #[test]
-    fn b1_b3_regions_are_fixed() {
-        let text = BUNDLED.replace("currency: CNY", "currency: EUR");
+    fn b1_b3_each_region_bills_in_its_own_currency_and_zone() {
+        let text = BUNDLED.replace("currency: CNY", "currency: USD");
         let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
         assert!(err.contains("region `domestic` must bill in CNY"), "{err}");
+        let text = BUNDLED.replace("currency: CNY", "currency: EUR");
+        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `EUR`"), "{err}");
+    }
+
+    #[test]
+    fn a_price_missing_a_currency_or_in_an_unknown_one_is_refused() {
+        let text = BUNDLED.replace(r#"{ USD: "20.00", CNY: "140.00" }"#, r#"{ USD: "20.00" }"#);
+        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("missing field `CNY`"), "{err}");
+        let text = BUNDLED.replace(r#"CNY: "140.00" }"#, r#"CNY: "140.00", EUR: "1" }"#);
+        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `EUR`"), "{err}");
     }
 }

@@ -73,7 +73,10 @@ pub fn statement_table(statement: &Statement) -> String {
     let _ = writeln!(
         out,
         "{} · {} · {} ({})",
-        statement.team, statement.day, statement.region, statement.currency
+        statement.team,
+        statement.day,
+        statement.region.as_str(),
+        statement.currency
     );
     for (kind, what, money) in &rows {
         let pad = width - what.chars().count();
@@ -108,7 +111,7 @@ pub fn summary_table(summary: &Summary) -> String {
     let quarantined: Vec<String> = summary
         .quarantined
         .iter()
-        .map(|(r, n)| format!("{r} {n}"))
+        .map(|(r, n)| format!("{} {n}", r.as_str()))
         .collect();
     let totals: Vec<String> = summary
         .totals

@@ -10,42 +10,43 @@ use super::classify::{Classified, Outcome};
 use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
-use crate::prices::Prices;
+use crate::prices::{Currency, Prices};
 use crate::store::Spent;
 
-/// A column of a small result frame as values; a missing value reads as zero or false.
+/// A column of a small result frame as values; a missing value is an error, never a default.
+fn values<T>(column: &str, values: impl Iterator<Item = Option<T>>) -> PolarsResult<Vec<T>> {
+    values
+        .enumerate()
+        .map(|(row, value)| {
+            value.ok_or_else(|| {
+                PolarsError::ComputeError(format!("`{column}` is missing in row {row}").into())
+            })
+        })
+        .collect()
+}
+
 fn i32s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i32>> {
-    Ok(frame
-        .column(column)?
-        .i32()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    values(column, frame.column(column)?.i32()?.iter())
 }
 
 fn i64s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i64>> {
-    Ok(frame
-        .column(column)?
-        .i64()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    values(column, frame.column(column)?.i64()?.iter())
 }
 
+/// Event counts: a negative count is an error.
 fn counts(frame: &DataFrame, column: &str) -> PolarsResult<Vec<u64>> {
-    Ok(i64s(frame, column)?
+    i64s(frame, column)?
         .into_iter()
-        .map(|n| u64::try_from(n).unwrap_or(0))
-        .collect())
+        .map(|n| {
+            u64::try_from(n).map_err(|_| {
+                PolarsError::ComputeError(format!("`{column}` holds a negative count {n}").into())
+            })
+        })
+        .collect()
 }
 
 fn bools(frame: &DataFrame, column: &str) -> PolarsResult<Vec<bool>> {
-    Ok(frame
-        .column(column)?
-        .bool()?
-        .iter()
-        .map(Option::unwrap_or_default)
-        .collect())
+    values(column, frame.column(column)?.bool()?.iter())
 }
 
 fn outcomes(frame: &DataFrame) -> PolarsResult<Vec<Outcome>> {
@@ -91,7 +92,7 @@ pub struct Aggregates {
     /// Unfunded usage per Team.
     pub unfunded: BTreeMap<String, Vec<Unfunded>>,
     /// Events per outcome.
-    pub counts: BTreeMap<String, u64>,
+    pub counts: BTreeMap<Outcome, u64>,
     /// Late events.
     pub late: u64,
     /// Seat usage.
@@ -105,7 +106,7 @@ impl Aggregates {
         classified: &Classified,
         lookup: &Lookup,
         prices: &Prices,
-        currency_of: &dyn Fn(&str) -> Option<&'static str>,
+        currency_of: &dyn Fn(&str) -> Option<Currency>,
         day: i64,
     ) -> PolarsResult<Self> {
         let mut aggregates = Aggregates::default();
@@ -153,12 +154,14 @@ impl Aggregates {
                 amount: if outcome == Outcome::Plan {
                     Decimal::ZERO
                 } else {
-                    super::replay::round(prices.usage_price(
-                        model,
-                        currency,
-                        input[row],
-                        output[row],
-                    ))
+                    let price = prices
+                        .usage_price(model, currency, input[row], output[row])
+                        .ok_or_else(|| {
+                            PolarsError::ComputeError(
+                                format!("model `{model}` has no price").into(),
+                            )
+                        })?;
+                    super::replay::round(price)
                 },
             };
             usage.entry(&key.team).or_default().push(match outcome {
@@ -190,10 +193,7 @@ impl Aggregates {
             .zip(counts(frame, "events")?)
             .zip(bools(frame, "late")?)
         {
-            *aggregates
-                .counts
-                .entry(outcome.name().to_owned())
-                .or_insert(0) += n;
+            *aggregates.counts.entry(outcome).or_insert(0) += n;
             // Late usage is usage billed (or found unfunded) on a later day (B14); a late
             // duplicate or quarantined event is counted under its own outcome only (B13).
             if late && outcome.is_usage() {
@@ -248,8 +248,8 @@ pub fn statement(
     Some(Statement {
         team: state.id.clone(),
         day,
-        region: state.region.as_str().to_owned(),
-        currency: Prices::currency(state.region).to_owned(),
+        region: state.region,
+        currency: Currency::of(state.region),
         lines,
         totals,
         balances: Some(balances),

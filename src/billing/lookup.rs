@@ -96,7 +96,23 @@ pub struct Lookup {
 
 impl Lookup {
     /// Codes for every key interval of `replays`, the seats they use, and the priced models.
-    pub fn new(replays: &BTreeMap<String, Replay>, prices: &Prices, prior: &[SeatUsage]) -> Self {
+    /// A run with more of them than polars' `i32` codes can number is refused.
+    pub fn new(
+        replays: &BTreeMap<String, Replay>,
+        prices: &Prices,
+        prior: &[SeatUsage],
+    ) -> Result<Self, LookupError> {
+        // Each key interval adds at most a key, a user, a seat cycle and two intervals (itself
+        // and the gap before it), and each key one gap after: every table's size is below this.
+        let bound = replays
+            .values()
+            .map(|r| r.intervals.len())
+            .sum::<usize>()
+            .saturating_mul(4)
+            .saturating_add(prices.models.len() + 1);
+        if i32::try_from(bound).is_err() {
+            return Err(LookupError::TooManyCodes { bound });
+        }
         let mut lookup = Lookup {
             models: prices.models.keys().cloned().collect(),
             ..Lookup::default()
@@ -114,7 +130,7 @@ impl Lookup {
                         offset_us,
                     });
                     by_key.push(Vec::new());
-                    u32::try_from(lookup.keys.len() - 1).unwrap_or(u32::MAX)
+                    unsigned(lookup.keys.len() - 1)
                 });
                 by_key[code as usize].push(interval);
             }
@@ -122,7 +138,7 @@ impl Lookup {
         let mut seat_codes: BTreeMap<SeatCycle, u32> = BTreeMap::new();
         let mut users: BTreeMap<String, u32> = BTreeMap::new();
         for (code, intervals) in by_key.iter_mut().enumerate() {
-            let key = u32::try_from(code).unwrap_or(u32::MAX);
+            let key = unsigned(code);
             let team = lookup.keys[code].team.clone();
             intervals.sort_by_key(|i| i.from_us);
             lookup.first_interval.push(lookup.intervals.len());
@@ -141,7 +157,7 @@ impl Lookup {
                                 seat: i64::from(*seat),
                                 cycle_start: *start,
                             };
-                            let next = u32::try_from(seat_codes.len()).unwrap_or(u32::MAX);
+                            let next = unsigned(seat_codes.len());
                             *seat_codes.entry(cycle).or_insert(next)
                         });
                         (Funding::TokenPlan, seat, *credits_access)
@@ -177,8 +193,17 @@ impl Lookup {
         lookup.quotas = lookup
             .seats
             .iter()
-            .map(|s| prices.tiers.get(&s.tier).map_or(0, |t| t.quota_tokens))
-            .collect();
+            .map(|s| {
+                prices
+                    .tiers
+                    .get(&s.tier)
+                    .map(|t| t.quota_tokens)
+                    .ok_or_else(|| LookupError::Unpriced {
+                        team: s.team.clone(),
+                        tier: s.tier.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         let earlier: BTreeMap<SeatCycle, i64> = prior
             .iter()
             .map(|p| {
@@ -196,7 +221,7 @@ impl Lookup {
             .iter()
             .map(|s| earlier.get(s).copied().unwrap_or(0))
             .collect();
-        lookup
+        Ok(lookup)
     }
 
     fn push_gap(&mut self, key: u32, from_us: i64, to_us: i64) {
@@ -271,14 +296,46 @@ fn codes_of(known: &mut BTreeMap<String, u32>, names: &mut Vec<String>, name: &s
         return code;
     }
     names.push(name.to_owned());
-    let code = u32::try_from(names.len() - 1).unwrap_or(u32::MAX);
+    let code = unsigned(names.len() - 1);
     known.insert(name.to_owned(), code);
     code
 }
 
+/// A day whose lookup tables can't be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// More keys, intervals, seats, users or models than polars' `i32` codes can number.
+    #[error("the run needs up to {bound} integer codes, more than polars' `i32` codes can number")]
+    TooManyCodes {
+        /// The bound on the codes the run would need.
+        bound: usize,
+    },
+    /// A seat of a tier the price list does not price: its quota is unknown.
+    #[error("Team `{team}` has a seat of tier `{tier}`, which the price list does not price")]
+    Unpriced {
+        /// The Team.
+        team: String,
+        /// The tier.
+        tier: String,
+    },
+}
+
 /// An index as a polars code.
+#[expect(
+    clippy::expect_used,
+    reason = "Lookup::new refuses a run whose tables could outgrow `i32`; every index is below"
+)]
 pub fn code(index: usize) -> i32 {
-    i32::try_from(index).unwrap_or(i32::MAX)
+    i32::try_from(index).expect("Lookup::new bounds every table by i32::MAX")
+}
+
+/// An index as a code in the lookup's own tables.
+#[expect(
+    clippy::expect_used,
+    reason = "Lookup::new refuses a run whose tables could outgrow `i32`; every index is below"
+)]
+fn unsigned(index: usize) -> u32 {
+    u32::try_from(index).expect("Lookup::new bounds every table by i32::MAX")
 }
 
 fn codes(n: usize) -> Vec<i32> {
@@ -308,7 +365,7 @@ mod tests {
             interval(10, 20, KeyKind::Payg),
         ]);
         let replays = BTreeMap::from([("t".to_owned(), replay)]);
-        let lookup = Lookup::new(&replays, &Prices::bundled().unwrap(), &[]);
+        let lookup = Lookup::new(&replays, &Prices::bundled().unwrap(), &[]).unwrap();
         let tiles: Vec<(i64, Funding)> = lookup
             .intervals
             .iter()

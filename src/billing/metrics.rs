@@ -9,7 +9,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::classify::Quarantine;
 use super::run::RunReport;
+use crate::prices::Currency;
 
 /// What one `billing run` did, as the metrics report it.
 #[derive(Debug, Clone, Default)]
@@ -30,13 +32,13 @@ pub struct RunMetrics {
     /// `quarantined`).
     pub events: BTreeMap<&'static str, u64>,
     /// Quarantined events per reason.
-    pub quarantined: BTreeMap<String, u64>,
+    pub quarantined: BTreeMap<Quarantine, u64>,
     /// Late events billed (B14).
     pub late: u64,
     /// Statements written.
     pub statements: u64,
     /// Statement totals per currency.
-    pub totals: BTreeMap<String, Decimal>,
+    pub totals: BTreeMap<Currency, Decimal>,
     /// Balances below zero (B16).
     pub overdrawn: u64,
     /// The latest billed day's first instant, in UTC.
@@ -61,12 +63,12 @@ impl RunMetrics {
             *self.events.entry(outcome).or_default() += n;
         }
         for (reason, n) in &summary.quarantined {
-            *self.quarantined.entry(reason.clone()).or_default() += n;
+            *self.quarantined.entry(*reason).or_default() += n;
         }
         self.late += summary.late;
         self.statements += summary.statements;
         for statement in &report.statements {
-            *self.totals.entry(statement.currency.clone()).or_default() += statement.totals.total;
+            *self.totals.entry(statement.currency).or_default() += statement.totals.total;
             self.overdrawn += statement.overdrawn.len() as u64;
         }
     }
@@ -140,7 +142,7 @@ impl RunMetrics {
         let quarantined: Vec<_> = self
             .quarantined
             .iter()
-            .map(|(reason, n)| (label("reason", reason), n.to_string()))
+            .map(|(reason, n)| (label("reason", reason.as_str()), n.to_string()))
             .collect();
         metric(
             "quarantined_events",
@@ -160,7 +162,7 @@ impl RunMetrics {
         let totals: Vec<_> = self
             .totals
             .iter()
-            .map(|(currency, total)| (label("currency", currency), total.to_string()))
+            .map(|(currency, total)| (label("currency", currency.as_str()), total.to_string()))
             .collect();
         metric(
             "total",

@@ -8,10 +8,24 @@ use rust_decimal::Decimal;
 
 use super::statement::StatementLine;
 use crate::calendar;
-use crate::prices::Prices;
+use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
 use crate::teams::{Operation, Overflow, Record, TeamState, split_addition};
+
+/// A day of a Team's history that can't be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A top-up overflows a balance (a store edited by hand).
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    /// A charge for a tier the price list does not price.
+    #[error("tier `{tier}` has no price")]
+    Unpriced {
+        /// The tier.
+        tier: String,
+    },
+}
 
 /// What a key could spend during `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,16 +132,17 @@ impl Replayer {
     }
 
     /// Replays to the end of `day` in the Team's billing zone; days come in increasing order.
-    pub fn day(&mut self, day: NaiveDate, prices: &Prices) -> Result<Replay, Overflow> {
+    pub fn day(&mut self, day: NaiveDate, prices: &Prices) -> Result<Replay, ReplayError> {
         let region = self.team.region;
-        let currency = Prices::currency(region);
-        let seat_price = |tier: &str| {
+        let currency = Currency::of(region);
+        let seat_price = |tier: &str| -> Result<Decimal, ReplayError> {
             prices
                 .tiers
                 .get(tier)
-                .and_then(|t| t.seat_price.get(currency))
-                .copied()
-                .unwrap_or_default()
+                .map(|t| t.seat_price.get(currency))
+                .ok_or_else(|| ReplayError::Unpriced {
+                    tier: tier.to_owned(),
+                })
         };
         let end = calendar::day_end(day, region);
         let (state, snapshots) = (&mut self.state, &mut self.snapshots);
@@ -145,7 +160,7 @@ impl Replayer {
                         seats: *seats,
                         period_start: cycle.start,
                         period_end: cycle.end,
-                        amount: round(Decimal::from(*seats) * seat_price(tier)),
+                        amount: round(Decimal::from(*seats) * seat_price(tier)?),
                     });
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
@@ -178,7 +193,7 @@ impl Replayer {
                     seats: renewal.seats,
                     period_start: renewal.cycle.start,
                     period_end: renewal.cycle.end,
-                    amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)),
+                    amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)?),
                 },
             );
         }
@@ -188,7 +203,7 @@ impl Replayer {
             };
             let cycle = sub.cycle(day);
             let (days, cycle_days) = (cycle.days_left(day), cycle.days());
-            let amount = Decimal::from(seats) * seat_price(&tier) * Decimal::from(days)
+            let amount = Decimal::from(seats) * seat_price(&tier)? * Decimal::from(days)
                 / Decimal::from(cycle_days.max(1));
             charges.push(StatementLine::Proration {
                 tier,
@@ -233,7 +248,7 @@ fn key_status(state: &TeamState) -> Status {
                 .map(|sub| (tier.to_owned(), seat, sub.cycle(day).start))
         });
         status.insert(
-            crate::ids::token_plan_key(&state.id, user),
+            gatekeeper::TokenPlanKeyId::new(&state.id, user).to_string(),
             (
                 user.clone(),
                 KeyKind::TokenPlan {

@@ -13,14 +13,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::assemble::{self, Aggregates};
-use super::classify::Classifier;
+use super::classify::{Classifier, Outcome, Quarantine};
 use super::extract::{self, DayEvents};
 use super::lookup::Lookup;
-use super::replay::{Replay, Replayer, SeatUsage};
+use super::replay::{Replay, ReplayError, Replayer, SeatUsage};
 use super::statement::{Statement, StatementLine};
 use crate::calendar;
 use crate::ids::{self, IdKind};
-use crate::prices::Prices;
+use crate::prices::{Currency, Prices};
 use crate::store::{DayRows, StatementRow, Store, StoreError};
 use crate::teams;
 
@@ -82,6 +82,9 @@ pub enum BillingError {
         /// The latest billed day.
         latest: NaiveDate,
     },
+    /// The day's keys and seats can't be coded for polars.
+    #[error("cannot build the day's lookup tables; nothing was written")]
+    Lookup(#[from] super::lookup::LookupError),
     /// The aggregation failed.
     #[error("aggregating usage failed")]
     Polars(#[from] polars::prelude::PolarsError),
@@ -126,13 +129,13 @@ pub struct Summary {
     /// Repeated event ids (B13).
     pub duplicates: u64,
     /// Quarantined, per reason.
-    pub quarantined: BTreeMap<String, u64>,
+    pub quarantined: BTreeMap<Quarantine, u64>,
     /// Usage of earlier days billed now (B14).
     pub late: u64,
     /// Statements written.
     pub statements: u64,
     /// Statement totals per currency.
-    pub totals: BTreeMap<String, String>,
+    pub totals: BTreeMap<Currency, String>,
     /// How long the run took, in milliseconds.
     pub duration_ms: u64,
 }
@@ -359,7 +362,8 @@ fn compute(
             let team = replayer.team().id.clone();
             match replayer.day(day, prices) {
                 Ok(replay) => Ok((team, replay)),
-                Err(source) => Err(BillingError::History { team, source }),
+                Err(ReplayError::Overflow(source)) => Err(BillingError::History { team, source }),
+                Err(ReplayError::Unpriced { tier }) => Err(BillingError::Unpriced { team, tier }),
             }
         })
         .collect::<Result<Vec<_>, _>>()?
@@ -383,7 +387,7 @@ fn compute(
     }
     tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
     let prior = store.prior_seat_usage(day)?;
-    let lookup = Lookup::new(&replays, prices, &prior);
+    let lookup = Lookup::new(&replays, prices, &prior)?;
     let events = DayEvents::prepare(store, day, &lookup)?;
     tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
     progress.set_message("reading usage events");
@@ -417,7 +421,7 @@ fn compute(
         |rows| -> Result<_, BillingError> { Ok(events.event_ids(rows)?) },
     )?;
     tracing::debug!(elapsed = ?started.elapsed(), "funded usage");
-    let currency_of = |team: &str| replays.get(team).map(|r| Prices::currency(r.state.region));
+    let currency_of = |team: &str| replays.get(team).map(|r| Currency::of(r.state.region));
     let Aggregates {
         mut usage,
         mut unfunded,
@@ -464,29 +468,25 @@ struct Computed {
 fn summarize(
     day: NaiveDate,
     events_read: u64,
-    counts: &BTreeMap<String, u64>,
+    counts: &BTreeMap<Outcome, u64>,
     late: u64,
     statements: &[Statement],
     started: Instant,
 ) -> Summary {
-    let count = |name: &str| counts.get(name).copied().unwrap_or(0);
-    let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+    let count = |outcome: Outcome| counts.get(&outcome).copied().unwrap_or(0);
+    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for statement in statements {
-        *totals.entry(statement.currency.clone()).or_default() += statement.totals.total;
+        *totals.entry(statement.currency).or_default() += statement.totals.total;
     }
     Summary {
         day,
         events_read,
-        billed: count("plan") + count("credits") + count("payg"),
-        unfunded: count("unfunded"),
-        duplicates: count("duplicate"),
+        billed: count(Outcome::Plan) + count(Outcome::Credits) + count(Outcome::Payg),
+        unfunded: count(Outcome::Unfunded),
+        duplicates: count(Outcome::Duplicate),
         quarantined: counts
             .iter()
-            .filter_map(|(outcome, n)| {
-                outcome
-                    .strip_prefix("quarantined:")
-                    .map(|reason| (reason.to_owned(), *n))
-            })
+            .filter_map(|(outcome, n)| outcome.quarantine().map(|reason| (reason, *n)))
             .collect(),
         late,
         statements: statements.len() as u64,
@@ -503,7 +503,7 @@ fn summarize(
 fn reconcile(
     day: NaiveDate,
     summary: &Summary,
-    counts: &BTreeMap<String, u64>,
+    counts: &BTreeMap<Outcome, u64>,
     statements: &[Statement],
     unassigned_usage: &BTreeMap<String, Vec<StatementLine>>,
     unassigned_unfunded: &BTreeMap<String, Vec<super::statement::Unfunded>>,

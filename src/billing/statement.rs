@@ -3,8 +3,11 @@
 //! statement's bytes depend only on its content (B15).
 
 use chrono::NaiveDate;
+use gatekeeper::Region;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::prices::Currency;
 
 /// Amounts as decimal strings with exactly 2 decimals.
 mod money {
@@ -247,9 +250,9 @@ pub struct Statement {
     /// The billing day.
     pub day: NaiveDate,
     /// `overseas` or `domestic`.
-    pub region: String,
+    pub region: Region,
     /// `USD` or `CNY`.
-    pub currency: String,
+    pub currency: Currency,
     /// Lines, in [`StatementLine::sort_key`] order.
     pub lines: Vec<StatementLine>,
     /// Totals of the lines.

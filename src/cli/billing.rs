@@ -6,9 +6,6 @@ use tokenplan::billing::BillingError;
 
 use super::*;
 
-/// Exit status of a run whose days are billed but whose `--out` files could not be written.
-const EXIT_FILES_NOT_WRITTEN: i32 = 3;
-
 /// Bills every unbilled day through `date` (B18), printing each day's summary as one JSON
 /// line once the day is committed, with whether it was billed or reproduced. Whatever the
 /// outcome, it is recorded in the store (when the store opened) and in `--metrics`.
@@ -17,7 +14,7 @@ pub(super) fn billing_run(
     date: Option<chrono::NaiveDate>,
     out: Option<&Path>,
     metrics_file: Option<&Path>,
-) -> Outcome {
+) -> CommandResult {
     let started = chrono::Utc::now();
     let clock = std::time::Instant::now();
     let mut metrics = tokenplan::billing::RunMetrics::default();
@@ -34,7 +31,7 @@ pub(super) fn billing_run(
             started_at: started,
             finished_at: finished,
             through_day: day,
-            exit_status: status,
+            exit_status: status.code(),
             days_billed: u32::try_from(metrics.days_billed).unwrap_or(u32::MAX),
             days_reproduced: u32::try_from(metrics.days_reproduced).unwrap_or(u32::MAX),
             message: match &result {
@@ -59,7 +56,7 @@ pub(super) fn billing_run(
     }
     if let Some(path) = metrics_file {
         metrics.finished_at = Some(finished);
-        metrics.exit_status = status;
+        metrics.exit_status = status.code();
         metrics.duration_seconds = clock.elapsed().as_secs_f64();
         if let Err(e) = metrics.write(path) {
             let what = format!("cannot write the metrics file `{}`", path.display());
@@ -82,7 +79,7 @@ fn bill_through(
     now: chrono::DateTime<chrono::Utc>,
     out: Option<&Path>,
     metrics: &mut tokenplan::billing::RunMetrics,
-) -> Outcome {
+) -> CommandResult {
     let prices = prices(cli)?;
     let store = store.insert(open_existing_store(cli)?);
     let bar = progress(cli);
@@ -102,14 +99,14 @@ fn bill_through(
         )),
         BillingError::Skipped { .. } => Failure::input(e),
         BillingError::Files { .. } => Failure {
-            status: EXIT_FILES_NOT_WRITTEN,
+            status: Exit::FilesNotWritten,
             error: Some(e.into()),
             hint: Some("the day is billed in the store; free the space or fix the directory, then run `tokenplan billing run` again to write its files".to_owned()),
         },
         e => Failure::work(e),
     })?;
     printed?;
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// One day's summary line on stdout, and what was done on stderr.
@@ -148,7 +145,7 @@ fn print_day(
 }
 
 /// `billing status`: what an operator checks in the morning.
-pub(super) fn status(cli: &Cli, format: ShowFormat) -> Outcome {
+pub(super) fn status(cli: &Cli, format: ShowFormat) -> CommandResult {
     let store = open_existing_store(cli)?;
     let now = chrono::Utc::now();
     let status = tokenplan::billing::Status::read(&store, now).map_err(Failure::work)?;
@@ -159,7 +156,7 @@ pub(super) fn status(cli: &Cli, format: ShowFormat) -> Outcome {
         ),
         ShowFormat::Table => out!("{}", tokenplan::render::status_table(&status)),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 pub(super) fn show(
@@ -168,18 +165,14 @@ pub(super) fn show(
     team: &str,
     actor: &str,
     format: ShowFormat,
-) -> Outcome {
+) -> CommandResult {
     let gate = gatekeeper(cli)?;
     let store = open_existing_store(cli)?;
     let statement = tokenplan::billing::statement_of(&store, day, team)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no statement of Team `{team}` for {day}")).hint("run `tokenplan billing run --date` for that day first; a Team with nothing to bill has no statement"))?;
-    let region: gatekeeper::Region = statement.region.parse().map_err(|e: String| {
-        Failure::work(anyhow::anyhow!(
-            "the stored statement of Team `{team}` for {day} is corrupt: {e}"
-        ))
-    })?;
-    let end = tokenplan::calendar::day_end(day, region) - chrono::Duration::microseconds(1);
+    let end =
+        tokenplan::calendar::day_end(day, statement.region) - chrono::Duration::microseconds(1);
     let state = tokenplan::teams::team_state(&store, team, end)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{team}`")))?;
@@ -189,10 +182,10 @@ pub(super) fn show(
         ShowFormat::Json => out!("{}", visible.to_json().map_err(Failure::work)?),
         ShowFormat::Table => out!("{}", tokenplan::render::statement_table(&visible)),
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> Outcome {
+pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> CommandResult {
     let gate = gatekeeper(cli)?;
     let prices = prices(cli)?;
     let dir = tempfile::tempdir().map_err(Failure::work)?;
@@ -207,10 +200,10 @@ pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> Outcome {
         out!("{}\n", tokenplan::render::statement_table(statement));
     }
     out!("{}\n", tokenplan::render::summary_table(&report.summary));
-    Ok(0)
+    Ok(Exit::Success)
 }
 
-pub(super) fn generate(cli: &Cli, shape: tokenplan::generate::Shape) -> Outcome {
+pub(super) fn generate(cli: &Cli, shape: tokenplan::generate::Shape) -> CommandResult {
     let mut store = open_store(cli)?;
     if !store.team_ids().map_err(Failure::work)?.is_empty() {
         return Err(
@@ -234,5 +227,5 @@ pub(super) fn generate(cli: &Cli, shape: tokenplan::generate::Shape) -> Outcome 
             started.elapsed()
         );
     }
-    Ok(0)
+    Ok(Exit::Success)
 }

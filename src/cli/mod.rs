@@ -9,19 +9,22 @@ macro_rules! out {
 }
 
 mod billing;
+mod exit;
 mod operations;
 mod policy;
 
 use billing::{billing_run, demo, generate, show, status};
+pub use exit::Exit;
 use operations::{apply, import};
 use policy::policy;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gatekeeper::Gatekeeper;
 use gatekeeper::matrix::RoleMatrix;
+use gatekeeper::{Action, Gatekeeper, Region, Role};
 use tokenplan::events;
 use tokenplan::prices::Prices;
 use tokenplan::review::{self, PolicyDiff};
@@ -271,9 +274,9 @@ struct ExplainArgs {
     /// The acting user.
     #[arg(long = "as", value_name = "USER")]
     actor: String,
-    /// A scenario operation (`invite`, `add_seats`, ...).
-    #[arg(long)]
-    action: String,
+    /// An action of the schema (`invite`, `add_seats`, `view_usage`, ...).
+    #[arg(long, value_parser = one_of(Action::ALL, |a| a.as_str()), hide_possible_values = true)]
+    action: Action,
     /// The Team.
     #[arg(long)]
     team: String,
@@ -281,8 +284,8 @@ struct ExplainArgs {
     #[arg(long)]
     target: Option<String>,
     /// The role, for invite and change_role.
-    #[arg(long)]
-    role: Option<String>,
+    #[arg(long, value_parser = one_of(&Role::ALL, |r| r.as_str()))]
+    role: Option<Role>,
     /// The tier, for subscription and seat actions.
     #[arg(long)]
     tier: Option<String>,
@@ -299,16 +302,22 @@ struct ExplainArgs {
     #[arg(long, conflicts_with = "as_role")]
     at: Option<String>,
     /// Decide on facts given here instead of the store: the actor's role (`none`: not a member).
-    #[arg(long, value_name = "ROLE", help_heading = "Facts instead of a store")]
-    as_role: Option<String>,
+    #[arg(
+        long,
+        value_name = "ROLE",
+        value_parser = member_role(),
+        help_heading = "Facts instead of a store"
+    )]
+    as_role: Option<ActorRole>,
     /// The Team's region.
     #[arg(
         long,
         default_value = "overseas",
+        value_parser = one_of(&Region::ALL, |r| r.as_str()),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
-    region: String,
+    region: Region,
     /// The Team is a Default Team.
     #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
     default_team: bool,
@@ -329,8 +338,13 @@ struct ExplainArgs {
     )]
     team_seats: u32,
     /// The target is a member with this role.
-    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
-    target_role: Option<String>,
+    #[arg(
+        long,
+        value_parser = one_of(&Role::ALL, |r| r.as_str()),
+        requires = "as_role",
+        help_heading = "Facts instead of a store"
+    )]
+    target_role: Option<Role>,
     /// The target holds a seat.
     #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
     target_seat: bool,
@@ -359,7 +373,7 @@ enum Format {
 /// A failure, with the exit status it maps to (interfaces.md); without an error, the command
 /// ends quietly (stdout was closed).
 struct Failure {
-    status: i32,
+    status: Exit,
     error: Option<anyhow::Error>,
     hint: Option<String>,
 }
@@ -368,7 +382,7 @@ impl Failure {
     /// The work failed or a check found problems: exit 1.
     fn work(error: impl Into<anyhow::Error>) -> Self {
         Failure {
-            status: 1,
+            status: Exit::Problems,
             error: Some(error.into()),
             hint: None,
         }
@@ -377,7 +391,7 @@ impl Failure {
     /// Bad usage or unreadable input: exit 2.
     fn input(error: impl Into<anyhow::Error>) -> Self {
         Failure {
-            status: 2,
+            status: Exit::Usage,
             error: Some(error.into()),
             hint: None,
         }
@@ -388,7 +402,7 @@ impl Failure {
     fn stdout(error: std::io::Error) -> Self {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
             return Failure {
-                status: 0,
+                status: Exit::Success,
                 error: None,
                 hint: None,
             };
@@ -402,15 +416,20 @@ impl Failure {
     }
 }
 
-type Outcome = Result<i32, Failure>;
+/// What a command returns: how it ended, or why it failed.
+type CommandResult = Result<Exit, Failure>;
 
 /// Runs the command line and returns the exit status.
-pub fn run() -> i32 {
+pub fn run() -> Exit {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
         }
     };
     init_logging(cli.quiet, cli.verbose, cli.log_format);
@@ -426,6 +445,26 @@ pub fn run() -> i32 {
             failure.status
         }
     }
+}
+
+/// A parser for one of `all`, by name: `--help` and errors list the names.
+fn one_of<T>(all: &'static [T], name: fn(&T) -> &'static str) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = gatekeeper::UnknownName> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(all.iter().map(name)).try_map(|text| text.parse())
+}
+
+/// `--as-role`: the actor's role, `None` for `none` (not a member).
+#[derive(Debug, Clone, Copy)]
+struct ActorRole(Option<Role>);
+
+fn member_role() -> impl TypedValueParser<Value = ActorRole> {
+    let names = Role::ALL.iter().map(|r| r.as_str()).chain(["none"]);
+    PossibleValuesParser::new(names).try_map(|text| match text.as_str() {
+        "none" => Ok(ActorRole(None)),
+        role => role.parse().map(|role| ActorRole(Some(role))),
+    })
 }
 
 /// The error and its causes, each printed once: every error says only its own part.
@@ -469,7 +508,7 @@ fn init_logging(quiet: bool, verbose: bool, format: LogFormat) {
     };
 }
 
-fn dispatch(cli: &Cli) -> Outcome {
+fn dispatch(cli: &Cli) -> CommandResult {
     match &cli.command {
         Command::Policy(command) => policy(cli, command),
         Command::Apply {
@@ -521,9 +560,6 @@ fn prices(cli: &Cli) -> Result<Prices, Failure> {
     .map_err(Failure::input)
 }
 
-/// Exit status for a store another process held for all of `--wait` (sysexits' EX_TEMPFAIL).
-const EXIT_BUSY: i32 = 75;
-
 /// Opens (or creates) the store of `--db`, waiting up to `--wait` for another process.
 fn open_store(cli: &Cli) -> Result<Store, Failure> {
     let path = &cli.db;
@@ -538,7 +574,7 @@ fn open_store(cli: &Cli) -> Result<Store, Failure> {
     Store::open_waiting(path, wait, on_busy).map_err(|e| {
         if matches!(e, tokenplan::store::StoreError::Busy { .. }) {
             return Failure {
-                status: EXIT_BUSY,
+                status: Exit::Busy,
                 error: Some(e.into()),
                 hint: Some(
                     "nothing was changed; try again later, or wait longer with --wait SECONDS"

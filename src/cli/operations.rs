@@ -6,7 +6,7 @@ use super::*;
 
 /// Applies a scenario all or nothing (or, with `--keep-going`, every step that can be), and
 /// prints one line per step once the store is settled: a closed stdout can't cut a write short.
-pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
+pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResult {
     let text = read_file(scenario)?;
     let file = scenario.display().to_string();
     let steps = teams::scenario::parse(&file, &text).map_err(Failure::input)?;
@@ -56,7 +56,11 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
         eprintln!(
             "hint: the file is applied all or nothing: fix step {number} and apply it again, or pass --keep-going to store the steps that can be"
         );
-        return Ok(if invalid > 0 { 2 } else { 1 });
+        return Ok(if invalid > 0 {
+            Exit::Usage
+        } else {
+            Exit::Problems
+        });
     }
     if invalid + unexpected > 0 {
         let mut problems = Vec::new();
@@ -71,17 +75,21 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> Outcome {
             ));
         }
         eprintln!("error: {}", problems.join("; "));
-        return Ok(if invalid > 0 { 2 } else { 1 });
+        return Ok(if invalid > 0 {
+            Exit::Usage
+        } else {
+            Exit::Problems
+        });
     }
     if !cli.quiet {
         eprintln!("applied {} step(s) to {}", steps.len(), cli.db.display());
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// Reads and checks every file first; stores them all in one transaction only if none is
 /// refused, and says per file what happened.
-pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> Outcome {
+pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     let read: Vec<_> = files.iter().map(|file| events::read(file)).collect();
     let refused = read.iter().filter(|r| r.is_err()).count();
     if refused > 0 {
@@ -113,5 +121,5 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> Outcome {
             summary.skipped
         );
     }
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -8,7 +8,7 @@ use tokenplan::review::{explain as explained, lint, report, verify};
 
 use super::*;
 
-pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
+pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
     match command {
         PolicyCommand::Check { deny_warnings } => {
             let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
@@ -17,7 +17,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             }
             if !problems.is_empty() {
                 eprintln!("{} problem(s)", problems.len());
-                return Ok(1);
+                return Ok(Exit::Problems);
             }
             if !cli.quiet {
                 eprintln!(
@@ -28,7 +28,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                 eprintln!(
                     "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
                 );
-                return Ok(0);
+                return Ok(Exit::Success);
             };
             let warnings = lint::lint(&gatekeeper(cli)?, &solver).map_err(Failure::work)?;
             for warning in &warnings {
@@ -40,11 +40,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                     warnings.len()
                 );
             }
-            Ok(if *deny_warnings && !warnings.is_empty() {
-                1
-            } else {
-                0
-            })
+            Ok(Exit::verdict(!*deny_warnings || warnings.is_empty()))
         }
         PolicyCommand::Matrix { format, expect } => {
             let gate = gatekeeper(cli)?;
@@ -56,7 +52,9 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                     serde_json::to_string_pretty(&matrix).map_err(Failure::work)?
                 ),
             }
-            let Some(expect) = expect else { return Ok(0) };
+            let Some(expect) = expect else {
+                return Ok(Exit::Success);
+            };
             let expected: RoleMatrix = serde_yaml::from_str(&read_file(expect)?)
                 .with_context(|| format!("`{}` is not a role matrix", expect.display()))
                 .map_err(Failure::input)?;
@@ -64,7 +62,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
             for difference in &differences {
                 eprintln!("differs from {}: {difference}", expect.display());
             }
-            Ok(if differences.is_empty() { 0 } else { 1 })
+            Ok(Exit::verdict(differences.is_empty()))
         }
         PolicyCommand::Diff(args) => diff(args),
         PolicyCommand::Explain(args) => explain(cli, args),
@@ -93,7 +91,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                 }
             }
             eprintln!("{} proof obligation(s), {failed} failed", checks.len());
-            Ok(if failed == 0 { 0 } else { 1 })
+            Ok(Exit::verdict(failed == 0))
         }
         PolicyCommand::Report { properties } => {
             let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
@@ -103,13 +101,13 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> Outcome {
                 Err(failure) => Err(failure.error.map(|e| format!("{e:#}")).unwrap_or_default()),
             };
             out!("{}", report::markdown(&gate, &problems, &proofs));
-            Ok(0)
+            Ok(Exit::Success)
         }
     }
 }
 
 /// `policy diff`: the proof, then the samples a person reads.
-fn diff(args: &DiffArgs) -> Outcome {
+fn diff(args: &DiffArgs) -> CommandResult {
     let (_checkout, old_dir, new_dir) = diff_dirs(args)?;
     let load = |dir: &Path| {
         Gatekeeper::from_dir(dir)
@@ -156,9 +154,9 @@ fn diff(args: &DiffArgs) -> Outcome {
     }
     if loosened {
         eprintln!("a decision was loosened (deny → allow): ask for a second review");
-        Ok(1)
+        Ok(Exit::Problems)
     } else {
-        Ok(0)
+        Ok(Exit::Success)
     }
 }
 
@@ -260,19 +258,19 @@ fn prove(
     verify::verify(gate, &properties, &solver).map_err(Failure::work)
 }
 
-fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
+fn explain(cli: &Cli, args: &ExplainArgs) -> CommandResult {
     let gate = gatekeeper(cli)?;
     let (state, credits_spent) = match &args.as_role {
-        Some(role) => (facts_state(args, role)?, rust_decimal::Decimal::ZERO),
+        Some(role) => (facts_state(args, role.0), rust_decimal::Decimal::ZERO),
         None => stored_state(cli, args)?,
     };
     let request = explained::request(
         &state,
         &args.actor,
-        &args.action,
+        args.action,
         &explained::Fields {
             target: args.target.clone(),
-            role: args.role.clone(),
+            role: args.role,
             tier: args.tier.clone(),
             seats: args.seats,
             key: args.key.clone(),
@@ -280,7 +278,7 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
             credits_spent,
         },
     )
-    .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+    .map_err(Failure::input)?;
     let decision = gate.decide(&request);
     out!("{}\n", decision.explain());
     for policy in decision.policies() {
@@ -294,38 +292,22 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> Outcome {
             );
         }
     }
-    Ok(if decision.is_allowed() { 0 } else { 1 })
+    Ok(Exit::verdict(decision.is_allowed()))
 }
 
-fn facts_state(args: &ExplainArgs, role: &str) -> Result<tokenplan::teams::TeamState, Failure> {
-    let parse_role = |text: &str| {
-        text.parse::<gatekeeper::Role>()
-            .map_err(|e| Failure::input(anyhow::anyhow!(e)))
-    };
+fn facts_state(args: &ExplainArgs, role: Option<Role>) -> tokenplan::teams::TeamState {
     let facts = explained::Facts {
-        role: if role == "none" {
-            None
-        } else {
-            Some(parse_role(role)?)
-        },
-        region: args
-            .region
-            .parse()
-            .map_err(|e: String| Failure::input(anyhow::anyhow!(e)))?,
+        role,
+        region: args.region,
         is_default: args.default_team,
         members: args.members,
         seats: args.team_seats,
         tier: args.tier.clone().unwrap_or_else(|| "plus".into()),
-        target_role: args.target_role.as_deref().map(parse_role).transpose()?,
+        target_role: args.target_role,
         target_seat: args.target_seat,
         live_keys: args.live_keys,
     };
-    Ok(explained::state_from_facts(
-        &args.team,
-        &args.actor,
-        args.target.as_deref(),
-        &facts,
-    ))
+    explained::state_from_facts(&args.team, &args.actor, args.target.as_deref(), &facts)
 }
 
 /// The Team's state at `--at` (default: now), and what its statements billed to Credits before

@@ -1,6 +1,6 @@
 //! Requests for `policy explain`: an action named on the command line, against a Team's state.
 
-use gatekeeper::{ActionRequest, Request, Role};
+use gatekeeper::{Action, ActionRequest, Request, Role};
 
 use crate::teams::{
     Operation, TeamState, actor as actor_facts, key_facts, payg_key, request as operation_request,
@@ -13,7 +13,7 @@ pub struct Fields {
     /// The user the action is about.
     pub target: Option<String>,
     /// A role.
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// A tier.
     pub tier: Option<String>,
     /// A seat count.
@@ -26,25 +26,37 @@ pub struct Fields {
     pub credits_spent: rust_decimal::Decimal,
 }
 
-fn need<T: Clone>(value: &Option<T>, flag: &str, action: &str) -> Result<T, String> {
-    value
-        .clone()
-        .ok_or_else(|| format!("`{action}` needs --{flag}"))
+/// An action that can't be explained as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{action}` needs --{flag}")]
+pub struct MissingField {
+    /// The action.
+    pub action: Action,
+    /// The command-line flag it needs.
+    pub flag: &'static str,
+}
+
+fn need<T: Clone>(
+    value: &Option<T>,
+    flag: &'static str,
+    action: Action,
+) -> Result<T, MissingField> {
+    value.clone().ok_or(MissingField { action, flag })
 }
 
 /// The request `actor` would make for `action` in the Team of `state`.
 pub fn request(
     state: &TeamState,
     actor: &str,
-    action: &str,
+    action: Action,
     fields: &Fields,
-) -> Result<Request, String> {
+) -> Result<Request, MissingField> {
     let team = state.id.clone();
     let target = || need(&fields.target, "target", action);
     let tier = || need(&fields.tier, "tier", action);
     let seats = || need(&fields.seats, "seats", action);
     let key = || need(&fields.key, "key", action);
-    let role = || -> Result<Role, String> { need(&fields.role, "role", action)?.parse() };
+    let role = || need(&fields.role, "role", action);
     let view = |action_request| {
         Ok(Request::new(
             actor_facts(state, actor),
@@ -53,88 +65,90 @@ pub fn request(
         ))
     };
     let operation = match action {
-        "view_billing" => return view(ActionRequest::ViewBilling),
-        "view_payg_key" => return view(ActionRequest::ViewPaygKey(payg_key(state, &key()?))),
-        "view_usage" => return view(ActionRequest::ViewUsage(key_facts(state, &key()?))),
-        "use_token_plan_key" => {
+        Action::ViewBilling => return view(ActionRequest::ViewBilling),
+        Action::ViewPaygKey => return view(ActionRequest::ViewPaygKey(payg_key(state, &key()?))),
+        Action::ViewUsage => return view(ActionRequest::ViewUsage(key_facts(state, &key()?))),
+        Action::UseTokenPlanKey => {
             return view(ActionRequest::UseTokenPlanKey {
                 key: token_plan_key(state, actor),
                 credits_available: state.credits_topped_up - fields.credits_spent
                     > rust_decimal::Decimal::ZERO,
             });
         }
-        "invite" => Operation::Invite {
+        Action::CreateAccount => Operation::CreateAccount {
+            region: state.region,
+        },
+        Action::CreateTeam => Operation::CreateTeam {
+            team,
+            region: state.region,
+        },
+        Action::Invite => Operation::Invite {
             team,
             user: target()?,
             role: role()?,
         },
-        "remove_member" => Operation::RemoveMember {
+        Action::RemoveMember => Operation::RemoveMember {
             team,
             user: target()?,
         },
-        "leave" => Operation::Leave { team },
-        "change_role" => Operation::ChangeRole {
+        Action::Leave => Operation::Leave { team },
+        Action::ChangeRole => Operation::ChangeRole {
             team,
             user: target()?,
             role: role()?,
         },
-        "buy_subscription" => Operation::BuySubscription {
+        Action::BuySubscription => Operation::BuySubscription {
             team,
             tier: tier()?,
             seats: seats()?,
         },
-        "add_seats" => Operation::AddSeats {
+        Action::AddSeats => Operation::AddSeats {
             team,
             tier: tier()?,
             seats: seats()?,
         },
-        "remove_seats" => Operation::RemoveSeats {
+        Action::RemoveSeats => Operation::RemoveSeats {
             team,
             tier: tier()?,
             seats: seats()?,
         },
-        "cancel_renewal" => Operation::CancelRenewal {
+        Action::CancelRenewal => Operation::CancelRenewal {
             team,
             tier: tier()?,
         },
-        "restore_renewal" => Operation::RestoreRenewal {
+        Action::RestoreRenewal => Operation::RestoreRenewal {
             team,
             tier: tier()?,
         },
-        "assign_seat" => Operation::AssignSeat {
+        Action::AssignSeat => Operation::AssignSeat {
             team,
             tier: tier()?,
             user: target()?,
         },
-        "unassign_seat" => Operation::UnassignSeat {
+        Action::UnassignSeat => Operation::UnassignSeat {
             team,
             user: target()?,
         },
-        "reassign_seat" => Operation::ReassignSeat {
+        Action::ReassignSeat => Operation::ReassignSeat {
             team,
             from: need(&fields.from, "from", action)?,
             to: target()?,
         },
-        "top_up_credits" => Operation::TopUpCredits {
+        Action::TopUpCredits => Operation::TopUpCredits {
             team,
             amount: rust_decimal::Decimal::ONE,
         },
-        "top_up_wallet" => Operation::TopUpWallet {
+        Action::TopUpWallet => Operation::TopUpWallet {
             team,
             amount: rust_decimal::Decimal::ONE,
         },
-        "set_credits_access" => Operation::SetCreditsAccess {
+        Action::SetCreditsAccess => Operation::SetCreditsAccess {
             team,
             user: target()?,
             enabled: false,
         },
-        "create_payg_key" => Operation::CreatePaygKey { team, key: key()? },
-        "delete_payg_key" => Operation::DeletePaygKey { team, key: key()? },
-        other => {
-            return Err(format!(
-                "unknown action `{other}`; use a scenario operation (`invite`, `add_seats`, ...) or `view_billing`, `view_usage`, `view_payg_key`, `use_token_plan_key`"
-            ));
-        }
+        Action::CreatePaygKey => Operation::CreatePaygKey { team, key: key()? },
+        Action::DeletePaygKey => Operation::DeletePaygKey { team, key: key()? },
     };
     Ok(operation_request(state, actor, &operation))
 }

@@ -98,6 +98,15 @@ impl From<duckdb::Error> for DuckDbError {
     }
 }
 
+/// A region as `teams` stores it.
+pub(crate) fn stored_region(text: &str) -> Result<Region, StoreError> {
+    text.parse()
+        .map_err(|e: gatekeeper::UnknownName| StoreError::Corrupt {
+            table: "teams",
+            message: e.to_string(),
+        })
+}
+
 /// Whether opening failed because another process holds the file's lock.
 fn is_lock_conflict(error: &duckdb::Error) -> bool {
     error.to_string().contains("Could not set lock on file")
@@ -297,10 +306,7 @@ impl Store {
         let mut teams = Vec::new();
         for row in rows {
             let (id, region, is_default, owner, created_at) = row.map_err(query_error(what))?;
-            let region = region.parse().map_err(|message| StoreError::Corrupt {
-                table: "teams",
-                message,
-            })?;
+            let region = stored_region(&region)?;
             teams.push(TeamRow {
                 id,
                 region,
@@ -509,10 +515,19 @@ mod error_tests {
             Err(e) => e,
             Ok(_) => panic!("opened"),
         };
-        assert_eq!(err.to_string(), "cannot open store `/nonexistent/dir/x.duckdb`");
+        assert_eq!(
+            err.to_string(),
+            "cannot open store `/nonexistent/dir/x.duckdb`"
+        );
         let cause = std::error::Error::source(&err).expect("DuckDB's error is the cause");
-        assert!(cause.to_string().contains("No such file or directory"), "{cause}");
+        assert!(
+            cause.to_string().contains("No such file or directory"),
+            "{cause}"
+        );
         assert!(!cause.to_string().contains("Error code"), "{cause}");
-        assert!(cause.source().is_none(), "DuckDB's generic repeat is not a second cause");
+        assert!(
+            cause.source().is_none(),
+            "DuckDB's generic repeat is not a second cause"
+        );
     }
 }

@@ -6,7 +6,7 @@ use duckdb::{OptionalExt, params};
 use gatekeeper::Region;
 use serde::Serialize;
 
-use super::{Store, StoreError, query_error, query_row};
+use super::{Store, StoreError, query_error, query_row, stored_region};
 use crate::calendar;
 
 /// Each usage event with the region of its key's Team (`NULL` for a key of no known Team),
@@ -71,10 +71,7 @@ impl Store {
         let mut earliest = Vec::new();
         for row in rows {
             let (region, at) = row.map_err(query_error(what))?;
-            let region = region.parse().map_err(|message| StoreError::Corrupt {
-                table: "teams",
-                message,
-            })?;
+            let region = stored_region(&region)?;
             earliest.push((region, at));
         }
         Ok(earliest)

@@ -3,7 +3,7 @@
 
 use gatekeeper::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Request, SubscriptionChange, Target, TeamFacts,
-    TokenPlanKeyFacts,
+    TokenPlanKeyFacts, TokenPlanKeyId,
 };
 
 use super::operation::Operation;
@@ -34,10 +34,8 @@ pub fn payg_key(state: &TeamState, key: &str) -> PaygKeyFacts {
 
 /// The key an id names in this Team: its Token Plan Key `tp:TEAM:USER`, or a pay-as-you-go key.
 pub fn key_facts(state: &TeamState, key: &str) -> KeyFacts {
-    match crate::ids::parse_token_plan_key(key) {
-        Some((team, holder)) if team == state.id => {
-            KeyFacts::TokenPlan(token_plan_key(state, holder))
-        }
+    match TokenPlanKeyId::parse(key) {
+        Some(id) if id.team == state.id => KeyFacts::TokenPlan(token_plan_key(state, id.user)),
         _ => KeyFacts::Payg(payg_key(state, key)),
     }
 }
@@ -97,76 +95,76 @@ fn subscription_change(
 /// The request for `operation` by `user` on a Team in `state` (already advanced to its time).
 /// For `create_account` and `create_team`, `state` is the Team about to be created.
 pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request {
-    use Operation::*;
     let seats_now = state.seat_count();
-    let action =
-        match operation {
-            CreateAccount { .. } => ActionRequest::CreateAccount,
-            CreateTeam { .. } => ActionRequest::CreateTeam,
-            Invite { user: u, role, .. } => ActionRequest::Invite {
-                target: target(state, u),
-                role: *role,
-            },
-            RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
-                target: target(state, u),
-            },
-            Leave { .. } => ActionRequest::Leave,
-            ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
-                target: target(state, u),
-                role: *role,
-            },
-            BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
-                subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
-            ),
-            AddSeats { tier, seats, .. } => {
-                let pending = state
-                    .subscriptions
-                    .get(tier)
-                    .map_or(0, |s| s.pending_removal);
-                let (_, new) = split_addition(pending, *seats);
-                ActionRequest::AddSeats(subscription_change(
-                    state,
-                    tier,
-                    *seats,
-                    seats_now.saturating_add(new),
-                ))
-            }
-            RemoveSeats { tier, seats, .. } => {
-                ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
-            }
-            CancelRenewal { tier, .. } => {
-                ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))
-            }
-            RestoreRenewal { tier, .. } => {
-                ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
-            }
-            AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
-                target: target(state, u),
-                tier: tier.clone(),
-                free_seats: state
-                    .subscriptions
-                    .get(tier)
-                    .map_or(0, |s| i64::from(s.free_seats())),
-            },
-            UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
-                target: target(state, u),
-            },
-            ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
-                from: target(state, from),
-                target: target(state, to),
-            },
-            TopUpCredits { .. } => ActionRequest::TopUpCredits,
-            TopUpWallet { .. } => ActionRequest::TopUpWallet,
-            SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
-                target: target(state, u),
-            },
-            CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
-                live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
-            },
-            DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(payg_key(state, key)),
-        };
+    let action = match operation {
+        Operation::CreateAccount { .. } => ActionRequest::CreateAccount,
+        Operation::CreateTeam { .. } => ActionRequest::CreateTeam,
+        Operation::Invite { user: u, role, .. } => ActionRequest::Invite {
+            target: target(state, u),
+            role: *role,
+        },
+        Operation::RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
+            target: target(state, u),
+        },
+        Operation::Leave { .. } => ActionRequest::Leave,
+        Operation::ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
+            target: target(state, u),
+            role: *role,
+        },
+        Operation::BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
+            subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
+        ),
+        Operation::AddSeats { tier, seats, .. } => {
+            let pending = state
+                .subscriptions
+                .get(tier)
+                .map_or(0, |s| s.pending_removal);
+            let (_, new) = split_addition(pending, *seats);
+            ActionRequest::AddSeats(subscription_change(
+                state,
+                tier,
+                *seats,
+                seats_now.saturating_add(new),
+            ))
+        }
+        Operation::RemoveSeats { tier, seats, .. } => {
+            ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
+        }
+        Operation::CancelRenewal { tier, .. } => {
+            ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))
+        }
+        Operation::RestoreRenewal { tier, .. } => {
+            ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
+        }
+        Operation::AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
+            target: target(state, u),
+            tier: tier.clone(),
+            free_seats: state
+                .subscriptions
+                .get(tier)
+                .map_or(0, |s| i64::from(s.free_seats())),
+        },
+        Operation::UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
+            target: target(state, u),
+        },
+        Operation::ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
+            from: target(state, from),
+            target: target(state, to),
+        },
+        Operation::TopUpCredits { .. } => ActionRequest::TopUpCredits,
+        Operation::TopUpWallet { .. } => ActionRequest::TopUpWallet,
+        Operation::SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
+            target: target(state, u),
+        },
+        Operation::CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
+            live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
+        },
+        Operation::DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(payg_key(state, key)),
+    };
     let actor = match operation {
-        CreateAccount { .. } | CreateTeam { .. } => Actor::User(user.to_owned()),
+        Operation::CreateAccount { .. } | Operation::CreateTeam { .. } => {
+            Actor::User(user.to_owned())
+        }
         _ => actor(state, user),
     };
     Request::new(actor, team_facts(state), action)

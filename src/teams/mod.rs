@@ -301,22 +301,21 @@ impl<'a> Teams<'a> {
         state: &TeamState,
         operation: &Operation,
     ) -> Result<(), ApplyError> {
-        use Operation::*;
         let invalid = |m: String| Err(ApplyError::Invalid(m));
         match operation {
-            Invite { user, .. }
-            | RemoveMember { user, .. }
-            | ChangeRole { user, .. }
-            | AssignSeat { user, .. }
-            | UnassignSeat { user, .. }
-            | SetCreditsAccess { user, .. }
+            Operation::Invite { user, .. }
+            | Operation::RemoveMember { user, .. }
+            | Operation::ChangeRole { user, .. }
+            | Operation::AssignSeat { user, .. }
+            | Operation::UnassignSeat { user, .. }
+            | Operation::SetCreditsAccess { user, .. }
                 if !self.user_exists(user)? =>
             {
                 invalid(format!(
                     "no user `{user}`; they need an account (`create_account`)"
                 ))
             }
-            ReassignSeat { from, to, .. } => {
+            Operation::ReassignSeat { from, to, .. } => {
                 for user in [from, to] {
                     if !self.user_exists(user)? {
                         return invalid(format!(
@@ -326,23 +325,23 @@ impl<'a> Teams<'a> {
                 }
                 Ok(())
             }
-            BuySubscription { tier, .. }
-            | AddSeats { tier, .. }
-            | RemoveSeats { tier, .. }
-            | CancelRenewal { tier, .. }
-            | RestoreRenewal { tier, .. }
-            | AssignSeat { tier, .. } => self
+            Operation::BuySubscription { tier, .. }
+            | Operation::AddSeats { tier, .. }
+            | Operation::RemoveSeats { tier, .. }
+            | Operation::CancelRenewal { tier, .. }
+            | Operation::RestoreRenewal { tier, .. }
+            | Operation::AssignSeat { tier, .. } => self
                 .prices
                 .tier(tier)
                 .map(|_| ())
                 .map_err(ApplyError::Invalid),
-            CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
+            Operation::CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
                 Some(team) => invalid(format!(
                     "key id `{key}` is taken (Team `{team}`); choose another"
                 )),
                 None => Ok(()),
             },
-            DeletePaygKey { key, .. } => match state.payg_keys.get(key) {
+            Operation::DeletePaygKey { key, .. } => match state.payg_keys.get(key) {
                 Some(k) if k.deleted_at.is_none() => Ok(()),
                 Some(_) => invalid(format!("key `{key}` is already deleted")),
                 None => invalid(format!("Team `{}` has no key `{key}`", state.id)),

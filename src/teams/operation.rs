@@ -1,7 +1,7 @@
 //! The operations of a scenario (`do`), and the steps that carry them.
 
 use chrono::{DateTime, Utc};
-use gatekeeper::{Region, Role};
+use gatekeeper::{Action, Region, Role};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -166,30 +166,34 @@ fn overseas() -> Region {
 }
 
 impl Operation {
-    /// The `do` name.
-    pub fn name(&self) -> &'static str {
-        use Operation::*;
+    /// The schema action the operation asks for.
+    pub fn action(&self) -> Action {
         match self {
-            CreateAccount { .. } => "create_account",
-            CreateTeam { .. } => "create_team",
-            Invite { .. } => "invite",
-            RemoveMember { .. } => "remove_member",
-            Leave { .. } => "leave",
-            ChangeRole { .. } => "change_role",
-            BuySubscription { .. } => "buy_subscription",
-            AddSeats { .. } => "add_seats",
-            RemoveSeats { .. } => "remove_seats",
-            CancelRenewal { .. } => "cancel_renewal",
-            RestoreRenewal { .. } => "restore_renewal",
-            AssignSeat { .. } => "assign_seat",
-            UnassignSeat { .. } => "unassign_seat",
-            ReassignSeat { .. } => "reassign_seat",
-            TopUpCredits { .. } => "top_up_credits",
-            TopUpWallet { .. } => "top_up_wallet",
-            SetCreditsAccess { .. } => "set_credits_access",
-            CreatePaygKey { .. } => "create_payg_key",
-            DeletePaygKey { .. } => "delete_payg_key",
+            Operation::CreateAccount { .. } => Action::CreateAccount,
+            Operation::CreateTeam { .. } => Action::CreateTeam,
+            Operation::Invite { .. } => Action::Invite,
+            Operation::RemoveMember { .. } => Action::RemoveMember,
+            Operation::Leave { .. } => Action::Leave,
+            Operation::ChangeRole { .. } => Action::ChangeRole,
+            Operation::BuySubscription { .. } => Action::BuySubscription,
+            Operation::AddSeats { .. } => Action::AddSeats,
+            Operation::RemoveSeats { .. } => Action::RemoveSeats,
+            Operation::CancelRenewal { .. } => Action::CancelRenewal,
+            Operation::RestoreRenewal { .. } => Action::RestoreRenewal,
+            Operation::AssignSeat { .. } => Action::AssignSeat,
+            Operation::UnassignSeat { .. } => Action::UnassignSeat,
+            Operation::ReassignSeat { .. } => Action::ReassignSeat,
+            Operation::TopUpCredits { .. } => Action::TopUpCredits,
+            Operation::TopUpWallet { .. } => Action::TopUpWallet,
+            Operation::SetCreditsAccess { .. } => Action::SetCreditsAccess,
+            Operation::CreatePaygKey { .. } => Action::CreatePaygKey,
+            Operation::DeletePaygKey { .. } => Action::DeletePaygKey,
         }
+    }
+
+    /// The `do` name: the action's.
+    pub fn name(&self) -> &'static str {
+        self.action().as_str()
     }
 
     /// The user, Team and key ids the operation names, with their field names (T7).
@@ -221,27 +225,26 @@ impl Operation {
 
     /// The Team the operation acts in; for `create_account`, the actor's Default Team.
     pub fn team<'a>(&'a self, actor: &'a str) -> &'a str {
-        use Operation::*;
         match self {
-            CreateAccount { .. } => actor,
-            CreateTeam { team, .. }
-            | Invite { team, .. }
-            | RemoveMember { team, .. }
-            | Leave { team }
-            | ChangeRole { team, .. }
-            | BuySubscription { team, .. }
-            | AddSeats { team, .. }
-            | RemoveSeats { team, .. }
-            | CancelRenewal { team, .. }
-            | RestoreRenewal { team, .. }
-            | AssignSeat { team, .. }
-            | UnassignSeat { team, .. }
-            | ReassignSeat { team, .. }
-            | TopUpCredits { team, .. }
-            | TopUpWallet { team, .. }
-            | SetCreditsAccess { team, .. }
-            | CreatePaygKey { team, .. }
-            | DeletePaygKey { team, .. } => team,
+            Operation::CreateAccount { .. } => actor,
+            Operation::CreateTeam { team, .. }
+            | Operation::Invite { team, .. }
+            | Operation::RemoveMember { team, .. }
+            | Operation::Leave { team }
+            | Operation::ChangeRole { team, .. }
+            | Operation::BuySubscription { team, .. }
+            | Operation::AddSeats { team, .. }
+            | Operation::RemoveSeats { team, .. }
+            | Operation::CancelRenewal { team, .. }
+            | Operation::RestoreRenewal { team, .. }
+            | Operation::AssignSeat { team, .. }
+            | Operation::UnassignSeat { team, .. }
+            | Operation::ReassignSeat { team, .. }
+            | Operation::TopUpCredits { team, .. }
+            | Operation::TopUpWallet { team, .. }
+            | Operation::SetCreditsAccess { team, .. }
+            | Operation::CreatePaygKey { team, .. }
+            | Operation::DeletePaygKey { team, .. } => team,
         }
     }
 }

@@ -117,19 +117,22 @@ fn parse_step(item: Value) -> Result<Step, String> {
 
 /// Checks field values the types alone don't: positive seats and amounts, non-empty ids.
 fn validate(operation: &Operation) -> Result<(), String> {
-    use Operation::*;
     match operation {
-        BuySubscription { seats, .. } | AddSeats { seats, .. } | RemoveSeats { seats, .. }
+        Operation::BuySubscription { seats, .. }
+        | Operation::AddSeats { seats, .. }
+        | Operation::RemoveSeats { seats, .. }
             if *seats == 0 =>
         {
             Err("`seats` must be at least 1".into())
         }
-        TopUpCredits { amount, .. } | TopUpWallet { amount, .. }
+        Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
             if amount.is_sign_negative() || amount.is_zero() =>
         {
             Err(format!("`amount` must be positive, not `{amount}`"))
         }
-        TopUpCredits { amount, .. } | TopUpWallet { amount, .. } if amount.scale() > 6 => {
+        Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
+            if amount.scale() > 6 =>
+        {
             Err(format!("`amount` has more than 6 decimals (`{amount}`)"))
         }
         _ => Ok(()),

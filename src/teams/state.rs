@@ -231,11 +231,10 @@ impl TeamState {
         operation: &Operation,
         at: DateTime<Utc>,
     ) -> Result<(), Overflow> {
-        use Operation::*;
         let day = calendar::billing_day(at, self.region);
         match operation {
-            CreateAccount { .. } | CreateTeam { .. } => {}
-            Invite { user, role, .. } => {
+            Operation::CreateAccount { .. } | Operation::CreateTeam { .. } => {}
+            Operation::Invite { user, role, .. } => {
                 self.members.insert(
                     user.clone(),
                     Member {
@@ -244,14 +243,14 @@ impl TeamState {
                     },
                 );
             }
-            RemoveMember { user, .. } => self.drop_member(user),
-            Leave { .. } => self.drop_member(actor),
-            ChangeRole { user, role, .. } => {
+            Operation::RemoveMember { user, .. } => self.drop_member(user),
+            Operation::Leave { .. } => self.drop_member(actor),
+            Operation::ChangeRole { user, role, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
                     member.role = *role;
                 }
             }
-            BuySubscription { tier, seats, .. } => {
+            Operation::BuySubscription { tier, seats, .. } => {
                 self.subscriptions.insert(
                     tier.clone(),
                     Subscription {
@@ -264,7 +263,7 @@ impl TeamState {
                     },
                 );
             }
-            AddSeats { tier, seats, .. } => {
+            Operation::AddSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
                     let (_, new) = split_addition(sub.pending_removal, *seats);
                     sub.pending_removal = sub.pending_removal.saturating_sub(*seats);
@@ -274,18 +273,18 @@ impl TeamState {
                     }
                 }
             }
-            RemoveSeats { tier, seats, .. } => {
+            Operation::RemoveSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
                     sub.pending_removal += seats;
                 }
             }
-            CancelRenewal { tier, .. } => {
+            Operation::CancelRenewal { tier, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
                     sub.renewal_canceled = true;
                 }
             }
-            RestoreRenewal { .. } => {}
-            AssignSeat { tier, user, .. } => {
+            Operation::RestoreRenewal { .. } => {}
+            Operation::AssignSeat { tier, user, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier)
                     && let Some(seat) = sub
                         .seats
@@ -302,8 +301,8 @@ impl TeamState {
                     );
                 }
             }
-            UnassignSeat { user, .. } => self.release(user),
-            ReassignSeat { from, to, .. } => {
+            Operation::UnassignSeat { user, .. } => self.release(user),
+            Operation::ReassignSeat { from, to, .. } => {
                 for sub in self.subscriptions.values_mut() {
                     if let Some(holder) = sub.holders.values_mut().find(|h| &h.user == from) {
                         holder.user = to.clone();
@@ -311,18 +310,18 @@ impl TeamState {
                     }
                 }
             }
-            TopUpCredits { amount, .. } => {
+            Operation::TopUpCredits { amount, .. } => {
                 self.credits_topped_up = checked_add(self.credits_topped_up, *amount, "Credits")?;
             }
-            TopUpWallet { amount, .. } => {
+            Operation::TopUpWallet { amount, .. } => {
                 self.wallet_topped_up = checked_add(self.wallet_topped_up, *amount, "wallet")?;
             }
-            SetCreditsAccess { user, enabled, .. } => {
+            Operation::SetCreditsAccess { user, enabled, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
                     member.credits_access = *enabled;
                 }
             }
-            CreatePaygKey { key, .. } => {
+            Operation::CreatePaygKey { key, .. } => {
                 self.payg_keys.insert(
                     key.clone(),
                     PaygKey {
@@ -332,7 +331,7 @@ impl TeamState {
                     },
                 );
             }
-            DeletePaygKey { key, .. } => {
+            Operation::DeletePaygKey { key, .. } => {
                 if let Some(k) = self.payg_keys.get_mut(key) {
                     k.deleted_at = Some(at);
                 }

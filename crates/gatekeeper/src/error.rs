@@ -60,20 +60,58 @@ fn render(problems: &[Problem]) -> String {
 /// Why a typed request could not be turned into a Cedar request. The caller must deny.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// An id could not be made into a Cedar entity id.
-    #[error("invalid entity for `{action}`: {message}")]
+    /// An entity's attributes could not be evaluated.
+    #[error("invalid entity for `{action}`")]
     Entity {
         /// The action being authorized.
         action: &'static str,
-        /// Cedar's explanation.
-        message: String,
+        /// Cedar's error.
+        source: Box<cedar_policy::EntityAttrEvaluationError>,
+    },
+    /// The action's context could not be built.
+    #[error("invalid context for `{action}`")]
+    Context {
+        /// The action being authorized.
+        action: &'static str,
+        /// Cedar's error.
+        source: Box<cedar_policy::ContextCreationError>,
     },
     /// The request does not conform to the schema.
-    #[error("request for `{action}` does not conform to the schema: {message}")]
+    #[error("request for `{action}` does not conform to the schema")]
     Schema {
         /// The action being authorized.
         action: &'static str,
-        /// Cedar's explanation.
-        message: String,
+        /// Cedar's error.
+        source: Box<cedar_policy::RequestValidationError>,
     },
+    /// The request's entities do not form a valid entity store.
+    #[error("invalid entities for `{action}`")]
+    Entities {
+        /// The action being authorized.
+        action: &'static str,
+        /// Cedar's error.
+        source: Box<cedar_policy::entities_errors::EntitiesError>,
+    },
+}
+
+/// A role, region or action name that is not one of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{name}`; expected {expected}")]
+pub struct UnknownName {
+    /// What was named: `role`, `region`, `action`.
+    pub kind: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names that are known, for people.
+    pub expected: &'static str,
+}
+
+impl UnknownName {
+    pub(crate) fn new(kind: &'static str, name: &str, expected: &'static str) -> Self {
+        UnknownName {
+            kind,
+            name: name.to_owned(),
+            expected,
+        }
+    }
 }

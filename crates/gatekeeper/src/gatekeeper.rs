@@ -10,8 +10,9 @@ use cedar_policy::{
 use miette::Diagnostic;
 
 use crate::decision::{Decision, Effect, PolicyRef};
+use crate::encode::EntityTypes;
 use crate::error::{LoadError, Problem, RequestError};
-use crate::request::{Actor, EntityTypes, Request};
+use crate::request::{Actor, Request};
 use crate::rules;
 use crate::source::{PolicySources, SCHEMA_FILE, line_of, statement_lines};
 
@@ -208,7 +209,7 @@ impl Gatekeeper {
     /// Decides `request`, turning an error building it into a denial (fail closed).
     pub fn decide(&self, request: &Request) -> Decision {
         self.authorize(request)
-            .unwrap_or_else(|e| Decision::failed(request.action.name(), e.to_string()))
+            .unwrap_or_else(|e| Decision::failed(request.action.name(), chain(&e)))
     }
 
     /// Every policy, by id, with where it is written.
@@ -235,6 +236,17 @@ impl Gatekeeper {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+}
+
+/// An error and its causes on one line, each once.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text = format!("{text}: {cause}");
+        next = cause.source();
+    }
+    text
 }
 
 fn invalid(mut problems: Vec<Problem>) -> LoadError {

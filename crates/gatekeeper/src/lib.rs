@@ -50,7 +50,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod action;
 mod decision;
+mod encode;
 mod error;
 mod gatekeeper;
 pub mod matrix;
@@ -60,12 +62,13 @@ pub mod rules;
 mod shared;
 mod source;
 
+pub use action::Action;
 pub use decision::{Decision, Effect, PolicyRef};
-pub use error::{LoadError, Problem, RequestError};
+pub use error::{LoadError, Problem, RequestError, UnknownName};
 pub use gatekeeper::Gatekeeper;
 pub use request::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, SubscriptionChange,
-    Target, TeamFacts, TokenPlanKeyFacts,
+    Target, TeamFacts, TokenPlanKeyFacts, TokenPlanKeyId,
 };
 pub use shared::SharedGatekeeper;
 pub use source::{PolicyFile, PolicySources};

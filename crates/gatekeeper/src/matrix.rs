@@ -36,7 +36,6 @@ pub const ACTIONS: [&str; 10] = [
 
 /// The requests one row stands for, made by `actor` in `team`: the row is allowed when all are.
 fn row_requests(row: &str, actor: &Actor, team: &TeamFacts) -> Vec<ActionRequest> {
-    use ActionRequest::*;
     let me = actor.user().to_owned();
     let other = || Target::member("other", Role::Reader, false);
     let key = |creator: &str| PaygKeyFacts {
@@ -50,38 +49,49 @@ fn row_requests(row: &str, actor: &Actor, team: &TeamFacts) -> Vec<ActionRequest
     };
     match row {
         "purchase subscriptions" => {
-            vec![BuySubscription(plus_change(1, team.seat_count + 1, false))]
+            vec![ActionRequest::BuySubscription(plus_change(
+                1,
+                team.seat_count + 1,
+                false,
+            ))]
         }
-        "top up Credits" => vec![TopUpCredits],
-        "top up the pay-as-you-go wallet" => vec![TopUpWallet],
+        "top up Credits" => vec![ActionRequest::TopUpCredits],
+        "top up the pay-as-you-go wallet" => vec![ActionRequest::TopUpWallet],
         "create / delete own pay-as-you-go API keys" => {
-            vec![CreatePaygKey { live_keys: 0 }, DeletePaygKey(key(&me))]
+            vec![
+                ActionRequest::CreatePaygKey { live_keys: 0 },
+                ActionRequest::DeletePaygKey(key(&me)),
+            ]
         }
-        "delete any member's pay-as-you-go API keys" => vec![DeletePaygKey(key("other"))],
-        "assign subscriptions (seats) to members" => vec![AssignSeat {
+        "delete any member's pay-as-you-go API keys" => {
+            vec![ActionRequest::DeletePaygKey(key("other"))]
+        }
+        "assign subscriptions (seats) to members" => vec![ActionRequest::AssignSeat {
             target: other(),
             tier: "plus".into(),
             free_seats: 1,
         }],
-        "manage members' access to shared Credits" => vec![SetCreditsAccess { target: other() }],
+        "manage members' access to shared Credits" => {
+            vec![ActionRequest::SetCreditsAccess { target: other() }]
+        }
         "invite / remove members" => vec![
-            Invite {
+            ActionRequest::Invite {
                 target: Target::outsider("newcomer"),
                 role: Role::Reader,
             },
-            RemoveMember { target: other() },
+            ActionRequest::RemoveMember { target: other() },
         ],
         "view member usage (Team-wide)" => vec![
-            ViewUsage(KeyFacts::TokenPlan(tp_key("other", true, true))),
-            ViewUsage(KeyFacts::Payg(key("other"))),
-            ViewBilling,
+            ActionRequest::ViewUsage(KeyFacts::TokenPlan(tp_key("other", true, true))),
+            ActionRequest::ViewUsage(KeyFacts::Payg(key("other"))),
+            ActionRequest::ViewBilling,
         ],
         "use assigned or shared resources" => vec![
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: tp_key(&me, true, true),
                 credits_available: false,
             },
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: tp_key(&me, false, true),
                 credits_available: true,
             },

@@ -77,9 +77,8 @@ fn probe(
 
 /// Every limit probe.
 pub fn limit_probes() -> Vec<Probe> {
-    use ActionRequest::*;
     use Region::{Domestic, Overseas};
-    let invite = || Invite {
+    let invite = || ActionRequest::Invite {
         target: Target::outsider("newcomer"),
         role: Role::Reader,
     };
@@ -133,7 +132,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             team(Overseas, true, 1, 0),
-            Leave,
+            ActionRequest::Leave,
         ),
         probe(
             "buy 100 seats",
@@ -141,7 +140,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             team(Overseas, false, 10, 0),
-            BuySubscription(plus_change(100, 100, false)),
+            ActionRequest::BuySubscription(plus_change(100, 100, false)),
         ),
         probe(
             "buy 101 seats",
@@ -149,7 +148,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             team(Domestic, false, 10, 0),
-            BuySubscription(plus_change(101, 101, false)),
+            ActionRequest::BuySubscription(plus_change(101, 101, false)),
         ),
         probe(
             "add seats up to 100",
@@ -157,7 +156,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             team(Overseas, false, 10, 99),
-            AddSeats(plus_change(1, 100, true)),
+            ActionRequest::AddSeats(plus_change(1, 100, true)),
         ),
         probe(
             "add seats beyond 100",
@@ -165,7 +164,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             team(Overseas, false, 10, 100),
-            AddSeats(plus_change(1, 101, true)),
+            ActionRequest::AddSeats(plus_change(1, 101, true)),
         ),
         probe(
             "add seats undoing pending removals at 100 seats",
@@ -173,7 +172,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             team(Overseas, false, 10, 100),
-            AddSeats(plus_change(5, 100, true)),
+            ActionRequest::AddSeats(plus_change(5, 100, true)),
         ),
         probe(
             "Default Team buys one seat",
@@ -181,7 +180,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             team(Overseas, true, 1, 0),
-            BuySubscription(plus_change(1, 1, false)),
+            ActionRequest::BuySubscription(plus_change(1, 1, false)),
         ),
         probe(
             "Default Team buys two seats",
@@ -189,7 +188,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             team(Overseas, true, 1, 0),
-            BuySubscription(plus_change(2, 2, false)),
+            ActionRequest::BuySubscription(plus_change(2, 2, false)),
         ),
         probe(
             "create a 4th pay-as-you-go key",
@@ -197,7 +196,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            CreatePaygKey { live_keys: 3 },
+            ActionRequest::CreatePaygKey { live_keys: 3 },
         ),
         probe(
             "create a 5th pay-as-you-go key",
@@ -205,7 +204,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            CreatePaygKey { live_keys: 4 },
+            ActionRequest::CreatePaygKey { live_keys: 4 },
         ),
         probe(
             "create a 6th pay-as-you-go key",
@@ -213,7 +212,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            CreatePaygKey { live_keys: 5 },
+            ActionRequest::CreatePaygKey { live_keys: 5 },
         ),
         probe(
             "assign a second seat to a member",
@@ -221,7 +220,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            AssignSeat {
+            ActionRequest::AssignSeat {
                 target: seat_holder(),
                 tier: "plus".into(),
                 free_seats: 3,
@@ -233,7 +232,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            ReassignSeat {
+            ActionRequest::ReassignSeat {
                 from: seat_holder(),
                 target: Target::member("tom", Role::Admin, true),
             },
@@ -244,7 +243,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             regular(Overseas),
-            ReassignSeat {
+            ActionRequest::ReassignSeat {
                 from: seat_holder(),
                 target: seatless(),
             },
@@ -255,7 +254,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            AssignSeat {
+            ActionRequest::AssignSeat {
                 target: seatless(),
                 tier: "plus".into(),
                 free_seats: 0,
@@ -267,7 +266,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            BuySubscription(domestic_other_tier.clone()),
+            ActionRequest::BuySubscription(domestic_other_tier.clone()),
         ),
         probe(
             "domestic: a subscription of another tier",
@@ -275,7 +274,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             regular(Domestic),
-            BuySubscription(domestic_other_tier),
+            ActionRequest::BuySubscription(domestic_other_tier),
         ),
         probe(
             "domestic: a second subscription of one tier",
@@ -283,7 +282,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Domestic),
-            BuySubscription(plus_change(1, 11, true)),
+            ActionRequest::BuySubscription(plus_change(1, 11, true)),
         ),
         probe(
             "overseas: schedule removal of renewing seats",
@@ -291,7 +290,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             regular(Overseas),
-            RemoveSeats(remove(3, 10)),
+            ActionRequest::RemoveSeats(remove(3, 10)),
         ),
         probe(
             "overseas: remove more seats than renew",
@@ -299,7 +298,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            RemoveSeats(remove(4, 3)),
+            ActionRequest::RemoveSeats(remove(4, 3)),
         ),
         probe(
             "domestic: reduce a tier's seats",
@@ -307,7 +306,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Domestic),
-            RemoveSeats(remove(1, 10)),
+            ActionRequest::RemoveSeats(remove(1, 10)),
         ),
         probe(
             "domestic: cancel a tier's renewal",
@@ -315,7 +314,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             owner(),
             regular(Domestic),
-            CancelRenewal(plus_change(0, 10, true)),
+            ActionRequest::CancelRenewal(plus_change(0, 10, true)),
         ),
         probe(
             "overseas: cancel a tier's renewal",
@@ -323,7 +322,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            CancelRenewal(plus_change(0, 10, true)),
+            ActionRequest::CancelRenewal(plus_change(0, 10, true)),
         ),
         probe(
             "domestic: restore a canceled renewal",
@@ -331,7 +330,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Domestic),
-            RestoreRenewal(canceled_plus.clone()),
+            ActionRequest::RestoreRenewal(canceled_plus.clone()),
         ),
         probe(
             "domestic: add seats to a canceled tier",
@@ -339,7 +338,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Domestic),
-            AddSeats(canceled_plus),
+            ActionRequest::AddSeats(canceled_plus),
         ),
         probe(
             "remove the Owner",
@@ -347,7 +346,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             Actor::member("ada", Role::Admin),
             regular(Overseas),
-            RemoveMember {
+            ActionRequest::RemoveMember {
                 target: Target::member("owner", Role::Owner, false),
             },
         ),
@@ -357,7 +356,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             Actor::member("ada", Role::Admin),
             regular(Overseas),
-            ChangeRole {
+            ActionRequest::ChangeRole {
                 target: Target::member("owner", Role::Owner, false),
                 role: Role::Reader,
             },
@@ -368,7 +367,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            Leave,
+            ActionRequest::Leave,
         ),
         probe(
             "make a second Owner",
@@ -376,7 +375,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             owner(),
             regular(Overseas),
-            ChangeRole {
+            ActionRequest::ChangeRole {
                 target: seatless(),
                 role: Role::Owner,
             },
@@ -387,7 +386,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: own_key(true, false),
                 credits_available: false,
             },
@@ -398,7 +397,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: own_key(false, true),
                 credits_available: true,
             },
@@ -409,7 +408,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: own_key(false, true),
                 credits_available: false,
             },
@@ -420,7 +419,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            UseTokenPlanKey {
+            ActionRequest::UseTokenPlanKey {
                 key: own_key(false, false),
                 credits_available: true,
             },
@@ -431,7 +430,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            DeletePaygKey(PaygKeyFacts {
+            ActionRequest::DeletePaygKey(PaygKeyFacts {
                 id: "k1".into(),
                 creator: "rita".into(),
             }),
@@ -442,7 +441,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            ViewPaygKey(PaygKeyFacts {
+            ActionRequest::ViewPaygKey(PaygKeyFacts {
                 id: "k2".into(),
                 creator: "sam".into(),
             }),
@@ -453,7 +452,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            ViewUsage(KeyFacts::TokenPlan(TokenPlanKeyFacts {
+            ActionRequest::ViewUsage(KeyFacts::TokenPlan(TokenPlanKeyFacts {
                 holder: "sam".into(),
                 has_seat: true,
                 credits_access: true,
@@ -465,7 +464,7 @@ pub fn limit_probes() -> Vec<Probe> {
             true,
             reader(),
             regular(Overseas),
-            ViewUsage(KeyFacts::TokenPlan(own_key(true, true))),
+            ActionRequest::ViewUsage(KeyFacts::TokenPlan(own_key(true, true))),
         ),
         probe(
             "a Reader sees Team-wide billing",
@@ -473,7 +472,7 @@ pub fn limit_probes() -> Vec<Probe> {
             false,
             reader(),
             regular(Overseas),
-            ViewBilling,
+            ActionRequest::ViewBilling,
         ),
     ]
 }

@@ -1,14 +1,11 @@
 //! Typed requests: who acts, on which Team, doing what, with the facts the policies need.
 
-use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
-use cedar_policy::{
-    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
-};
 use serde::{Deserialize, Serialize};
 
-use crate::error::RequestError;
+use crate::action::Action;
+use crate::error::UnknownName;
 
 /// A member's role in a Team (T4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -37,16 +34,12 @@ impl Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "owner" => Ok(Role::Owner),
-            "admin" => Ok(Role::Admin),
-            "reader" => Ok(Role::Reader),
-            other => Err(format!(
-                "unknown role `{other}`; expected `owner`, `admin` or `reader`"
-            )),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownName::new("role", s, "`owner`, `admin` or `reader`"))
     }
 }
 
@@ -74,15 +67,12 @@ impl Region {
 }
 
 impl FromStr for Region {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "overseas" => Ok(Region::Overseas),
-            "domestic" => Ok(Region::Domestic),
-            other => Err(format!(
-                "unknown region `{other}`; expected `overseas` or `domestic`"
-            )),
-        }
+        Region::ALL
+            .into_iter()
+            .find(|region| region.as_str() == s)
+            .ok_or_else(|| UnknownName::new("region", s, "`overseas` or `domestic`"))
     }
 }
 
@@ -192,7 +182,36 @@ pub struct PaygKeyFacts {
     pub creator: String,
 }
 
-/// A member's Token Plan Key in the request's Team (its id is `tp:TEAM:USER`).
+/// The id of a member's Token Plan Key in a Team: `tp:TEAM:USER` (K1). The one place the
+/// shape is written or read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPlanKeyId<'a> {
+    /// The Team.
+    pub team: &'a str,
+    /// The member who holds it.
+    pub user: &'a str,
+}
+
+impl<'a> TokenPlanKeyId<'a> {
+    /// The key of `user` in `team`.
+    pub fn new(team: &'a str, user: &'a str) -> Self {
+        TokenPlanKeyId { team, user }
+    }
+
+    /// The Team and user of `id`, if it has the shape `tp:TEAM:USER`.
+    pub fn parse(id: &'a str) -> Option<Self> {
+        let (team, user) = id.strip_prefix("tp:")?.split_once(':')?;
+        Some(TokenPlanKeyId { team, user })
+    }
+}
+
+impl std::fmt::Display for TokenPlanKeyId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tp:{}:{}", self.team, self.user)
+    }
+}
+
+/// A member's Token Plan Key in the request's Team (its id is a [`TokenPlanKeyId`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPlanKeyFacts {
     /// The member who holds it.
@@ -303,34 +322,38 @@ pub enum ActionRequest {
 }
 
 impl ActionRequest {
+    /// The schema action asked for.
+    pub fn action(&self) -> Action {
+        match self {
+            ActionRequest::CreateAccount => Action::CreateAccount,
+            ActionRequest::CreateTeam => Action::CreateTeam,
+            ActionRequest::Invite { .. } => Action::Invite,
+            ActionRequest::RemoveMember { .. } => Action::RemoveMember,
+            ActionRequest::Leave => Action::Leave,
+            ActionRequest::ChangeRole { .. } => Action::ChangeRole,
+            ActionRequest::BuySubscription(_) => Action::BuySubscription,
+            ActionRequest::AddSeats(_) => Action::AddSeats,
+            ActionRequest::RemoveSeats(_) => Action::RemoveSeats,
+            ActionRequest::CancelRenewal(_) => Action::CancelRenewal,
+            ActionRequest::RestoreRenewal(_) => Action::RestoreRenewal,
+            ActionRequest::AssignSeat { .. } => Action::AssignSeat,
+            ActionRequest::UnassignSeat { .. } => Action::UnassignSeat,
+            ActionRequest::ReassignSeat { .. } => Action::ReassignSeat,
+            ActionRequest::TopUpCredits => Action::TopUpCredits,
+            ActionRequest::TopUpWallet => Action::TopUpWallet,
+            ActionRequest::SetCreditsAccess { .. } => Action::SetCreditsAccess,
+            ActionRequest::CreatePaygKey { .. } => Action::CreatePaygKey,
+            ActionRequest::DeletePaygKey(_) => Action::DeletePaygKey,
+            ActionRequest::ViewPaygKey(_) => Action::ViewPaygKey,
+            ActionRequest::UseTokenPlanKey { .. } => Action::UseTokenPlanKey,
+            ActionRequest::ViewUsage(_) => Action::ViewUsage,
+            ActionRequest::ViewBilling => Action::ViewBilling,
+        }
+    }
+
     /// The Cedar action's name.
     pub fn name(&self) -> &'static str {
-        use ActionRequest::*;
-        match self {
-            CreateAccount => "create_account",
-            CreateTeam => "create_team",
-            Invite { .. } => "invite",
-            RemoveMember { .. } => "remove_member",
-            Leave => "leave",
-            ChangeRole { .. } => "change_role",
-            BuySubscription(_) => "buy_subscription",
-            AddSeats(_) => "add_seats",
-            RemoveSeats(_) => "remove_seats",
-            CancelRenewal(_) => "cancel_renewal",
-            RestoreRenewal(_) => "restore_renewal",
-            AssignSeat { .. } => "assign_seat",
-            UnassignSeat { .. } => "unassign_seat",
-            ReassignSeat { .. } => "reassign_seat",
-            TopUpCredits => "top_up_credits",
-            TopUpWallet => "top_up_wallet",
-            SetCreditsAccess { .. } => "set_credits_access",
-            CreatePaygKey { .. } => "create_payg_key",
-            DeletePaygKey(_) => "delete_payg_key",
-            ViewPaygKey(_) => "view_payg_key",
-            UseTokenPlanKey { .. } => "use_token_plan_key",
-            ViewUsage(_) => "view_usage",
-            ViewBilling => "view_billing",
-        }
+        self.action().as_str()
     }
 }
 
@@ -352,308 +375,6 @@ impl Request {
             actor,
             team,
             action,
-        }
-    }
-}
-
-/// The entity type names of the schema, parsed once.
-pub(crate) struct EntityTypes {
-    user: EntityTypeName,
-    role: EntityTypeName,
-    region: EntityTypeName,
-    team: EntityTypeName,
-    member: EntityTypeName,
-    payg_key: EntityTypeName,
-    token_plan_key: EntityTypeName,
-    action: EntityTypeName,
-}
-
-impl EntityTypes {
-    pub(crate) fn new() -> Result<Self, String> {
-        let parse = |name: &str| EntityTypeName::from_str(name).map_err(|e| e.to_string());
-        Ok(EntityTypes {
-            user: parse("User")?,
-            role: parse("Role")?,
-            region: parse("Region")?,
-            team: parse("Team")?,
-            member: parse("Member")?,
-            payg_key: parse("PaygKey")?,
-            token_plan_key: parse("TokenPlanKey")?,
-            action: parse("Action")?,
-        })
-    }
-
-    fn uid(&self, ty: &EntityTypeName, id: &str) -> EntityUid {
-        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
-    }
-
-    fn uid_expr(&self, ty: &EntityTypeName, id: &str) -> RestrictedExpression {
-        RestrictedExpression::new_entity_uid(self.uid(ty, id))
-    }
-}
-
-/// The Cedar form of a request, ready for the authorizer.
-pub(crate) struct CedarRequest {
-    pub(crate) request: cedar_policy::Request,
-    pub(crate) entities: Entities,
-}
-
-impl Request {
-    /// Builds the Cedar request and the entities it needs, checked against `schema`.
-    pub(crate) fn to_cedar(
-        &self,
-        types: &EntityTypes,
-        schema: &Schema,
-    ) -> Result<CedarRequest, RequestError> {
-        let action = self.action.name();
-        let entity_error = |e: &dyn std::fmt::Display| RequestError::Entity {
-            action,
-            message: e.to_string(),
-        };
-        let team_uid = types.uid(&types.team, &self.team.id);
-        let team = Entity::new(
-            team_uid.clone(),
-            HashMap::from([
-                (
-                    "region".to_owned(),
-                    types.uid_expr(&types.region, self.team.region.as_str()),
-                ),
-                (
-                    "is_default".to_owned(),
-                    RestrictedExpression::new_bool(self.team.is_default),
-                ),
-                (
-                    "member_count".to_owned(),
-                    RestrictedExpression::new_long(self.team.member_count),
-                ),
-                (
-                    "seat_count".to_owned(),
-                    RestrictedExpression::new_long(self.team.seat_count),
-                ),
-            ]),
-            HashSet::new(),
-        )
-        .map_err(|e| entity_error(&e))?;
-
-        let mut entities = vec![team];
-        let principal = match &self.actor {
-            Actor::User(user) => types.uid(&types.user, user),
-            Actor::Member { .. } | Actor::Outsider(_) => {
-                let user = self.actor.user();
-                // An outsider has no parent Team and the least role; the boundary denies it.
-                let (role, parents) = match &self.actor {
-                    Actor::Member { role, .. } => (*role, HashSet::from([team_uid.clone()])),
-                    _ => (Role::Reader, HashSet::new()),
-                };
-                let uid = types.uid(&types.member, &format!("{user}@{}", self.team.id));
-                let member = Entity::new(
-                    uid.clone(),
-                    HashMap::from([
-                        ("user".to_owned(), types.uid_expr(&types.user, user)),
-                        (
-                            "role".to_owned(),
-                            types.uid_expr(&types.role, role.as_str()),
-                        ),
-                    ]),
-                    parents,
-                )
-                .map_err(|e| entity_error(&e))?;
-                entities.push(member);
-                uid
-            }
-        };
-
-        let resource = match &self.action {
-            ActionRequest::DeletePaygKey(key)
-            | ActionRequest::ViewPaygKey(key)
-            | ActionRequest::ViewUsage(KeyFacts::Payg(key)) => {
-                let (uid, entity) = self.payg_key_entity(types, &team_uid, key);
-                entities.push(entity.map_err(|e| entity_error(&e))?);
-                uid
-            }
-            ActionRequest::UseTokenPlanKey { key, .. }
-            | ActionRequest::ViewUsage(KeyFacts::TokenPlan(key)) => {
-                let (uid, entity) = self.token_plan_key_entity(types, &team_uid, key);
-                entities.push(entity.map_err(|e| entity_error(&e))?);
-                uid
-            }
-            _ => team_uid,
-        };
-
-        let context =
-            Context::from_pairs(self.context_pairs(types)).map_err(|e| entity_error(&e))?;
-        let action_uid = types.uid(&types.action, action);
-        let request =
-            cedar_policy::Request::new(principal, action_uid, resource, context, Some(schema))
-                .map_err(|e| RequestError::Schema {
-                    action,
-                    message: e.to_string(),
-                })?;
-        let entities =
-            // The entities come from the typed builder above; the request (principal, action,
-            // resource, context) is checked against the schema, and a policy that meets an
-            // ill-typed attribute errors, which denies.
-            Entities::from_entities(entities, None).map_err(|e| RequestError::Schema {
-                action,
-                message: e.to_string(),
-            })?;
-        Ok(CedarRequest { request, entities })
-    }
-
-    fn payg_key_entity(
-        &self,
-        types: &EntityTypes,
-        team: &EntityUid,
-        key: &PaygKeyFacts,
-    ) -> (
-        EntityUid,
-        Result<Entity, cedar_policy::EntityAttrEvaluationError>,
-    ) {
-        let uid = types.uid(&types.payg_key, &key.id);
-        let entity = Entity::new(
-            uid.clone(),
-            HashMap::from([
-                (
-                    "team".to_owned(),
-                    RestrictedExpression::new_entity_uid(team.clone()),
-                ),
-                (
-                    "creator".to_owned(),
-                    types.uid_expr(&types.user, &key.creator),
-                ),
-            ]),
-            HashSet::new(),
-        );
-        (uid, entity)
-    }
-
-    fn token_plan_key_entity(
-        &self,
-        types: &EntityTypes,
-        team: &EntityUid,
-        key: &TokenPlanKeyFacts,
-    ) -> (
-        EntityUid,
-        Result<Entity, cedar_policy::EntityAttrEvaluationError>,
-    ) {
-        let id = format!("tp:{}:{}", self.team.id, key.holder);
-        let uid = types.uid(&types.token_plan_key, &id);
-        let entity = Entity::new(
-            uid.clone(),
-            HashMap::from([
-                (
-                    "team".to_owned(),
-                    RestrictedExpression::new_entity_uid(team.clone()),
-                ),
-                (
-                    "holder".to_owned(),
-                    types.uid_expr(&types.user, &key.holder),
-                ),
-                (
-                    "has_seat".to_owned(),
-                    RestrictedExpression::new_bool(key.has_seat),
-                ),
-                (
-                    "credits_access".to_owned(),
-                    RestrictedExpression::new_bool(key.credits_access),
-                ),
-            ]),
-            HashSet::new(),
-        );
-        (uid, entity)
-    }
-
-    fn context_pairs(&self, types: &EntityTypes) -> Vec<(String, RestrictedExpression)> {
-        let target = |t: &Target| {
-            let mut fields = vec![
-                ("user".to_owned(), types.uid_expr(&types.user, &t.user)),
-                (
-                    "is_member".to_owned(),
-                    RestrictedExpression::new_bool(t.role.is_some()),
-                ),
-            ];
-            if let Some(role) = t.role {
-                fields.push((
-                    "role".to_owned(),
-                    types.uid_expr(&types.role, role.as_str()),
-                ));
-                fields.push((
-                    "has_seat".to_owned(),
-                    RestrictedExpression::new_bool(t.has_seat),
-                ));
-            }
-            // Field names are distinct literals, so the record cannot be rejected.
-            RestrictedExpression::new_record(fields)
-                .unwrap_or_else(|_| RestrictedExpression::new_bool(false))
-        };
-        let strings = |items: &[String]| {
-            RestrictedExpression::new_set(
-                items
-                    .iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
-        let role = |r: Role| types.uid_expr(&types.role, r.as_str());
-        use ActionRequest::*;
-        match &self.action {
-            Invite { target: t, role: r } | ChangeRole { target: t, role: r } => {
-                vec![("target".into(), target(t)), ("role".into(), role(*r))]
-            }
-            RemoveMember { target: t }
-            | UnassignSeat { target: t }
-            | SetCreditsAccess { target: t } => {
-                vec![("target".into(), target(t))]
-            }
-            BuySubscription(c) | AddSeats(c) | RemoveSeats(c) | CancelRenewal(c)
-            | RestoreRenewal(c) => vec![
-                (
-                    "tier".into(),
-                    RestrictedExpression::new_string(c.tier.clone()),
-                ),
-                ("seats".into(), RestrictedExpression::new_long(c.seats)),
-                (
-                    "seats_after".into(),
-                    RestrictedExpression::new_long(c.seats_after),
-                ),
-                ("subscribed_tiers".into(), strings(&c.subscribed_tiers)),
-                ("canceled_tiers".into(), strings(&c.canceled_tiers)),
-                (
-                    "renewing_seats".into(),
-                    RestrictedExpression::new_long(c.renewing_seats),
-                ),
-            ],
-            AssignSeat {
-                target: t,
-                tier,
-                free_seats,
-            } => vec![
-                ("target".into(), target(t)),
-                (
-                    "tier".into(),
-                    RestrictedExpression::new_string(tier.clone()),
-                ),
-                (
-                    "free_seats".into(),
-                    RestrictedExpression::new_long(*free_seats),
-                ),
-            ],
-            ReassignSeat { from, target: t } => {
-                vec![("from".into(), target(from)), ("target".into(), target(t))]
-            }
-            CreatePaygKey { live_keys } => {
-                vec![(
-                    "live_keys".into(),
-                    RestrictedExpression::new_long(*live_keys),
-                )]
-            }
-            UseTokenPlanKey {
-                credits_available, ..
-            } => vec![(
-                "credits_available".into(),
-                RestrictedExpression::new_bool(*credits_available),
-            )],
-            CreateAccount | CreateTeam | Leave | TopUpCredits | TopUpWallet | DeletePaygKey(_)
-            | ViewPaygKey(_) | ViewUsage(_) | ViewBilling => Vec::new(),
         }
     }
 }
