@@ -22,14 +22,68 @@ pub enum PricesError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not a valid price list.
-    #[error("prices `{path}`: {message}")]
-    Invalid {
+    /// Not YAML of a price list's shape (a missing or unknown field, a currency not priced).
+    #[error("prices `{path}` is not a valid price list")]
+    Yaml {
         /// The file.
         path: String,
-        /// What is wrong.
-        message: String,
+        /// What the parser said.
+        source: serde_yaml::Error,
     },
+    /// A region is not priced.
+    #[error("prices `{path}`: missing region `{}`", region.as_str())]
+    MissingRegion {
+        /// The file.
+        path: String,
+        /// The region.
+        region: Region,
+    },
+    /// A region bills in another currency or zone than B1 and B3 fix.
+    #[error(
+        "prices `{path}`: region `{}` must bill in {} at {zone} (B1, B3), not {found} at {found_zone}",
+        region.as_str(),
+        Currency::of(*region)
+    )]
+    WrongRegion {
+        /// The file.
+        path: String,
+        /// The region.
+        region: Region,
+        /// Its zone as B3 fixes it.
+        zone: &'static str,
+        /// The currency the file gives.
+        found: Currency,
+        /// The zone the file gives.
+        found_zone: String,
+    },
+    /// A tier's quota is negative.
+    #[error("prices `{path}`: tier `{tier}`: `quota_tokens` is negative")]
+    NegativeQuota {
+        /// The file.
+        path: String,
+        /// The tier.
+        tier: String,
+    },
+    /// A price is negative.
+    #[error("prices `{path}`: {what} {currency} price is negative")]
+    NegativePrice {
+        /// The file.
+        path: String,
+        /// The price (`tier `plus` seat_price`, ...).
+        what: String,
+        /// Its currency.
+        currency: Currency,
+    },
+}
+
+/// A tier the price list does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tier `{tier}`; the price list has {known}")]
+pub struct UnknownTier {
+    /// The tier named.
+    pub tier: String,
+    /// The tiers priced, for people.
+    pub known: String,
 }
 
 /// A currency of the price list (B1); serialized as its ISO code.
@@ -151,44 +205,58 @@ impl Prices {
     /// Parses and checks a price list: both regions, their currencies and zones as B1 and B3
     /// fix them, and every price given in every region's currency.
     pub fn parse(path: &str, text: &str) -> Result<Self, PricesError> {
-        let invalid = |message: String| PricesError::Invalid {
-            path: path.to_owned(),
-            message,
-        };
-        let prices: Prices = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let path = || path.to_owned();
+        let prices: Prices = serde_yaml::from_str(text).map_err(|source| PricesError::Yaml {
+            path: path(),
+            source,
+        })?;
         for (region, zone) in [(Region::Overseas, "+00:00"), (Region::Domestic, "+08:00")] {
-            let currency = Currency::of(region);
             let Some(r) = prices.regions.get(&region) else {
-                return Err(invalid(format!("missing region `{}`", region.as_str())));
+                return Err(PricesError::MissingRegion {
+                    path: path(),
+                    region,
+                });
             };
-            if r.currency != currency || r.timezone != zone {
-                return Err(invalid(format!(
-                    "region `{}` must bill in {currency} at {zone} (B1, B3), not {} at {}",
-                    region.as_str(),
-                    r.currency,
-                    r.timezone
-                )));
+            if r.currency != Currency::of(region) || r.timezone != zone {
+                return Err(PricesError::WrongRegion {
+                    path: path(),
+                    region,
+                    zone,
+                    found: r.currency,
+                    found_zone: r.timezone.clone(),
+                });
             }
         }
+        let negative = |what: String, prices: &PerCurrency| {
+            [Currency::Cny, Currency::Usd]
+                .into_iter()
+                .find(|c| prices.get(*c).is_sign_negative())
+                .map(|currency| PricesError::NegativePrice {
+                    path: path(),
+                    what,
+                    currency,
+                })
+        };
         for (tier, t) in &prices.tiers {
             if t.quota_tokens < 0 {
-                return Err(invalid(format!(
-                    "tier `{tier}`: `quota_tokens` is negative"
-                )));
+                return Err(PricesError::NegativeQuota {
+                    path: path(),
+                    tier: tier.clone(),
+                });
             }
-            check_prices(&t.seat_price, &format!("tier `{tier}` seat_price")).map_err(invalid)?;
+            if let Some(e) = negative(format!("tier `{tier}` seat_price"), &t.seat_price) {
+                return Err(e);
+            }
         }
         for (model, m) in &prices.models {
-            check_prices(
-                &m.input_per_million,
-                &format!("model `{model}` input_per_million"),
-            )
-            .map_err(invalid)?;
-            check_prices(
-                &m.output_per_million,
-                &format!("model `{model}` output_per_million"),
-            )
-            .map_err(invalid)?;
+            for (what, p) in [
+                ("input_per_million", &m.input_per_million),
+                ("output_per_million", &m.output_per_million),
+            ] {
+                if let Some(e) = negative(format!("model `{model}` {what}"), p) {
+                    return Err(e);
+                }
+            }
         }
         Ok(prices)
     }
@@ -211,27 +279,17 @@ impl Prices {
     }
 
     /// A tier, or an error listing the known tiers.
-    pub fn tier(&self, tier: &str) -> Result<&TierPrices, String> {
-        self.tiers.get(tier).ok_or_else(|| {
-            format!(
-                "unknown tier `{tier}`; the price list has {}",
-                self.tiers
-                    .keys()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+    pub fn tier(&self, tier: &str) -> Result<&TierPrices, UnknownTier> {
+        self.tiers.get(tier).ok_or_else(|| UnknownTier {
+            tier: tier.to_owned(),
+            known: self
+                .tiers
+                .keys()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
-}
-
-fn check_prices(prices: &PerCurrency, what: &str) -> Result<(), String> {
-    for currency in [Currency::Usd, Currency::Cny] {
-        if prices.get(currency).is_sign_negative() {
-            return Err(format!("{what} {currency} price is negative"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -242,7 +300,13 @@ mod tests {
     fn b2_the_bundled_price_list_parses_and_names_its_tiers() {
         let prices = Prices::bundled().unwrap();
         assert_eq!(prices.tiers["plus"].seat_price.usd.to_string(), "20.00");
-        assert!(prices.tier("gold").unwrap_err().contains("`max`, `plus`"));
+        assert!(
+            prices
+                .tier("gold")
+                .unwrap_err()
+                .to_string()
+                .contains("`max`, `plus`")
+        );
     }
 
     #[test]
@@ -251,17 +315,17 @@ mod tests {
         let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
         assert!(err.contains("region `domestic` must bill in CNY"), "{err}");
         let text = BUNDLED.replace("currency: CNY", "currency: EUR");
-        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
         assert!(err.contains("unknown variant `EUR`"), "{err}");
     }
 
     #[test]
     fn a_price_missing_a_currency_or_in_an_unknown_one_is_refused() {
         let text = BUNDLED.replace(r#"{ USD: "20.00", CNY: "140.00" }"#, r#"{ USD: "20.00" }"#);
-        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
         assert!(err.contains("missing field `CNY`"), "{err}");
         let text = BUNDLED.replace(r#"CNY: "140.00" }"#, r#"CNY: "140.00", EUR: "1" }"#);
-        let err = Prices::parse("p.yaml", &text).unwrap_err().to_string();
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
         assert!(err.contains("unknown field `EUR`"), "{err}");
     }
 }

@@ -467,15 +467,9 @@ fn member_role() -> impl TypedValueParser<Value = ActorRole> {
     })
 }
 
-/// The error and its causes, each printed once: every error says only its own part.
+/// The error and its causes, each printed once.
 fn render(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text = format!("{text}: {cause}");
-        next = cause.source();
-    }
-    text
+    tokenplan::error_chain(error)
 }
 
 /// The writer behind [`out!`].

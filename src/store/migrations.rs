@@ -92,8 +92,9 @@ CREATE TABLE seat_usage (
 );
 ";
 
-/// Statement bodies compressed with zstd: a night's 10,000 statements checkpoint in a quarter
-/// of the time DuckDB's default string compression takes, and take 40% of its space.
+/// Statement bodies compressed with zstd: measured when this was added, the checkpoint closing
+/// a 10,000-statement night took 0.24 s instead of 0.53 s with DuckDB's default string
+/// compression, and the bodies 40% of the space.
 const STATEMENTS_ZSTD: &str = "
 CREATE TABLE statements_zstd (
     day DATE NOT NULL,

@@ -31,6 +31,9 @@ pub enum ApplyError {
     /// A reference that does not resolve, or a field value the store can't take.
     #[error("{0}")]
     Invalid(String),
+    /// A tier the price list does not have.
+    #[error(transparent)]
+    UnknownTier(#[from] crate::prices::UnknownTier),
     /// An id that breaks rule T7.
     #[error("`{field}`")]
     Id {
@@ -330,11 +333,9 @@ impl<'a> Teams<'a> {
             | Operation::RemoveSeats { tier, .. }
             | Operation::CancelRenewal { tier, .. }
             | Operation::RestoreRenewal { tier, .. }
-            | Operation::AssignSeat { tier, .. } => self
-                .prices
-                .tier(tier)
-                .map(|_| ())
-                .map_err(ApplyError::Invalid),
+            | Operation::AssignSeat { tier, .. } => {
+                self.prices.tier(tier).map(|_| ()).map_err(ApplyError::from)
+            }
             Operation::CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
                 Some(team) => invalid(format!(
                     "key id `{key}` is taken (Team `{team}`); choose another"

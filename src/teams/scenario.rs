@@ -8,60 +8,118 @@ use super::operation::{Operation, Step};
 /// A scenario file that can't be run as written.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// Not YAML, or not a list of steps.
-    #[error("`{file}` is not a YAML list of steps: {message}")]
-    NotAList {
+    /// Not YAML.
+    #[error("`{file}` is not a YAML list of steps")]
+    Yaml {
         /// The file.
         file: String,
         /// What the parser said.
-        message: String,
+        source: serde_yaml::Error,
+    },
+    /// YAML, but not a list.
+    #[error("`{file}` is not a YAML list of steps: the top level must be a list (`- at: ...`)")]
+    NotAList {
+        /// The file.
+        file: String,
     },
     /// One step is malformed.
-    #[error("`{file}` step {step}: {message}")]
+    #[error("`{file}` step {step}")]
     Step {
         /// The file.
         file: String,
         /// 1-based step number.
         step: usize,
         /// What is wrong, naming the field.
+        source: StepError,
+    },
+}
+
+/// What is wrong with one step, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Not a mapping.
+    #[error("a step must be a mapping with `at`, `as` and `do`")]
+    NotAMapping,
+    /// A required field is absent.
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    /// A field is blank.
+    #[error("`{0}` is empty")]
+    Empty(&'static str),
+    /// A field that must be a string is not.
+    #[error("`{field}` must be a string, not `{value}`")]
+    NotAString {
+        /// The field.
+        field: &'static str,
+        /// What it holds, as YAML.
+        value: String,
+    },
+    /// `at` is not a time.
+    #[error("`at` is not an RFC 3339 time like `2026-11-23T09:00:00Z` (`{text}`)")]
+    Time {
+        /// The text given.
+        text: String,
+        /// Why it does not parse.
+        source: chrono::ParseError,
+    },
+    /// `expect` holds something other than `denied`.
+    #[error("`expect` must be `denied`, not `{0}`")]
+    Expect(String),
+    /// `do` is not a string.
+    #[error("`do` must be an operation name, not `{0}`")]
+    NotAnOperation(String),
+    /// The operation's fields don't fit it (an unknown operation, a missing or unknown field).
+    #[error("`do: {name}`: {message}")]
+    Operation {
+        /// The operation named.
+        name: String,
+        /// What the parser said, without its own `do: ` prefix.
         message: String,
     },
+    /// Zero seats.
+    #[error("`seats` must be at least 1")]
+    NoSeats,
+    /// A top-up that is zero or negative.
+    #[error("`amount` must be positive, not `{0}`")]
+    NotPositive(rust_decimal::Decimal),
+    /// A top-up finer than the six decimals amounts are kept in.
+    #[error("`amount` has more than 6 decimals (`{0}`)")]
+    TooPrecise(rust_decimal::Decimal),
 }
 
 /// Parses a scenario's text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Step>, ScenarioError> {
-    let not_a_list = |message: String| ScenarioError::NotAList {
+    let value: Value = serde_yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
         file: file.to_owned(),
-        message,
-    };
-    let value: Value = serde_yaml::from_str(text).map_err(|e| not_a_list(e.to_string()))?;
+        source,
+    })?;
     let Value::Sequence(items) = value else {
-        return Err(not_a_list(
-            "the top level must be a list (`- at: ...`)".into(),
-        ));
+        return Err(ScenarioError::NotAList {
+            file: file.to_owned(),
+        });
     };
     items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            parse_step(item).map_err(|message| ScenarioError::Step {
+            parse_step(item).map_err(|source| ScenarioError::Step {
                 file: file.to_owned(),
                 step: i + 1,
-                message,
+                source,
             })
         })
         .collect()
 }
 
-fn take_string(map: &mut Mapping, field: &str) -> Result<String, String> {
+fn take_string(map: &mut Mapping, field: &'static str) -> Result<String, StepError> {
     match map.remove(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-        Some(Value::String(_)) => Err(format!("`{field}` is empty")),
-        Some(other) => Err(format!(
-            "`{field}` must be a string, not `{}`",
-            render(&other)
-        )),
-        None => Err(format!("missing field `{field}`")),
+        Some(Value::String(_)) => Err(StepError::Empty(field)),
+        Some(other) => Err(StepError::NotAString {
+            field,
+            value: render(&other),
+        }),
+        None => Err(StepError::Missing(field)),
     }
 }
 
@@ -71,41 +129,33 @@ fn render(value: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn parse_step(item: Value) -> Result<Step, String> {
+fn parse_step(item: Value) -> Result<Step, StepError> {
     let Value::Mapping(mut map) = item else {
-        return Err("a step must be a mapping with `at`, `as` and `do`".into());
+        return Err(StepError::NotAMapping);
     };
-    let at_text = take_string(&mut map, "at")?;
-    let at = DateTime::parse_from_rfc3339(&at_text)
-        .map_err(|e| {
-            format!(
-                "`at` is not an RFC 3339 time (`{at_text}`): {e}; write e.g. `2026-11-23T09:00:00Z`"
-            )
+    let text = take_string(&mut map, "at")?;
+    let at = DateTime::parse_from_rfc3339(&text)
+        .map_err(|source| StepError::Time {
+            text: text.clone(),
+            source,
         })?
         .with_timezone(&Utc);
     let actor = take_string(&mut map, "as")?;
     let expect_denied = match map.remove("expect") {
         None => false,
         Some(Value::String(s)) if s == "denied" => true,
-        Some(other) => {
-            return Err(format!(
-                "`expect` must be `denied`, not `{}`",
-                render(&other)
-            ));
-        }
+        Some(other) => return Err(StepError::Expect(render(&other))),
     };
     let name = match map.get("do") {
         Some(Value::String(s)) => s.clone(),
-        Some(other) => {
-            return Err(format!(
-                "`do` must be an operation name, not `{}`",
-                render(other)
-            ));
-        }
-        None => return Err("missing field `do`".into()),
+        Some(other) => return Err(StepError::NotAnOperation(render(other))),
+        None => return Err(StepError::Missing("do")),
     };
-    let operation: Operation = serde_yaml::from_value(Value::Mapping(map))
-        .map_err(|e| format!("`do: {name}`: {}", e.to_string().replace("do: ", "")))?;
+    let operation: Operation =
+        serde_yaml::from_value(Value::Mapping(map)).map_err(|e| StepError::Operation {
+            message: e.to_string().replace("do: ", ""),
+            name,
+        })?;
     validate(&operation)?;
     Ok(Step {
         at,
@@ -116,24 +166,24 @@ fn parse_step(item: Value) -> Result<Step, String> {
 }
 
 /// Checks field values the types alone don't: positive seats and amounts, non-empty ids.
-fn validate(operation: &Operation) -> Result<(), String> {
+fn validate(operation: &Operation) -> Result<(), StepError> {
     match operation {
         Operation::BuySubscription { seats, .. }
         | Operation::AddSeats { seats, .. }
         | Operation::RemoveSeats { seats, .. }
             if *seats == 0 =>
         {
-            Err("`seats` must be at least 1".into())
+            Err(StepError::NoSeats)
         }
         Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
             if amount.is_sign_negative() || amount.is_zero() =>
         {
-            Err(format!("`amount` must be positive, not `{amount}`"))
+            Err(StepError::NotPositive(*amount))
         }
         Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
             if amount.scale() > 6 =>
         {
-            Err(format!("`amount` has more than 6 decimals (`{amount}`)"))
+            Err(StepError::TooPrecise(*amount))
         }
         _ => Ok(()),
     }
@@ -143,8 +193,9 @@ fn validate(operation: &Operation) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The error and its causes, as the command line prints them.
     fn error(text: &str) -> String {
-        parse("s.yaml", text).unwrap_err().to_string()
+        crate::error_chain(&parse("s.yaml", text).unwrap_err())
     }
 
     #[test]
@@ -167,7 +218,7 @@ mod tests {
             error(&format!(
                 "{ok}- {{ at: yesterday, as: olga, do: leave, team: acme }}\n"
             )),
-            "`s.yaml` step 2: `at` is not an RFC 3339 time (`yesterday`): premature end of input; write e.g. `2026-11-23T09:00:00Z`"
+            "`s.yaml` step 2: `at` is not an RFC 3339 time like `2026-11-23T09:00:00Z` (`yesterday`): premature end of input"
         );
         assert!(
             error("- { at: '2026-11-23T09:00:00Z', as: olga, do: fly }")
