@@ -1,12 +1,19 @@
-//! One decision for a Team of 100 members: request and entities built from the Team's facts,
-//! through the gatekeeper, against the same request through Cedar's own authorizer on inputs
-//! built beforehand.
+//! One decision for a Team of 100 members, and a page of 100: request and entities built from
+//! the Team's facts, through the gatekeeper, against the same requests through Cedar's own
+//! authorizer on inputs built beforehand, in the same run.
+//!
+//! ```text
+//! cargo bench -p gatekeeper
+//! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatekeeper::probes::team;
-use gatekeeper::{ActionRequest, Actor, Gatekeeper, Region, Request, Role, Target};
+use gatekeeper::{
+    ActionRequest, Actor, Gatekeeper, KeyFacts, PaygKeyFacts, Region, Request, Role, Target,
+    TokenPlanKeyFacts,
+};
 
 fn invite_at_100_members() -> Request {
     Request::new(
@@ -19,16 +26,49 @@ fn invite_at_100_members() -> Request {
     )
 }
 
+/// A Reader's view of a 100-line statement: `view_usage` for each line's key, half of them
+/// Token Plan Keys of other members, a few their own.
+fn statement_keys() -> Vec<ActionRequest> {
+    (0..100)
+        .map(|i| {
+            ActionRequest::ViewUsage(if i % 2 == 0 {
+                KeyFacts::TokenPlan(TokenPlanKeyFacts {
+                    holder: if i == 0 {
+                        "rae".into()
+                    } else {
+                        format!("m{i}")
+                    },
+                    has_seat: i % 3 == 0,
+                    credits_access: true,
+                })
+            } else {
+                KeyFacts::Payg(PaygKeyFacts {
+                    id: format!("key-{i}"),
+                    creator: if i % 10 == 1 {
+                        "rae".into()
+                    } else {
+                        format!("m{i}")
+                    },
+                })
+            })
+        })
+        .collect()
+}
+
 fn decision(c: &mut Criterion) {
     let gate = Gatekeeper::bundled().expect("bundled policies load");
+    let authorizer = cedar_policy::Authorizer::new();
     let request = invite_at_100_members();
     c.bench_function("gatekeeper: facts to decision (100 members)", |b| {
         b.iter(|| gate.authorize(std::hint::black_box(&request)))
     });
+    c.bench_function(
+        "gatekeeper: facts to Cedar request and entities only",
+        |b| b.iter(|| gate.cedar_inputs(std::hint::black_box(&request))),
+    );
     let (cedar_request, entities) = gate
         .cedar_inputs(&request)
         .expect("the request conforms to the schema");
-    let authorizer = cedar_policy::Authorizer::new();
     c.bench_function(
         "cedar: is_authorized on prebuilt inputs, whole policy set",
         |b| b.iter(|| authorizer.is_authorized(&cedar_request, gate.policy_set(), &entities)),
@@ -37,6 +77,41 @@ fn decision(c: &mut Criterion) {
     c.bench_function(
         "cedar: is_authorized on prebuilt inputs, the action's policies",
         |b| b.iter(|| authorizer.is_authorized(&cedar_request, slice, &entities)),
+    );
+
+    let reader = Actor::member("rae", Role::Reader);
+    let team = team(Region::Overseas, false, 100, 40);
+    let keys = statement_keys();
+    c.bench_function("gatekeeper: a page of 100 view_usage, decide_page", |b| {
+        b.iter(|| gate.decide_page(&reader, &team, std::hint::black_box(&keys)))
+    });
+    let requests: Vec<Request> = keys
+        .iter()
+        .map(|k| Request::new(reader.clone(), team.clone(), k.clone()))
+        .collect();
+    c.bench_function("gatekeeper: a page of 100 view_usage, one by one", |b| {
+        b.iter(|| {
+            requests
+                .iter()
+                .map(|r| gate.decide(std::hint::black_box(r)))
+                .collect::<Vec<_>>()
+        })
+    });
+    let prebuilt: Vec<_> = requests
+        .iter()
+        .map(|r| gate.cedar_inputs(r).expect("conforms"))
+        .collect();
+    let slice = gate.policy_set_for("view_usage");
+    c.bench_function(
+        "cedar: a page of 100 view_usage on prebuilt inputs, the action's policies",
+        |b| {
+            b.iter(|| {
+                prebuilt
+                    .iter()
+                    .map(|(request, entities)| authorizer.is_authorized(request, slice, entities))
+                    .collect::<Vec<_>>()
+            })
+        },
     );
 }
 

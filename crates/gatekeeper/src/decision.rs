@@ -56,7 +56,7 @@ impl Decision {
         role: Option<&'static str>,
         permits: Vec<PolicyRef>,
         forbids: Vec<PolicyRef>,
-        not_applicable: Vec<PolicyRef>,
+        not_applicable: &[PolicyRef],
         errors: Vec<String>,
     ) -> Self {
         let allowed = errors.is_empty() && forbids.is_empty() && !permits.is_empty();
@@ -69,7 +69,11 @@ impl Decision {
             allowed,
             action,
             role,
-            not_applicable: if allowed { Vec::new() } else { not_applicable },
+            not_applicable: if allowed {
+                Vec::new()
+            } else {
+                not_applicable.to_vec()
+            },
             policies,
             errors,
         }

@@ -10,9 +10,9 @@ use cedar_policy::{
 use miette::Diagnostic;
 
 use crate::decision::{Decision, Effect, PolicyRef};
-use crate::encode::EntityTypes;
+use crate::encode::Encoder;
 use crate::error::{LoadError, Problem, RequestError};
-use crate::request::{Actor, Request};
+use crate::request::{ActionRequest, Actor, Request, TeamFacts};
 use crate::rules;
 use crate::source::{PolicySources, SCHEMA_FILE, line_of, statement_lines};
 
@@ -34,7 +34,7 @@ pub struct Gatekeeper {
     by_action: HashMap<String, PolicySet>,
     schema: Schema,
     authorizer: Authorizer,
-    types: EntityTypes,
+    encoder: Encoder,
     refs: HashMap<PolicyId, PolicyRef>,
     locations: BTreeMap<String, PolicyLocation>,
     permits_by_action: HashMap<String, Vec<PolicyRef>>,
@@ -122,7 +122,7 @@ impl Gatekeeper {
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        let types = EntityTypes::new().map_err(|message| {
+        let encoder = Encoder::new(&sources.schema.text).map_err(|message| {
             invalid(vec![Problem {
                 file: SCHEMA_FILE.into(),
                 line: 0,
@@ -146,7 +146,7 @@ impl Gatekeeper {
             by_action,
             schema,
             authorizer: Authorizer::new(),
-            types,
+            encoder,
             refs,
             locations,
             permits_by_action,
@@ -156,11 +156,59 @@ impl Gatekeeper {
     /// Decides `request`. An error building it is returned (the caller must deny); an error
     /// evaluating a policy denies.
     pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
-        let cedar = request.to_cedar(&self.types, &self.schema)?;
-        let policies = self.policy_set_for(request.action.name());
+        let cedar = self.encoder.request(request, &self.schema)?;
+        Ok(self.evaluate(
+            &request.actor,
+            &request.action,
+            &cedar.request,
+            &cedar.entities,
+        ))
+    }
+
+    /// Decides a page of requests by one actor in one Team, in order: a Reader's view of a
+    /// statement's keys (`view_usage` for each), say. The Team's and the actor's entities are
+    /// built once and every request is evaluated against one entity store, so a page costs
+    /// little more than Cedar's own evaluation of each request. Fails closed like
+    /// [`Gatekeeper::decide`]: a request that can't be built is denied, and so is one whose key
+    /// appears twice in the page with different facts.
+    pub fn decide_page(
+        &self,
+        actor: &Actor,
+        team: &TeamFacts,
+        actions: &[ActionRequest],
+    ) -> Vec<Decision> {
+        let page = match self.encoder.page(actor, team, actions, &self.schema) {
+            Ok(page) => page,
+            Err(e) => {
+                let reason = chain(&e);
+                return actions
+                    .iter()
+                    .map(|a| Decision::failed(a.name(), reason.clone()))
+                    .collect();
+            }
+        };
+        actions
+            .iter()
+            .zip(page.requests)
+            .map(|(action, cedar)| match cedar {
+                Ok(cedar) => self.evaluate(actor, action, &cedar, &page.entities),
+                Err(e) => Decision::failed(action.name(), chain(&e)),
+            })
+            .collect()
+    }
+
+    /// Evaluates a built request over its action's policies.
+    fn evaluate(
+        &self,
+        actor: &Actor,
+        action_request: &ActionRequest,
+        cedar: &cedar_policy::Request,
+        entities: &cedar_policy::Entities,
+    ) -> Decision {
+        let action = action_request.name();
         let response = self
             .authorizer
-            .is_authorized(&cedar.request, policies, &cedar.entities);
+            .is_authorized(cedar, self.policy_set_for(action), entities);
         let (mut permits, mut forbids) = (Vec::new(), Vec::new());
         for id in response.diagnostics().reason() {
             if let Some(policy) = self.refs.get(id) {
@@ -177,24 +225,15 @@ impl Gatekeeper {
             .errors()
             .map(ToString::to_string)
             .collect();
-        let action = request.action.name();
-        let role = match &request.actor {
+        let role = match actor {
             Actor::Member { role, .. } => Some(role.as_str()),
             Actor::User(_) | Actor::Outsider(_) => None,
         };
         let not_applicable = self
             .permits_by_action
             .get(action)
-            .cloned()
-            .unwrap_or_default();
-        Ok(Decision::new(
-            action,
-            role,
-            permits,
-            forbids,
-            not_applicable,
-            errors,
-        ))
+            .map_or(&[][..], Vec::as_slice);
+        Decision::new(action, role, permits, forbids, not_applicable, errors)
     }
 
     /// The Cedar request and entities `request` becomes (for tools and benchmarks).
@@ -202,7 +241,7 @@ impl Gatekeeper {
         &self,
         request: &Request,
     ) -> Result<(cedar_policy::Request, cedar_policy::Entities), RequestError> {
-        let cedar = request.to_cedar(&self.types, &self.schema)?;
+        let cedar = self.encoder.request(request, &self.schema)?;
         Ok((cedar.request, cedar.entities))
     }
 

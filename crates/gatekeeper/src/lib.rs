@@ -17,7 +17,28 @@
 //! ```
 //!
 //! Loading validates every policy strictly against the schema and refuses to start on any
-//! problem; an evaluation error denies (fail closed).
+//! problem; an evaluation error denies (fail closed). Every request is checked against the
+//! schema; the check depends only on a request's shape (its action, entity types, context
+//! fields and roles), so a shape the schema accepted once skips it, and a shape it rejects is
+//! denied every time.
+//!
+//! A page of requests by one actor in one Team (a Reader's view of a statement's keys) is
+//! decided in one call, over one entity store:
+//!
+//! ```
+//! use gatekeeper::{ActionRequest, Actor, Gatekeeper, KeyFacts, PaygKeyFacts, Region, Role,
+//!                  TeamFacts};
+//!
+//! let gate = Gatekeeper::bundled()?;
+//! let team = TeamFacts { id: "acme".into(), region: Region::Overseas, is_default: false,
+//!                        member_count: 3, seat_count: 0 };
+//! let key = |id: &str, creator: &str| ActionRequest::ViewUsage(KeyFacts::Payg(PaygKeyFacts {
+//!     id: id.into(), creator: creator.into() }));
+//! let page = gate.decide_page(&Actor::member("rae", Role::Reader), &team,
+//!                             &[key("k1", "rae"), key("k2", "olga")]);
+//! assert!(page[0].is_allowed() && !page[1].is_allowed()); // V1: only their own keys
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! [`Gatekeeper`] is `Send + Sync`: build it once and decide from any number of threads.
 //! [`SharedGatekeeper`] adds reloading a reviewed policy directory while they decide

@@ -300,6 +300,130 @@ fn an_action_the_schema_does_not_know_denies() {
 }
 
 #[test]
+fn a_request_shape_the_schema_rejects_is_denied_every_time_though_an_accepted_shape_is_not_checked_again()
+ {
+    // A schema whose `Target` requires `has_seat`: an invite of a member conforms, an invite
+    // of an outsider (no `has_seat`) does not.
+    let dir = broken_copy("tokenplan.cedarschema", |text| {
+        text.replace("  has_seat?: Bool,\n};", "  has_seat: Bool,\n};")
+    });
+    let gate = Gatekeeper::from_dir(dir.path()).unwrap();
+    let invite = |target| {
+        Request::new(
+            Actor::member("ada", Role::Owner),
+            team(Region::Overseas, false, 3, 0),
+            ActionRequest::Invite {
+                target,
+                role: Role::Reader,
+            },
+        )
+    };
+    let member = invite(Target::member("bo", Role::Reader, false));
+    let outsider = invite(Target::outsider("cy"));
+    for _ in 0..3 {
+        // The accepted shape is decided by the policies (a member can't be invited again)...
+        let decision = gate.decide(&member);
+        assert!(decision.errors().is_empty(), "{}", decision.explain());
+        // ...and the rejected one is refused by the schema, every time.
+        assert!(
+            matches!(
+                gate.authorize(&outsider),
+                Err(gatekeeper::RequestError::Schema { .. })
+            ),
+            "an outsider's invite must fail the schema's check"
+        );
+        let decision = gate.decide(&outsider);
+        assert!(!decision.is_allowed());
+        assert!(
+            decision
+                .explain()
+                .contains("does not conform to the schema"),
+            "{}",
+            decision.explain()
+        );
+    }
+    // With the bundled schema, the same invite is allowed.
+    assert!(
+        Gatekeeper::bundled()
+            .unwrap()
+            .decide(&outsider)
+            .is_allowed()
+    );
+}
+
+#[test]
+fn a_page_of_decisions_is_the_decisions_one_by_one() {
+    use gatekeeper::{KeyFacts, PaygKeyFacts, TokenPlanKeyFacts};
+    let gate = Gatekeeper::bundled().unwrap();
+    let team = team(Region::Overseas, false, 5, 2);
+    let keys: Vec<ActionRequest> = (0..10)
+        .map(|i| {
+            ActionRequest::ViewUsage(if i % 2 == 0 {
+                KeyFacts::TokenPlan(TokenPlanKeyFacts {
+                    holder: if i == 4 {
+                        "rae".into()
+                    } else {
+                        format!("m{i}")
+                    },
+                    has_seat: i % 3 == 0,
+                    credits_access: true,
+                })
+            } else {
+                KeyFacts::Payg(PaygKeyFacts {
+                    id: format!("k{i}"),
+                    creator: if i % 3 == 0 {
+                        "rae".into()
+                    } else {
+                        "olga".into()
+                    },
+                })
+            })
+        })
+        .collect();
+    for actor in [
+        Actor::member("rae", Role::Reader),
+        Actor::member("olga", Role::Owner),
+        Actor::Outsider("mallory".into()),
+    ] {
+        let page = gate.decide_page(&actor, &team, &keys);
+        let one_by_one: Vec<_> = keys
+            .iter()
+            .map(|k| gate.decide(&Request::new(actor.clone(), team.clone(), k.clone())))
+            .collect();
+        assert_eq!(page, one_by_one);
+    }
+    let reader = gate.decide_page(&Actor::member("rae", Role::Reader), &team, &keys);
+    let allowed: Vec<bool> = reader.iter().map(|d| d.is_allowed()).collect();
+    assert_eq!(
+        allowed,
+        [
+            false, false, false, true, true, false, false, false, false, true
+        ],
+        "a Reader sees only their own keys (V1)"
+    );
+    // One key given two sets of facts: that request is denied, the others are decided.
+    let conflicting = [
+        keys[1].clone(),
+        ActionRequest::ViewUsage(KeyFacts::Payg(PaygKeyFacts {
+            id: "k1".into(),
+            creator: "rae".into(),
+        })),
+    ];
+    let rae = Actor::member("rae", Role::Reader);
+    let page = gate.decide_page(&rae, &team, &conflicting);
+    assert_eq!(
+        page[0],
+        gate.decide(&Request::new(rae.clone(), team.clone(), keys[1].clone()))
+    );
+    assert!(!page[1].is_allowed());
+    assert!(
+        page[1].explain().contains("two different sets of facts"),
+        "{}",
+        page[1].explain()
+    );
+}
+
+#[test]
 fn an_actor_outside_the_team_role_shape_denies() {
     let gate = Gatekeeper::bundled().unwrap();
     let team = team(Region::Overseas, false, 10, 0);
