@@ -78,6 +78,11 @@ fn decision(c: &mut Criterion) {
         "cedar: is_authorized on prebuilt inputs, the action's policies",
         |b| b.iter(|| authorizer.is_authorized(&cedar_request, slice, &entities)),
     );
+    let typed = gate.policy_set_for_request(&request);
+    c.bench_function(
+        "cedar: is_authorized on prebuilt inputs, the gatekeeper's slice",
+        |b| b.iter(|| authorizer.is_authorized(&cedar_request, typed, &entities)),
+    );
 
     let reader = Actor::member("rae", Role::Reader);
     let team = team(Region::Overseas, false, 100, 40);
@@ -109,6 +114,24 @@ fn decision(c: &mut Criterion) {
                 prebuilt
                     .iter()
                     .map(|(request, entities)| authorizer.is_authorized(request, slice, entities))
+                    .collect::<Vec<_>>()
+            })
+        },
+    );
+    c.bench_function(
+        "cedar: a page of 100 view_usage on prebuilt inputs, the gatekeeper's slices",
+        |b| {
+            b.iter(|| {
+                prebuilt
+                    .iter()
+                    .zip(&requests)
+                    .map(|((cedar, entities), request)| {
+                        authorizer.is_authorized(
+                            cedar,
+                            gate.policy_set_for_request(request),
+                            entities,
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
         },

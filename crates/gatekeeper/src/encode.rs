@@ -482,6 +482,39 @@ fn shape(actor: &Actor, action: &ActionRequest) -> usize {
         | role(named) << 12
 }
 
+/// Policy slices: one per action, principal type and resource type (see [`slice_index`]).
+pub(crate) const SLICES: usize = Action::ALL.len() * 2 * 3;
+
+/// The principal's and resource's entity types as codes: `User` 0 or `Member` 1; `Team` 0,
+/// `PaygKey` 1 or `TokenPlanKey` 2.
+fn entity_types(actor: &Actor, action: &ActionRequest) -> (usize, usize) {
+    let principal = usize::from(!matches!(actor, Actor::User(_)));
+    let resource = match action {
+        ActionRequest::DeletePaygKey(_)
+        | ActionRequest::ViewPaygKey(_)
+        | ActionRequest::ViewUsage(KeyFacts::Payg(_)) => 1,
+        ActionRequest::UseTokenPlanKey { .. }
+        | ActionRequest::ViewUsage(KeyFacts::TokenPlan(_)) => 2,
+        _ => 0,
+    };
+    (principal, resource)
+}
+
+/// The policy slice a request is evaluated on: its action's, principal type's and resource
+/// type's.
+pub(crate) fn slice_index(actor: &Actor, action: &ActionRequest) -> usize {
+    let (principal, resource) = entity_types(actor, action);
+    (action.action() as usize * 2 + principal) * 3 + resource
+}
+
+/// The action, principal type and resource type of a slice.
+pub(crate) fn slice_types(index: usize) -> (Action, &'static str, &'static str) {
+    let action = Action::ALL[index / 6];
+    let principal = ["User", "Member"][index / 3 % 2];
+    let resource = ["Team", "PaygKey", "TokenPlanKey"][index % 3];
+    (action, principal, resource)
+}
+
 /// Whether the schema enumerates one of [`OPEN_TYPES`]: then a request's ids matter to its
 /// conformance, and every request is checked.
 fn enumerates_open_types(schema_text: &str) -> Result<bool, String> {

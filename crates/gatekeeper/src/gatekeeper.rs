@@ -5,12 +5,13 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Policy, PolicyId, PolicySet, PrincipalConstraint,
+    ResourceConstraint, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
 use crate::decision::{Decision, Effect, PolicyRef};
-use crate::encode::Encoder;
+use crate::encode::{self, Encoder};
 use crate::error::{LoadError, Problem, RequestError};
 use crate::request::{ActionRequest, Actor, Request, TeamFacts};
 use crate::rules;
@@ -32,6 +33,10 @@ pub struct Gatekeeper {
     /// Per action, the policies whose action scope includes it: a policy whose scope excludes
     /// the request's action never applies and never errors, so evaluating only these is exact.
     by_action: HashMap<String, PolicySet>,
+    /// The action's policies whose principal and resource scopes also admit the request's
+    /// entity types, by [`encode::slice_index`]: a policy scoped to `principal is T` or
+    /// `resource is T` never applies, and never errors, on another type, so this is exact too.
+    by_request_types: Vec<PolicySet>,
     schema: Schema,
     authorizer: Authorizer,
     encoder: Encoder,
@@ -134,7 +139,11 @@ impl Gatekeeper {
             .map(|p| (p.id().clone(), policy_ref(p)))
             .collect();
         let permits_by_action = permits_by_action(&schema, &policies, &refs);
-        let by_action = slice_by_action(&schema, &policies).map_err(|message| {
+        let by_action = slice_by_action(&schema, &policies).and_then(|by_action| {
+            let by_types = slice_by_request_types(&by_action)?;
+            Ok((by_action, by_types))
+        });
+        let (by_action, by_request_types) = by_action.map_err(|message| {
             invalid(vec![Problem {
                 file: SCHEMA_FILE.into(),
                 line: 0,
@@ -144,6 +153,7 @@ impl Gatekeeper {
         Ok(Gatekeeper {
             policies,
             by_action,
+            by_request_types,
             schema,
             authorizer: Authorizer::new(),
             encoder,
@@ -206,9 +216,8 @@ impl Gatekeeper {
         entities: &cedar_policy::Entities,
     ) -> Decision {
         let action = action_request.name();
-        let response = self
-            .authorizer
-            .is_authorized(cedar, self.policy_set_for(action), entities);
+        let policies = &self.by_request_types[encode::slice_index(actor, action_request)];
+        let response = self.authorizer.is_authorized(cedar, policies, entities);
         let (mut permits, mut forbids) = (Vec::new(), Vec::new());
         for id in response.diagnostics().reason() {
             if let Some(policy) = self.refs.get(id) {
@@ -269,6 +278,12 @@ impl Gatekeeper {
     /// The policies evaluated for `action`: those whose action scope admits it.
     pub fn policy_set_for(&self, action: &str) -> &PolicySet {
         self.by_action.get(action).unwrap_or(&self.policies)
+    }
+
+    /// The policies evaluated for `request`: its action's, less those whose principal or
+    /// resource scope excludes the request's entity types.
+    pub fn policy_set_for_request(&self, request: &Request) -> &PolicySet {
+        &self.by_request_types[encode::slice_index(&request.actor, &request.action)]
     }
 
     /// The schema.
@@ -437,6 +452,43 @@ fn slice_by_action(
         }
     }
     Ok(sliced)
+}
+
+/// [`encode::SLICES`] policy sets: for each action, principal type and resource type, the
+/// action's policies whose principal and resource scopes admit those types.
+fn slice_by_request_types(
+    by_action: &HashMap<String, PolicySet>,
+) -> Result<Vec<PolicySet>, String> {
+    let mut slices = Vec::with_capacity(encode::SLICES);
+    for index in 0..encode::SLICES {
+        let (action, principal, resource) = encode::slice_types(index);
+        let mut slice = PolicySet::new();
+        let policies = by_action
+            .get(action.as_str())
+            .into_iter()
+            .flat_map(PolicySet::policies);
+        for policy in policies {
+            let principal_admits = match policy.principal_constraint() {
+                PrincipalConstraint::Is(ty) | PrincipalConstraint::IsIn(ty, _) => {
+                    ty.to_string() == principal
+                }
+                PrincipalConstraint::Eq(uid) => uid.type_name().to_string() == principal,
+                PrincipalConstraint::Any | PrincipalConstraint::In(_) => true,
+            };
+            let resource_admits = match policy.resource_constraint() {
+                ResourceConstraint::Is(ty) | ResourceConstraint::IsIn(ty, _) => {
+                    ty.to_string() == resource
+                }
+                ResourceConstraint::Eq(uid) => uid.type_name().to_string() == resource,
+                ResourceConstraint::Any | ResourceConstraint::In(_) => true,
+            };
+            if principal_admits && resource_admits {
+                slice.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        slices.push(slice);
+    }
+    Ok(slices)
 }
 
 /// For each action name, the permit policies whose scope includes it.

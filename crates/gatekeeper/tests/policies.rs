@@ -352,6 +352,59 @@ fn a_request_shape_the_schema_rejects_is_denied_every_time_though_an_accepted_sh
 }
 
 #[test]
+fn decisions_on_the_sliced_policies_are_cedars_on_the_whole_set() {
+    let gate = Gatekeeper::bundled().unwrap();
+    let authorizer = Authorizer::new();
+    let mut requests: Vec<Request> = limit_probes().into_iter().map(|p| p.request).collect();
+    for actor in [
+        Actor::member("rita", Role::Reader),
+        Actor::member("olga", Role::Owner),
+        Actor::Outsider("mallory".into()),
+        Actor::User("uma".into()),
+    ] {
+        for action in [
+            ActionRequest::ViewBilling,
+            ActionRequest::TopUpCredits,
+            ActionRequest::CreateTeam,
+            ActionRequest::Leave,
+        ] {
+            requests.push(Request::new(
+                actor.clone(),
+                team(Region::Domestic, false, 4, 1),
+                action,
+            ));
+        }
+    }
+    assert!(requests.len() > 40);
+    for request in &requests {
+        let decision = gate.decide(request);
+        let Ok((cedar, entities)) = gate.cedar_inputs(request) else {
+            assert!(!decision.is_allowed());
+            continue;
+        };
+        let whole = authorizer.is_authorized(&cedar, gate.policy_set(), &entities);
+        let reasons: BTreeSet<String> = whole
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            decision.is_allowed(),
+            whole.decision() == cedar_policy::Decision::Allow,
+            "{request:?}"
+        );
+        assert_eq!(
+            decision.errors().len(),
+            whole.diagnostics().errors().count(),
+            "{request:?}"
+        );
+        for policy in decision.policies() {
+            assert!(reasons.contains(&policy.id), "{request:?}: {}", policy.id);
+        }
+    }
+}
+
+#[test]
 fn a_page_of_decisions_is_the_decisions_one_by_one() {
     use gatekeeper::{KeyFacts, PaygKeyFacts, TokenPlanKeyFacts};
     let gate = Gatekeeper::bundled().unwrap();
