@@ -14,14 +14,4 @@ pub mod review;
 pub mod store;
 pub mod teams;
 
-/// An error and its causes on one line, each said once (`what failed: why: deeper why`): every
-/// error here says only its own part and keeps its cause as `source()`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text = format!("{text}: {cause}");
-        next = cause.source();
-    }
-    text
-}
+pub use gatekeeper::error_chain;

@@ -10,10 +10,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatekeeper::probes::team;
-use gatekeeper::{
-    ActionRequest, Actor, Gatekeeper, KeyFacts, PaygKeyFacts, Region, Request, Role, Target,
-    TokenPlanKeyFacts,
-};
+use gatekeeper::{ActionRequest, Actor, Gatekeeper, Region, Request, Role, Target};
 
 fn invite_at_100_members() -> Request {
     Request::new(
@@ -24,35 +21,6 @@ fn invite_at_100_members() -> Request {
             role: Role::Reader,
         },
     )
-}
-
-/// A Reader's view of a 100-line statement: `view_usage` for each line's key, half of them
-/// Token Plan Keys of other members, a few their own.
-fn statement_keys() -> Vec<ActionRequest> {
-    (0..100)
-        .map(|i| {
-            ActionRequest::ViewUsage(if i % 2 == 0 {
-                KeyFacts::TokenPlan(TokenPlanKeyFacts {
-                    holder: if i == 0 {
-                        "rae".into()
-                    } else {
-                        format!("m{i}")
-                    },
-                    has_seat: i % 3 == 0,
-                    credits_access: true,
-                })
-            } else {
-                KeyFacts::Payg(PaygKeyFacts {
-                    id: format!("key-{i}"),
-                    creator: if i % 10 == 1 {
-                        "rae".into()
-                    } else {
-                        format!("m{i}")
-                    },
-                })
-            })
-        })
-        .collect()
 }
 
 fn decision(c: &mut Criterion) {
@@ -86,7 +54,8 @@ fn decision(c: &mut Criterion) {
 
     let reader = Actor::member("rae", Role::Reader);
     let team = team(Region::Overseas, false, 100, 40);
-    let keys = statement_keys();
+    // A Reader's view of a 100-line statement.
+    let keys = gatekeeper::probes::usage_page("rae", 100);
     c.bench_function("gatekeeper: a page of 100 view_usage, decide_page", |b| {
         b.iter(|| gate.decide_page(&reader, &team, std::hint::black_box(&keys)))
     });

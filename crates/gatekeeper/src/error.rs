@@ -123,3 +123,16 @@ impl UnknownName {
         }
     }
 }
+
+/// An error and its causes on one line, each said once (`what failed: why: deeper why`), for
+/// a log line: every error of this crate says only its own part and keeps its cause as
+/// `source()`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text = format!("{text}: {cause}");
+        next = cause.source();
+    }
+    text
+}

@@ -12,7 +12,7 @@ use miette::Diagnostic;
 
 use crate::decision::{Decision, Effect, PolicyRef};
 use crate::encode::{self, Encoder};
-use crate::error::{LoadError, Problem, RequestError};
+use crate::error::{LoadError, Problem, RequestError, error_chain};
 use crate::request::{ActionRequest, Actor, Request, TeamFacts};
 use crate::rules;
 use crate::source::{PolicySources, SCHEMA_FILE, line_of, statement_lines};
@@ -190,7 +190,7 @@ impl Gatekeeper {
         let page = match self.encoder.page(actor, team, actions, &self.schema) {
             Ok(page) => page,
             Err(e) => {
-                let reason = chain(&e);
+                let reason = error_chain(&e);
                 return actions
                     .iter()
                     .map(|a| Decision::failed(a.name(), reason.clone()))
@@ -202,7 +202,7 @@ impl Gatekeeper {
             .zip(page.requests)
             .map(|(action, cedar)| match cedar {
                 Ok(cedar) => self.evaluate(actor, action, &cedar, &page.entities),
-                Err(e) => Decision::failed(action.name(), chain(&e)),
+                Err(e) => Decision::failed(action.name(), error_chain(&e)),
             })
             .collect()
     }
@@ -257,7 +257,7 @@ impl Gatekeeper {
     /// Decides `request`, turning an error building it into a denial (fail closed).
     pub fn decide(&self, request: &Request) -> Decision {
         self.authorize(request)
-            .unwrap_or_else(|e| Decision::failed(request.action.name(), chain(&e)))
+            .unwrap_or_else(|e| Decision::failed(request.action.name(), error_chain(&e)))
     }
 
     /// Every policy, by id, with where it is written.
@@ -290,17 +290,6 @@ impl Gatekeeper {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
-}
-
-/// An error and its causes on one line, each once.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text = format!("{text}: {cause}");
-        next = cause.source();
-    }
-    text
 }
 
 fn invalid(mut problems: Vec<Problem>) -> LoadError {

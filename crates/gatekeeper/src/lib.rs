@@ -85,7 +85,7 @@ mod source;
 
 pub use action::Action;
 pub use decision::{Decision, Effect, PolicyRef};
-pub use error::{LoadError, Problem, RequestError, UnknownName};
+pub use error::{LoadError, Problem, RequestError, UnknownName, error_chain};
 pub use gatekeeper::Gatekeeper;
 pub use request::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, SubscriptionChange,

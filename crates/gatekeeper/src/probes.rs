@@ -20,6 +20,36 @@ pub struct Probe {
     pub request: Request,
 }
 
+/// The keys of a statement's `lines` lines as `reader` would view them (`view_usage` each):
+/// even lines Token Plan Keys of other members (`reader`'s own on lines 4, 14, ...), odd lines
+/// pay-as-you-go keys, every third created by `reader`.
+pub fn usage_page(reader: &str, lines: usize) -> Vec<ActionRequest> {
+    (0..lines)
+        .map(|i| {
+            ActionRequest::ViewUsage(if i % 2 == 0 {
+                KeyFacts::TokenPlan(TokenPlanKeyFacts {
+                    holder: if i % 10 == 4 {
+                        reader.into()
+                    } else {
+                        format!("m{i}")
+                    },
+                    has_seat: i % 3 == 0,
+                    credits_access: true,
+                })
+            } else {
+                KeyFacts::Payg(PaygKeyFacts {
+                    id: format!("k{i}"),
+                    creator: if i % 3 == 0 {
+                        reader.into()
+                    } else {
+                        "olga".into()
+                    },
+                })
+            })
+        })
+        .collect()
+}
+
 /// A Team of `members` members and `seats` seats.
 pub fn team(region: Region, is_default: bool, members: i64, seats: i64) -> TeamFacts {
     TeamFacts {

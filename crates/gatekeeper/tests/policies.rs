@@ -406,33 +406,10 @@ fn decisions_on_the_sliced_policies_are_cedars_on_the_whole_set() {
 
 #[test]
 fn a_page_of_decisions_is_the_decisions_one_by_one() {
-    use gatekeeper::{KeyFacts, PaygKeyFacts, TokenPlanKeyFacts};
+    use gatekeeper::{KeyFacts, PaygKeyFacts};
     let gate = Gatekeeper::bundled().unwrap();
     let team = team(Region::Overseas, false, 5, 2);
-    let keys: Vec<ActionRequest> = (0..10)
-        .map(|i| {
-            ActionRequest::ViewUsage(if i % 2 == 0 {
-                KeyFacts::TokenPlan(TokenPlanKeyFacts {
-                    holder: if i == 4 {
-                        "rae".into()
-                    } else {
-                        format!("m{i}")
-                    },
-                    has_seat: i % 3 == 0,
-                    credits_access: true,
-                })
-            } else {
-                KeyFacts::Payg(PaygKeyFacts {
-                    id: format!("k{i}"),
-                    creator: if i % 3 == 0 {
-                        "rae".into()
-                    } else {
-                        "olga".into()
-                    },
-                })
-            })
-        })
-        .collect();
+    let keys = gatekeeper::probes::usage_page("rae", 10);
     for actor in [
         Actor::member("rae", Role::Reader),
         Actor::member("olga", Role::Owner),
