@@ -195,6 +195,8 @@ pub fn days_through(
 
 /// Bills or reproduces every day of [`days_through`] `day`, in order, writing each to
 /// `out/DAY/` when `out` is given; `each_day` sees each day's report once it is committed.
+/// Returns the last day's report (none when every day was already billed and written): a
+/// catch-up keeps one day's statements in memory at a time, however long the gap.
 pub fn run(
     store: &mut Store,
     prices: &Prices,
@@ -203,7 +205,7 @@ pub fn run(
     out: Option<&Path>,
     progress: &ProgressBar,
     mut each_day: impl FnMut(&RunReport),
-) -> Result<Vec<RunReport>, BillingError> {
+) -> Result<Option<RunReport>, BillingError> {
     let mut days = days_through(store, day, now)?;
     // A run stopped after committing but before its files were written (a kill, a full disk)
     // left the latest billed day without files: write them first.
@@ -213,7 +215,7 @@ pub fn run(
     {
         days.insert(0, latest);
     }
-    let mut reports = Vec::with_capacity(days.len());
+    let mut last = None;
     let mut histories = Histories::through(day);
     for day in &days {
         let report = bill_day(store, prices, *day, now, &mut histories, progress)?;
@@ -221,9 +223,9 @@ pub fn run(
         // The day is billed whether or not its files could be written: it is reported.
         each_day(&report);
         written?;
-        reports.push(report);
+        last = Some(report);
     }
-    Ok(reports)
+    Ok(last)
 }
 
 /// Bills `day`, which must be the next day to bill (B18) and over (B20), or reproduces it if

@@ -27,7 +27,6 @@ fn bill(store: &mut Store, prices: &Prices, d: u32) -> billing::RunReport {
         |_| {},
     )
     .unwrap()
-    .pop()
     .unwrap()
 }
 
