@@ -371,14 +371,10 @@ fn compute(
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .collect();
-    // Every tier a Team subscribes to must be priced: a missing price would bill nothing.
+    // Every tier a Team subscribes to must be priced: a missing price would bill nothing (the
+    // replay already refused a charge for one).
     for (team, replay) in &replays {
-        for tier in replay
-            .state
-            .subscriptions
-            .keys()
-            .chain(replay.charges.iter().filter_map(StatementLine::tier))
-        {
+        for tier in replay.state.subscriptions.keys() {
             if !prices.tiers.contains_key(tier) {
                 return Err(BillingError::Unpriced {
                     team: team.clone(),

@@ -104,16 +104,6 @@ impl StatementLine {
         }
     }
 
-    /// The tier of a subscription or proration line.
-    pub fn tier(&self) -> Option<&String> {
-        match self {
-            StatementLine::Subscription { tier, .. } | StatementLine::Proration { tier, .. } => {
-                Some(tier)
-            }
-            _ => None,
-        }
-    }
-
     /// The usage, for usage lines.
     pub fn usage(&self) -> Option<&Usage> {
         match self {

@@ -207,7 +207,7 @@ impl Gatekeeper {
             .collect()
     }
 
-    /// Evaluates a built request over its action's policies.
+    /// Evaluates a built request over its slice of the policies ([`Self::policy_set_for_request`]).
     fn evaluate(
         &self,
         actor: &Actor,
