@@ -10,14 +10,17 @@
 //! their value. So a shape the schema accepted once is accepted again, and its requests skip
 //! the check; a shape it rejects is checked, and denied, every time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cedar_policy::{
-    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
-    SchemaFragment,
+use cedar_policy::{Schema, SchemaFragment};
+use cedar_policy_core::ast::{
+    self, Eid, EntityType, EntityUID, EntityUIDEntry, PartialValue, Value,
 };
+use cedar_policy_core::entities::{Entities, NoEntitiesSchema, TCComputation};
+use cedar_policy_core::extensions::Extensions;
 
 use crate::action::Action;
 use crate::error::RequestError;
@@ -34,18 +37,24 @@ const OPEN_TYPES: [&str; 5] = ["User", "Team", "Member", "PaygKey", "TokenPlanKe
 const SHAPES: usize = 1 << 14;
 
 /// Turns typed requests into Cedar's, for one schema.
+///
+/// Entities and contexts are built from values, not from Cedar's restricted expressions,
+/// which Cedar would evaluate back into the same values; and the entity store is built
+/// without computing a transitive closure, because the encoding has one parent edge only,
+/// from a `Member` to its `Team`, and a Team has no parents: every entity's parents already
+/// are all its ancestors. A test checks both against Cedar's own construction.
 pub(crate) struct Encoder {
-    user: EntityTypeName,
-    team: EntityTypeName,
-    member: EntityTypeName,
-    payg_key: EntityTypeName,
-    token_plan_key: EntityTypeName,
+    user: EntityType,
+    team: EntityType,
+    member: EntityType,
+    payg_key: EntityType,
+    token_plan_key: EntityType,
     /// By [`Role`] discriminant.
-    roles: Vec<EntityUid>,
+    roles: Vec<EntityUID>,
     /// By [`Region`] discriminant.
-    regions: Vec<EntityUid>,
+    regions: Vec<EntityUID>,
     /// By [`Action`] discriminant.
-    actions: Vec<EntityUid>,
+    actions: Vec<EntityUID>,
     /// Shapes the schema accepted; `None` when shapes do not decide conformance for this
     /// schema (an id type is enumerated), and every request is checked.
     accepted: Option<Box<[AtomicBool]>>,
@@ -53,23 +62,23 @@ pub(crate) struct Encoder {
 
 /// The Cedar form of one request.
 pub(crate) struct CedarRequest {
-    pub(crate) request: cedar_policy::Request,
+    pub(crate) request: ast::Request,
     pub(crate) entities: Entities,
 }
 
 /// The Cedar form of a page of requests by one actor in one Team: one entity store for all.
 pub(crate) struct CedarPage {
-    pub(crate) requests: Vec<Result<cedar_policy::Request, RequestError>>,
+    pub(crate) requests: Vec<Result<ast::Request, RequestError>>,
     pub(crate) entities: Entities,
 }
+
+/// An entity's attributes, by name.
+type Attrs = Vec<(&'static str, Value)>;
 
 impl Encoder {
     /// The encoder for `schema`, whose text is `schema_text`.
     pub(crate) fn new(schema_text: &str) -> Result<Self, String> {
-        let parse = |name: &str| EntityTypeName::from_str(name).map_err(|e| e.to_string());
-        let uid = |ty: &EntityTypeName, id: &str| {
-            EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
-        };
+        let parse = |name: &str| EntityType::from_str(name).map_err(|e| e.to_string());
         let (role, region, action) = (parse("Role")?, parse("Region")?, parse("Action")?);
         Ok(Encoder {
             user: parse("User")?,
@@ -91,16 +100,12 @@ impl Encoder {
         })
     }
 
-    fn uid(&self, ty: &EntityTypeName, id: &str) -> EntityUid {
-        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    fn user(&self, id: &str) -> Value {
+        Value::from(uid(&self.user, id))
     }
 
-    fn user_expr(&self, id: &str) -> RestrictedExpression {
-        RestrictedExpression::new_entity_uid(self.uid(&self.user, id))
-    }
-
-    fn role_expr(&self, role: Role) -> RestrictedExpression {
-        RestrictedExpression::new_entity_uid(self.roles[role as usize].clone())
+    fn role(&self, role: Role) -> Value {
+        Value::from(self.roles[role as usize].clone())
     }
 
     /// One request and the entities it needs, checked against `schema`.
@@ -110,16 +115,10 @@ impl Encoder {
         schema: &Schema,
     ) -> Result<CedarRequest, RequestError> {
         let action = request.action.name();
-        let (team_uid, team) = self.team_entity(&request.team, action)?;
-        let (principal, member) =
-            self.principal(&request.actor, &request.team, &team_uid, action)?;
-        let (resource, key) = self.resource(&request.action, &request.team, &team_uid, action)?;
-        let entities = [Some(team), member, key].into_iter().flatten();
-        let entities =
-            Entities::from_entities(entities, None).map_err(|source| RequestError::Entities {
-                action,
-                source: Box::new(source),
-            })?;
+        let (team_uid, team) = self.team_entity(&request.team);
+        let (principal, member) = self.principal(&request.actor, &request.team, &team_uid);
+        let (resource, key) = self.resource(&request.action, &request.team, &team_uid);
+        let entities = store([Some(team), member, key].into_iter().flatten(), action)?;
         let request =
             self.cedar_request(&request.actor, &request.action, principal, resource, schema)?;
         Ok(CedarRequest { request, entities })
@@ -135,9 +134,9 @@ impl Encoder {
         schema: &Schema,
     ) -> Result<CedarPage, RequestError> {
         let first = actions.first().map_or("view_usage", ActionRequest::name);
-        let (team_uid, team_entity) = self.team_entity(team, first)?;
-        let (principal, member) = self.principal(actor, team, &team_uid, first)?;
-        let mut entities: HashMap<EntityUid, Entity> = HashMap::new();
+        let (team_uid, team_entity) = self.team_entity(team);
+        let (principal, member) = self.principal(actor, team, &team_uid);
+        let mut entities: HashMap<EntityUID, ast::Entity> = HashMap::new();
         entities.insert(team_uid.clone(), team_entity);
         if let Some(member) = member {
             entities.insert(principal.clone(), member);
@@ -145,33 +144,27 @@ impl Encoder {
         let mut requests = Vec::with_capacity(actions.len());
         for action_request in actions {
             let action = action_request.name();
-            let request = self
-                .resource(action_request, team, &team_uid, action)
-                .and_then(|(resource, key)| {
-                    if let Some(key) = key {
-                        match entities.get(&resource) {
-                            Some(known) if !known.deep_eq(&key) => {
-                                return Err(RequestError::ConflictingFacts {
-                                    action,
-                                    entity: resource.to_string(),
-                                });
-                            }
-                            Some(_) => {}
-                            None => {
-                                entities.insert(resource.clone(), key);
-                            }
-                        }
+            let (resource, key) = self.resource(action_request, team, &team_uid);
+            let request = match key {
+                Some(key) => match entities.get(&resource) {
+                    Some(known) if !known.deep_eq(&key) => Err(RequestError::ConflictingFacts {
+                        action,
+                        entity: resource.to_string(),
+                    }),
+                    Some(_) => Ok(()),
+                    None => {
+                        entities.insert(resource.clone(), key);
+                        Ok(())
                     }
-                    self.cedar_request(actor, action_request, principal.clone(), resource, schema)
-                });
+                },
+                None => Ok(()),
+            }
+            .and_then(|()| {
+                self.cedar_request(actor, action_request, principal.clone(), resource, schema)
+            });
             requests.push(request);
         }
-        let entities = Entities::from_entities(entities.into_values(), None).map_err(|source| {
-            RequestError::Entities {
-                action: first,
-                source: Box::new(source),
-            }
-        })?;
+        let entities = store(entities.into_values(), first)?;
         Ok(CedarPage { requests, entities })
     }
 
@@ -181,73 +174,58 @@ impl Encoder {
         &self,
         actor: &Actor,
         action_request: &ActionRequest,
-        principal: EntityUid,
-        resource: EntityUid,
+        principal: EntityUID,
+        resource: EntityUID,
         schema: &Schema,
-    ) -> Result<cedar_policy::Request, RequestError> {
-        let action = action_request.name();
-        let context =
-            Context::from_pairs(self.context_pairs(action_request)).map_err(|source| {
-                RequestError::Context {
-                    action,
-                    source: Box::new(source),
-                }
-            })?;
+    ) -> Result<ast::Request, RequestError> {
+        let context = ast::Context::Value(Arc::new(
+            self.context(action_request)
+                .into_iter()
+                .map(|(name, value)| (name.into(), value))
+                .collect::<BTreeMap<_, _>>(),
+        ));
+        let action_uid = self.actions[action_request.action() as usize].clone();
         let accepted = self
             .accepted
             .as_ref()
             .map(|accepted| &accepted[shape(actor, action_request)]);
-        let checked = !accepted.is_some_and(|a| a.load(Ordering::Relaxed));
-        let action_uid = self.actions[action_request.action() as usize].clone();
-        let cedar = cedar_policy::Request::new(
-            principal,
-            action_uid,
-            resource,
-            context,
-            checked.then_some(schema),
-        )
-        .map_err(|source| RequestError::Schema {
-            action,
-            source: Box::new(source),
-        })?;
-        if checked && let Some(accepted) = accepted {
-            accepted.store(true, Ordering::Relaxed);
+        if !accepted.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            cedar_policy::Request::new(
+                principal.clone().into(),
+                action_uid.clone().into(),
+                resource.clone().into(),
+                context.clone().into(),
+                Some(schema),
+            )
+            .map_err(|source| RequestError::Schema {
+                action: action_request.name(),
+                source: Box::new(source),
+            })?;
+            if let Some(accepted) = accepted {
+                accepted.store(true, Ordering::Relaxed);
+            }
         }
-        Ok(cedar)
+        Ok(ast::Request::new_unchecked(
+            EntityUIDEntry::known(principal, None),
+            EntityUIDEntry::known(action_uid, None),
+            EntityUIDEntry::known(resource, None),
+            Some(context),
+        ))
     }
 
-    fn team_entity(
-        &self,
-        team: &TeamFacts,
-        action: &'static str,
-    ) -> Result<(EntityUid, Entity), RequestError> {
-        let uid = self.uid(&self.team, &team.id);
-        let entity = Entity::new(
-            uid.clone(),
-            HashMap::from([
-                (
-                    "region".to_owned(),
-                    RestrictedExpression::new_entity_uid(
-                        self.regions[team.region as usize].clone(),
-                    ),
-                ),
-                (
-                    "is_default".to_owned(),
-                    RestrictedExpression::new_bool(team.is_default),
-                ),
-                (
-                    "member_count".to_owned(),
-                    RestrictedExpression::new_long(team.member_count),
-                ),
-                (
-                    "seat_count".to_owned(),
-                    RestrictedExpression::new_long(team.seat_count),
-                ),
-            ]),
-            HashSet::new(),
-        )
-        .map_err(entity_error(action))?;
-        Ok((uid, entity))
+    fn team_entity(&self, team: &TeamFacts) -> (EntityUID, ast::Entity) {
+        let uid = uid(&self.team, &team.id);
+        let attrs = vec![
+            (
+                "region",
+                Value::from(self.regions[team.region as usize].clone()),
+            ),
+            ("is_default", Value::from(team.is_default)),
+            ("member_count", Value::from(team.member_count)),
+            ("seat_count", Value::from(team.seat_count)),
+        ];
+        let entity = entity(uid.clone(), attrs, HashSet::new());
+        (uid, entity)
     }
 
     /// The principal's uid, and its entity when it is a `Member` (an outsider has no parent
@@ -256,26 +234,17 @@ impl Encoder {
         &self,
         actor: &Actor,
         team: &TeamFacts,
-        team_uid: &EntityUid,
-        action: &'static str,
-    ) -> Result<(EntityUid, Option<Entity>), RequestError> {
+        team_uid: &EntityUID,
+    ) -> (EntityUID, Option<ast::Entity>) {
         let (role, parents) = match actor {
-            Actor::User(user) => return Ok((self.uid(&self.user, user), None)),
+            Actor::User(user) => return (uid(&self.user, user), None),
             Actor::Member { role, .. } => (*role, HashSet::from([team_uid.clone()])),
             Actor::Outsider(_) => (Role::Reader, HashSet::new()),
         };
         let user = actor.user();
-        let uid = self.uid(&self.member, &format!("{user}@{}", team.id));
-        let member = Entity::new(
-            uid.clone(),
-            HashMap::from([
-                ("user".to_owned(), self.user_expr(user)),
-                ("role".to_owned(), self.role_expr(role)),
-            ]),
-            parents,
-        )
-        .map_err(entity_error(action))?;
-        Ok((uid, Some(member)))
+        let uid = uid(&self.member, &format!("{user}@{}", team.id));
+        let attrs = vec![("user", self.user(user)), ("role", self.role(role))];
+        (uid.clone(), Some(entity(uid, attrs, parents)))
     }
 
     /// The resource's uid: the key for key actions (with its entity), else the Team.
@@ -283,10 +252,9 @@ impl Encoder {
         &self,
         action_request: &ActionRequest,
         team: &TeamFacts,
-        team_uid: &EntityUid,
-        action: &'static str,
-    ) -> Result<(EntityUid, Option<Entity>), RequestError> {
-        let team_attr = || RestrictedExpression::new_entity_uid(team_uid.clone());
+        team_uid: &EntityUID,
+    ) -> (EntityUID, Option<ast::Entity>) {
+        let team_attr = || Value::from(team_uid.clone());
         let (uid, attrs) = match action_request {
             ActionRequest::DeletePaygKey(key)
             | ActionRequest::ViewPaygKey(key)
@@ -295,138 +263,85 @@ impl Encoder {
             | ActionRequest::ViewUsage(KeyFacts::TokenPlan(key)) => {
                 self.token_plan_key(&team.id, key, team_attr())
             }
-            _ => return Ok((team_uid.clone(), None)),
+            _ => return (team_uid.clone(), None),
         };
-        let entity =
-            Entity::new(uid.clone(), attrs, HashSet::new()).map_err(entity_error(action))?;
-        Ok((uid, Some(entity)))
+        (uid.clone(), Some(entity(uid, attrs, HashSet::new())))
     }
 
-    fn payg_key(
-        &self,
-        key: &PaygKeyFacts,
-        team: RestrictedExpression,
-    ) -> (EntityUid, HashMap<String, RestrictedExpression>) {
-        let attrs = HashMap::from([
-            ("team".to_owned(), team),
-            ("creator".to_owned(), self.user_expr(&key.creator)),
-        ]);
-        (self.uid(&self.payg_key, &key.id), attrs)
+    fn payg_key(&self, key: &PaygKeyFacts, team: Value) -> (EntityUID, Attrs) {
+        let attrs = vec![("team", team), ("creator", self.user(&key.creator))];
+        (uid(&self.payg_key, &key.id), attrs)
     }
 
     fn token_plan_key(
         &self,
         team_id: &str,
         key: &TokenPlanKeyFacts,
-        team: RestrictedExpression,
-    ) -> (EntityUid, HashMap<String, RestrictedExpression>) {
+        team: Value,
+    ) -> (EntityUID, Attrs) {
         let id = TokenPlanKeyId::new(team_id, &key.holder).to_string();
-        let attrs = HashMap::from([
-            ("team".to_owned(), team),
-            ("holder".to_owned(), self.user_expr(&key.holder)),
-            (
-                "has_seat".to_owned(),
-                RestrictedExpression::new_bool(key.has_seat),
-            ),
-            (
-                "credits_access".to_owned(),
-                RestrictedExpression::new_bool(key.credits_access),
-            ),
-        ]);
-        (self.uid(&self.token_plan_key, &id), attrs)
+        let attrs = vec![
+            ("team", team),
+            ("holder", self.user(&key.holder)),
+            ("has_seat", Value::from(key.has_seat)),
+            ("credits_access", Value::from(key.credits_access)),
+        ];
+        (uid(&self.token_plan_key, &id), attrs)
     }
 
-    fn context_pairs(&self, action: &ActionRequest) -> Vec<(String, RestrictedExpression)> {
+    /// The action's context, by field.
+    fn context(&self, action: &ActionRequest) -> Attrs {
         let target = |t: &Target| {
             let mut fields = vec![
-                ("user".to_owned(), self.user_expr(&t.user)),
-                (
-                    "is_member".to_owned(),
-                    RestrictedExpression::new_bool(t.role.is_some()),
-                ),
+                ("user", self.user(&t.user)),
+                ("is_member", Value::from(t.role.is_some())),
             ];
             if let Some(role) = t.role {
-                fields.push(("role".to_owned(), self.role_expr(role)));
-                fields.push((
-                    "has_seat".to_owned(),
-                    RestrictedExpression::new_bool(t.has_seat),
-                ));
+                fields.push(("role", self.role(role)));
+                fields.push(("has_seat", Value::from(t.has_seat)));
             }
-            #[expect(
-                clippy::expect_used,
-                reason = "a record is refused only for a repeated field, and these are distinct literals"
-            )]
-            RestrictedExpression::new_record(fields).expect("distinct field names")
+            Value::record(fields, None)
         };
-        let strings = |items: &[String]| {
-            RestrictedExpression::new_set(
-                items
-                    .iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
-        let role = |r: Role| self.role_expr(r);
+        let strings =
+            |items: &[String]| Value::set(items.iter().map(|s| Value::from(s.as_str())), None);
         match action {
             ActionRequest::Invite { target: t, role: r }
             | ActionRequest::ChangeRole { target: t, role: r } => {
-                vec![("target".into(), target(t)), ("role".into(), role(*r))]
+                vec![("target", target(t)), ("role", self.role(*r))]
             }
             ActionRequest::RemoveMember { target: t }
             | ActionRequest::UnassignSeat { target: t }
-            | ActionRequest::SetCreditsAccess { target: t } => {
-                vec![("target".into(), target(t))]
-            }
+            | ActionRequest::SetCreditsAccess { target: t } => vec![("target", target(t))],
             ActionRequest::BuySubscription(c)
             | ActionRequest::AddSeats(c)
             | ActionRequest::RemoveSeats(c)
             | ActionRequest::CancelRenewal(c)
             | ActionRequest::RestoreRenewal(c) => vec![
-                (
-                    "tier".into(),
-                    RestrictedExpression::new_string(c.tier.clone()),
-                ),
-                ("seats".into(), RestrictedExpression::new_long(c.seats)),
-                (
-                    "seats_after".into(),
-                    RestrictedExpression::new_long(c.seats_after),
-                ),
-                ("subscribed_tiers".into(), strings(&c.subscribed_tiers)),
-                ("canceled_tiers".into(), strings(&c.canceled_tiers)),
-                (
-                    "renewing_seats".into(),
-                    RestrictedExpression::new_long(c.renewing_seats),
-                ),
+                ("tier", Value::from(c.tier.as_str())),
+                ("seats", Value::from(c.seats)),
+                ("seats_after", Value::from(c.seats_after)),
+                ("subscribed_tiers", strings(&c.subscribed_tiers)),
+                ("canceled_tiers", strings(&c.canceled_tiers)),
+                ("renewing_seats", Value::from(c.renewing_seats)),
             ],
             ActionRequest::AssignSeat {
                 target: t,
                 tier,
                 free_seats,
             } => vec![
-                ("target".into(), target(t)),
-                (
-                    "tier".into(),
-                    RestrictedExpression::new_string(tier.clone()),
-                ),
-                (
-                    "free_seats".into(),
-                    RestrictedExpression::new_long(*free_seats),
-                ),
+                ("target", target(t)),
+                ("tier", Value::from(tier.as_str())),
+                ("free_seats", Value::from(*free_seats)),
             ],
             ActionRequest::ReassignSeat { from, target: t } => {
-                vec![("from".into(), target(from)), ("target".into(), target(t))]
+                vec![("from", target(from)), ("target", target(t))]
             }
             ActionRequest::CreatePaygKey { live_keys } => {
-                vec![(
-                    "live_keys".into(),
-                    RestrictedExpression::new_long(*live_keys),
-                )]
+                vec![("live_keys", Value::from(*live_keys))]
             }
             ActionRequest::UseTokenPlanKey {
                 credits_available, ..
-            } => vec![(
-                "credits_available".into(),
-                RestrictedExpression::new_bool(*credits_available),
-            )],
+            } => vec![("credits_available", Value::from(*credits_available))],
             ActionRequest::CreateAccount
             | ActionRequest::CreateTeam
             | ActionRequest::Leave
@@ -438,6 +353,35 @@ impl Encoder {
             | ActionRequest::ViewBilling => Vec::new(),
         }
     }
+}
+
+fn uid(ty: &EntityType, id: &str) -> EntityUID {
+    EntityUID::from_components(ty.clone(), Eid::new(id), None)
+}
+
+fn entity(uid: EntityUID, attrs: Attrs, parents: HashSet<EntityUID>) -> ast::Entity {
+    let attrs = attrs
+        .into_iter()
+        .map(|(name, value)| (name.into(), PartialValue::Value(value)));
+    ast::Entity::new_with_attr_partial_value(uid, attrs, HashSet::new(), parents, [])
+}
+
+/// The entity store of a request or a page. Parents are taken as the ancestors (see
+/// [`Encoder`]), so no closure is computed.
+fn store(
+    entities: impl IntoIterator<Item = ast::Entity>,
+    action: &'static str,
+) -> Result<Entities, RequestError> {
+    Entities::from_entities(
+        entities,
+        None::<&NoEntitiesSchema>,
+        TCComputation::AssumeAlreadyComputed,
+        Extensions::all_available(),
+    )
+    .map_err(|source| RequestError::Entities {
+        action,
+        source: Box::new(source),
+    })
 }
 
 /// The shape of a request: everything the schema's request check depends on, as an index
@@ -528,15 +472,6 @@ fn enumerates_open_types(schema_text: &str) -> Result<bool, String> {
     Ok(entity_types
         .filter(|(name, _)| OPEN_TYPES.contains(&name.as_str()))
         .any(|(_, ty)| ty.get("enum").is_some()))
-}
-
-fn entity_error(
-    action: &'static str,
-) -> impl FnOnce(cedar_policy::EntityAttrEvaluationError) -> RequestError {
-    move |source| RequestError::Entity {
-        action,
-        source: Box::new(source),
-    }
 }
 
 #[cfg(test)]

@@ -60,22 +60,6 @@ fn render(problems: &[Problem]) -> String {
 /// Why a typed request could not be turned into a Cedar request. The caller must deny.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// An entity's attributes could not be evaluated.
-    #[error("invalid entity for `{action}`")]
-    Entity {
-        /// The action being authorized.
-        action: &'static str,
-        /// Cedar's error.
-        source: Box<cedar_policy::EntityAttrEvaluationError>,
-    },
-    /// The action's context could not be built.
-    #[error("invalid context for `{action}`")]
-    Context {
-        /// The action being authorized.
-        action: &'static str,
-        /// Cedar's error.
-        source: Box<cedar_policy::ContextCreationError>,
-    },
     /// The request does not conform to the schema.
     #[error("request for `{action}` does not conform to the schema")]
     Schema {

@@ -5,14 +5,15 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer, Policy, PolicyId, PolicySet, PrincipalConstraint,
-    ResourceConstraint, Schema, ValidationMode, Validator,
+    ActionConstraint, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
+    ValidationMode, Validator,
 };
 use miette::Diagnostic;
 
 use crate::decision::{Decision, Effect, PolicyRef};
 use crate::encode::{self, Encoder};
 use crate::error::{LoadError, Problem, RequestError, error_chain};
+use crate::evaluate::{self, CompiledPolicy};
 use crate::request::{ActionRequest, Actor, Request, TeamFacts};
 use crate::rules;
 use crate::source::{PolicySources, SCHEMA_FILE, line_of, statement_lines};
@@ -37,8 +38,9 @@ pub struct Gatekeeper {
     /// entity types, by [`encode::slice_index`]: a policy scoped to `principal is T` or
     /// `resource is T` never applies, and never errors, on another type, so this is exact too.
     by_request_types: Vec<PolicySet>,
+    /// [`Self::by_request_types`], compiled for evaluation.
+    compiled: Vec<Vec<CompiledPolicy>>,
     schema: Schema,
-    authorizer: Authorizer,
     encoder: Encoder,
     refs: HashMap<PolicyId, PolicyRef>,
     locations: BTreeMap<String, PolicyLocation>,
@@ -150,12 +152,16 @@ impl Gatekeeper {
                 message,
             }])
         })?;
+        let compiled = by_request_types
+            .iter()
+            .map(|slice| evaluate::compile(slice, policy_ref))
+            .collect();
         Ok(Gatekeeper {
             policies,
             by_action,
             by_request_types,
+            compiled,
             schema,
-            authorizer: Authorizer::new(),
             encoder,
             refs,
             locations,
@@ -170,7 +176,7 @@ impl Gatekeeper {
         Ok(self.evaluate(
             &request.actor,
             &request.action,
-            &cedar.request,
+            cedar.request,
             &cedar.entities,
         ))
     }
@@ -201,7 +207,7 @@ impl Gatekeeper {
             .iter()
             .zip(page.requests)
             .map(|(action, cedar)| match cedar {
-                Ok(cedar) => self.evaluate(actor, action, &cedar, &page.entities),
+                Ok(cedar) => self.evaluate(actor, action, cedar, &page.entities),
                 Err(e) => Decision::failed(action.name(), error_chain(&e)),
             })
             .collect()
@@ -212,28 +218,18 @@ impl Gatekeeper {
         &self,
         actor: &Actor,
         action_request: &ActionRequest,
-        cedar: &cedar_policy::Request,
-        entities: &cedar_policy::Entities,
+        cedar: cedar_policy_core::ast::Request,
+        entities: &cedar_policy_core::entities::Entities,
     ) -> Decision {
         let action = action_request.name();
-        let policies = &self.by_request_types[encode::slice_index(actor, action_request)];
-        let response = self.authorizer.is_authorized(cedar, policies, entities);
-        let (mut permits, mut forbids) = (Vec::new(), Vec::new());
-        for id in response.diagnostics().reason() {
-            if let Some(policy) = self.refs.get(id) {
-                match policy.effect {
-                    Effect::Permit => permits.push(policy.clone()),
-                    Effect::Forbid => forbids.push(policy.clone()),
-                }
-            }
-        }
+        let slice = &self.compiled[encode::slice_index(actor, action_request)];
+        let evaluate::Verdicts {
+            mut permits,
+            mut forbids,
+            errors,
+        } = evaluate::evaluate(slice, cedar, entities);
         permits.sort_by(|a, b| a.id.cmp(&b.id));
         forbids.sort_by(|a, b| a.id.cmp(&b.id));
-        let errors = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
         let role = match actor {
             Actor::Member { role, .. } => Some(role.as_str()),
             Actor::User(_) | Actor::Outsider(_) => None,
@@ -251,7 +247,7 @@ impl Gatekeeper {
         request: &Request,
     ) -> Result<(cedar_policy::Request, cedar_policy::Entities), RequestError> {
         let cedar = self.encoder.request(request, &self.schema)?;
-        Ok((cedar.request, cedar.entities))
+        Ok((cedar.request.into(), cedar.entities.into()))
     }
 
     /// Decides `request`, turning an error building it into a denial (fail closed).

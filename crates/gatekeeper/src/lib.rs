@@ -75,6 +75,7 @@ mod action;
 mod decision;
 mod encode;
 mod error;
+mod evaluate;
 mod gatekeeper;
 pub mod matrix;
 pub mod probes;
