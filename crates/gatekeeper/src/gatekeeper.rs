@@ -304,7 +304,10 @@ fn diagnostic_line(diagnostic: &dyn Diagnostic, text: &str) -> Option<usize> {
 
 fn parse_schema(sources: &PolicySources, problems: &mut Vec<Problem>) -> Option<Schema> {
     match Schema::from_cedarschema_str(&sources.schema.text) {
-        Ok((schema, _warnings)) => Some(schema),
+        Ok((schema, _warnings)) => {
+            refuse_action_groups(&schema, sources, problems);
+            Some(schema)
+        }
         Err(e) => {
             problems.push(Problem {
                 file: sources.schema.name.clone(),
@@ -313,6 +316,32 @@ fn parse_schema(sources: &PolicySources, problems: &mut Vec<Problem>) -> Option<
             });
             None
         }
+    }
+}
+
+/// Action groups are refused: a policy scoped to a group applies, in Cedar, to the group's
+/// members, while the gatekeeper evaluates each request on the policies whose scope names its
+/// action, over an entity store without action entities. A group would be a forbid Cedar
+/// applies and the gatekeeper skips.
+fn refuse_action_groups(schema: &Schema, sources: &PolicySources, problems: &mut Vec<Problem>) {
+    let text = &sources.schema.text;
+    for group in schema.action_groups() {
+        let name = group.id().unescaped();
+        let declares_member = |line: &str| {
+            line.trim_start().starts_with("action")
+                && line.contains(" in ")
+                && line
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == name)
+        };
+        problems.push(Problem {
+            file: sources.schema.name.clone(),
+            line: text.lines().position(declares_member).map_or(0, |i| i + 1),
+            message: format!(
+                "action `{name}` is a group of actions, which the gatekeeper does not \
+                 evaluate; drop the group and name its actions in the policies' scopes"
+            ),
+        });
     }
 }
 

@@ -2,11 +2,9 @@
 //! directory: every decision is made whole by one policy set, a broken directory changes
 //! nothing, and a reload is seen by every later decision.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::support::{edited_copy, policies_dir};
 use gatekeeper::{
     ActionRequest, Actor, Gatekeeper, Region, Request, Role, SharedGatekeeper, TeamFacts,
 };
@@ -16,24 +14,6 @@ const _: () = {
     send_and_sync::<Gatekeeper>();
     send_and_sync::<SharedGatekeeper>();
 };
-
-fn policies() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
-}
-
-/// A copy of the reviewed policies with `edit` applied to `file`.
-fn copy(file: &str, edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(policies()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
-    std::fs::write(dir.path().join(file), edit(text)).unwrap();
-    dir
-}
 
 /// An Admin topping up Credits: denied by the reviewed policies (C2).
 fn admin_tops_up() -> Request {
@@ -53,14 +33,14 @@ fn admin_tops_up() -> Request {
 
 #[test]
 fn threads_decide_while_policies_are_reloaded_and_a_broken_directory_changes_nothing() {
-    let shared = SharedGatekeeper::new(Gatekeeper::from_dir(policies()).unwrap());
-    let loosened = copy("credits.cedar", |t| {
+    let shared = SharedGatekeeper::new(Gatekeeper::from_dir(policies_dir()).unwrap());
+    let loosened = edited_copy("credits.cedar", |t| {
         t.replace(
             "when { principal.role == Role::\"owner\" };",
             "when { principal.role in [Role::\"owner\", Role::\"admin\"] };",
         )
     });
-    let broken = copy("credits.cedar", |t| t.replace("permit", "permt"));
+    let broken = edited_copy("credits.cedar", |t| t.replace("permit", "permt"));
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let deciders: Vec<_> = (0..4)
@@ -103,7 +83,7 @@ fn threads_decide_while_policies_are_reloaded_and_a_broken_directory_changes_not
         assert!(error.contains("credits.cedar:"), "{error}");
         assert!(decide(), "a broken directory keeps the policies in force");
         std::thread::sleep(std::time::Duration::from_millis(50));
-        shared.reload_from_dir(&policies()).unwrap();
+        shared.reload_from_dir(&policies_dir()).unwrap();
         assert!(!decide());
         std::thread::sleep(std::time::Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);

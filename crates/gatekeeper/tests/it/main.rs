@@ -1,0 +1,9 @@
+//! The gatekeeper's integration tests, one binary: the reviewed policies evaluated, reloads
+//! under concurrent decisions, and decisions checked against Cedar's own authorizer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod equivalence;
+mod policies;
+mod reload;
+mod support;
