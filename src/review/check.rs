@@ -69,6 +69,11 @@ impl PolicyDiff {
         PolicyDiff { cells, limits }
     }
 
+    /// Whether any sampled decision changed.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.limits.is_empty()
+    }
+
     /// Whether any decision went from deny to allow.
     pub fn loosens(&self) -> bool {
         self.cells
@@ -77,7 +82,7 @@ impl PolicyDiff {
             || self.limits.iter().any(|l| l.new && !l.old)
     }
 
-    /// One line per change; `(none)` when nothing changed.
+    /// One line per change, or one saying that none changed.
     pub fn render(&self) -> String {
         let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
         let mut lines: Vec<String> = self.cells.iter().map(|c| format!("matrix  {c}")).collect();
@@ -91,7 +96,7 @@ impl PolicyDiff {
             )
         }));
         if lines.is_empty() {
-            "no decision changed".to_owned()
+            "matrix  no cell and no limit probe changed".to_owned()
         } else {
             lines.join("\n")
         }

@@ -4,14 +4,21 @@
 //! allows (cedar-policy-symcc + cvc5). A counterexample is run through both policy sets and
 //! told in the reviewer's terms: the action, the principal's and the Team's facts, the context,
 //! both decisions, and the policies that made NEW's.
+//!
+//! The solver compares Cedar's decisions, in which a policy that fails to evaluate is skipped;
+//! the gatekeeper denies instead. The two agree where no policy of either side can fail, so an
+//! environment where one can is not compared: a forbid that only ever fails, dropped, would
+//! change nothing for Cedar and allow what the gatekeeper denied.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use cedar_policy::{
-    Authorizer, Decision, Entities, EntityUid, EvalResult, PolicySet, Request, RequestEnv,
+    AuthorizationError, Authorizer, Decision, Entities, EntityUid, EvalResult, Policy, PolicyId,
+    PolicySet, Request, RequestEnv, Schema,
 };
-use cedar_policy_symcc::{CompiledPolicySet, Env};
+use cedar_policy_symcc::solver::LocalSolver;
+use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env};
 use gatekeeper::Gatekeeper;
 use serde::Serialize;
 
@@ -47,9 +54,21 @@ pub struct EnvProof {
     pub loosened: Option<Example>,
     /// A request OLD allows and NEW denies, if any.
     pub tightened: Option<Example>,
-    /// Why the two could not be compared (NEW's schema does not type OLD's policies); counted
-    /// as a loosening, since nothing was proved.
+    /// Why the two could not be compared (NEW's schema does not type OLD's policies, or a
+    /// policy can fail to evaluate); counted as a loosening, since nothing was proved.
     pub not_compared: Option<String>,
+    /// The policies that can fail to evaluate here, with a request where the first does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub may_fail: Option<MayFail>,
+}
+
+/// Policies that can fail to evaluate in one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct MayFail {
+    /// `OLD's `id` (rule) at file:line`, and the same for NEW.
+    pub policies: Vec<String>,
+    /// A request where the first of them fails.
+    pub example: Example,
 }
 
 /// The proof over every environment.
@@ -77,6 +96,13 @@ impl ProofDiff {
         for env in &self.envs {
             if let Some(reason) = &env.not_compared {
                 lines.push(format!("proof   {}: NOT COMPARED: {reason}", env.env));
+            }
+            if let Some(may_fail) = &env.may_fail {
+                lines.push(format!(
+                    "          for example, where {} fails\n{}",
+                    may_fail.policies[0],
+                    may_fail.example.render()
+                ));
             }
             if let Some(example) = &env.loosened {
                 lines.push(format!(
@@ -184,6 +210,7 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
                 loosened: None,
                 tightened: None,
                 not_compared: None,
+                may_fail: None,
             };
             if !old_envs.contains_key(name) {
                 // A new action is a loosening unless NEW denies all of it.
@@ -207,6 +234,15 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
                     continue;
                 }
             };
+            if let Some(may_fail) = may_fail(compiler, old, new, env, schema).await? {
+                result.not_compared = Some(format!(
+                    "{} can fail to evaluate here; the gatekeeper denies such a request and Cedar, whose decisions the proof compares, skips the policy, so nothing is proved (make the policy total, guarding an overflowing product, say, and diff again)",
+                    may_fail.policies.join(", ")
+                ));
+                result.may_fail = Some(may_fail);
+                proof.envs.push(result);
+                continue;
+            }
             let loosened = compiler
                 .check_implies_with_counterexample_opt(&new_set, &old_set)
                 .await
@@ -221,6 +257,51 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
         }
         Ok(proof)
     })
+}
+
+/// The policies of OLD and NEW, in `env`, that can fail to evaluate, each checked once when
+/// both sides have it.
+async fn may_fail(
+    compiler: &mut CedarSymCompiler<LocalSolver>,
+    old: &Gatekeeper,
+    new: &Gatekeeper,
+    env: &RequestEnv,
+    schema: &Schema,
+) -> Result<Option<MayFail>, VerifyError> {
+    let mut sides: BTreeMap<(String, String), (Vec<&str>, &Policy, &Gatekeeper)> = BTreeMap::new();
+    for (side, gate) in [("OLD", old), ("NEW", new)] {
+        for policy in gate
+            .policy_set()
+            .policies()
+            .filter(|p| verify::applies(p, env))
+        {
+            sides
+                .entry((policy.id().to_string(), policy.to_string()))
+                .or_insert_with(|| (Vec::new(), policy, gate))
+                .0
+                .push(side);
+        }
+    }
+    let mut policies = Vec::new();
+    let mut example_of_first = None;
+    for (names, policy, gate) in sides.values() {
+        let compiled =
+            CompiledPolicy::compile(policy, env, schema).map_err(verify::solver_error)?;
+        let failing = compiler
+            .check_never_errors_with_counterexample_opt(&compiled)
+            .await
+            .map_err(verify::solver_error)?;
+        if let Some(failing) = failing {
+            let whose = names
+                .iter()
+                .map(|side| format!("{side}'s"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            policies.push(format!("{whose} {}", policy_name(gate, policy.id())));
+            example_of_first.get_or_insert_with(|| example(old, new, &failing));
+        }
+    }
+    Ok(example_of_first.map(|example| MayFail { policies, example }))
 }
 
 /// A counterexample run through both policy sets.
@@ -262,22 +343,38 @@ fn example(old: &Gatekeeper, new: &Gatekeeper, env: &Env) -> Example {
     }
 }
 
-/// The decision of `gate`'s policies, with the policies that made it (`id (rule) at file:line`).
+/// The gatekeeper's decision under `gate`'s policies, with the policies that made it (`id
+/// (rule) at file:line`): Cedar's, except that a policy failing to evaluate denies.
 fn decide(gate: &Gatekeeper, request: &Request, entities: &Entities) -> (bool, Vec<String>) {
     let policies: &PolicySet = gate.policy_set();
     let response = Authorizer::new().is_authorized(request, policies, entities);
-    let reasons = response
+    let failed: Vec<String> = response
         .diagnostics()
-        .reason()
-        .map(|id| {
-            let rule = policies.annotation(id, "rule").unwrap_or("?");
-            match gate.locations().get(id.to_string().as_str()) {
-                Some(at) => format!("{id} ({rule}) at policies/{}:{}", at.file, at.line),
-                None => format!("{id} ({rule})"),
+        .errors()
+        .map(|error| match error {
+            AuthorizationError::PolicyEvaluationError(e) => {
+                format!("{} failing to evaluate", policy_name(gate, e.policy_id()))
             }
         })
         .collect();
+    if !failed.is_empty() {
+        return (false, failed);
+    }
+    let reasons = response
+        .diagnostics()
+        .reason()
+        .map(|id| policy_name(gate, id))
+        .collect();
     (response.decision() == Decision::Allow, reasons)
+}
+
+/// `id (rule) at policies/file:line`.
+fn policy_name(gate: &Gatekeeper, id: &PolicyId) -> String {
+    let rule = gate.policy_set().annotation(id, "rule").unwrap_or("?");
+    match gate.locations().get(id.to_string().as_str()) {
+        Some(at) => format!("{id} ({rule}) at policies/{}:{}", at.file, at.line),
+        None => format!("{id} ({rule})"),
+    }
 }
 
 /// `Type: attr = value, ...` of an entity of the counterexample.

@@ -496,6 +496,50 @@ fn diff_proves_a_loosening_on_a_fact_no_probe_uses_and_names_the_action_and_the_
 }
 
 #[test]
+fn diff_does_not_call_equal_what_the_gatekeeper_decides_differently_where_a_policy_can_fail() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    // OLD has a forbid that is never satisfied but fails (overflows) for a Team of 50 members or
+    // more, where the gatekeeper denies; Cedar skips it, so for Cedar OLD and NEW are equal. No
+    // probe or matrix Team is that large. NEW drops the forbid: an Owner's top-up of a Team of
+    // 50 is allowed where OLD denied it.
+    let failing = with_policy(
+        &env,
+        "failing",
+        "credits.cedar",
+        "@id(\"overflowing-forbid\")\n@rule(\"C2\")\nforbid (principal, action == Action::\"top_up_credits\", resource)\nwhen { resource.member_count * 184467440737095517 == 7 };",
+    );
+    let policies = repo().join("policies");
+    let out = env.run(&["policy", "diff", s(&failing), s(&policies)]);
+    assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
+    for expected in [
+        "top_up_credits (Member, Team): NOT COMPARED: OLD's overflowing-forbid (C2) at policies/credits.cedar:",
+        "can fail to evaluate here",
+        "OLD        denied by overflowing-forbid (C2) at policies/credits.cedar:",
+        "failing to evaluate",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
+    assert!(
+        !out.stdout.contains("no decision changed"),
+        "{}",
+        out.stdout
+    );
+    let json = env.run(&[
+        "policy",
+        "diff",
+        s(&failing),
+        s(&policies),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json.status, 1);
+    assert!(json.stdout.contains("\"may_fail\""), "{}", json.stdout);
+}
+
+#[test]
 fn diff_proves_a_narrowed_limit_a_deleted_forbid_and_a_new_action_loosen() {
     let env = Env::new();
     if !has_cvc5(&env) {
