@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cedar_policy::{Schema, SchemaFragment};
+use cedar_policy::Schema;
 use cedar_policy_core::ast::{
     self, Eid, EntityType, EntityUID, EntityUIDEntry, PartialValue, Value,
 };
@@ -23,15 +23,12 @@ use cedar_policy_core::entities::{Entities, NoEntitiesSchema, TCComputation};
 use cedar_policy_core::extensions::Extensions;
 
 use crate::action::Action;
+use crate::conformance::SchemaTypes;
 use crate::error::RequestError;
 use crate::request::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, Target, TeamFacts,
     TokenPlanKeyFacts, TokenPlanKeyId,
 };
-
-/// The entity types whose ids come from callers (user, Team and key ids): shapes decide
-/// conformance only while none of them is enumerated in the schema.
-const OPEN_TYPES: [&str; 5] = ["User", "Team", "Member", "PaygKey", "TokenPlanKey"];
 
 /// Request shapes: see [`shape`].
 const SHAPES: usize = 1 << 14;
@@ -76,8 +73,8 @@ pub(crate) struct CedarPage {
 type Attrs = Vec<(&'static str, Value)>;
 
 impl Encoder {
-    /// The encoder for `schema`, whose text is `schema_text`.
-    pub(crate) fn new(schema_text: &str) -> Result<Self, String> {
+    /// The encoder for a schema with entity types `types`.
+    pub(crate) fn new(types: &SchemaTypes) -> Result<Self, String> {
         let parse = |name: &str| EntityType::from_str(name).map_err(|e| e.to_string());
         let (role, region, action) = (parse("Role")?, parse("Region")?, parse("Action")?);
         Ok(Encoder {
@@ -95,9 +92,52 @@ impl Encoder {
                 .iter()
                 .map(|a| uid(&action, a.as_str()))
                 .collect(),
-            accepted: (!enumerates_open_types(schema_text)?)
+            accepted: (!types.enumerates_open_types())
                 .then(|| (0..SHAPES).map(|_| AtomicBool::new(false)).collect()),
         })
+    }
+
+    /// One entity of every kind a store can hold: a Team of each region, a member of each
+    /// role and an outsider, a key of each type. Each type has the same attributes, of the
+    /// same types, in every request, so these stand for every store.
+    pub(crate) fn samples(&self) -> Vec<ast::Entity> {
+        let team = |region: Region| TeamFacts {
+            id: region.as_str().to_owned(),
+            region,
+            is_default: false,
+            member_count: 1,
+            seat_count: 0,
+        };
+        let teams: Vec<_> = Region::ALL
+            .iter()
+            .map(|&region| self.team_entity(&team(region)))
+            .collect();
+        let (team_uid, home) = (teams[0].0.clone(), team(Region::ALL[0]));
+        let actors = Role::ALL
+            .iter()
+            .map(|&role| Actor::member(role.as_str(), role))
+            .chain([Actor::Outsider("outsider".to_owned())]);
+        let members = actors.filter_map(|actor| self.principal(&actor, &home, &team_uid).1);
+        let keys = [
+            ActionRequest::ViewUsage(KeyFacts::Payg(PaygKeyFacts {
+                id: "key".to_owned(),
+                creator: "owner".to_owned(),
+            })),
+            ActionRequest::ViewUsage(KeyFacts::TokenPlan(TokenPlanKeyFacts {
+                holder: "owner".to_owned(),
+                has_seat: true,
+                credits_access: false,
+            })),
+        ]
+        .into_iter()
+        .filter_map(|key| self.resource(&key, &home, &team_uid).1)
+        .collect::<Vec<_>>();
+        teams
+            .into_iter()
+            .map(|(_, team)| team)
+            .chain(members)
+            .chain(keys)
+            .collect()
     }
 
     fn user(&self, id: &str) -> Value {
@@ -459,33 +499,9 @@ pub(crate) fn slice_types(index: usize) -> (Action, &'static str, &'static str) 
     (action, principal, resource)
 }
 
-/// Whether the schema enumerates one of [`OPEN_TYPES`]: then a request's ids matter to its
-/// conformance, and every request is checked.
-fn enumerates_open_types(schema_text: &str) -> Result<bool, String> {
-    let (fragment, _warnings) =
-        SchemaFragment::from_cedarschema_str(schema_text).map_err(|e| e.to_string())?;
-    let json = fragment.to_json_value().map_err(|e| e.to_string())?;
-    let namespaces = json.as_object().into_iter().flat_map(|n| n.values());
-    let entity_types = namespaces
-        .filter_map(|namespace| namespace.get("entityTypes")?.as_object())
-        .flatten();
-    Ok(entity_types
-        .filter(|(name, _)| OPEN_TYPES.contains(&name.as_str()))
-        .any(|(_, ty)| ty.get("enum").is_some()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_schema_that_enumerates_an_id_type_has_every_request_checked() {
-        let text = crate::source::PolicySources::bundled().schema.text;
-        assert_eq!(enumerates_open_types(&text), Ok(false));
-        let enumerated = text.replace("entity User;", r#"entity User enum ["ada"];"#);
-        assert_ne!(enumerated, text, "the schema declares `entity User;`");
-        assert_eq!(enumerates_open_types(&enumerated), Ok(true));
-    }
 
     #[test]
     fn shapes_fit_and_tell_apart_what_the_schema_checks() {

@@ -10,6 +10,7 @@ use cedar_policy::{
 };
 use miette::Diagnostic;
 
+use crate::conformance::SchemaTypes;
 use crate::decision::{Decision, Effect, PolicyRef};
 use crate::encode::{self, Encoder};
 use crate::error::{LoadError, Problem, RequestError, error_chain};
@@ -129,13 +130,24 @@ impl Gatekeeper {
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        let encoder = Encoder::new(&sources.schema.text).map_err(|message| {
-            invalid(vec![Problem {
-                file: SCHEMA_FILE.into(),
-                line: 0,
-                message,
-            }])
-        })?;
+        let schema_problem = |line, message| Problem {
+            file: SCHEMA_FILE.into(),
+            line,
+            message,
+        };
+        let encoder = SchemaTypes::parse(&sources.schema.text)
+            .and_then(|types| Ok((Encoder::new(&types)?, types)))
+            .map_err(|message| invalid(vec![schema_problem(0, message)]));
+        let (encoder, types) = encoder?;
+        let mismatches = types.mismatches(&encoder, &schema);
+        if !mismatches.is_empty() {
+            return Err(invalid(
+                mismatches
+                    .into_iter()
+                    .map(|m| schema_problem(m.line, m.message))
+                    .collect(),
+            ));
+        }
         let refs: HashMap<PolicyId, PolicyRef> = policies
             .policies()
             .map(|p| (p.id().clone(), policy_ref(p)))

@@ -72,6 +72,7 @@
 //! ```
 
 mod action;
+mod conformance;
 mod decision;
 mod encode;
 mod error;
