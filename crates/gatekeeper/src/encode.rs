@@ -218,29 +218,19 @@ impl Encoder {
         resource: EntityUID,
         schema: &Schema,
     ) -> Result<ast::Request, RequestError> {
-        let context = ast::Context::Value(Arc::new(
-            self.context(action_request)
-                .into_iter()
-                .map(|(name, value)| (name.into(), value))
-                .collect::<BTreeMap<_, _>>(),
-        ));
+        let context = self.context_value(action_request);
         let action_uid = self.actions[action_request.action() as usize].clone();
         let accepted = self
             .accepted
             .as_ref()
             .map(|accepted| &accepted[shape(actor, action_request)]);
         if !accepted.is_some_and(|a| a.load(Ordering::Relaxed)) {
-            cedar_policy::Request::new(
-                principal.clone().into(),
-                action_uid.clone().into(),
-                resource.clone().into(),
-                context.clone().into(),
-                Some(schema),
-            )
-            .map_err(|source| RequestError::Schema {
-                action: action_request.name(),
-                source: Box::new(source),
-            })?;
+            check(
+                action_request,
+                [&principal, &action_uid, &resource],
+                &context,
+                schema,
+            )?;
             if let Some(accepted) = accepted {
                 accepted.store(true, Ordering::Relaxed);
             }
@@ -251,6 +241,21 @@ impl Encoder {
             EntityUIDEntry::known(resource, None),
             Some(context),
         ))
+    }
+
+    /// Checks `request` against `schema`, whatever its shape (for checks at load).
+    pub(crate) fn check(&self, request: &Request, schema: &Schema) -> Result<(), RequestError> {
+        let (team_uid, _) = self.team_entity(&request.team);
+        let (principal, _) = self.principal(&request.actor, &request.team, &team_uid);
+        let (resource, _) = self.resource(&request.action, &request.team, &team_uid);
+        let action_uid = &self.actions[request.action.action() as usize];
+        let context = self.context_value(&request.action);
+        check(
+            &request.action,
+            [&principal, action_uid, &resource],
+            &context,
+            schema,
+        )
     }
 
     fn team_entity(&self, team: &TeamFacts) -> (EntityUID, ast::Entity) {
@@ -329,6 +334,15 @@ impl Encoder {
         (uid(&self.token_plan_key, &id), attrs)
     }
 
+    fn context_value(&self, action: &ActionRequest) -> ast::Context {
+        let fields = self.context(action).into_iter();
+        ast::Context::Value(Arc::new(
+            fields
+                .map(|(name, value)| (name.into(), value))
+                .collect::<BTreeMap<_, _>>(),
+        ))
+    }
+
     /// The action's context, by field.
     fn context(&self, action: &ActionRequest) -> Attrs {
         let target = |t: &Target| {
@@ -393,6 +407,27 @@ impl Encoder {
             | ActionRequest::ViewBilling => Vec::new(),
         }
     }
+}
+
+/// Cedar's check of a request's principal, action, resource and context against `schema`.
+fn check(
+    action_request: &ActionRequest,
+    [principal, action, resource]: [&EntityUID; 3],
+    context: &ast::Context,
+    schema: &Schema,
+) -> Result<(), RequestError> {
+    cedar_policy::Request::new(
+        principal.clone().into(),
+        action.clone().into(),
+        resource.clone().into(),
+        context.clone().into(),
+        Some(schema),
+    )
+    .map(drop)
+    .map_err(|source| RequestError::Schema {
+        action: action_request.name(),
+        source: Box::new(source),
+    })
 }
 
 fn uid(ty: &EntityType, id: &str) -> EntityUID {
@@ -484,6 +519,12 @@ fn entity_types(actor: &Actor, action: &ActionRequest) -> (usize, usize) {
     (principal, resource)
 }
 
+/// The principal's and resource's entity types.
+pub(crate) fn type_names(actor: &Actor, action: &ActionRequest) -> (&'static str, &'static str) {
+    let (principal, resource) = entity_types(actor, action);
+    (PRINCIPAL_TYPES[principal], RESOURCE_TYPES[resource])
+}
+
 /// The policy slice a request is evaluated on: its action's, principal type's and resource
 /// type's.
 pub(crate) fn slice_index(actor: &Actor, action: &ActionRequest) -> usize {
@@ -494,10 +535,16 @@ pub(crate) fn slice_index(actor: &Actor, action: &ActionRequest) -> usize {
 /// The action, principal type and resource type of a slice.
 pub(crate) fn slice_types(index: usize) -> (Action, &'static str, &'static str) {
     let action = Action::ALL[index / 6];
-    let principal = ["User", "Member"][index / 3 % 2];
-    let resource = ["Team", "PaygKey", "TokenPlanKey"][index % 3];
+    let principal = PRINCIPAL_TYPES[index / 3 % 2];
+    let resource = RESOURCE_TYPES[index % 3];
     (action, principal, resource)
 }
+
+/// Principal types by code (see [`entity_types`]).
+const PRINCIPAL_TYPES: [&str; 2] = ["User", "Member"];
+
+/// Resource types by code (see [`entity_types`]).
+const RESOURCE_TYPES: [&str; 3] = ["Team", "PaygKey", "TokenPlanKey"];
 
 #[cfg(test)]
 mod tests {
