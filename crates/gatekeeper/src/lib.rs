@@ -17,10 +17,12 @@
 //! ```
 //!
 //! Loading validates every policy strictly against the schema and refuses to start on any
-//! problem; an evaluation error denies (fail closed). Every request is checked against the
+//! problem, and on a schema that does not describe the entities and requests the gatekeeper
+//! builds; an evaluation error denies (fail closed). Every request is checked against the
 //! schema; the check depends only on a request's shape (its action, entity types, context
 //! fields and roles), so a shape the schema accepted once skips it, and a shape it rejects is
-//! denied every time.
+//! denied every time. Decisions are Cedar's: each policy's condition is built once, at load,
+//! and evaluated by Cedar's evaluator.
 //!
 //! A page of requests by one actor in one Team (a Reader's view of a statement's keys) is
 //! decided in one call, over one entity store:

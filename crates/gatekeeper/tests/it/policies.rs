@@ -11,6 +11,17 @@ use gatekeeper::matrix::RoleMatrix;
 use gatekeeper::probes::{limit_probes, team};
 use gatekeeper::{ActionRequest, Actor, Gatekeeper, LoadError, Region, Request, Role, Target};
 
+/// Loading `dir` fails with a problem at `at` (`file:` or `file:line:`) that says `naming`.
+fn assert_refused(dir: &Path, at: &str, naming: &str) {
+    let problems = problems(Gatekeeper::from_dir(dir).unwrap_err());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with(at) && p.contains(naming)),
+        "{at} {naming}: {problems:?}"
+    );
+}
+
 fn problems(err: LoadError) -> Vec<String> {
     match err {
         LoadError::Invalid { problems } => problems.iter().map(ToString::to_string).collect(),
@@ -203,13 +214,7 @@ fn a_policy_that_fails_strict_validation_refuses_to_start() {
             "resource.creator == principal.team",
         )
     });
-    let problems = problems(Gatekeeper::from_dir(dir.path()).unwrap_err());
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("usage.cedar:") && p.contains("member-sees-own-payg-usage")),
-        "{problems:?}"
-    );
+    assert_refused(dir.path(), "usage.cedar:", "member-sees-own-payg-usage");
 }
 
 #[test]
@@ -322,10 +327,10 @@ fn a_schema_that_types_the_requests_otherwise_refuses_to_start() {
     let dir = edited_copy("tokenplan.cedarschema", |text| {
         text.replace("  has_seat?: Bool,\n};", "  has_seat: Bool,\n};")
     });
-    let problems = problems(Gatekeeper::from_dir(dir.path()).unwrap_err());
-    assert!(
-        problems.iter().any(|p| p.starts_with("tokenplan.cedarschema:72: requests the gatekeeper builds for `invite` (Member, Team) do not conform to the schema")),
-        "{problems:?}"
+    assert_refused(
+        dir.path(),
+        "tokenplan.cedarschema:72:",
+        "requests the gatekeeper builds for `invite` (Member, Team) do not conform to the schema",
     );
 }
 
@@ -463,13 +468,7 @@ fn a_policy_that_can_never_apply_is_refused() {
     let dir = edited_copy("extra.cedar", |_| {
         "@id(\"never\")\n@rule(\"T5\")\nforbid (principal, action == Action::\"invite\", resource)\nwhen { false };\n".into()
     });
-    let problems = problems(Gatekeeper::from_dir(dir.path()).unwrap_err());
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("extra.cedar:") && p.contains("`never`")),
-        "{problems:?}"
-    );
+    assert_refused(dir.path(), "extra.cedar:", "`never`");
 }
 
 #[test]
@@ -487,11 +486,5 @@ fn a_schema_with_action_groups_refuses_to_start() {
         "@id(\"money-frozen\")\n@rule(\"C2\")\nforbid (principal, action in Action::\"money\", resource);\n",
     )
     .unwrap();
-    let problems = problems(Gatekeeper::from_dir(schema.path()).unwrap_err());
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("tokenplan.cedarschema:89:") && p.contains("`money`")),
-        "{problems:?}"
-    );
+    assert_refused(schema.path(), "tokenplan.cedarschema:89:", "`money`");
 }
