@@ -10,7 +10,7 @@
 //! their value. So a shape the schema accepted once is accepted again, and its requests skip
 //! the check; a shape it rejects is checked, and denied, every time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,12 +60,6 @@ pub(crate) struct Encoder {
 /// The Cedar form of one request.
 pub(crate) struct CedarRequest {
     pub(crate) request: ast::Request,
-    pub(crate) entities: Entities,
-}
-
-/// The Cedar form of a page of requests by one actor in one Team: one entity store for all.
-pub(crate) struct CedarPage {
-    pub(crate) requests: Vec<Result<ast::Request, RequestError>>,
     pub(crate) entities: Entities,
 }
 
@@ -164,48 +158,41 @@ impl Encoder {
         Ok(CedarRequest { request, entities })
     }
 
-    /// A page of requests of `actor` in `team`, sharing one entity store. A request whose key
-    /// appears twice in the page with different facts is refused (the caller must deny it).
+    /// A page of requests of `actor` in `team`: the Team and the actor are built once, and
+    /// each request gets a store of them and its own key, as it would alone.
     pub(crate) fn page(
         &self,
         actor: &Actor,
         team: &TeamFacts,
         actions: &[ActionRequest],
         schema: &Schema,
-    ) -> Result<CedarPage, RequestError> {
+    ) -> Result<Vec<Result<CedarRequest, RequestError>>, RequestError> {
         let first = actions.first().map_or("view_usage", ActionRequest::name);
         let (team_uid, team_entity) = self.team_entity(team);
         let (principal, member) = self.principal(actor, team, &team_uid);
-        let mut entities: HashMap<EntityUID, ast::Entity> = HashMap::new();
-        entities.insert(team_uid.clone(), team_entity);
-        if let Some(member) = member {
-            entities.insert(principal.clone(), member);
-        }
-        let mut requests = Vec::with_capacity(actions.len());
-        for action_request in actions {
-            let action = action_request.name();
+        let shared = store([Some(team_entity), member].into_iter().flatten(), first)?;
+        let requests = actions.iter().map(|action_request| {
             let (resource, key) = self.resource(action_request, team, &team_uid);
-            let request = match key {
-                Some(key) => match entities.get(&resource) {
-                    Some(known) if !known.deep_eq(&key) => Err(RequestError::ConflictingFacts {
-                        action,
-                        entity: resource.to_string(),
-                    }),
-                    Some(_) => Ok(()),
-                    None => {
-                        entities.insert(resource.clone(), key);
-                        Ok(())
-                    }
-                },
-                None => Ok(()),
-            }
-            .and_then(|()| {
-                self.cedar_request(actor, action_request, principal.clone(), resource, schema)
-            });
-            requests.push(request);
-        }
-        let entities = store(entities.into_values(), first)?;
-        Ok(CedarPage { requests, entities })
+            let entities = match key {
+                Some(key) => shared
+                    .clone()
+                    .add_entities(
+                        [Arc::new(key)],
+                        None::<&NoEntitiesSchema>,
+                        TCComputation::AssumeAlreadyComputed,
+                        Extensions::all_available(),
+                    )
+                    .map_err(|source| RequestError::Entities {
+                        action: action_request.name(),
+                        source: Box::new(source),
+                    })?,
+                None => shared.clone(),
+            };
+            let request =
+                self.cedar_request(actor, action_request, principal.clone(), resource, schema)?;
+            Ok(CedarRequest { request, entities })
+        });
+        Ok(requests.collect())
     }
 
     /// The request itself: its context built, and checked against the schema unless its shape

@@ -68,14 +68,6 @@ pub enum RequestError {
         /// Cedar's error.
         source: Box<cedar_policy::RequestValidationError>,
     },
-    /// A page names one entity twice with different facts.
-    #[error("the page gives `{entity}` two different sets of facts; decide `{action}` on one")]
-    ConflictingFacts {
-        /// The action being authorized.
-        action: &'static str,
-        /// The entity.
-        entity: String,
-    },
     /// The request's entities do not form a valid entity store.
     #[error("invalid entities for `{action}`")]
     Entities {

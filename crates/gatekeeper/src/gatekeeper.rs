@@ -195,10 +195,8 @@ impl Gatekeeper {
 
     /// Decides a page of requests by one actor in one Team, in order: a Reader's view of a
     /// statement's keys (`view_usage` for each), say. The Team's and the actor's entities are
-    /// built once and every request is evaluated against one entity store, so a page costs
-    /// little more than Cedar's own evaluation of each request. Fails closed like
-    /// [`Gatekeeper::decide`]: a request that can't be built is denied, and so is one whose key
-    /// appears twice in the page with different facts.
+    /// built once; each request is decided as [`Gatekeeper::decide`] decides it alone, and a
+    /// request that can't be built is denied.
     pub fn decide_page(
         &self,
         actor: &Actor,
@@ -217,9 +215,9 @@ impl Gatekeeper {
         };
         actions
             .iter()
-            .zip(page.requests)
+            .zip(page)
             .map(|(action, cedar)| match cedar {
-                Ok(cedar) => self.evaluate(actor, action, cedar, &page.entities),
+                Ok(cedar) => self.evaluate(actor, action, cedar.request, &cedar.entities),
                 Err(e) => Decision::failed(action.name(), error_chain(&e)),
             })
             .collect()

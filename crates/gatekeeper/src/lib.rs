@@ -25,7 +25,7 @@
 //! and evaluated by Cedar's evaluator.
 //!
 //! A page of requests by one actor in one Team (a Reader's view of a statement's keys) is
-//! decided in one call, over one entity store:
+//! decided in one call, the Team and the actor built once, each request as it would be alone:
 //!
 //! ```
 //! use gatekeeper::{ActionRequest, Actor, Gatekeeper, KeyFacts, PaygKeyFacts, Region, Role,

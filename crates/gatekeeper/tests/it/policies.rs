@@ -361,8 +361,8 @@ fn a_page_of_decisions_is_the_decisions_one_by_one() {
         ],
         "a Reader sees only their own keys (V1)"
     );
-    // One key given two sets of facts: that request is denied, the others are decided.
-    let conflicting = [
+    // One key given two sets of facts: each request is decided on its own.
+    let twice = [
         keys[1].clone(),
         ActionRequest::ViewUsage(KeyFacts::Payg(PaygKeyFacts {
             id: "k1".into(),
@@ -370,17 +370,31 @@ fn a_page_of_decisions_is_the_decisions_one_by_one() {
         })),
     ];
     let rae = Actor::member("rae", Role::Reader);
-    let page = gate.decide_page(&rae, &team, &conflicting);
-    assert_eq!(
-        page[0],
-        gate.decide(&Request::new(rae.clone(), team.clone(), keys[1].clone()))
-    );
-    assert!(!page[1].is_allowed());
-    assert!(
-        page[1].explain().contains("two different sets of facts"),
-        "{}",
-        page[1].explain()
-    );
+    let page = gate.decide_page(&rae, &team, &twice);
+    assert!(!page[0].is_allowed() && page[1].is_allowed(), "{page:?}");
+}
+
+#[test]
+fn in_a_page_a_policy_sees_only_the_request_s_own_key() {
+    use gatekeeper::{KeyFacts, PaygKeyFacts};
+    // A permit that reads another key's facts by its id: alone, `k2`'s view fails on the
+    // missing `shared` key and is denied; a page holding `shared` must not change that.
+    let dir = edited_copy("usage.cedar", |text| {
+        text + "\n@id(\"sees-what-shared-sees\")\n@rule(\"V1\")\npermit (principal, action == Action::\"view_usage\", resource is PaygKey)\nwhen { PaygKey::\"shared\".creator == principal.user };\n"
+    });
+    let gate = Gatekeeper::from_dir(dir.path()).unwrap();
+    let team = team(Region::Overseas, false, 5, 2);
+    let key = |id: &str, creator: &str| {
+        ActionRequest::ViewUsage(KeyFacts::Payg(PaygKeyFacts {
+            id: id.into(),
+            creator: creator.into(),
+        }))
+    };
+    let rae = Actor::member("rae", Role::Reader);
+    let page = [key("shared", "rae"), key("k2", "olga")];
+    let alone = gate.decide(&Request::new(rae.clone(), team.clone(), page[1].clone()));
+    assert!(!alone.is_allowed());
+    assert_eq!(gate.decide_page(&rae, &team, &page)[1], alone);
 }
 
 #[test]
