@@ -151,9 +151,11 @@ fn diff(args: &DiffArgs) -> CommandResult {
             }
             out!("{}\n", probes.render());
             if !loosened {
-                let tightened = proof
-                    .as_ref()
-                    .is_some_and(|p| p.envs.iter().any(|e| e.tightened.is_some()));
+                let tightened = proof.as_ref().is_some_and(|p| {
+                    p.envs
+                        .iter()
+                        .any(|e| e.tightened.is_some() || e.may_fail.is_some())
+                });
                 let verdict = match &proof {
                     None if probes.is_empty() => "no sampled decision changed",
                     Some(_) if probes.is_empty() && !tightened => "no decision changed",

@@ -6,9 +6,12 @@
 //! both decisions, and the policies that made NEW's.
 //!
 //! The solver compares Cedar's decisions, in which a policy that fails to evaluate is skipped;
-//! the gatekeeper denies instead. The two agree where no policy of either side can fail, so an
-//! environment where one can is not compared: a forbid that only ever fails, dropped, would
-//! change nothing for Cedar and allow what the gatekeeper denied.
+//! the gatekeeper denies instead. Where none of OLD's policies can fail, a request the
+//! gatekeeper allows under NEW and denies under OLD is one Cedar allows under NEW and denies
+//! under OLD, so the solver's answer about loosening stands; where one of OLD's can fail, the
+//! environment is not compared (a forbid that only ever fails, dropped, changes nothing for
+//! Cedar and allows what the gatekeeper denied). A NEW policy that can fail leaves only the
+//! tightenings unproved, and says so.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +70,8 @@ pub struct EnvProof {
 pub struct MayFail {
     /// `OLD's `id` (rule) at file:line`, and the same for NEW.
     pub policies: Vec<String>,
+    /// Whether one of them is OLD's: then nothing is proved here.
+    pub in_old: bool,
     /// A request where the first of them fails.
     pub example: Example,
 }
@@ -98,6 +103,13 @@ impl ProofDiff {
                 lines.push(format!("proof   {}: NOT COMPARED: {reason}", env.env));
             }
             if let Some(may_fail) = &env.may_fail {
+                if env.not_compared.is_none() {
+                    lines.push(format!(
+                        "proof   {}: tightenings not all proved: {} can fail to evaluate here, and the gatekeeper denies where one does",
+                        env.env,
+                        may_fail.policies.join(", ")
+                    ));
+                }
                 lines.push(format!(
                     "          for example, where {} fails\n{}",
                     may_fail.policies[0],
@@ -234,12 +246,12 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
                     continue;
                 }
             };
-            if let Some(may_fail) = may_fail(compiler, old, new, env, schema).await? {
+            result.may_fail = may_fail(compiler, old, new, env, schema).await?;
+            if let Some(failing) = result.may_fail.as_ref().filter(|m| m.in_old) {
                 result.not_compared = Some(format!(
                     "{} can fail to evaluate here; the gatekeeper denies such a request and Cedar, whose decisions the proof compares, skips the policy, so nothing is proved (make the policy total, guarding an overflowing product, say, and diff again)",
-                    may_fail.policies.join(", ")
+                    failing.policies.join(", ")
                 ));
-                result.may_fail = Some(may_fail);
                 proof.envs.push(result);
                 continue;
             }
@@ -282,7 +294,7 @@ async fn may_fail(
                 .push(side);
         }
     }
-    let mut policies = Vec::new();
+    let (mut policies, mut in_old) = (Vec::new(), false);
     let mut example_of_first = None;
     for (names, policy, gate) in sides.values() {
         let compiled =
@@ -292,6 +304,7 @@ async fn may_fail(
             .await
             .map_err(verify::solver_error)?;
         if let Some(failing) = failing {
+            in_old |= names.contains(&"OLD");
             let whose = names
                 .iter()
                 .map(|side| format!("{side}'s"))
@@ -301,7 +314,11 @@ async fn may_fail(
             example_of_first.get_or_insert_with(|| example(old, new, &failing));
         }
     }
-    Ok(example_of_first.map(|example| MayFail { policies, example }))
+    Ok(example_of_first.map(|example| MayFail {
+        policies,
+        in_old,
+        example,
+    }))
 }
 
 /// A counterexample run through both policy sets.

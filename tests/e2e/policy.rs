@@ -537,6 +537,17 @@ fn diff_does_not_call_equal_what_the_gatekeeper_decides_differently_where_a_poli
     ]);
     assert_eq!(json.status, 1);
     assert!(json.stdout.contains("\"may_fail\""), "{}", json.stdout);
+    // The other way round only NEW's policy can fail: the gatekeeper denies more under NEW,
+    // never less, so the proof that nothing is loosened stands and the tightenings are said
+    // to be unproved.
+    let out = env.run(&["policy", "diff", s(&policies), s(&failing)]).ok();
+    for expected in [
+        "top_up_credits (Member, Team): tightenings not all proved: NEW's overflowing-forbid (C2)",
+        "NEW allows nothing OLD denies in 24 of 24",
+        "nothing loosened",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+    }
 }
 
 #[test]
