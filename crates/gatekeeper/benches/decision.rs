@@ -1,6 +1,6 @@
-//! One decision for a Team of 100 members, and a page of 100: request and entities built from
-//! the Team's facts, through the gatekeeper, against the same requests through Cedar's own
-//! authorizer on inputs built beforehand, in the same run.
+//! Loading the policies; one decision for a Team of 100 members, and a page of 100: request
+//! and entities built from the Team's facts, through the gatekeeper, against the same requests
+//! through Cedar's own authorizer on inputs built beforehand, in the same run.
 //!
 //! ```text
 //! cargo bench -p gatekeeper
@@ -24,6 +24,10 @@ fn invite_at_100_members() -> Request {
 }
 
 fn decision(c: &mut Criterion) {
+    c.bench_function(
+        "gatekeeper: load, lint, validate and slice the bundled policies",
+        |b| b.iter(Gatekeeper::bundled),
+    );
     let gate = Gatekeeper::bundled().expect("bundled policies load");
     let authorizer = cedar_policy::Authorizer::new();
     let request = invite_at_100_members();

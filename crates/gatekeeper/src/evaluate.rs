@@ -7,7 +7,10 @@
 //! against it). No request has unknowns, so no condition can leave a residual; one that did
 //! would be an error, and deny.
 
-use cedar_policy::{Policy, PolicySet};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cedar_policy::{Policy, PolicyId, PolicySet};
 use cedar_policy_core::ast::{self, Expr, PolicyID, SlotEnv, Value, ValueKind};
 use cedar_policy_core::authorizer::AuthorizationError;
 use cedar_policy_core::entities::Entities;
@@ -37,14 +40,35 @@ impl CompiledPolicy {
     }
 }
 
-/// The policies of `set`, in its order, each named by `reference`.
-pub(crate) fn compile(
-    set: &PolicySet,
-    reference: impl Fn(&Policy) -> PolicyRef,
-) -> Vec<CompiledPolicy> {
-    set.policies()
-        .map(|policy| CompiledPolicy::new(policy, reference(policy)))
-        .collect()
+/// Every policy of a set, compiled once, for the slices that share them.
+pub(crate) struct Compiled<F> {
+    by_id: HashMap<PolicyId, Arc<CompiledPolicy>>,
+    reference: F,
+}
+
+impl<F: Fn(&Policy) -> PolicyRef> Compiled<F> {
+    /// The policies of `set`, each named in decisions by `reference`.
+    pub(crate) fn new(set: &PolicySet, reference: F) -> Self {
+        let by_id = set
+            .policies()
+            .map(|policy| {
+                let compiled = CompiledPolicy::new(policy, reference(policy));
+                (policy.id().clone(), Arc::new(compiled))
+            })
+            .collect();
+        Compiled { by_id, reference }
+    }
+
+    /// The policies of `slice`, in its order (one not in the set is compiled on its own).
+    pub(crate) fn slice(&self, slice: &PolicySet) -> Vec<Arc<CompiledPolicy>> {
+        slice
+            .policies()
+            .map(|policy| match self.by_id.get(policy.id()) {
+                Some(compiled) => Arc::clone(compiled),
+                None => Arc::new(CompiledPolicy::new(policy, (self.reference)(policy))),
+            })
+            .collect()
+    }
 }
 
 /// What a slice's policies say of one request.
@@ -60,7 +84,7 @@ pub(crate) struct Verdicts {
 
 /// Evaluates every policy of `slice` on `request` over `entities`.
 pub(crate) fn evaluate(
-    slice: &[CompiledPolicy],
+    slice: &[Arc<CompiledPolicy>],
     request: ast::Request,
     entities: &Entities,
 ) -> Verdicts {

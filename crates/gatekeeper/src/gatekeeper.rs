@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     ActionConstraint, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
@@ -40,7 +41,7 @@ pub struct Gatekeeper {
     /// `resource is T` never applies, and never errors, on another type, so this is exact too.
     by_request_types: Vec<PolicySet>,
     /// [`Self::by_request_types`], compiled for evaluation.
-    compiled: Vec<Vec<CompiledPolicy>>,
+    compiled: Vec<Vec<Arc<CompiledPolicy>>>,
     schema: Schema,
     encoder: Encoder,
     refs: HashMap<PolicyId, PolicyRef>,
@@ -164,9 +165,10 @@ impl Gatekeeper {
                 message,
             }])
         })?;
+        let every_policy = evaluate::Compiled::new(&policies, policy_ref);
         let compiled = by_request_types
             .iter()
-            .map(|slice| evaluate::compile(slice, policy_ref))
+            .map(|slice| every_policy.slice(slice))
             .collect();
         Ok(Gatekeeper {
             policies,
