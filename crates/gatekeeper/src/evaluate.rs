@@ -41,32 +41,27 @@ impl CompiledPolicy {
 }
 
 /// Every policy of a set, compiled once, for the slices that share them.
-pub(crate) struct Compiled<F> {
-    by_id: HashMap<PolicyId, Arc<CompiledPolicy>>,
-    reference: F,
-}
+pub(crate) struct Compiled(HashMap<PolicyId, Arc<CompiledPolicy>>);
 
-impl<F: Fn(&Policy) -> PolicyRef> Compiled<F> {
+impl Compiled {
     /// The policies of `set`, each named in decisions by `reference`.
-    pub(crate) fn new(set: &PolicySet, reference: F) -> Self {
-        let by_id = set
-            .policies()
-            .map(|policy| {
-                let compiled = CompiledPolicy::new(policy, reference(policy));
-                (policy.id().clone(), Arc::new(compiled))
-            })
-            .collect();
-        Compiled { by_id, reference }
+    pub(crate) fn new(set: &PolicySet, reference: impl Fn(&Policy) -> PolicyRef) -> Self {
+        let by_id = set.policies().map(|policy| {
+            let compiled = CompiledPolicy::new(policy, reference(policy));
+            (policy.id().clone(), Arc::new(compiled))
+        });
+        Compiled(by_id.collect())
     }
 
-    /// The policies of `slice`, in its order (one not in the set is compiled on its own).
+    /// The policies of `slice`, a subset of the set, in its order.
     pub(crate) fn slice(&self, slice: &PolicySet) -> Vec<Arc<CompiledPolicy>> {
+        #[expect(
+            clippy::expect_used,
+            reason = "slices are built from the set's own policies, under their ids"
+        )]
         slice
             .policies()
-            .map(|policy| match self.by_id.get(policy.id()) {
-                Some(compiled) => Arc::clone(compiled),
-                None => Arc::new(CompiledPolicy::new(policy, (self.reference)(policy))),
-            })
+            .map(|policy| Arc::clone(self.0.get(policy.id()).expect("a policy of the set")))
             .collect()
     }
 }
