@@ -452,21 +452,16 @@ fn store(
 /// not a member, or the role), and the role the action names (2).
 fn shape(actor: &Actor, action: &ActionRequest) -> usize {
     let role = |role: Option<Role>| role.map_or(0, |r| 1 + r as usize);
-    let principal = usize::from(!matches!(actor, Actor::User(_)));
-    let (resource, target, from, named) = match action {
-        ActionRequest::DeletePaygKey(_)
-        | ActionRequest::ViewPaygKey(_)
-        | ActionRequest::ViewUsage(KeyFacts::Payg(_)) => (1, None, None, None),
-        ActionRequest::UseTokenPlanKey { .. }
-        | ActionRequest::ViewUsage(KeyFacts::TokenPlan(_)) => (2, None, None, None),
+    let (principal, resource) = entity_types(actor, action);
+    let (target, from, named) = match action {
         ActionRequest::Invite { target, role } | ActionRequest::ChangeRole { target, role } => {
-            (0, target.role, None, Some(*role))
+            (target.role, None, Some(*role))
         }
         ActionRequest::RemoveMember { target }
         | ActionRequest::UnassignSeat { target }
         | ActionRequest::SetCreditsAccess { target }
-        | ActionRequest::AssignSeat { target, .. } => (0, target.role, None, None),
-        ActionRequest::ReassignSeat { from, target } => (0, target.role, from.role, None),
+        | ActionRequest::AssignSeat { target, .. } => (target.role, None, None),
+        ActionRequest::ReassignSeat { from, target } => (target.role, from.role, None),
         ActionRequest::CreateAccount
         | ActionRequest::CreateTeam
         | ActionRequest::Leave
@@ -478,7 +473,11 @@ fn shape(actor: &Actor, action: &ActionRequest) -> usize {
         | ActionRequest::TopUpCredits
         | ActionRequest::TopUpWallet
         | ActionRequest::CreatePaygKey { .. }
-        | ActionRequest::ViewBilling => (0, None, None, None),
+        | ActionRequest::DeletePaygKey(_)
+        | ActionRequest::ViewPaygKey(_)
+        | ActionRequest::UseTokenPlanKey { .. }
+        | ActionRequest::ViewUsage(_)
+        | ActionRequest::ViewBilling => (None, None, None),
     };
     action.action() as usize
         | principal << 5
