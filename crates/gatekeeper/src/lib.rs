@@ -97,3 +97,8 @@ pub use request::{
 };
 pub use shared::SharedGatekeeper;
 pub use source::{PolicyFile, PolicySources};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -1,7 +1,7 @@
 //! The text of a policy directory: the schema and the `.cedar` files, read from disk or
 //! compiled in, and where each policy statement starts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::LoadError;
 
@@ -62,52 +62,61 @@ impl PolicySources {
         }
     }
 
-    /// Reads `dir/tokenplan.cedarschema` and every `dir/*.cedar`.
+    /// Reads `dir/tokenplan.cedarschema` and every `dir/*.cedar`. An entry named `*.cedar`
+    /// that can't be read as a file (a dangling symlink, a symlink loop, a directory, no
+    /// permission) is an error naming it: skipping it would leave its policies out, and a
+    /// left-out `forbid` fails open.
     pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
-        let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        };
         let schema_path = dir.join(SCHEMA_FILE);
         if !schema_path.is_file() {
             return Err(LoadError::NoSchema {
                 dir: dir.to_owned(),
             });
         }
-        let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Read {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let mut policies = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(|source| LoadError::Read {
-                    path: dir.to_owned(),
-                    source,
-                })?
-                .path();
-            if path.extension().is_some_and(|ext| ext == "cedar") && path.is_file() {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                policies.push(PolicyFile {
+        let policies = policy_paths(dir)?
+            .into_iter()
+            .map(|(name, path)| {
+                Ok(PolicyFile {
                     name,
-                    text: read(&path)?,
-                });
-            }
-        }
-        policies.sort_by(|a, b| a.name.cmp(&b.name));
+                    text: read_text(&path)?,
+                })
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
         Ok(PolicySources {
             schema: PolicyFile {
                 name: SCHEMA_FILE.to_owned(),
-                text: read(&schema_path)?,
+                text: read_text(&schema_path)?,
             },
             policies,
         })
     }
+}
+
+/// The name and path of every entry of `dir` named `*.cedar`, whatever it is, sorted by name.
+fn policy_paths(dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    let unreadable = |source| LoadError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.extension().is_some_and(|ext| ext == "cedar")
+            && let Some(name) = path.file_name()
+        {
+            paths.push((name.to_string_lossy().into_owned(), path));
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// The text of the file at `path`.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The 1-based line of byte `offset` in `text`.

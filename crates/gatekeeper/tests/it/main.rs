@@ -1,5 +1,5 @@
 //! The gatekeeper's integration tests, one binary: the reviewed policies evaluated, reloads
-//! under concurrent decisions, and decisions checked against Cedar's own authorizer.
+//! under concurrent decisions, unreadable policy entries, and decisions checked against Cedar's own authorizer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -7,3 +7,4 @@ mod equivalence;
 mod policies;
 mod reload;
 mod support;
+mod unreadable;
