@@ -8,10 +8,12 @@ pub mod demo;
 pub mod events;
 pub mod generate;
 pub mod ids;
+pub mod money;
 pub mod prices;
 pub mod render;
 pub mod review;
 pub mod store;
 pub mod teams;
+pub mod unique_keys;
 
 pub use gatekeeper::error_chain;

@@ -6,7 +6,11 @@ use std::path::Path;
 
 use gatekeeper::Region;
 use rust_decimal::Decimal;
+use serde::de::value::StrDeserializer;
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+
+use crate::money;
 
 /// The price list compiled into the binary.
 pub const BUNDLED: &str = include_str!("../fixtures/prices.yaml");
@@ -64,17 +68,16 @@ pub enum PricesError {
         /// The tier.
         tier: String,
     },
-    /// A price is negative.
-    #[error("prices `{path}`: {what} {currency} price is negative")]
-    NegativePrice {
-        /// The file.
-        path: String,
-        /// The price (`tier `plus` seat_price`, ...).
-        what: String,
-        /// Its currency.
-        currency: Currency,
-    },
 }
+
+/// The highest price a list may hold, per seat-month or per million tokens, in either
+/// currency. It keeps every product the billing job forms far below a decimal's largest
+/// value (about 7.9 × 10²⁸): a usage line's token counts are sums held in `i64`, at most
+/// 9.2 × 10¹⁸ each (a single billed event has at most 100,000,000 tokens, B13), so input and
+/// output priced together stay below 2 × 9.2 × 10¹⁸ × 10⁶ ≈ 1.8 × 10²⁵ before dividing by a
+/// million; seats (`u32`) × a seat price × the days of a cycle stay below 1.4 × 10¹⁷. Sums of
+/// many lines are still checked ([`crate::money`]).
+pub const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
 /// A tier the price list does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,11 +130,40 @@ impl std::fmt::Display for Currency {
 #[serde(deny_unknown_fields)]
 pub struct PerCurrency {
     /// In US dollars.
-    #[serde(rename = "USD")]
+    #[serde(rename = "USD", deserialize_with = "price")]
     pub usd: Decimal,
     /// In Chinese yuan.
-    #[serde(rename = "CNY")]
+    #[serde(rename = "CNY", deserialize_with = "price")]
     pub cny: Decimal,
+}
+
+/// A price, from 0 to [`MAX_PRICE`]: refused while its scalar is read, so the error names
+/// its line.
+fn price<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    struct Price;
+
+    impl Visitor<'_> for Price {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a price as a decimal string, like \"20.00\"")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
+            let price = <Decimal as Deserialize>::deserialize(StrDeserializer::<E>::new(text))?;
+            if price.is_sign_negative() {
+                Err(E::custom(format_args!("price `{price}` is negative")))
+            } else if price > MAX_PRICE {
+                Err(E::custom(format_args!(
+                    "price `{price}` is over the highest price a list may hold, {MAX_PRICE} (prices are per seat-month or per million tokens)"
+                )))
+            } else {
+                Ok(price)
+            }
+        }
+    }
+
+    deserializer.deserialize_str(Price)
 }
 
 impl PerCurrency {
@@ -203,13 +235,14 @@ impl Prices {
     }
 
     /// Parses and checks a price list: both regions, their currencies and zones as B1 and B3
-    /// fix them, and every price given in every region's currency.
+    /// fix them, and every price given in every region's currency, from 0 to [`MAX_PRICE`].
     pub fn parse(path: &str, text: &str) -> Result<Self, PricesError> {
         let path = || path.to_owned();
-        let prices: Prices = serde_yaml::from_str(text).map_err(|source| PricesError::Yaml {
-            path: path(),
-            source,
-        })?;
+        let prices: Prices =
+            crate::unique_keys::from_yaml(text).map_err(|source| PricesError::Yaml {
+                path: path(),
+                source,
+            })?;
         for (region, zone) in [(Region::Overseas, "+00:00"), (Region::Domestic, "+08:00")] {
             let Some(r) = prices.regions.get(&region) else {
                 return Err(PricesError::MissingRegion {
@@ -227,35 +260,12 @@ impl Prices {
                 });
             }
         }
-        let negative = |what: String, prices: &PerCurrency| {
-            [Currency::Cny, Currency::Usd]
-                .into_iter()
-                .find(|c| prices.get(*c).is_sign_negative())
-                .map(|currency| PricesError::NegativePrice {
-                    path: path(),
-                    what,
-                    currency,
-                })
-        };
         for (tier, t) in &prices.tiers {
             if t.quota_tokens < 0 {
                 return Err(PricesError::NegativeQuota {
                     path: path(),
                     tier: tier.clone(),
                 });
-            }
-            if let Some(e) = negative(format!("tier `{tier}` seat_price"), &t.seat_price) {
-                return Err(e);
-            }
-        }
-        for (model, m) in &prices.models {
-            for (what, p) in [
-                ("input_per_million", &m.input_per_million),
-                ("output_per_million", &m.output_per_million),
-            ] {
-                if let Some(e) = negative(format!("model `{model}` {what}"), p) {
-                    return Err(e);
-                }
             }
         }
         Ok(prices)
@@ -269,13 +279,13 @@ impl Prices {
         currency: Currency,
         input: i64,
         output: i64,
-    ) -> Option<Decimal> {
-        let m = self.models.get(model)?;
-        Some(
-            (Decimal::from(input) * m.input_per_million.get(currency)
-                + Decimal::from(output) * m.output_per_million.get(currency))
-                / Decimal::from(1_000_000),
-        )
+    ) -> Result<Option<Decimal>, money::Overflow> {
+        let Some(m) = self.models.get(model) else {
+            return Ok(None);
+        };
+        let input = money::mul(Decimal::from(input), m.input_per_million.get(currency))?;
+        let output = money::mul(Decimal::from(output), m.output_per_million.get(currency))?;
+        money::div(money::add(input, output)?, Decimal::from(1_000_000)).map(Some)
     }
 
     /// A tier, or an error listing the known tiers.
@@ -327,5 +337,46 @@ mod tests {
         let text = BUNDLED.replace(r#"CNY: "140.00" }"#, r#"CNY: "140.00", EUR: "1" }"#);
         let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
         assert!(err.contains("unknown field `EUR`"), "{err}");
+    }
+
+    #[test]
+    fn b2_a_price_over_the_bound_is_refused_and_the_bound_keeps_usage_priceable() {
+        let text = BUNDLED.replace(r#"CNY: "140.00" }"#, r#"CNY: "1000000.01" }"#);
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
+        assert!(
+            err.contains("price `1000000.01` is over the highest"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tiers.plus.seat_price.CNY") && err.contains("at line 10"),
+            "{err}"
+        );
+        let text = BUNDLED.replace(r#""0.30""#, r#""-0.30""#);
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
+        assert!(
+            err.contains("price `-0.30` is negative") && err.contains("at line 16"),
+            "{err}"
+        );
+        let text = BUNDLED.replace(r#"CNY: "140.00" }"#, r#"CNY: "1000000" }"#);
+        Prices::parse("p.yaml", &text).unwrap();
+        // The largest token counts a line can hold, at the highest price, still fit.
+        let mut prices = Prices::bundled().unwrap();
+        for m in prices.models.values_mut() {
+            m.input_per_million.usd = MAX_PRICE;
+            m.output_per_million.usd = MAX_PRICE;
+        }
+        let model = prices.models.keys().next().unwrap().clone();
+        let price = prices.usage_price(&model, Currency::Usd, i64::MAX, i64::MAX);
+        assert_eq!(price, Ok(Some(Decimal::from(i64::MAX) * Decimal::TWO)));
+    }
+
+    #[test]
+    fn a_tier_defined_twice_is_refused_naming_the_line() {
+        let text = BUNDLED.replacen("tiers:\n", "tiers:\n  plus:\n    quota_tokens: 1\n    seat_price: { USD: \"0.01\", CNY: \"0.01\" }\n", 1);
+        let err = crate::error_chain(&Prices::parse("p.yaml", &text).unwrap_err());
+        assert!(
+            err.contains("duplicate key `plus`") && err.contains("at line"),
+            "{err}"
+        );
     }
 }

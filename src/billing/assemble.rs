@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use super::classify::{Classified, Outcome};
 use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
+use super::run::BillingError;
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
+use crate::money;
 use crate::prices::{Currency, Prices};
 use crate::store::Spent;
 
@@ -78,10 +80,23 @@ fn date(day_number: i64) -> PolarsResult<NaiveDate> {
 /// What one usage line sums: events, input and output tokens.
 type Sums = (u64, i64, i64);
 
-fn add(sums: &mut Sums, (events, input, output): Sums) {
-    sums.0 += events;
-    sums.1 += input;
-    sums.2 += output;
+/// Adds `more` to `sums`; a count beyond its integer type is an error, never a wrapped value.
+fn add(sums: &mut Sums, more: Sums) -> PolarsResult<()> {
+    let overflow = || PolarsError::ComputeError("unfunded token sums overflow `i64`".into());
+    *sums = (
+        sums.0.checked_add(more.0).ok_or_else(overflow)?,
+        sums.1.checked_add(more.1).ok_or_else(overflow)?,
+        sums.2.checked_add(more.2).ok_or_else(overflow)?,
+    );
+    Ok(())
+}
+
+/// `result`'s amount, or the overflow as the billing error of `team`.
+fn amount_of<T>(team: &str, result: Result<T, money::Overflow>) -> Result<T, BillingError> {
+    result.map_err(|source| BillingError::Money {
+        team: team.to_owned(),
+        source,
+    })
 }
 
 /// The classified usage of a run as statement material.
@@ -108,7 +123,7 @@ impl Aggregates {
         prices: &Prices,
         currency_of: &dyn Fn(&str) -> Option<Currency>,
         day: i64,
-    ) -> PolarsResult<Self> {
+    ) -> Result<Self, BillingError> {
         let mut aggregates = Aggregates::default();
         let mut usage: BTreeMap<&str, Vec<StatementLine>> = BTreeMap::new();
         let mut unfunded: BTreeMap<(&str, &str, &str), Sums> = BTreeMap::new();
@@ -132,7 +147,7 @@ impl Aggregates {
                 add(
                     unfunded.entry(at).or_default(),
                     (events[row], input[row], output[row]),
-                );
+                )?;
                 continue;
             }
             let model = named(&lookup.models, models[row])?;
@@ -154,13 +169,13 @@ impl Aggregates {
                 amount: if outcome == Outcome::Plan {
                     Decimal::ZERO
                 } else {
-                    let price = prices
-                        .usage_price(model, currency, input[row], output[row])
-                        .ok_or_else(|| {
-                            PolarsError::ComputeError(
-                                format!("model `{model}` has no price").into(),
-                            )
-                        })?;
+                    let price = amount_of(
+                        &key.team,
+                        prices.usage_price(model, currency, input[row], output[row]),
+                    )?
+                    .ok_or_else(|| {
+                        PolarsError::ComputeError(format!("model `{model}` has no price").into())
+                    })?;
                     super::replay::round(price)
                 },
             };
@@ -225,17 +240,27 @@ pub fn statement(
     mut lines: Vec<StatementLine>,
     unfunded: Vec<Unfunded>,
     spent_before: Spent,
-) -> Option<Statement> {
+) -> Result<Option<Statement>, BillingError> {
     lines.extend(replay.charges.iter().cloned());
     if lines.is_empty() && unfunded.is_empty() && !replay.topped_up_today {
-        return None;
+        return Ok(None);
     }
     lines.sort_by_cached_key(StatementLine::sort_key);
-    let totals = Totals::of(&lines);
     let state = &replay.state;
+    let totals = amount_of(&state.id, Totals::of(&lines))?;
+    let left = |topped_up, spent, today| {
+        amount_of(
+            &state.id,
+            money::sub(topped_up, spent).and_then(|l| money::sub(l, today)),
+        )
+    };
     let balances = Balances {
-        credits: state.credits_topped_up - spent_before.credits - totals.credits,
-        wallet: state.wallet_topped_up - spent_before.wallet - totals.payg,
+        credits: left(
+            state.credits_topped_up,
+            spent_before.credits,
+            totals.credits,
+        )?,
+        wallet: left(state.wallet_topped_up, spent_before.wallet, totals.payg)?,
     };
     let overdrawn = [("credits", balances.credits), ("wallet", balances.wallet)]
         .into_iter()
@@ -245,7 +270,7 @@ pub fn statement(
             amount,
         })
         .collect();
-    Some(Statement {
+    Ok(Some(Statement {
         team: state.id.clone(),
         day,
         region: state.region,
@@ -255,5 +280,5 @@ pub fn statement(
         balances: Some(balances),
         unfunded,
         overdrawn,
-    })
+    }))
 }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::statement::StatementLine;
 use crate::calendar;
+use crate::money;
 use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
@@ -19,6 +20,9 @@ pub enum ReplayError {
     /// A top-up overflows a balance (a store edited by hand).
     #[error(transparent)]
     Overflow(#[from] Overflow),
+    /// A subscription charge too large for an amount.
+    #[error("a subscription charge is too large to compute")]
+    Charge(#[from] money::Overflow),
     /// A charge for a tier the price list does not price.
     #[error("tier `{tier}` has no price")]
     Unpriced {
@@ -160,7 +164,7 @@ impl Replayer {
                         seats: *seats,
                         period_start: cycle.start,
                         period_end: cycle.end,
-                        amount: round(Decimal::from(*seats) * seat_price(tier)?),
+                        amount: round(money::mul(Decimal::from(*seats), seat_price(tier)?)?),
                     });
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
@@ -193,7 +197,10 @@ impl Replayer {
                     seats: renewal.seats,
                     period_start: renewal.cycle.start,
                     period_end: renewal.cycle.end,
-                    amount: round(Decimal::from(renewal.seats) * seat_price(&renewal.tier)?),
+                    amount: round(money::mul(
+                        Decimal::from(renewal.seats),
+                        seat_price(&renewal.tier)?,
+                    )?),
                 },
             );
         }
@@ -203,8 +210,11 @@ impl Replayer {
             };
             let cycle = sub.cycle(day);
             let (days, cycle_days) = (cycle.days_left(day), cycle.days());
-            let amount = Decimal::from(seats) * seat_price(&tier)? * Decimal::from(days)
-                / Decimal::from(cycle_days.max(1));
+            let per_cycle = money::mul(Decimal::from(seats), seat_price(&tier)?)?;
+            let amount = money::div(
+                money::mul(per_cycle, Decimal::from(days))?,
+                Decimal::from(cycle_days.max(1)),
+            )?;
             charges.push(StatementLine::Proration {
                 tier,
                 seats,

@@ -52,6 +52,15 @@ pub enum BillingError {
         #[source]
         source: crate::teams::Overflow,
     },
+    /// An amount of a Team's statement does not fit in a decimal.
+    #[error("an amount of Team `{team}` is too large to compute; nothing was written")]
+    Money {
+        /// The Team.
+        team: String,
+        /// The operation.
+        #[source]
+        source: crate::money::Overflow,
+    },
     /// A Team id in the store breaks rule T7 (a store edited by hand or by an older version):
     /// it would name a file outside `--out`.
     #[error("the store holds a Team whose id breaks rule T7; nothing was written")]
@@ -366,6 +375,7 @@ fn compute(
                 Ok(replay) => Ok((team, replay)),
                 Err(ReplayError::Overflow(source)) => Err(BillingError::History { team, source }),
                 Err(ReplayError::Unpriced { tier }) => Err(BillingError::Unpriced { team, tier }),
+                Err(ReplayError::Charge(source)) => Err(BillingError::Money { team, source }),
             }
         })
         .collect::<Result<Vec<_>, _>>()?
@@ -440,8 +450,9 @@ fn compute(
                 unfunded.remove(team).unwrap_or_default(),
                 spent.get(team).copied().unwrap_or_default(),
             )
+            .transpose()
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let summary = summarize(day, events_read, &counts, late, &statements, started);
     reconcile(day, &summary, &counts, &statements, &usage, &unfunded)?;
     let max_rowid = events.max_rowid();
@@ -543,7 +554,7 @@ fn reconcile(
         ));
     }
     for statement in statements {
-        if super::statement::Totals::of(&statement.lines) != statement.totals {
+        if super::statement::Totals::of(&statement.lines).as_ref() != Ok(&statement.totals) {
             return fail(format!(
                 "totals of `{}` are not the sum of its lines",
                 statement.team

@@ -169,30 +169,26 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// The totals of `lines`.
-    pub fn of(lines: &[StatementLine]) -> Totals {
+    /// The totals of `lines`; a sum too large for an amount is an error.
+    pub fn of(lines: &[StatementLine]) -> Result<Totals, crate::money::Overflow> {
         let sum = |pick: fn(&StatementLine) -> bool| {
-            lines
-                .iter()
-                .filter(|l| pick(l))
-                .map(StatementLine::amount)
-                .sum::<Decimal>()
+            crate::money::sum(lines.iter().filter(|l| pick(l)).map(StatementLine::amount))
         };
         let subscriptions = sum(|l| {
             matches!(
                 l,
                 StatementLine::Subscription { .. } | StatementLine::Proration { .. }
             )
-        });
-        let credits = sum(|l| matches!(l, StatementLine::Credits(_)));
-        let payg = sum(|l| matches!(l, StatementLine::Payg(_)));
-        let plan = sum(|l| matches!(l, StatementLine::Plan(_)));
-        Totals {
+        })?;
+        let credits = sum(|l| matches!(l, StatementLine::Credits(_)))?;
+        let payg = sum(|l| matches!(l, StatementLine::Payg(_)))?;
+        let plan = sum(|l| matches!(l, StatementLine::Plan(_)))?;
+        Ok(Totals {
             subscriptions,
             credits,
             payg,
-            total: subscriptions + credits + payg + plan,
-        }
+            total: crate::money::sum([subscriptions, credits, payg, plan])?,
+        })
     }
 }
 
@@ -260,5 +256,31 @@ impl Statement {
     /// The statement as pretty JSON with a final newline.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self).map(|s| s + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(amount: Decimal) -> StatementLine {
+        StatementLine::Subscription {
+            tier: "plus".into(),
+            seats: 1,
+            period_start: NaiveDate::MIN,
+            period_end: NaiveDate::MIN,
+            amount,
+        }
+    }
+
+    #[test]
+    fn totals_too_large_for_an_amount_are_an_error_not_a_panic() {
+        let lines = [subscription(Decimal::MAX), subscription(Decimal::ONE)];
+        assert!(Totals::of(&lines).is_err());
+        let totals = Totals::of(&[subscription(Decimal::TEN)]).unwrap();
+        assert_eq!(
+            (totals.subscriptions, totals.total),
+            (Decimal::TEN, Decimal::TEN)
+        );
     }
 }

@@ -19,6 +19,15 @@ pub enum ViewError {
         /// The gatekeeper's explanation.
         reason: String,
     },
+    /// The totals of what the user may see do not fit in a decimal (a store edited by hand).
+    #[error("the totals of Team `{team}`'s statement are too large to compute")]
+    Money {
+        /// The Team.
+        team: String,
+        /// The operation.
+        #[source]
+        source: crate::money::Overflow,
+    },
 }
 
 /// `statement` as `user` may see it, given the Team's state at the end of the day.
@@ -62,7 +71,10 @@ pub fn view(
         });
     }
     Ok(Statement {
-        totals: Totals::of(&lines),
+        totals: Totals::of(&lines).map_err(|source| ViewError::Money {
+            team: state.id.clone(),
+            source,
+        })?,
         lines,
         unfunded,
         balances: None,

@@ -55,7 +55,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
             let Some(expect) = expect else {
                 return Ok(Exit::Success);
             };
-            let expected: RoleMatrix = serde_yaml::from_str(&read_file(expect)?)
+            let expected: RoleMatrix = tokenplan::unique_keys::from_yaml(&read_file(expect)?)
                 .with_context(|| format!("`{}` is not a role matrix", expect.display()))
                 .map_err(Failure::input)?;
             let differences = expected.differences(&matrix);

@@ -89,10 +89,11 @@ pub enum StepError {
 
 /// Parses a scenario's text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Step>, ScenarioError> {
-    let value: Value = serde_yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
-        file: file.to_owned(),
-        source,
-    })?;
+    let value: Value =
+        crate::unique_keys::from_yaml(text).map_err(|source| ScenarioError::Yaml {
+            file: file.to_owned(),
+            source,
+        })?;
     let Value::Sequence(items) = value else {
         return Err(ScenarioError::NotAList {
             file: file.to_owned(),

@@ -7,6 +7,7 @@ mod billing;
 mod events;
 mod fuzz;
 mod hostile;
+mod hostile_files;
 mod nightly;
 mod policy;
 mod properties;
