@@ -12,7 +12,8 @@ use polars::prelude::*;
 use super::id_hashes::IdHashes;
 use super::lookup::{Funding, Lookup};
 
-/// A single event with more tokens than this, in or out, is quarantined as absurd (B13).
+/// A single event with more tokens than this, input and output together, is quarantined as
+/// absurd (B13).
 pub const ABSURD_TOKENS: i64 = 100_000_000;
 
 /// Scans of the store's events for seat cycles the run crosses, at most.
@@ -170,10 +171,13 @@ fn outcome_of_fields() -> Expr {
     .into_iter()
     .map(Expr::is_null)
     .fold(col("id_hash").is_null(), Expr::or);
+    // Either count alone over the limit decides before their sum is needed, so the sum of two
+    // counts at most the limit each cannot overflow where it decides.
     let tokens_over = |limit: i64| {
         col("input_tokens")
             .gt(lit(limit))
             .or(col("output_tokens").gt(lit(limit)))
+            .or(tokens().gt(lit(limit)))
     };
     when(col("duplicate"))
         .then(Outcome::Duplicate.lit())
@@ -629,6 +633,31 @@ fn batches(crossing: &DataFrame, rows: usize) -> PolarsResult<Vec<Vec<i32>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b13_an_event_over_the_absurd_limit_in_input_and_output_together_is_quarantined() {
+        let limit = ABSURD_TOKENS;
+        let frame = df!(
+            "duplicate" => [false; 5],
+            "id_hash" => [1u64; 5],
+            "ts_us" => [0i64; 5],
+            "key_code" => [0i32; 5],
+            "model_code" => [0i32; 5],
+            "input_tokens" => [limit, limit / 2 + 1, limit / 2, i64::MAX, 0],
+            "output_tokens" => [0i64, limit / 2, limit / 2, i64::MAX, limit + 1],
+        )
+        .unwrap();
+        let outcomes = frame
+            .lazy()
+            .select([outcome_of_fields().alias("outcome")])
+            .collect()
+            .unwrap();
+        let absurd = Some(Outcome::AbsurdTokens as i32);
+        assert_eq!(
+            outcomes.column("outcome").unwrap().i32().unwrap().to_vec(),
+            [None, absurd, None, absurd, absurd]
+        );
+    }
 
     #[test]
     fn crossed_cycles_are_batched_whole() {
