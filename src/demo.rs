@@ -30,7 +30,8 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     let import = |store: &mut Store, name: &str, text: &str| -> anyhow::Result<()> {
         let path = dir.path().join(name);
         std::fs::write(&path, text)?;
-        events::store(store, &[events::read(&path)?], chrono::Utc::now())?;
+        let now = chrono::Utc::now();
+        events::store(store, &[events::read(&path, now)?], now)?;
         Ok(())
     };
     import(store, "events.csv", EVENTS)?;

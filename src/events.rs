@@ -1,21 +1,24 @@
 //! `events import`: usage events from CSV, JSON Lines or Parquet files into `usage_events`.
 //!
-//! A file is stored whole or not at all: any row that can't be stored (a missing column, a
-//! non-numeric token count, an unparsable time) refuses the file, and every such row is
-//! reported by line. Rows that can be stored but not billed (negative tokens, unknown keys or
+//! A file is stored whole or not at all: any row that can't be stored (a missing, repeated or
+//! extra column, a repeated JSON key, a non-numeric token count, an unparsable or implausible
+//! time, a record longer than [`MAX_RECORD_BYTES`]) refuses the file, and every such row is
+//! reported by line, the values it echoes with control characters escaped. Rows that can be stored but not billed (negative tokens, unknown keys or
 //! models) are stored; the billing job quarantines them with a reason (B13). Event ids already
 //! stored, or repeated within the file, are skipped, so importing a file twice stores nothing
 //! twice.
 
 use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use duckdb::params;
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
-use crate::ids;
+use crate::ids::{self, shown};
 use crate::store::{Store, StoreError, query_error};
+use crate::unique_keys::UniqueKeys;
 
 /// The columns of `usage_events` a file must have (`ingested_at` is optional).
 pub const COLUMNS: [&str; 6] = [
@@ -26,6 +29,24 @@ pub const COLUMNS: [&str; 6] = [
     "input_tokens",
     "output_tokens",
 ];
+
+/// The longest record an import reads (a CSV record, a JSON Lines line), in bytes: an event's
+/// record is a few hundred bytes, and a longer one refuses its file instead of being read
+/// into memory whole (a line that never ends).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The earliest plausible event time, 2000-01-01T00:00:00Z, in seconds since the epoch: no
+/// usage of Token Plan Teams (nor of any large language model billed by tokens) happened
+/// before 2000, so an earlier `ts` is a reset clock or an unset field (`1970-01-01`,
+/// `0001-01-01`), and would make the first billing run start that many days back.
+pub const EARLIEST_EVENT: i64 = 946_684_800;
+
+/// How far after the clock an event may be stamped: Stripe's tolerance for meter events.
+/// Anything later is a wrong clock on the gateway, and would be billed on a day not yet come.
+pub const CLOCK_TOLERANCE: TimeDelta = TimeDelta::minutes(5);
+
+/// How many characters of a value a message echoes.
+const ECHOED: usize = 64;
 
 /// One row as read from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,18 +110,22 @@ pub struct ImportSummary {
     pub skipped: usize,
 }
 
-/// Reads the rows of a file, by its extension.
-pub fn read(path: &Path) -> Result<Vec<EventRow>, ImportError> {
+/// Reads the rows of a file, by its extension; `now` is the clock that event times may not
+/// be later than (by more than [`CLOCK_TOLERANCE`]).
+pub fn read(path: &Path, now: DateTime<Utc>) -> Result<Vec<EventRow>, ImportError> {
     let file = path.display().to_string();
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let plausible = Plausible {
+        latest: now + CLOCK_TOLERANCE,
+    };
     let (rows, bad) = match extension.as_str() {
-        "csv" => read_csv(path, &file)?,
-        "jsonl" | "ndjson" => read_jsonl(path, &file)?,
-        "parquet" => read_parquet(path, &file)?,
+        "csv" => read_csv(path, &file, &plausible)?,
+        "jsonl" | "ndjson" => read_jsonl(path, &file, &plausible)?,
+        "parquet" => read_parquet(path, &file, &plausible)?,
         _ => return Err(ImportError::Format { file }),
     };
     if bad.is_empty() {
@@ -117,8 +142,38 @@ fn read_error(file: &str) -> impl Fn(&dyn std::fmt::Display) -> ImportError + '_
     }
 }
 
+/// The times an event's `ts` may hold: from [`EARLIEST_EVENT`] to `latest`.
+struct Plausible {
+    latest: DateTime<Utc>,
+}
+
+impl Plausible {
+    /// `Err` says why `ts` is not a time an event can have.
+    fn check(&self, ts: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        if ts.timestamp() < EARLIEST_EVENT {
+            Err(format!(
+                "`ts` {} is before 2000-01-01: no usage is that old (a reset clock or an unset field?)",
+                ts.to_rfc3339()
+            ))
+        } else if ts > self.latest {
+            Err(format!(
+                "`ts` {} is more than {} minutes after the clock ({}): fix the gateway's clock",
+                ts.to_rfc3339(),
+                CLOCK_TOLERANCE.num_minutes(),
+                (self.latest - CLOCK_TOLERANCE).to_rfc3339()
+            ))
+        } else {
+            Ok(ts)
+        }
+    }
+}
+
 /// Parses one row from its fields by column name; `Err` names the field and the problem.
-fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<EventRow, String> {
+fn row_from(
+    line: usize,
+    field: &dyn Fn(&str) -> Option<String>,
+    plausible: &Plausible,
+) -> Result<EventRow, String> {
     let text = |name: &str| -> Result<String, String> {
         field(name)
             .filter(|v| !v.is_empty())
@@ -127,14 +182,21 @@ fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Event
     let time = |name: &str, value: &str| -> Result<DateTime<Utc>, String> {
         DateTime::parse_from_rfc3339(value)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| format!("`{name}` is not an RFC 3339 time (`{value}`): {e}"))
+            .map_err(|e| {
+                format!(
+                    "`{name}` is not an RFC 3339 time (`{}`): {e}",
+                    shown(value, ECHOED)
+                )
+            })
     };
     let tokens = |name: &str| -> Result<i64, String> {
         let value = text(name)?;
-        value
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{name}` is not a whole number (`{value}`)"))
+        value.trim().parse().map_err(|_| {
+            format!(
+                "`{name}` is not a whole number (`{}`)",
+                shown(&value, ECHOED)
+            )
+        })
     };
     let ts = text("ts")?;
     let ingested_at = match field("ingested_at").filter(|v| !v.is_empty()) {
@@ -144,7 +206,7 @@ fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Event
     Ok(EventRow {
         line,
         event_id: text("event_id")?,
-        ts: time("ts", &ts)?,
+        ts: plausible.check(time("ts", &ts)?)?,
         key_id: {
             let key = text("key_id")?;
             ids::check_key(&key).map_err(|e| format!("`key_id`: {e}"))?;
@@ -157,6 +219,79 @@ fn row_from(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Event
     })
 }
 
+/// A record longer than [`MAX_RECORD_BYTES`], as the I/O error [`Bounded`] fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("longer than {MAX_RECORD_BYTES} bytes, so the file was read no further")]
+struct RecordTooLong {
+    /// The 1-based line where the record starts.
+    line: usize,
+}
+
+impl RecordTooLong {
+    /// The record `error` is about, if it is one too long.
+    fn of(error: &io::Error) -> Option<&RecordTooLong> {
+        error.get_ref()?.downcast_ref()
+    }
+
+    fn row(&self) -> String {
+        format!("line {}: {self}", self.line)
+    }
+}
+
+/// A reader that fails once a record has grown past [`MAX_RECORD_BYTES`]. A record ends at a
+/// line break outside quotes: `quote` is CSV's `"`, or `None` where every line is a record.
+struct Bounded<R> {
+    inner: R,
+    quote: Option<u8>,
+    quoted: bool,
+    record_bytes: usize,
+    line: usize,
+    record_line: usize,
+}
+
+impl<R: Read> Bounded<R> {
+    fn new(inner: R, quote: Option<u8>) -> Self {
+        Bounded {
+            inner,
+            quote,
+            quoted: false,
+            record_bytes: 0,
+            line: 1,
+            record_line: 1,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            self.record_bytes += 1;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    RecordTooLong {
+                        line: self.record_line,
+                    },
+                ));
+            }
+            if Some(byte) == self.quote {
+                self.quoted = !self.quoted;
+            }
+            if byte == b'\n' {
+                self.line += 1;
+                if !self.quoted {
+                    self.record_bytes = 0;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// The required columns `has` lacks, in backticks and comma-separated; `None` if none.
 fn lacking(has: impl Fn(&str) -> bool) -> Option<String> {
     let missing: Vec<String> = COLUMNS
@@ -167,41 +302,82 @@ fn lacking(has: impl Fn(&str) -> bool) -> Option<String> {
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
-fn missing_columns(file: &str, present: &[String]) -> Result<(), ImportError> {
-    match lacking(|c| present.iter().any(|p| p == c)) {
+/// Refuses a header that lacks a required column or repeats one.
+fn check_columns(file: &str, present: &[String]) -> Result<(), ImportError> {
+    let refuse = |reason: String| ImportError::Rows {
+        file: file.to_owned(),
+        rows: vec![format!("line 1: {reason}")],
+    };
+    if let Some(missing) = lacking(|c| present.iter().any(|p| p == c)) {
+        return Err(refuse(format!("missing column(s) {missing}")));
+    }
+    match present
+        .iter()
+        .enumerate()
+        .find(|(i, name)| present[..*i].contains(name))
+    {
+        Some((_, repeated)) => Err(refuse(format!(
+            "column `{}` appears twice; each column may appear once",
+            shown(repeated, ECHOED)
+        ))),
         None => Ok(()),
-        Some(missing) => Err(ImportError::Rows {
-            file: file.to_owned(),
-            rows: vec![format!("line 1: missing column(s) {missing}")],
-        }),
     }
 }
 
 type Rows = (Vec<EventRow>, Vec<String>);
 
-fn read_csv(path: &Path, file: &str) -> Result<Rows, ImportError> {
+/// The I/O error inside a CSV error, if it is one.
+fn io_error(error: &csv::Error) -> Option<&io::Error> {
+    match error.kind() {
+        csv::ErrorKind::Io(error) => Some(error),
+        _ => None,
+    }
+}
+
+fn read_csv(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
+    let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| read_error(file)(&e))?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| read_error(file)(&e))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect();
-    missing_columns(file, &headers)?;
+        .from_reader(Bounded::new(handle, Some(b'"')));
+    let headers: Vec<String> = match reader.headers() {
+        Ok(headers) => headers.iter().map(|h| h.trim().to_owned()).collect(),
+        Err(e) => {
+            return Err(match io_error(&e).and_then(RecordTooLong::of) {
+                Some(too_long) => ImportError::Rows {
+                    file: file.to_owned(),
+                    rows: vec![too_long.row()],
+                },
+                None => read_error(file)(&e),
+            });
+        }
+    };
+    check_columns(file, &headers)?;
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
+                if let Some(io) = io_error(&e) {
+                    match RecordTooLong::of(io) {
+                        Some(too_long) => bad.push(too_long.row()),
+                        None => return Err(read_error(file)(&e)),
+                    }
+                    break;
+                }
                 let line = e.position().map_or(0, |p| p.line() as usize);
                 bad.push(format!("line {line}: {e}"));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.len() != headers.len() {
+            bad.push(format!(
+                "line {line}: {} field(s), but the header has {}",
+                record.len(),
+                headers.len()
+            ));
+            continue;
+        }
         let field = |name: &str| {
             headers
                 .iter()
@@ -209,7 +385,7 @@ fn read_csv(path: &Path, file: &str) -> Result<Rows, ImportError> {
                 .and_then(|i| record.get(i))
                 .map(|v| v.trim().to_owned())
         };
-        match row_from(line, &field) {
+        match row_from(line, &field, plausible) {
             Ok(row) => rows.push(row),
             Err(reason) => bad.push(format!("line {line}: {reason}")),
         }
@@ -217,22 +393,55 @@ fn read_csv(path: &Path, file: &str) -> Result<Rows, ImportError> {
     Ok((rows, bad))
 }
 
-fn read_jsonl(path: &Path, file: &str) -> Result<Rows, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| read_error(file)(&e))?;
+/// A JSON error's message and column, without serde_json's `at line 1` (the line is the
+/// file's, which the caller names).
+fn json_problem(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match text.strip_suffix(&position) {
+        Some(message) => format!("{message} (column {})", error.column()),
+        None => text,
+    }
+}
+
+/// The object on one JSON Lines line; `Err` says why it is not one.
+fn json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    serde_json::from_str::<UniqueKeys>(text)
+        .and_then(|_| serde_json::from_str::<serde_json::Value>(text))
+        .map_err(|e| format!("not JSON: {}", json_problem(&e)))
+        .and_then(|value| match value {
+            serde_json::Value::Object(object) => Ok(object),
+            _ => Err("not a JSON object".to_owned()),
+        })
+}
+
+fn read_jsonl(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
+    let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
+    let lines = BufReader::new(Bounded::new(handle, None)).split(b'\n');
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
-    for (i, line_text) in text.lines().enumerate() {
+    for (i, bytes) in lines.enumerate() {
         let line = i + 1;
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(e) => match RecordTooLong::of(&e) {
+                Some(too_long) => {
+                    bad.push(too_long.row());
+                    break;
+                }
+                None => return Err(read_error(file)(&e)),
+            },
+        };
+        let Ok(line_text) = std::str::from_utf8(&bytes) else {
+            bad.push(format!("line {line}: not UTF-8"));
+            continue;
+        };
         if line_text.trim().is_empty() {
             continue;
         }
-        let object = match serde_json::from_str::<serde_json::Value>(line_text) {
-            Ok(serde_json::Value::Object(object)) => object,
-            Ok(_) => {
-                bad.push(format!("line {line}: not a JSON object"));
-                continue;
-            }
-            Err(e) => {
-                bad.push(format!("line {line}: not JSON: {e}"));
+        let object = match json_object(line_text) {
+            Ok(object) => object,
+            Err(reason) => {
+                bad.push(format!("line {line}: {reason}"));
                 continue;
             }
         };
@@ -245,7 +454,7 @@ fn read_jsonl(path: &Path, file: &str) -> Result<Rows, ImportError> {
             Some(serde_json::Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         };
-        match row_from(line, &field) {
+        match row_from(line, &field, plausible) {
             Ok(row) => rows.push(row),
             Err(reason) => bad.push(format!("line {line}: {reason}")),
         }
@@ -253,7 +462,7 @@ fn read_jsonl(path: &Path, file: &str) -> Result<Rows, ImportError> {
     Ok((rows, bad))
 }
 
-fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
+fn read_parquet(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
     let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
     let frame = without_panics(|| ParquetReader::new(handle).finish())
         .map_err(|e| read_error(file)(&format!("not a readable Parquet file ({e})")))?
@@ -263,7 +472,7 @@ fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
         .iter()
         .map(|n| n.to_string())
         .collect();
-    missing_columns(file, &names)?;
+    check_columns(file, &names)?;
     // Every column as text: times as RFC 3339, numbers as digits; then the same row parser.
     let mut columns = Vec::new();
     for name in COLUMNS.iter().copied().chain(
@@ -285,15 +494,7 @@ fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
                     .map_err(|e| read_error(file)(&e))?;
                 let raw = raw.i64().map_err(|e| read_error(file)(&e))?;
                 raw.iter()
-                    .map(|v| {
-                        v.and_then(|v| {
-                            DateTime::<Utc>::from_timestamp(
-                                v.div_euclid(per_second),
-                                (v.rem_euclid(per_second) * (1_000_000_000 / per_second)) as u32,
-                            )
-                        })
-                        .map(|t| t.to_rfc3339())
-                    })
+                    .map(|v| v.map(|v| time_text(v, per_second)))
                     .collect()
             }
             _ => {
@@ -315,12 +516,24 @@ fn read_parquet(path: &Path, file: &str) -> Result<Rows, ImportError> {
                 .find(|(n, _)| *n == name)
                 .and_then(|(_, v)| v[i].clone())
         };
-        match row_from(line, &field) {
+        match row_from(line, &field, plausible) {
             Ok(row) => rows.push(row),
             Err(reason) => bad.push(format!("row {line}: {reason}")),
         }
     }
     Ok((rows, bad))
+}
+
+/// A Parquet time, `value` units of `1 / per_second` s since the epoch, as RFC 3339 text; one
+/// outside the calendar as what it is, so the row is refused saying so (never as empty).
+fn time_text(value: i64, per_second: i64) -> String {
+    let nanos = value.rem_euclid(per_second) * (1_000_000_000 / per_second);
+    match DateTime::<Utc>::from_timestamp(value.div_euclid(per_second), nanos as u32) {
+        Some(time) => time.to_rfc3339(),
+        None if value == i64::MAX => "infinity".to_owned(),
+        None if value == i64::MIN => "-infinity".to_owned(),
+        None => format!("{value} × 1/{per_second} s from 1970, outside the calendar"),
+    }
 }
 
 /// Runs a reader of untrusted bytes that may panic on a corrupt file (polars' Parquet reader

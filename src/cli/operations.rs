@@ -90,7 +90,8 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResu
 /// Reads and checks every file first; stores them all in one transaction only if none is
 /// refused, and says per file what happened.
 pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
-    let read: Vec<_> = files.iter().map(|file| events::read(file)).collect();
+    let now = chrono::Utc::now();
+    let read: Vec<_> = files.iter().map(|file| events::read(file, now)).collect();
     let refused = read.iter().filter(|r| r.is_err()).count();
     if refused > 0 {
         for (file, result) in files.iter().zip(&read) {
@@ -111,7 +112,7 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     }
     let rows: Vec<_> = read.into_iter().flatten().collect();
     let mut store = open_store(cli)?;
-    let summaries = events::store(&mut store, &rows, chrono::Utc::now()).map_err(Failure::work)?;
+    let summaries = events::store(&mut store, &rows, now).map_err(Failure::work)?;
     for (file, summary) in files.iter().zip(summaries) {
         out!(
             "{}: read {}, stored {}, skipped {} (event id already stored or repeated)\n",

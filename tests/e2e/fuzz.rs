@@ -1,8 +1,12 @@
 //! Random bytes and structured mutations thrown at every parser of user input, and at the
 //! command line: nothing panics, every refusal is an error with a message, and a refused
-//! `apply` or import changes nothing stored. Bounded so CI stays fast.
+//! `apply` or import changes nothing stored. Repeated keys, prices whose products could
+//! overflow and records that never end are refused with an error naming their line. Bounded
+//! so CI stays fast.
 
 use proptest::prelude::*;
+use proptest::sample::Index;
+use tokenplan::error_chain;
 use tokenplan::events;
 use tokenplan::prices::Prices;
 use tokenplan::teams::scenario;
@@ -66,11 +70,11 @@ proptest! {
         for name in ["e.csv", "e.jsonl", "e.parquet"] {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
-            let _ = events::read(&path);
+            let _ = events::read(&path, chrono::Utc::now());
         }
         let path = dir.path().join("m.csv");
         std::fs::write(&path, mutate(EVENTS, at, len, &insert)).unwrap();
-        let _ = events::read(&path);
+        let _ = events::read(&path, chrono::Utc::now());
         // A Parquet file cut short or with bytes flipped.
         let parquet = dir.path().join("p.parquet");
         let mut frame = polars::prelude::df!(
@@ -82,7 +86,127 @@ proptest! {
         let cut = at % good.len();
         if len % 2 == 0 { good.truncate(cut) } else { good[cut] ^= 0xff }
         std::fs::write(&parquet, &good).unwrap();
-        let _ = events::read(&parquet);
+        let _ = events::read(&parquet, chrono::Utc::now());
+    }
+}
+
+/// `text` with line `at` (0-based) replaced by `edit` of it.
+fn edit_line(text: &str, at: usize, edit: impl Fn(&str) -> String) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| if i == at { edit(line) } else { line.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The 0-based lines of `text` that `keep` accepts.
+fn lines_where(text: &str, keep: impl Fn(&str) -> bool) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| keep(line))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Whether a price list's line is a `key: value` of a block mapping.
+fn is_mapping_entry(line: &str) -> bool {
+    let line = line.trim_start();
+    line.contains(':') && !line.starts_with('#') && !line.starts_with('-')
+}
+
+/// A price over the bound, up to what a decimal holds.
+fn overflowing_price() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[1-9][0-9]{7,27}",
+        "[1-9][0-9]{7,20}\\.[0-9]{1,6}",
+        Just("1000000.000001".to_owned()),
+        Just("79228162514264337593543950335".to_owned()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A mapping entry of the price list written twice (a tier, a model, a field).
+    #[test]
+    fn a_repeated_price_list_key_is_refused_naming_the_repeat_s_line(pick in any::<Index>()) {
+        let at = *pick.get(&lines_where(PRICES, is_mapping_entry));
+        let doubled = edit_line(PRICES, at, |line| format!("{line}\n{line}"));
+        let error = error_chain(&Prices::parse("p.yaml", &doubled).unwrap_err());
+        prop_assert!(error.contains("duplicate key"), "{error}");
+        prop_assert!(error.contains(&format!("at line {} ", at + 2)), "{error}");
+    }
+
+    /// A key every step has, written twice in one step of the scenario.
+    #[test]
+    fn a_repeated_scenario_key_is_refused_naming_the_step_s_line(pick in any::<Index>(), key in prop_oneof![Just("at"), Just("as"), Just("do")]) {
+        let at = *pick.get(&lines_where(SCENARIO, |line| line.starts_with("- {")));
+        let doubled = edit_line(SCENARIO, at, |line| {
+            format!("{}, {key}: x }}", line.trim_end().trim_end_matches('}').trim_end())
+        });
+        let error = error_chain(&scenario::parse("s.yaml", &doubled).unwrap_err());
+        prop_assert!(error.contains("duplicate key"), "{error}");
+        prop_assert!(error.contains(&format!("at line {} ", at + 1)), "{error}");
+    }
+
+    /// Any price of the list over the bound, where price × tokens could overflow.
+    #[test]
+    fn a_price_whose_products_could_overflow_is_refused_naming_its_line(pick in any::<Index>(), price in overflowing_price()) {
+        let at = *pick.get(&lines_where(PRICES, |line| line.contains("USD: \"")));
+        let priced = edit_line(PRICES, at, |line| {
+            let start = line.find("USD: \"").unwrap() + "USD: \"".len();
+            let end = start + line[start..].find('"').unwrap();
+            format!("{}{price}{}", &line[..start], &line[end..])
+        });
+        let error = error_chain(&Prices::parse("p.yaml", &priced).unwrap_err());
+        prop_assert!(error.contains("is over the highest price"), "{error}");
+        prop_assert!(error.contains(&format!("at line {} ", at + 1)), "{error}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// A column or a JSON key repeated, or a record that never ends, anywhere in a file.
+    #[test]
+    fn repeated_columns_keys_and_endless_records_are_refused_naming_the_line(
+        column in any::<Index>(),
+        row in any::<Index>(),
+        quoted in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let refusal = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            error_chain(&events::read(&path, now).unwrap_err())
+        };
+        let columns: Vec<&str> = EVENTS.lines().next().unwrap().split(',').collect();
+        let repeated = column.get(&columns);
+        let text = edit_line(EVENTS, 0, |header| format!("{header},{repeated}"));
+        let error = refusal("e.csv", &text);
+        prop_assert!(error.contains(&format!("line 1: column `{repeated}` appears twice")), "{error}");
+
+        let rows = EVENTS.lines().count() - 1;
+        let at = row.index(rows) + 1;
+        let jsonl: String = EVENTS.lines().skip(1).enumerate().map(|(i, line)| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let mut object: Vec<String> = columns.iter().zip(&fields).map(|(c, v)| format!("\"{c}\": \"{v}\"")).collect();
+            if i + 1 == at {
+                object.push(format!("\"{repeated}\": \"x\""));
+            }
+            format!("{{{}}}\n", object.join(", "))
+        }).collect();
+        let error = refusal("e.jsonl", &jsonl);
+        prop_assert!(error.contains(&format!("line {at}: not JSON: duplicate key `{repeated}`")), "{error}");
+
+        let endless = "x".repeat(events::MAX_RECORD_BYTES);
+        let text = edit_line(EVENTS, at, |line| {
+            if quoted { format!("{line},\"{}", endless.replace("xx", "x\n")) } else { format!("{line}{endless}") }
+        });
+        let error = refusal("e.csv", &text);
+        prop_assert!(error.contains(&format!("line {}: longer than", at + 1)), "{error}");
     }
 }
 
