@@ -1,9 +1,9 @@
 //! `policy diff`'s samples: the matrix cells and limit probes two policy sets decide
 //! differently.
 
+use gatekeeper::Gatekeeper;
 use gatekeeper::matrix::{CellDifference, RoleMatrix, YesNo};
 use gatekeeper::probes::limit_probes;
-use gatekeeper::Gatekeeper;
 
 /// A limit probe whose decision differs between two policy sets.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -87,7 +87,7 @@ impl Verdict {
             .map(|error| match error {
                 AuthorizationError::PolicyEvaluationError(e) => format!(
                     "{} failing to evaluate",
-                    set.policy_name(&e.policy_id().to_string())
+                    set.policy_name(e.policy_id().as_ref())
                 ),
             })
             .collect();
@@ -102,7 +102,7 @@ impl Verdict {
             policies: response
                 .diagnostics()
                 .reason()
-                .map(|id| set.policy_name(&id.to_string()))
+                .map(|id| set.policy_name(id.as_ref()))
                 .collect(),
         }
     }

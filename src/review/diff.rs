@@ -270,8 +270,7 @@ async fn may_fail(
     env: &RequestEnv,
     schema: &Schema,
 ) -> Result<Option<MayFail>, VerifyError> {
-    let mut sides: BTreeMap<(String, String), (Vec<&str>, &Policy, &ReviewedSet)> =
-        BTreeMap::new();
+    let mut sides: BTreeMap<(String, String), (Vec<&str>, &Policy, &ReviewedSet)> = BTreeMap::new();
     for (side, set) in [("OLD", old), ("NEW", new)] {
         for policy in set
             .gate
@@ -302,7 +301,7 @@ async fn may_fail(
                 .map(|side| format!("{side}'s"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            policies.push(format!("{whose} {}", set.policy_name(&policy.id().to_string())));
+            policies.push(format!("{whose} {}", set.policy_name(policy.id().as_ref())));
             example_of_first.get_or_insert_with(|| example(old, new, &failing));
         }
     }

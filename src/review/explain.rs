@@ -54,7 +54,9 @@ pub enum ExplainError {
         key: String,
     },
     /// `--key` of `use_token_plan_key` is not a member's Token Plan Key in this Team.
-    #[error("`{key}` is not a Token Plan Key of Team `{team}`: one is `tp:{team}:USER`, USER a member")]
+    #[error(
+        "`{key}` is not a Token Plan Key of Team `{team}`: one is `tp:{team}:USER`, USER a member"
+    )]
     NotTokenPlanKey {
         /// The Team.
         team: String,
@@ -150,7 +152,11 @@ pub fn request(
     Ok(request)
 }
 
-fn read_request(state: &TeamState, actor: &str, flags: &Flags<'_>) -> Result<Request, ExplainError> {
+fn read_request(
+    state: &TeamState,
+    actor: &str,
+    flags: &Flags<'_>,
+) -> Result<Request, ExplainError> {
     let fields = flags.fields;
     let action = flags.action;
     let team = state.id.clone();

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use cedar_policy::{Effect, Policy, PolicySet, RequestEnv};
-use cedar_policy_symcc::CompiledPolicySet;
 use super::set::ReviewedSet;
 use super::verify::{self, VerifyError};
+use cedar_policy::{Effect, Policy, PolicySet, RequestEnv};
+use cedar_policy_symcc::CompiledPolicySet;
 
 /// What the solver found wrong with one policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,7 +118,9 @@ fn header(sources: &Sources, verdict: &str) -> String {
 fn verdict(proofs: &Result<Vec<Check>, String>) -> (String, Outcome) {
     match proofs {
         Err(why) => (
-            format!("**Verdict: NOT PROVED**: the policies load, but the proofs did not run: {why}."),
+            format!(
+                "**Verdict: NOT PROVED**: the policies load, but the proofs did not run: {why}."
+            ),
             Outcome::NotProved,
         ),
         Ok(checks) => {

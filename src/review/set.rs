@@ -167,7 +167,11 @@ impl ReviewedSet {
     /// Where the policy `id` is written: `path:line`.
     pub fn locate(&self, id: &str) -> Option<String> {
         let at = self.gate.locations().get(id)?;
-        Some(format!("{}:{}", self.sources.origin.path(&at.file), at.line))
+        Some(format!(
+            "{}:{}",
+            self.sources.origin.path(&at.file),
+            at.line
+        ))
     }
 
     /// `id (rule) at path:line`.

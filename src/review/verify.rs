@@ -393,6 +393,10 @@ mod tests {
         let on_disk = load_properties(&PropertySource::Dir(dir)).unwrap();
         let bundled = load_properties(&PropertySource::CompiledIn).unwrap();
         let names = |p: &[Property]| p.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&on_disk), names(&bundled), "add new properties to BUNDLED");
+        assert_eq!(
+            names(&on_disk),
+            names(&bundled),
+            "add new properties to BUNDLED"
+        );
     }
 }

@@ -541,7 +541,11 @@ fn diff_does_not_call_equal_what_the_gatekeeper_decides_differently_where_a_poli
         ),
         "failing to evaluate".to_owned(),
     ] {
-        assert!(out.stdout.contains(&expected), "{expected}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&expected),
+            "{expected}:\n{}",
+            out.stdout
+        );
     }
     assert!(
         !out.stdout.contains("no decision changed"),
@@ -869,7 +873,11 @@ fn every_policy_command_reads_the_edited_policies_directory_and_says_which_set()
         t.replacen(ADMIN_TOPS_UP.0, ADMIN_TOPS_UP.1, 1)
     });
     let expected = repo().join("fixtures/role-matrix.yaml");
-    let matrix = run_in(&env, &loosened, &["policy", "matrix", "--expect", s(&expected)]);
+    let matrix = run_in(
+        &env,
+        &loosened,
+        &["policy", "matrix", "--expect", s(&expected)],
+    );
     assert_eq!(matrix.status, 1, "{}", matrix.stderr);
     assert!(
         matrix.stderr.contains("policies: policies (sha256:")
@@ -944,7 +952,11 @@ fn every_policy_command_reads_the_edited_policies_directory_and_says_which_set()
     // A typo is found, at the path of the file read; a command that needs the policies
     // suggests checking that same set.
     let typo = reviewer_copy(&env, "typo", "credits.cedar", |t| {
-        t.replacen("principal.role == Role::\"owner\"", "principal.rol == Role::\"owner\"", 1)
+        t.replacen(
+            "principal.role == Role::\"owner\"",
+            "principal.rol == Role::\"owner\"",
+            1,
+        )
     });
     let check = run_in(&env, &typo, &["policy", "check", "--deny-warnings"]);
     assert_eq!(check.status, 1, "{}{}", check.stdout, check.stderr);
@@ -989,15 +1001,23 @@ fn verify_and_report_prove_the_edited_directory_and_work_from_any_directory() {
         "role = admin",
         "    decision   allowed by owner-tops-up-credits (C2) at policies/credits.cedar:3",
     ] {
-        assert!(verify.stdout.contains(expected), "{expected}:\n{}", verify.stdout);
+        assert!(
+            verify.stdout.contains(expected),
+            "{expected}:\n{}",
+            verify.stdout
+        );
     }
     assert!(!verify.stdout.contains("entities: ["), "{}", verify.stdout);
 
     let report = run_in(&env, &loosened, &["policy", "report"]);
     assert_eq!(report.status, 1, "{}", report.stderr);
-    let verdict = report.stdout.lines().find(|l| !l.is_empty() && !l.starts_with('#'));
+    let verdict = report
+        .stdout
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
     assert!(
-        verdict.is_some_and(|l| l.starts_with("**Verdict: FAIL**") && l.contains("only-owner-pays")),
+        verdict
+            .is_some_and(|l| l.starts_with("**Verdict: FAIL**") && l.contains("only-owner-pays")),
         "{}",
         report.stdout
     );
@@ -1006,7 +1026,9 @@ fn verify_and_report_prove_the_edited_directory_and_work_from_any_directory() {
     let anywhere = run_in(&env, env.dir.path(), &["policy", "verify"]).ok();
     assert!(
         anywhere.stderr.contains("policies: compiled-in (sha256:")
-            && anywhere.stderr.contains("properties: compiled-in properties")
+            && anywhere
+                .stderr
+                .contains("properties: compiled-in properties")
             && anywhere.stdout.contains("holds  only-owner-pays (M1)"),
         "{}{}",
         anywhere.stdout,
@@ -1014,7 +1036,9 @@ fn verify_and_report_prove_the_edited_directory_and_work_from_any_directory() {
     );
     let passed = run_in(&env, env.dir.path(), &["policy", "report"]).ok();
     assert!(
-        passed.stdout.starts_with("# Policy review report\n\n**Verdict: PASS**"),
+        passed
+            .stdout
+            .starts_with("# Policy review report\n\n**Verdict: PASS**"),
         "{}",
         passed.stdout
     );
@@ -1024,7 +1048,11 @@ fn verify_and_report_prove_the_edited_directory_and_work_from_any_directory() {
 fn report_on_policies_that_do_not_load_fails_with_the_problems() {
     let env = Env::new();
     let typo = reviewer_copy(&env, "typo", "credits.cedar", |t| {
-        t.replacen("principal.role == Role::\"owner\"", "principal.rol == Role::\"owner\"", 1)
+        t.replacen(
+            "principal.role == Role::\"owner\"",
+            "principal.rol == Role::\"owner\"",
+            1,
+        )
     });
     let report = run_in(&env, &typo, &["policy", "report"]);
     assert_eq!(report.status, 1);
@@ -1075,7 +1103,9 @@ fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
     assert!(
         own.stdout
             .starts_with("allowed by holder-uses-token-plan-key (M1)")
-            && own.stdout.contains("facts evaluated:\n  action     use_token_plan_key")
+            && own
+                .stdout
+                .contains("facts evaluated:\n  action     use_token_plan_key")
             && own.stdout.contains("has_seat = true"),
         "{}",
         own.stdout
@@ -1090,10 +1120,21 @@ fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
         "tp:z1:li",
     ]);
     assert_eq!(other.status, 1, "{}", other.stdout);
-    assert!(other.stdout.contains("holder = User \"li\""), "{}", other.stdout);
+    assert!(
+        other.stdout.contains("holder = User \"li\""),
+        "{}",
+        other.stdout
+    );
     for (extra, error) in [
         (
-            &["--as", "mei", "--action", "use_token_plan_key", "--key", "garbage"][..],
+            &[
+                "--as",
+                "mei",
+                "--action",
+                "use_token_plan_key",
+                "--key",
+                "garbage",
+            ][..],
             "`garbage` is not a Token Plan Key of Team `z1`",
         ),
         (
@@ -1105,7 +1146,9 @@ fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
             "`view_billing` does not use --seats",
         ),
         (
-            &["--as", "li", "--action", "invite", "--target", "zed", "--role", "reader"][..],
+            &[
+                "--as", "li", "--action", "invite", "--target", "zed", "--role", "reader",
+            ][..],
             "--target: no user `zed`",
         ),
         (
@@ -1123,8 +1166,20 @@ fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
 fn explain_bounds_every_count_and_refuses_facts_it_cannot_build() {
     let env = Env::new();
     let on_facts = [
-        "policy", "explain", "--as", "ada", "--action", "invite", "--team", "acme", "--target",
-        "nina", "--role", "reader", "--as-role", "admin",
+        "policy",
+        "explain",
+        "--as",
+        "ada",
+        "--action",
+        "invite",
+        "--team",
+        "acme",
+        "--target",
+        "nina",
+        "--role",
+        "reader",
+        "--as-role",
+        "admin",
     ];
     for extra in [
         &["--members", "9223372036854775808"][..],
@@ -1140,19 +1195,28 @@ fn explain_bounds_every_count_and_refuses_facts_it_cannot_build() {
     let out = env.run(&[&on_facts[..], &["--members", "1"]].concat());
     assert_eq!(out.status, 2);
     assert!(
-        out.stderr.contains("--members 1 is fewer than the 2 member(s)"),
+        out.stderr
+            .contains("--members 1 is fewer than the 2 member(s)"),
         "{}",
         out.stderr
     );
     let out = env.run(&[&on_facts[..], &["--target-role", "reader", "--target-seat"]].concat());
     assert_eq!(out.status, 2);
-    assert!(out.stderr.contains("--target-seat needs seats"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--target-seat needs seats"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn diff_refuses_a_git_revision_that_is_an_option() {
     let env = Env::new();
-    let out = run_in(&env, env.dir.path(), &["policy", "diff", "--git=--output=x"]);
+    let out = run_in(
+        &env,
+        env.dir.path(),
+        &["policy", "diff", "--git=--output=x"],
+    );
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("--git `--output=x` starts with `-`"),
@@ -1160,4 +1224,48 @@ fn diff_refuses_a_git_revision_that_is_an_option() {
         out.stderr
     );
     assert!(!env.dir.path().join("x").exists());
+}
+
+#[test]
+fn a_set_too_large_for_the_solver_is_refused_not_a_stack_overflow() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let many: String = (0..3000)
+        .map(|i| {
+            format!(
+                "@id(\"p{i}\")\n@rule(\"C2\")\npermit (principal, action == Action::\"top_up_credits\", resource)\nwhen {{ principal.role == Role::\"owner\" && resource.member_count == {i} }};\n\n"
+            )
+        })
+        .collect();
+    let big = with_policy(&env, "big", "credits.cedar", &many);
+    let policies = repo().join("policies");
+    for args in [
+        &["policy", "check", "--policies", s(&big)][..],
+        &["policy", "diff", s(&policies), s(&big)][..],
+        &[
+            "policy",
+            "verify",
+            "--policies",
+            s(&big),
+            "--properties",
+            s(&policies.join("properties")),
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("has 3042 policies; the solver takes at most 1000"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Without the solver the set is checked in full.
+    let out = env.run_with(
+        &["policy", "check", "--policies", s(&big)],
+        &[("CVC5", "/nonexistent/cvc5")],
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
 }
