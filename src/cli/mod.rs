@@ -51,9 +51,11 @@ struct Cli {
         default_value = "tokenplan.duckdb"
     )]
     db: PathBuf,
-    /// A policy directory to use instead of the reviewed policies compiled in.
-    #[arg(long, global = true, value_name = "DIR")]
-    policies: Option<PathBuf>,
+    /// A policy directory, or `compiled-in` for the reviewed set compiled into the binary.
+    /// `policy` commands default to ./policies when it exists, else compiled-in; `apply` and
+    /// `billing` to compiled-in.
+    #[arg(long, global = true, value_name = "DIR|compiled-in")]
+    policies: Option<review::set::Choice>,
     /// A price list to use instead of fixtures/prices.yaml compiled in.
     #[arg(long, global = true, value_name = "FILE")]
     prices: Option<PathBuf>,
@@ -77,7 +79,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Review the policies: check, matrix, diff, explain.
+    /// Review the policies: check, matrix, diff, verify, report, explain. Each reads
+    /// ./policies when it exists (else the compiled-in set), or the set named by --policies,
+    /// and says on stderr which set it read.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Run a scenario's steps, in order, through the gatekeeper into the store.
@@ -219,39 +223,44 @@ enum PolicyCommand {
     /// Prove that NEW allows nothing OLD denies, over every input the schema allows; report
     /// what became denied, and the matrix cells and limit boundaries that differ.
     #[command(
-        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff --git origin/main            # OLD from git, NEW ./policies\n  tokenplan policy diff --git origin/main policies --format json"
+        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\nOLD and NEW are directories, or `compiled-in` for the set compiled into the binary.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff compiled-in policies         # what ./policies changes\n  tokenplan policy diff --git origin/main            # OLD from git, NEW as for --policies\n  tokenplan policy diff --git origin/main policies --format json"
     )]
     Diff(DiffArgs),
     /// Formal proofs (cedar-policy-symcc + cvc5) of the properties in policies/properties, and
     /// that no policy ever errors, over every entity store the schema allows.
     #[command(
-        after_help = "Needs cvc5 on PATH (or CVC5=/path/to/cvc5): `apt-get install -y cvc5`.\nExit 1 when a property fails (its counterexample is printed), 2 without cvc5.\n\nExample:\n  tokenplan policy verify --properties policies/properties"
+        after_help = "Needs cvc5 on PATH (or CVC5=/path/to/cvc5): `apt-get install -y cvc5`.\nExit 1 when a property fails (its counterexample is printed), 2 without cvc5.\n\nExamples:\n  tokenplan policy verify                              # ./policies and ./policies/properties\n  tokenplan policy verify --policies compiled-in       # from any directory\n  tokenplan policy verify --properties policies/properties"
     )]
     Verify {
-        /// The properties (default: DIR/properties of --policies, or policies/properties).
+        /// The properties (default: DIR/properties of the set checked; compiled in with the
+        /// compiled-in set).
         #[arg(long, value_name = "DIR")]
         properties: Option<PathBuf>,
     },
     /// One Markdown report for a review: check results, the matrix, the proofs, and each
     /// rule with the policies that enforce it.
-    #[command(after_help = "Example:\n  tokenplan policy report > review.md")]
+    #[command(
+        after_help = "The first lines are the verdict and the set reviewed. Exit 1 when a check or a proof\nfails, 2 when the proofs could not run (no cvc5).\n\nExample:\n  tokenplan policy report > review.md"
+    )]
     Report {
         /// The properties (default as for `verify`).
         #[arg(long, value_name = "DIR")]
         properties: Option<PathBuf>,
     },
-    /// One decision against the store, with the policies and rules that made it.
+    /// One decision against the store, with the policies and rules that made it, and the facts
+    /// evaluated.
     #[command(
-        after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
+        after_help = "A flag the action does not use, an unknown Team, user or key is an error (exit 2).\n\nExamples:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader \\\n      --as-role admin --members 100"
     )]
     Explain(Box<ExplainArgs>),
 }
 
 #[derive(Args)]
 struct DiffArgs {
-    /// `OLD_DIR NEW_DIR`, or with `--git`, `[NEW_DIR]` (default `policies`).
+    /// `OLD NEW`, or with `--git`, `[NEW]` (default as for --policies): directories, or
+    /// `compiled-in`.
     #[arg(value_name = "DIR", num_args = 0..=2)]
-    dirs: Vec<PathBuf>,
+    dirs: Vec<review::set::Choice>,
     /// Take OLD from this git revision's `policies/` (of the repository here).
     #[arg(long, value_name = "REV")]
     git: Option<String>,
@@ -268,6 +277,10 @@ enum DiffFormat {
     Text,
     Json,
 }
+
+/// The largest count `policy explain` takes on the command line: far above every limit of the
+/// policies, and small enough to build a Team of.
+const MAX_FACT: i64 = 10_000;
 
 #[derive(Args)]
 struct ExplainArgs {
@@ -289,10 +302,11 @@ struct ExplainArgs {
     /// The tier, for subscription and seat actions.
     #[arg(long)]
     tier: Option<String>,
-    /// The seat count, for buy, add and remove.
-    #[arg(long)]
+    /// The seat count, for buy, add and remove (at most 10,000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(..=MAX_FACT))]
     seats: Option<u32>,
-    /// The key id, for key actions.
+    /// The key id, for key actions (`use_token_plan_key`: default the actor's own,
+    /// `tp:TEAM:USER`).
     #[arg(long)]
     key: Option<String>,
     /// The member a seat is reassigned from.
@@ -321,18 +335,19 @@ struct ExplainArgs {
     /// The Team is a Default Team.
     #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
     default_team: bool,
-    /// Members, actor and target included.
+    /// Members, the Owner, actor and target included (default: just those; at most 10,000).
     #[arg(
         long,
-        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
-    members: usize,
-    /// Seats of --tier (default tier `plus`).
+    members: Option<u16>,
+    /// Seats of --tier (default tier `plus`; at most 10,000).
     #[arg(
         long,
         default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
@@ -341,21 +356,26 @@ struct ExplainArgs {
     #[arg(
         long,
         value_parser = one_of(&Role::ALL, |r| r.as_str()),
-        requires = "as_role",
+        requires_all = ["as_role", "target"],
         help_heading = "Facts instead of a store"
     )]
     target_role: Option<Role>,
     /// The target holds a seat.
-    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
+    #[arg(
+        long,
+        requires_all = ["as_role", "target"],
+        help_heading = "Facts instead of a store"
+    )]
     target_seat: bool,
-    /// The actor's live pay-as-you-go keys.
+    /// The actor's live pay-as-you-go keys, `key-0`, `key-1`, ... (at most 10,000).
     #[arg(
         long,
         default_value_t = 0,
+        value_parser = clap::value_parser!(u16).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
-    live_keys: usize,
+    live_keys: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -540,10 +560,21 @@ fn dispatch(cli: &Cli) -> CommandResult {
     }
 }
 
+/// The policies `apply` and `billing` decide with: `--policies`, else the compiled-in set.
 fn gatekeeper(cli: &Cli) -> Result<Gatekeeper, Failure> {
-    review::load(cli.policies.as_deref()).map_err(|e| {
-        Failure::work(e).hint("run `tokenplan policy check` for every problem with file:line")
-    })
+    let origin = cli
+        .policies
+        .clone()
+        .unwrap_or(review::set::Choice::CompiledIn)
+        .origin();
+    review::set::ReviewedSet::load(&origin)
+        .map(|set| set.gate)
+        .map_err(|e| {
+            Failure::work(e).hint(format!(
+                "run `{}` for every problem with file:line",
+                origin.check_command()
+            ))
+        })
 }
 
 fn prices(cli: &Cli) -> Result<Prices, Failure> {
