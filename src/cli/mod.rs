@@ -13,7 +13,7 @@ mod exit;
 mod operations;
 mod policy;
 
-use billing::{billing_run, demo, generate, show, status};
+use billing::{RunPaths, billing_run, demo, generate, show, status};
 pub use exit::Exit;
 use operations::{apply, import};
 use policy::policy;
@@ -135,7 +135,7 @@ enum Command {
 enum BillingCommand {
     /// Bill a day: statements to the store (and files with --out), and the run summary.
     #[command(
-        after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store); 3 billed, but the --out files\ncould not be written (re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom"
+        after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store, --out or --metrics not writable:\nnothing billed); 3 billed, but the --out files or the --metrics file could not be written\n(re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom --spool /var/spool/tokenplan"
     )]
     Run {
         /// The day (YYYY-MM-DD).
@@ -148,14 +148,24 @@ enum BillingCommand {
         /// collector), whatever the outcome.
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// The gateway's spool directory: the files in its `refused/` are counted in the
+        /// metrics.
+        #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
+        spool: Option<PathBuf>,
     },
     /// What an operator checks in the morning: the latest billed day, the days not yet billed
-    /// up to yesterday, the events not yet settled, and how the last run ended.
-    #[command(after_help = "Example:\n  tokenplan billing status --format json")]
+    /// up to yesterday, the events not yet settled, the spool files refused, and how the last
+    /// run ended.
+    #[command(
+        after_help = "Example:\n  tokenplan billing status --spool /var/spool/tokenplan --format json"
+    )]
     Status {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
+        /// The gateway's spool directory: count the files in its `refused/`.
+        #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
+        spool: Option<PathBuf>,
     },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
@@ -457,12 +467,36 @@ pub fn run() -> Exit {
         Ok(status) => status,
         Err(failure) => {
             if let Some(error) = &failure.error {
-                eprintln!("error: {}", render(error.as_ref()));
-                if let Some(hint) = &failure.hint {
-                    eprintln!("hint: {hint}");
-                }
+                print_error(cli.log_format, error, failure.hint.as_deref());
             }
             failure.status
+        }
+    }
+}
+
+/// An error and its hint on stderr: `error: ...` and `hint: ...` lines, or with `--log-format
+/// json` one object shaped as the log lines are, for the same log shipper.
+fn print_error(format: LogFormat, error: &anyhow::Error, hint: Option<&str>) {
+    let message = render(error.as_ref());
+    match format {
+        LogFormat::Text => {
+            eprintln!("error: {message}");
+            if let Some(hint) = hint {
+                eprintln!("hint: {hint}");
+            }
+        }
+        LogFormat::Json => {
+            let mut fields = serde_json::json!({ "message": message });
+            if let Some(hint) = hint {
+                fields["hint"] = hint.into();
+            }
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "fields": fields,
+                "target": "tokenplan",
+            });
+            eprintln!("{line}");
         }
     }
 }
@@ -512,8 +546,10 @@ fn init_logging(quiet: bool, verbose: bool, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or journal gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // Only fails when a subscriber is already set, and then logs go there.
     let _ = match format {
@@ -530,10 +566,22 @@ fn dispatch(cli: &Cli) -> CommandResult {
             keep_going,
         } => apply(cli, scenario, *keep_going),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
-        Command::Billing(BillingCommand::Run { date, out, metrics }) => {
-            billing_run(cli, *date, out.as_deref(), metrics.as_deref())
+        Command::Billing(BillingCommand::Run {
+            date,
+            out,
+            metrics,
+            spool,
+        }) => {
+            let paths = RunPaths {
+                out: out.as_deref(),
+                metrics: metrics.as_deref(),
+                spool: spool.as_deref(),
+            };
+            billing_run(cli, *date, paths)
         }
-        Command::Billing(BillingCommand::Status { format }) => status(cli, *format),
+        Command::Billing(BillingCommand::Status { format, spool }) => {
+            status(cli, *format, spool.as_deref())
+        }
         Command::Billing(BillingCommand::Show {
             date,
             team,
