@@ -1,29 +1,42 @@
 #!/bin/sh
 # The nightly job as one unit: import what the gateway spooled, then bill every unbilled day.
 #
+# Cron and systemd start it with a bare environment (cron's PATH is /usr/bin:/bin), so the
+# binary is $TOKENPLAN_BIN, which every shipped unit sets. When it can't be run, the script
+# stops before touching the spool (exit 2).
+#
 # The gateway writes usage events as JSON Lines files into $TOKENPLAN_SPOOL, each written
-# under a temporary name and renamed to `*.jsonl` when complete. This script imports every
-# complete file, then moves it to `imported/` (or `refused/` when a row can't be stored).
-# Importing is idempotent by event id, so a crash between an import and its move loses and
-# doubles nothing. Then `billing run` bills every day after the latest billed day (B18).
+# under a temporary name and renamed to `*.jsonl` when complete; only complete files are read.
+# Each is imported, then moved to `imported/`, or to `refused/` when the import refused a row
+# (exit 2). Any other failure leaves the file where it is for the next run and stops the job
+# with the import's status. Importing is idempotent by event id, so a crash between an import
+# and its move loses and doubles nothing. Then `billing run` bills every day after the latest
+# billed day (B18), and counts the files in `refused/` in its metrics and `billing status`.
 #
 # Exit status: that of `billing run` (0 ok, 1 failed, 2 bad input, 3 billed but files not
-# written, 75 the store stayed busy: try again later), or 75 when an import found the store
-# busy.
+# written, 75 the store stayed busy: try again later); that of an import that failed
+# otherwise than by refusing its file (75 when it found the store busy); 2 when
+# $TOKENPLAN_BIN can't be run.
 set -u
+bin=${TOKENPLAN_BIN:-tokenplan}
 spool=${TOKENPLAN_SPOOL:-/var/spool/tokenplan}
 out=${TOKENPLAN_OUT:-/var/lib/tokenplan/statements}
 metrics=${TOKENPLAN_METRICS:-/var/lib/node_exporter/textfile_collector/tokenplan.prom}
-mkdir -p "$spool/imported" "$spool/refused"
+if ! "$bin" --version >/dev/null 2>&1; then
+  echo "tokenplan: cannot run \`$bin\`; set TOKENPLAN_BIN to the tokenplan binary (PATH is $PATH); nothing was imported or billed" >&2
+  exit 2
+fi
+mkdir -p "$spool/imported" "$spool/refused" || exit 2
 for file in "$spool"/*.jsonl; do
-  [ -e "$file" ] || continue
-  tokenplan events import "$file" >&2  # stdout carries only the run's summary lines
+  [ -f "$file" ] || continue
+  "$bin" events import "$file" >&2  # stdout carries only the run's summary lines
   status=$?
   case $status in
     0) mv "$file" "$spool/imported/" ;;
-    75) exit 75 ;;
-    *) echo "tokenplan: $file refused (exit $status); moved to $spool/refused/" >&2
+    2) echo "tokenplan: $file refused (exit 2); moved to $spool/refused/" >&2
        mv "$file" "$spool/refused/" ;;
+    *) echo "tokenplan: importing $file failed (exit $status); it stays in $spool for the next run" >&2
+       exit "$status" ;;
   esac
 done
-exec tokenplan billing run --out "$out" --metrics "$metrics"
+exec "$bin" billing run --out "$out" --metrics "$metrics" --spool "$spool"

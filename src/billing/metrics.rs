@@ -1,5 +1,7 @@
 //! The nightly run in Prometheus' text format, for node_exporter's textfile collector: written
-//! to a temporary file beside the target, then renamed, so the collector never reads half.
+//! to a temporary file beside the target, then renamed, so the collector never reads half, and
+//! readable by all (node_exporter runs as another user). Every metric is a gauge: none is named
+//! `_total`, the suffix Prometheus keeps for counters.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,6 +45,8 @@ pub struct RunMetrics {
     pub overdrawn: u64,
     /// The latest billed day's first instant, in UTC.
     pub latest_billed_day: Option<DateTime<Utc>>,
+    /// Spool files `events import` refused, waiting in the spool's `refused/` (with `--spool`).
+    pub refused_spool_files: Option<u64>,
 }
 
 impl RunMetrics {
@@ -165,7 +169,7 @@ impl RunMetrics {
             .map(|(currency, total)| (label("currency", currency.as_str()), total.to_string()))
             .collect();
         metric(
-            "total",
+            "billed_amount",
             "Statement totals of the days billed, per currency.",
             &totals,
         );
@@ -174,21 +178,84 @@ impl RunMetrics {
             "Credits pools and wallets below zero on the days billed (B16).",
             &plain(self.overdrawn.to_string()),
         );
+        if let Some(refused) = self.refused_spool_files {
+            metric(
+                "refused_spool_files",
+                "Spool files events import refused, waiting in the spool's refused/ directory.",
+                &plain(refused.to_string()),
+            );
+        }
         text
     }
 
-    /// Writes [`RunMetrics::render`] to `path` atomically (a temporary file, then a rename).
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let directory = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
+    /// Takes the last success and the latest billed day from the metrics file a previous run
+    /// wrote at `path`, for a run that could not read them from the store (busy, or missing):
+    /// the stale-run alert must see them whatever the outcome. A file that is absent or not
+    /// ours carries nothing.
+    pub fn carry_from(&mut self, path: &Path) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
         };
-        let mut file = tempfile::NamedTempFile::new_in(directory)?;
+        self.last_success = gauge_timestamp(&text, "last_success_timestamp_seconds");
+        self.latest_billed_day = gauge_timestamp(&text, "latest_billed_day_timestamp_seconds");
+    }
+
+    /// Writes [`RunMetrics::render`] to `path` atomically (a temporary file, then a rename),
+    /// mode 0644.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut file = tempfile::NamedTempFile::new_in(directory_of(path)).map_err(os_error)?;
         file.write_all(self.render().as_bytes())?;
         file.as_file().sync_all()?;
+        readable_by_all(file.as_file())?;
         file.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
+
+    /// Whether [`RunMetrics::write`] can write `path`: a temporary file is made in its
+    /// directory, then removed. A run checks this before it bills anything.
+    pub fn check_writable(path: &Path) -> std::io::Result<()> {
+        tempfile::NamedTempFile::new_in(directory_of(path))
+            .map_err(os_error)?
+            .close()
+    }
+}
+
+/// The operating system's error alone, without the name of the temporary file it was about:
+/// the caller names the path the user gave.
+pub(super) fn os_error(error: std::io::Error) -> std::io::Error {
+    match error.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => error,
+    }
+}
+
+/// The directory a file at `path` is in.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Mode 0644: the textfile collector runs as another user. (A temporary file is made 0600.)
+#[cfg(unix)]
+fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The instant of the unlabelled gauge `tokenplan_billing_{name}` in a metrics text.
+fn gauge_timestamp(text: &str, name: &str) -> Option<DateTime<Utc>> {
+    let prefix = format!("tokenplan_billing_{name} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
 }
 
 /// `{name="value"}`, the value escaped as the text format asks.
@@ -198,4 +265,31 @@ fn label(name: &str, value: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     format!("{{{name}=\"{escaped}\"}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_success_and_latest_billed_day_are_carried_from_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenplan.prom");
+        let at = |s| DateTime::from_timestamp(s, 0);
+        let previous = RunMetrics {
+            last_success: at(1_780_000_000),
+            latest_billed_day: at(1_779_926_400),
+            ..RunMetrics::default()
+        };
+        previous.write(&path).unwrap();
+        let mut busy = RunMetrics::default();
+        busy.carry_from(&path);
+        assert_eq!(
+            (busy.last_success, busy.latest_billed_day),
+            (previous.last_success, previous.latest_billed_day)
+        );
+        let mut first = RunMetrics::default();
+        first.carry_from(&dir.path().join("absent.prom"));
+        assert_eq!((first.last_success, first.latest_billed_day), (None, None));
+    }
 }

@@ -21,5 +21,5 @@ pub use run::{
     BillingError, RunReport, Summary, days_through, default_day, run, run_day, statement_of,
 };
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
-pub use status::Status;
-pub use view::{ViewError, view};
+pub use status::{RefusedFiles, Status};
+pub use view::{UnitPrice, View, ViewError, Whose, view};

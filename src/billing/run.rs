@@ -2,7 +2,7 @@
 //! atomically; a day already billed is reproduced from the store, byte for byte (B13-B15).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -105,9 +105,25 @@ pub enum BillingError {
         /// What does not add up.
         message: String,
     },
-    /// Statement files could not be written; the store is unchanged.
+    /// Statement files could not be written; the day is billed in the store.
     #[error("cannot write statements to `{path}`")]
     Files {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `--out` directory can't be written, found before billing anything.
+    #[error("cannot write statements to `{path}`; nothing was billed")]
+    Unwritable {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The spool's `refused/` directory can't be read.
+    #[error("cannot count the refused spool files in `{path}`")]
+    Spool {
         /// The directory.
         path: String,
         /// Why.
@@ -158,6 +174,8 @@ pub struct RunReport {
     pub summary: Summary,
     /// Whether the day had been billed already (and was reproduced).
     pub reproduced: bool,
+    /// The directory its files were written to (`out/DAY`), once they are.
+    pub written_to: Option<PathBuf>,
 }
 
 /// The latest day that has ended in every region's billing zone: yesterday in UTC.
@@ -175,11 +193,13 @@ fn check_ended(day: NaiveDate, now: DateTime<Utc>) -> Result<(), BillingError> {
     Ok(())
 }
 
-/// The first day a store's history needs billed: the earliest billing day of any Team record
-/// or usage event, each in its Team's zone (an event of no known Team: UTC).
+/// The first day a store's history needs billed: the earliest billing day of any Team record,
+/// in its Team's zone. Usage events never start the calendar: an event before every Team
+/// record has no key to bill (`unknown_key`), and one stamped far in the past would otherwise
+/// make the first run bill every day since.
 pub(super) fn first_day(store: &Store) -> Result<Option<NaiveDate>, BillingError> {
     Ok(store
-        .earliest_activity()?
+        .earliest_team_records()?
         .into_iter()
         .map(|(region, at)| calendar::billing_day(at, region))
         .min())
@@ -187,7 +207,7 @@ pub(super) fn first_day(store: &Store) -> Result<Option<NaiveDate>, BillingError
 
 /// The days a run through `day` bills or reproduces, in order: a billed day alone is
 /// reproduced (B15); otherwise every day after the latest billed day (with none billed, from
-/// the first day with any record or event) up to `day` (B18), once `day` has ended (B20).
+/// the first day with any Team record) up to `day` (B18), once `day` has ended (B20).
 pub fn days_through(
     store: &Store,
     day: NaiveDate,
@@ -203,7 +223,8 @@ pub fn days_through(
 }
 
 /// Bills or reproduces every day of [`days_through`] `day`, in order, writing each to
-/// `out/DAY/` when `out` is given; `each_day` sees each day's report once it is committed.
+/// `out/DAY/` when `out` is given (checked writable before anything is billed); `each_day`
+/// sees each day's report once it is committed and its files written, or failed to be.
 /// Returns the last day's report (none when every day was already billed and written): a
 /// catch-up keeps one day's statements in memory at a time, however long the gap.
 pub fn run(
@@ -216,6 +237,9 @@ pub fn run(
     mut each_day: impl FnMut(&RunReport),
 ) -> Result<Option<RunReport>, BillingError> {
     let mut days = days_through(store, day, now)?;
+    if let Some(out) = out {
+        check_writable(out)?;
+    }
     // A run stopped after committing but before its files were written (a kill, a full disk)
     // left the latest billed day without files: write them first.
     if let (Some(out), Some(latest)) = (out, store.latest_billed_day()?)
@@ -227,8 +251,10 @@ pub fn run(
     let mut last = None;
     let mut histories = Histories::through(day);
     for day in &days {
-        let report = bill_day(store, prices, *day, now, &mut histories, progress)?;
-        let written = out.map(|out| write_day(out, &report, progress)).transpose();
+        let mut report = bill_day(store, prices, *day, now, &mut histories, progress)?;
+        let written = out
+            .map(|out| write_day(out, &mut report, progress))
+            .transpose();
         // The day is billed whether or not its files could be written: it is reported.
         each_day(&report);
         written?;
@@ -247,7 +273,7 @@ pub fn run_day(
     out: Option<&Path>,
     progress: &ProgressBar,
 ) -> Result<RunReport, BillingError> {
-    let report = bill_day(
+    let mut report = bill_day(
         store,
         prices,
         day,
@@ -256,7 +282,7 @@ pub fn run_day(
         progress,
     )?;
     if let Some(out) = out {
-        write_day(out, &report, progress)?;
+        write_day(out, &mut report, progress)?;
     }
     Ok(report)
 }
@@ -292,10 +318,30 @@ fn bill_day(
     Ok(report)
 }
 
-/// Writes the files of a billed day under `out`.
-fn write_day(out: &Path, report: &RunReport, progress: &ProgressBar) -> Result<(), BillingError> {
+/// Writes the files of a billed day under `out`, and records where in the report.
+fn write_day(
+    out: &Path,
+    report: &mut RunReport,
+    progress: &ProgressBar,
+) -> Result<(), BillingError> {
     progress.set_message("writing files");
-    write_files(out, report)
+    report.written_to = Some(write_files(out, report)?);
+    Ok(())
+}
+
+/// `out` exists or can be made, and a file can be written in it: a run checks it before it
+/// bills anything, so a wrong `--out` bills nothing rather than every day without its files.
+fn check_writable(out: &Path) -> Result<(), BillingError> {
+    std::fs::create_dir_all(out)
+        .and_then(|()| {
+            tempfile::NamedTempFile::new_in(out)
+                .map_err(super::metrics::os_error)?
+                .close()
+        })
+        .map_err(|source| BillingError::Unwritable {
+            path: out.display().to_string(),
+            source,
+        })
 }
 
 /// Every Team's history through the last day of a run, read from the store once (by the
@@ -339,7 +385,7 @@ fn read_histories(store: &Store, day: NaiveDate) -> Result<Vec<Replayer>, Billin
 }
 
 /// `day` is the next day to bill: the day after the latest billed day or, with none billed,
-/// a day no later than the first with any record or event (B18).
+/// a day no later than the first with any Team record (B18).
 fn check_next(store: &Store, day: NaiveDate) -> Result<(), BillingError> {
     let next = match store.latest_billed_day()? {
         Some(latest) if day <= latest => {
@@ -461,6 +507,7 @@ fn compute(
             statements,
             summary,
             reproduced: false,
+            written_to: None,
         },
         max_rowid,
         seat_usage,
@@ -589,6 +636,7 @@ fn stored(store: &Store, day: NaiveDate) -> Result<Option<RunReport>, BillingErr
         statements,
         summary,
         reproduced: true,
+        written_to: None,
     }))
 }
 
@@ -641,8 +689,8 @@ fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
 }
 
 /// Writes `out/day/TEAM.json` and `out/day/summary.json` into a fresh directory, then puts it
-/// in place with renames: a crash leaves the previous directory.
-fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
+/// in place with renames: a crash leaves the previous directory. Returns `out/day`.
+fn write_files(out: &Path, report: &RunReport) -> Result<PathBuf, BillingError> {
     let day = report.summary.day.to_string();
     let files = |source| BillingError::Files {
         path: out.display().to_string(),
@@ -678,7 +726,7 @@ fn write_files(out: &Path, report: &RunReport) -> Result<(), BillingError> {
     }
     std::fs::rename(staging.keep(), &target).map_err(files)?;
     let _ = std::fs::remove_dir_all(&previous);
-    Ok(())
+    Ok(target)
 }
 
 /// Removes what an interrupted [`write_files`] left in `out`: its hidden staging directories

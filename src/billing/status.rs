@@ -1,5 +1,7 @@
 //! `billing status`: the latest billed day, the days not yet billed up to yesterday, the
-//! events not yet settled, and how the last run ended.
+//! events not yet settled, the spool files refused, and how the last run ended.
+
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -17,6 +19,9 @@ pub struct Status {
     pub unbilled_days: Vec<NaiveDate>,
     /// Usage events no run has settled yet.
     pub unsettled_events: Unsettled,
+    /// The spool files `events import` refused (when the spool directory is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_spool_files: Option<RefusedFiles>,
     /// How the last `billing run` ended.
     pub last_run: Option<Attempt>,
     /// When a run last exited 0.
@@ -24,8 +29,12 @@ pub struct Status {
 }
 
 impl Status {
-    /// The store's status at `now`.
-    pub fn read(store: &Store, now: DateTime<Utc>) -> Result<Status, BillingError> {
+    /// The store's status at `now`, with the refused files of `spool` when given.
+    pub fn read(
+        store: &Store,
+        now: DateTime<Utc>,
+        spool: Option<&Path>,
+    ) -> Result<Status, BillingError> {
         let latest_billed_day = store.latest_billed_day()?;
         let yesterday = default_day(now);
         let first = match latest_billed_day {
@@ -40,8 +49,48 @@ impl Status {
             latest_billed_day,
             unbilled_days,
             unsettled_events: store.unsettled()?,
+            refused_spool_files: spool.map(RefusedFiles::count).transpose()?,
             last_run,
             last_success,
         })
     }
+}
+
+/// The files `jobs/nightly.sh` moved to the spool's `refused/` directory: each holds a row
+/// `events import` refused, and waits for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedFiles {
+    /// `SPOOL/refused`.
+    pub directory: PathBuf,
+    /// The files in it.
+    pub count: u64,
+}
+
+impl RefusedFiles {
+    /// Counts the files in `spool/refused`; none when the directory does not exist yet.
+    pub fn count(spool: &Path) -> Result<RefusedFiles, BillingError> {
+        let directory = spool.join("refused");
+        let unreadable = |source| BillingError::Spool {
+            path: directory.display().to_string(),
+            source,
+        };
+        let count = match files_in(&directory) {
+            Ok(count) => count,
+            // The spool exists; nothing was ever refused.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && spool.is_dir() => 0,
+            Err(e) => return Err(unreadable(e)),
+        };
+        Ok(RefusedFiles { directory, count })
+    }
+}
+
+/// The regular files in `directory`.
+fn files_in(directory: &Path) -> std::io::Result<u64> {
+    let mut count = 0;
+    for entry in std::fs::read_dir(directory)? {
+        if entry?.file_type()?.is_file() {
+            count += 1;
+        }
+    }
+    Ok(count)
 }

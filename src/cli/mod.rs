@@ -13,7 +13,7 @@ mod exit;
 mod operations;
 mod policy;
 
-use billing::{billing_run, demo, generate, show, status};
+use billing::{RunPaths, billing_run, demo, generate, show, status};
 pub use exit::Exit;
 use operations::{apply, import};
 use policy::policy;
@@ -51,9 +51,11 @@ struct Cli {
         default_value = "tokenplan.duckdb"
     )]
     db: PathBuf,
-    /// A policy directory to use instead of the reviewed policies compiled in.
-    #[arg(long, global = true, value_name = "DIR")]
-    policies: Option<PathBuf>,
+    /// A policy directory, or `compiled-in` for the reviewed set compiled into the binary.
+    /// `policy` commands default to ./policies when it exists, else compiled-in; `apply` and
+    /// `billing` to compiled-in.
+    #[arg(long, global = true, value_name = "DIR|compiled-in")]
+    policies: Option<review::set::Choice>,
     /// A price list to use instead of fixtures/prices.yaml compiled in.
     #[arg(long, global = true, value_name = "FILE")]
     prices: Option<PathBuf>,
@@ -77,7 +79,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Review the policies: check, matrix, diff, explain.
+    /// Review the policies: check, matrix, diff, verify, report, explain. Each reads
+    /// ./policies when it exists (else the compiled-in set), or the set named by --policies,
+    /// and says on stderr which set it read.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Run a scenario's steps, in order, through the gatekeeper into the store.
@@ -131,7 +135,7 @@ enum Command {
 enum BillingCommand {
     /// Bill a day: statements to the store (and files with --out), and the run summary.
     #[command(
-        after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store); 3 billed, but the --out files\ncould not be written (re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom"
+        after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store, --out or --metrics not writable:\nnothing billed); 3 billed, but the --out files or the --metrics file could not be written\n(re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom --spool /var/spool/tokenplan"
     )]
     Run {
         /// The day (YYYY-MM-DD).
@@ -144,14 +148,24 @@ enum BillingCommand {
         /// collector), whatever the outcome.
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// The gateway's spool directory: the files in its `refused/` are counted in the
+        /// metrics.
+        #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
+        spool: Option<PathBuf>,
     },
     /// What an operator checks in the morning: the latest billed day, the days not yet billed
-    /// up to yesterday, the events not yet settled, and how the last run ended.
-    #[command(after_help = "Example:\n  tokenplan billing status --format json")]
+    /// up to yesterday, the events not yet settled, the spool files refused, and how the last
+    /// run ended.
+    #[command(
+        after_help = "Example:\n  tokenplan billing status --spool /var/spool/tokenplan --format json"
+    )]
     Status {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
+        /// The gateway's spool directory: count the files in its `refused/`.
+        #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
+        spool: Option<PathBuf>,
     },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
@@ -219,39 +233,44 @@ enum PolicyCommand {
     /// Prove that NEW allows nothing OLD denies, over every input the schema allows; report
     /// what became denied, and the matrix cells and limit boundaries that differ.
     #[command(
-        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff --git origin/main            # OLD from git, NEW ./policies\n  tokenplan policy diff --git origin/main policies --format json"
+        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\nOLD and NEW are directories, or `compiled-in` for the set compiled into the binary.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff compiled-in policies         # what ./policies changes\n  tokenplan policy diff --git origin/main            # OLD from git, NEW as for --policies\n  tokenplan policy diff --git origin/main policies --format json"
     )]
     Diff(DiffArgs),
     /// Formal proofs (cedar-policy-symcc + cvc5) of the properties in policies/properties, and
     /// that no policy ever errors, over every entity store the schema allows.
     #[command(
-        after_help = "Needs cvc5 on PATH (or CVC5=/path/to/cvc5): `apt-get install -y cvc5`.\nExit 1 when a property fails (its counterexample is printed), 2 without cvc5.\n\nExample:\n  tokenplan policy verify --properties policies/properties"
+        after_help = "Needs cvc5 on PATH (or CVC5=/path/to/cvc5): `apt-get install -y cvc5`.\nExit 1 when a property fails (its counterexample is printed), 2 without cvc5.\n\nExamples:\n  tokenplan policy verify                              # ./policies and ./policies/properties\n  tokenplan policy verify --policies compiled-in       # from any directory\n  tokenplan policy verify --properties policies/properties"
     )]
     Verify {
-        /// The properties (default: DIR/properties of --policies, or policies/properties).
+        /// The properties (default: DIR/properties of the set checked; compiled in with the
+        /// compiled-in set).
         #[arg(long, value_name = "DIR")]
         properties: Option<PathBuf>,
     },
     /// One Markdown report for a review: check results, the matrix, the proofs, and each
     /// rule with the policies that enforce it.
-    #[command(after_help = "Example:\n  tokenplan policy report > review.md")]
+    #[command(
+        after_help = "The first lines are the verdict and the set reviewed. Exit 1 when a check or a proof\nfails, 2 when the proofs could not run (no cvc5).\n\nExample:\n  tokenplan policy report > review.md"
+    )]
     Report {
         /// The properties (default as for `verify`).
         #[arg(long, value_name = "DIR")]
         properties: Option<PathBuf>,
     },
-    /// One decision against the store, with the policies and rules that made it.
+    /// One decision against the store, with the policies and rules that made it, and the facts
+    /// evaluated.
     #[command(
-        after_help = "Example:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader"
+        after_help = "A flag the action does not use, an unknown Team, user or key is an error (exit 2).\n\nExamples:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader \\\n      --as-role admin --members 100"
     )]
     Explain(Box<ExplainArgs>),
 }
 
 #[derive(Args)]
 struct DiffArgs {
-    /// `OLD_DIR NEW_DIR`, or with `--git`, `[NEW_DIR]` (default `policies`).
+    /// `OLD NEW`, or with `--git`, `[NEW]` (default as for --policies): directories, or
+    /// `compiled-in`.
     #[arg(value_name = "DIR", num_args = 0..=2)]
-    dirs: Vec<PathBuf>,
+    dirs: Vec<review::set::Choice>,
     /// Take OLD from this git revision's `policies/` (of the repository here).
     #[arg(long, value_name = "REV")]
     git: Option<String>,
@@ -268,6 +287,10 @@ enum DiffFormat {
     Text,
     Json,
 }
+
+/// The largest count `policy explain` takes on the command line: far above every limit of the
+/// policies, and small enough to build a Team of.
+const MAX_FACT: i64 = 10_000;
 
 #[derive(Args)]
 struct ExplainArgs {
@@ -289,10 +312,11 @@ struct ExplainArgs {
     /// The tier, for subscription and seat actions.
     #[arg(long)]
     tier: Option<String>,
-    /// The seat count, for buy, add and remove.
-    #[arg(long)]
+    /// The seat count, for buy, add and remove (at most 10,000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(..=MAX_FACT))]
     seats: Option<u32>,
-    /// The key id, for key actions.
+    /// The key id, for key actions (`use_token_plan_key`: default the actor's own,
+    /// `tp:TEAM:USER`).
     #[arg(long)]
     key: Option<String>,
     /// The member a seat is reassigned from.
@@ -321,18 +345,19 @@ struct ExplainArgs {
     /// The Team is a Default Team.
     #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
     default_team: bool,
-    /// Members, actor and target included.
+    /// Members, the Owner, actor and target included (default: just those; at most 10,000).
     #[arg(
         long,
-        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
-    members: usize,
-    /// Seats of --tier (default tier `plus`).
+    members: Option<u16>,
+    /// Seats of --tier (default tier `plus`; at most 10,000).
     #[arg(
         long,
         default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
@@ -341,21 +366,26 @@ struct ExplainArgs {
     #[arg(
         long,
         value_parser = one_of(&Role::ALL, |r| r.as_str()),
-        requires = "as_role",
+        requires_all = ["as_role", "target"],
         help_heading = "Facts instead of a store"
     )]
     target_role: Option<Role>,
     /// The target holds a seat.
-    #[arg(long, requires = "as_role", help_heading = "Facts instead of a store")]
+    #[arg(
+        long,
+        requires_all = ["as_role", "target"],
+        help_heading = "Facts instead of a store"
+    )]
     target_seat: bool,
-    /// The actor's live pay-as-you-go keys.
+    /// The actor's live pay-as-you-go keys, `key-0`, `key-1`, ... (at most 10,000).
     #[arg(
         long,
         default_value_t = 0,
+        value_parser = clap::value_parser!(u16).range(..=MAX_FACT),
         requires = "as_role",
         help_heading = "Facts instead of a store"
     )]
-    live_keys: usize,
+    live_keys: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -437,12 +467,36 @@ pub fn run() -> Exit {
         Ok(status) => status,
         Err(failure) => {
             if let Some(error) = &failure.error {
-                eprintln!("error: {}", render(error.as_ref()));
-                if let Some(hint) = &failure.hint {
-                    eprintln!("hint: {hint}");
-                }
+                print_error(cli.log_format, error, failure.hint.as_deref());
             }
             failure.status
+        }
+    }
+}
+
+/// An error and its hint on stderr: `error: ...` and `hint: ...` lines, or with `--log-format
+/// json` one object shaped as the log lines are, for the same log shipper.
+fn print_error(format: LogFormat, error: &anyhow::Error, hint: Option<&str>) {
+    let message = render(error.as_ref());
+    match format {
+        LogFormat::Text => {
+            eprintln!("error: {message}");
+            if let Some(hint) = hint {
+                eprintln!("hint: {hint}");
+            }
+        }
+        LogFormat::Json => {
+            let mut fields = serde_json::json!({ "message": message });
+            if let Some(hint) = hint {
+                fields["hint"] = hint.into();
+            }
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "fields": fields,
+                "target": "tokenplan",
+            });
+            eprintln!("{line}");
         }
     }
 }
@@ -492,8 +546,10 @@ fn init_logging(quiet: bool, verbose: bool, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENPLAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or journal gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // Only fails when a subscriber is already set, and then logs go there.
     let _ = match format {
@@ -510,10 +566,22 @@ fn dispatch(cli: &Cli) -> CommandResult {
             keep_going,
         } => apply(cli, scenario, *keep_going),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
-        Command::Billing(BillingCommand::Run { date, out, metrics }) => {
-            billing_run(cli, *date, out.as_deref(), metrics.as_deref())
+        Command::Billing(BillingCommand::Run {
+            date,
+            out,
+            metrics,
+            spool,
+        }) => {
+            let paths = RunPaths {
+                out: out.as_deref(),
+                metrics: metrics.as_deref(),
+                spool: spool.as_deref(),
+            };
+            billing_run(cli, *date, paths)
         }
-        Command::Billing(BillingCommand::Status { format }) => status(cli, *format),
+        Command::Billing(BillingCommand::Status { format, spool }) => {
+            status(cli, *format, spool.as_deref())
+        }
         Command::Billing(BillingCommand::Show {
             date,
             team,
@@ -540,10 +608,21 @@ fn dispatch(cli: &Cli) -> CommandResult {
     }
 }
 
+/// The policies `apply` and `billing` decide with: `--policies`, else the compiled-in set.
 fn gatekeeper(cli: &Cli) -> Result<Gatekeeper, Failure> {
-    review::load(cli.policies.as_deref()).map_err(|e| {
-        Failure::work(e).hint("run `tokenplan policy check` for every problem with file:line")
-    })
+    let origin = cli
+        .policies
+        .clone()
+        .unwrap_or(review::set::Choice::CompiledIn)
+        .origin();
+    review::set::ReviewedSet::load(&origin)
+        .map(|set| set.gate)
+        .map_err(|e| {
+            Failure::work(e).hint(format!(
+                "run `{}` for every problem with file:line",
+                origin.check_command()
+            ))
+        })
 }
 
 fn prices(cli: &Cli) -> Result<Prices, Failure> {

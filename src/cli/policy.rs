@@ -1,50 +1,23 @@
 //! `tokenplan policy ...`: the reviewer's commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
+use gatekeeper::LoadError;
+use tokenplan::review::counterexample::RequestFacts;
+use tokenplan::review::set::{COMPILED_IN, Choice, Origin, ReviewedSet, Sources};
+use tokenplan::review::verify::PropertySource;
 use tokenplan::review::{explain as explained, lint, report, verify};
 
 use super::*;
 
 pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
     match command {
-        PolicyCommand::Check { deny_warnings } => {
-            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
-            for problem in &problems {
-                out!("{problem}\n");
-            }
-            if !problems.is_empty() {
-                eprintln!("{} problem(s)", problems.len());
-                return Ok(Exit::Problems);
-            }
-            if !cli.quiet {
-                eprintln!(
-                    "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
-                );
-            }
-            let Ok(solver) = verify::find_solver() else {
-                eprintln!(
-                    "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
-                );
-                return Ok(Exit::Success);
-            };
-            let warnings = lint::lint(&gatekeeper(cli)?, &solver).map_err(Failure::work)?;
-            for warning in &warnings {
-                out!("{warning}\n");
-            }
-            if !cli.quiet {
-                eprintln!(
-                    "solver: {} warning(s) (policies that never take effect or are redundant)",
-                    warnings.len()
-                );
-            }
-            Ok(Exit::verdict(!*deny_warnings || warnings.is_empty()))
-        }
+        PolicyCommand::Check { deny_warnings } => policy_check(cli, *deny_warnings),
         PolicyCommand::Matrix { format, expect } => {
-            let gate = gatekeeper(cli)?;
-            let matrix = RoleMatrix::evaluate(&gate);
+            let set = reviewed(cli)?;
+            let matrix = RoleMatrix::evaluate(&set.gate);
             match format {
                 Format::Md => out!("{}", matrix.to_markdown()),
                 Format::Json => out!(
@@ -64,61 +37,169 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
             }
             Ok(Exit::verdict(differences.is_empty()))
         }
-        PolicyCommand::Diff(args) => diff(args),
+        PolicyCommand::Diff(args) => diff(cli, args),
         PolicyCommand::Explain(args) => explain(cli, args),
-        PolicyCommand::Verify { properties } => {
-            let gate = gatekeeper(cli)?;
-            let checks = prove(cli, properties.as_deref(), &gate)?;
-            let mut failed = 0;
-            for check in &checks {
-                match &check.counterexample {
-                    None => out!(
-                        "holds  {} ({}) for {}\n",
-                        check.name,
-                        check.rules.join(", "),
-                        check.request_env
-                    ),
-                    Some(counterexample) => {
-                        failed += 1;
-                        out!(
-                            "FAILS  {} ({}) for {}\n  counterexample:\n{}\n",
-                            check.name,
-                            check.rules.join(", "),
-                            check.request_env,
-                            indent(counterexample)
-                        );
-                    }
-                }
+        PolicyCommand::Verify { properties } => policy_verify(cli, properties.as_deref()),
+        PolicyCommand::Report { properties } => policy_report(cli, properties.as_deref()),
+    }
+}
+
+/// The set a `policy` command reviews: `--policies`, else `./policies` when it exists, else
+/// the compiled-in set.
+fn reviewed_origin(cli: &Cli) -> Origin {
+    cli.policies
+        .clone()
+        .unwrap_or_else(Choice::reviewed_default)
+        .origin()
+}
+
+/// Reads the files of `origin` and says on stderr, as `label: ...`, which set is checked.
+fn read_set(cli: &Cli, origin: &Origin, label: &str) -> Result<Sources, Failure> {
+    let sources = origin.read().map_err(Failure::input)?;
+    if !cli.quiet {
+        eprintln!("{label}: {}", sources.describe());
+    }
+    Ok(sources)
+}
+
+/// The reviewed set, loaded: a set with problems exits 1, naming them.
+fn reviewed(cli: &Cli) -> Result<ReviewedSet, Failure> {
+    let sources = read_set(cli, &reviewed_origin(cli), "policies")?;
+    load(&sources).map_err(|(error, hint)| Failure::work(error).hint(hint))
+}
+
+/// Loads `sources`; on failure, the error with every problem at `path:line`, and the hint.
+fn load(sources: &Sources) -> Result<ReviewedSet, (anyhow::Error, String)> {
+    sources.load().map_err(|error| {
+        let hint = format!(
+            "run `{}` for every problem with file:line",
+            sources.origin.check_command()
+        );
+        let error = match error {
+            LoadError::Invalid { problems } => anyhow::anyhow!(
+                "{} problem(s) in the policies of `{}`:\n{}",
+                problems.len(),
+                sources.origin,
+                problems
+                    .iter()
+                    .map(|p| format!("  {}", sources.problem(p)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            other => other.into(),
+        };
+        (error, hint)
+    })
+}
+
+/// `policy check`: every problem with `path:line`, then the solver's warnings.
+fn policy_check(cli: &Cli, deny_warnings: bool) -> CommandResult {
+    let sources = read_set(cli, &reviewed_origin(cli), "policies")?;
+    let set = match sources.load() {
+        Ok(set) => set,
+        Err(LoadError::Invalid { problems }) => {
+            for problem in &problems {
+                out!("{}\n", sources.problem(problem));
             }
-            eprintln!("{} proof obligation(s), {failed} failed", checks.len());
-            Ok(Exit::verdict(failed == 0))
+            eprintln!("{} problem(s)", problems.len());
+            return Ok(Exit::Problems);
         }
-        PolicyCommand::Report { properties } => {
-            let problems = review::check(cli.policies.as_deref()).map_err(Failure::input)?;
-            let gate = gatekeeper(cli)?;
-            let proofs = match prove(cli, properties.as_deref(), &gate) {
-                Ok(checks) => Ok(checks),
-                Err(failure) => Err(failure.error.map(|e| format!("{e:#}")).unwrap_or_default()),
-            };
-            out!("{}", report::markdown(&gate, &problems, &proofs));
-            Ok(Exit::Success)
+        Err(other) => return Err(Failure::input(other)),
+    };
+    if !cli.quiet {
+        eprintln!(
+            "policies: ok (parsed, strictly validated, every policy has a unique @id and a known @rule)"
+        );
+    }
+    let Ok(solver) = verify::find_solver() else {
+        eprintln!(
+            "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
+        );
+        return Ok(Exit::Success);
+    };
+    let warnings = lint::lint(&set, &solver).map_err(solver_failure)?;
+    for warning in &warnings {
+        out!("{warning}\n");
+    }
+    if !cli.quiet {
+        eprintln!(
+            "solver: {} warning(s) (policies that never take effect or are redundant)",
+            warnings.len()
+        );
+    }
+    Ok(Exit::verdict(!deny_warnings || warnings.is_empty()))
+}
+
+/// `policy verify`: each proof obligation, and each failure's counterexample.
+fn policy_verify(cli: &Cli, properties: Option<&Path>) -> CommandResult {
+    let set = reviewed(cli)?;
+    let checks = prove(cli, properties, &set)?;
+    let mut failed = 0;
+    for check in &checks {
+        let heading = format!(
+            "{} ({}) for {}",
+            check.name,
+            check.rules.join(", "),
+            check.request_env
+        );
+        match &check.counterexample {
+            None => out!("holds  {heading}\n"),
+            Some(counterexample) => {
+                failed += 1;
+                out!(
+                    "FAILS  {heading}\n  counterexample:\n{}\n",
+                    counterexample.lines("    ").join("\n")
+                );
+            }
         }
+    }
+    eprintln!("{} proof obligation(s), {failed} failed", checks.len());
+    Ok(Exit::verdict(failed == 0))
+}
+
+/// `policy report`: the Markdown, and its verdict as the exit status.
+fn policy_report(cli: &Cli, properties: Option<&Path>) -> CommandResult {
+    let sources = read_set(cli, &reviewed_origin(cli), "policies")?;
+    let set = match sources.load() {
+        Ok(set) => set,
+        Err(LoadError::Invalid { problems }) => {
+            out!("{}", report::unloadable(&sources, &problems));
+            eprintln!("policy report: FAIL, {} problem(s)", problems.len());
+            return Ok(Exit::Problems);
+        }
+        Err(other) => return Err(Failure::input(other)),
+    };
+    let proofs = prove(cli, properties, &set);
+    let not_run = |failure: &Failure| {
+        failure
+            .error
+            .as_ref()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default()
+    };
+    let (text, outcome) = report::markdown(&set, &proofs.as_ref().cloned().map_err(not_run));
+    out!("{text}");
+    match proofs {
+        Err(failure) => Err(failure),
+        Ok(_) if outcome == report::Outcome::Failed => {
+            eprintln!("policy report: FAIL, a proof failed");
+            Ok(Exit::Problems)
+        }
+        Ok(_) => Ok(Exit::Success),
     }
 }
 
 /// `policy diff`: the proof, then the samples a person reads.
-fn diff(args: &DiffArgs) -> CommandResult {
-    let (_checkout, old_dir, new_dir) = diff_dirs(args)?;
-    let load = |dir: &Path| {
-        Gatekeeper::from_dir(dir)
-            .with_context(|| format!("policies `{}` do not load", dir.display()))
-            .map_err(|e| {
-                Failure::input(e)
-                    .hint("run `tokenplan policy check --policies DIR` for every problem")
-            })
+fn diff(cli: &Cli, args: &DiffArgs) -> CommandResult {
+    let (_checkout, old, new) = diff_origins(cli, args)?;
+    let load_side = |origin: &Origin, label: &str| {
+        let sources = read_set(cli, origin, label)?;
+        load(&sources).map_err(|(error, hint)| {
+            Failure::input(error.context(format!("{label} does not load"))).hint(hint)
+        })
     };
-    let (old, new) = (load(&old_dir)?, load(&new_dir)?);
-    let probes = PolicyDiff::between(&old, &new);
+    let (old, new) = (load_side(&old, "OLD")?, load_side(&new, "NEW")?);
+    let probes = PolicyDiff::between(&old.gate, &new.gate);
     let proof = if args.probes_only {
         eprintln!(
             "warning: --probes-only evaluates samples (the matrix and the limit probes); it proves nothing"
@@ -128,7 +209,7 @@ fn diff(args: &DiffArgs) -> CommandResult {
         let solver = verify::find_solver().map_err(|e| {
             Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path; --probes-only compares samples without a proof")
         })?;
-        Some(tokenplan::review::diff::prove(&old, &new, &solver).map_err(Failure::work)?)
+        Some(tokenplan::review::diff::prove(&old, &new, &solver).map_err(solver_failure)?)
     };
     let loosened = probes.loosens() || proof.as_ref().is_some_and(|p| p.loosens());
     match args.format {
@@ -173,23 +254,29 @@ fn diff(args: &DiffArgs) -> CommandResult {
     }
 }
 
-/// OLD's and NEW's directories; with `--git`, OLD is checked out into a temporary directory
-/// (returned, to live as long as it is read).
-fn diff_dirs(args: &DiffArgs) -> Result<(Option<tempfile::TempDir>, PathBuf, PathBuf), Failure> {
+/// OLD's and NEW's sets; with `--git`, OLD is checked out into a temporary directory
+/// (returned, to live as long as it is read), and NEW defaults to the reviewed set.
+fn diff_origins(
+    cli: &Cli,
+    args: &DiffArgs,
+) -> Result<(Option<tempfile::TempDir>, Origin, Origin), Failure> {
     let usage = || {
         Failure::input(anyhow::anyhow!(
-            "`policy diff` takes OLD_DIR NEW_DIR, or --git REV [NEW_DIR]"
+            "`policy diff` takes OLD NEW (directories, or `{COMPILED_IN}`), or --git REV [NEW]"
         ))
     };
     match (&args.git, args.dirs.as_slice()) {
-        (None, [old, new]) => Ok((None, old.clone(), new.clone())),
+        (None, [old, new]) => Ok((None, old.origin(), new.origin())),
         (Some(rev), dirs) if dirs.len() <= 1 => {
-            let new = dirs
-                .first()
-                .cloned()
-                .unwrap_or_else(|| PathBuf::from("policies"));
+            let new = match dirs.first() {
+                Some(new) => new.origin(),
+                None => reviewed_origin(cli),
+            };
             let checkout = git_policies(rev)?;
-            let old = checkout.path().to_owned();
+            let old = Origin::Git {
+                rev: rev.clone(),
+                checkout: checkout.path().to_owned(),
+            };
             Ok((Some(checkout), old, new))
         }
         _ => Err(usage()),
@@ -198,6 +285,12 @@ fn diff_dirs(args: &DiffArgs) -> Result<(Option<tempfile::TempDir>, PathBuf, Pat
 
 /// The `policies/` directory of git revision `rev`, written to a temporary directory.
 fn git_policies(rev: &str) -> Result<tempfile::TempDir, Failure> {
+    if rev.starts_with('-') {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--git `{rev}` starts with `-`, so git would read it as an option, not a revision"
+        ))
+        .hint("name a branch, tag or commit: --git origin/main"));
+    }
     let git = |args: &[&str]| -> Result<Vec<u8>, Failure> {
         let output = std::process::Command::new("git")
             .args(args)
@@ -213,11 +306,13 @@ fn git_policies(rev: &str) -> Result<tempfile::TempDir, Failure> {
         }
         Ok(output.stdout)
     };
+    // `--end-of-options`: whatever `rev` holds, git reads it as a revision.
     let listing = git(&[
         "ls-tree",
         "-r",
         "--name-only",
         "--full-tree",
+        "--end-of-options",
         rev,
         "--",
         "policies",
@@ -236,7 +331,7 @@ fn git_policies(rev: &str) -> Result<tempfile::TempDir, Failure> {
         let Some(relative) = file.strip_prefix("policies/") else {
             continue;
         };
-        let text = git(&["show", &format!("{rev}:{file}")])?;
+        let text = git(&["show", "--end-of-options", &format!("{rev}:{file}")])?;
         let path = dir.path().join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(Failure::work)?;
@@ -246,36 +341,56 @@ fn git_policies(rev: &str) -> Result<tempfile::TempDir, Failure> {
     Ok(dir)
 }
 
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// A proof that could not run: a set too large for the solver is bad input (exit 2).
+fn solver_failure(error: verify::VerifyError) -> Failure {
+    match error {
+        verify::VerifyError::TooManyPolicies { .. } => Failure::input(error).hint(
+            "a policy set that large is refused before the solver starts; merge policies that share a scope and condition",
+        ),
+        other => Failure::work(other),
+    }
 }
 
+/// The proofs of `set`'s properties: `--properties`, else `DIR/properties` of a directory's
+/// set, or those compiled in with the compiled-in set.
 fn prove(
     cli: &Cli,
     properties: Option<&Path>,
-    gate: &Gatekeeper,
+    set: &ReviewedSet,
 ) -> Result<Vec<verify::Check>, Failure> {
-    let dir = properties.map(Path::to_owned).unwrap_or_else(|| {
-        cli.policies
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("policies"))
-            .join("properties")
-    });
+    let source = match (properties, &set.sources.origin) {
+        (Some(dir), _) => PropertySource::Dir(dir.to_owned()),
+        (None, Origin::Dir(dir) | Origin::Git { checkout: dir, .. }) => {
+            PropertySource::Dir(dir.join("properties"))
+        }
+        (None, Origin::CompiledIn) => PropertySource::CompiledIn,
+    };
+    if !cli.quiet {
+        eprintln!("properties: {source}");
+    }
     let solver = verify::find_solver()
         .map_err(|e| Failure::input(e).hint("install it with `apt-get install -y cvc5` (Debian's 1.0.3 works), or set CVC5 to its path"))?;
-    let properties = verify::load_properties(&dir)
-        .map_err(|e| Failure::input(e).hint("pass --properties DIR"))?;
-    verify::verify(gate, &properties, &solver).map_err(Failure::work)
+    let properties = verify::load_properties(&source).map_err(|e| {
+        Failure::input(e).hint(format!(
+            "pass --properties DIR, or --policies {COMPILED_IN} for the reviewed set and its properties"
+        ))
+    })?;
+    verify::verify(set, &properties, &solver).map_err(solver_failure)
 }
 
 fn explain(cli: &Cli, args: &ExplainArgs) -> CommandResult {
-    let gate = gatekeeper(cli)?;
-    let (state, credits_spent) = match &args.as_role {
-        Some(role) => (facts_state(args, role.0), rust_decimal::Decimal::ZERO),
-        None => stored_state(cli, args)?,
+    let set = reviewed(cli)?;
+    let (state, credits_spent, also_read) = match &args.as_role {
+        Some(role) => {
+            let state = facts_state(args, role.0).map_err(Failure::input)?;
+            // The facts' subscription is of --tier.
+            let also_read: &[&str] = if args.team_seats > 0 { &["tier"] } else { &[] };
+            (state, rust_decimal::Decimal::ZERO, also_read)
+        }
+        None => {
+            let (state, spent) = stored_state(cli, args)?;
+            (state, spent, &[][..])
+        }
     };
     let request = explained::request(
         &state,
@@ -290,41 +405,45 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> CommandResult {
             from: args.from.clone(),
             credits_spent,
         },
+        also_read,
     )
     .map_err(Failure::input)?;
-    let decision = gate.decide(&request);
+    let decision = set.gate.decide(&request);
     out!("{}\n", decision.explain());
     for policy in decision.policies() {
-        if let Some(location) = gate.locations().get(&policy.id) {
-            out!(
-                "  {} ({}) at policies/{}:{}\n",
-                policy.id,
-                policy.rule,
-                location.file,
-                location.line
-            );
+        if let Some(at) = set.locate(&policy.id) {
+            out!("  {} ({}) at {at}\n", policy.id, policy.rule);
+        }
+    }
+    if let Ok((cedar_request, entities)) = set.gate.cedar_inputs(&request) {
+        out!("facts evaluated:\n");
+        for line in RequestFacts::of(&cedar_request, &entities).lines("  ") {
+            out!("{line}\n");
         }
     }
     Ok(Exit::verdict(decision.is_allowed()))
 }
 
-fn facts_state(args: &ExplainArgs, role: Option<Role>) -> tokenplan::teams::TeamState {
+fn facts_state(
+    args: &ExplainArgs,
+    role: Option<Role>,
+) -> Result<tokenplan::teams::TeamState, explained::ExplainError> {
     let facts = explained::Facts {
         role,
         region: args.region,
         is_default: args.default_team,
-        members: args.members,
+        members: args.members.map(usize::from),
         seats: args.team_seats,
         tier: args.tier.clone().unwrap_or_else(|| "plus".into()),
         target_role: args.target_role,
         target_seat: args.target_seat,
-        live_keys: args.live_keys,
+        live_keys: usize::from(args.live_keys),
     };
     explained::state_from_facts(&args.team, &args.actor, args.target.as_deref(), &facts)
 }
 
 /// The Team's state at `--at` (default: now), and what its statements billed to Credits before
-/// that day.
+/// that day. Every user named must have an account.
 fn stored_state(
     cli: &Cli,
     args: &ExplainArgs,
@@ -347,6 +466,19 @@ fn stored_state(
             ))
             .hint("or decide on facts: --as-role ROLE --members N ...")
         })?;
+    let actor = (args.action != Action::CreateAccount).then_some(("as", &args.actor));
+    let named = [("target", &args.target), ("from", &args.from)]
+        .into_iter()
+        .filter_map(|(flag, user)| user.as_ref().map(|user| (flag, user)));
+    for (flag, user) in actor.into_iter().chain(named) {
+        if !store.user_exists(user).map_err(Failure::work)? {
+            return Err(Failure::input(anyhow::anyhow!(
+                "--{flag}: no user `{user}` in `{}`",
+                cli.db.display()
+            ))
+            .hint("check the id, or decide on facts: --as-role ROLE ..."));
+        }
+    }
     let today = tokenplan::calendar::billing_day(at, state.region);
     let spent = store
         .spent_before(today, Some(&args.team))

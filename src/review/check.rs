@@ -1,31 +1,9 @@
-//! The security reviewer's commands: check, matrix, diff (issue 5's `policy ...`).
+//! `policy diff`'s samples: the matrix cells and limit probes two policy sets decide
+//! differently.
 
-use std::path::Path;
-
+use gatekeeper::Gatekeeper;
 use gatekeeper::matrix::{CellDifference, RoleMatrix, YesNo};
 use gatekeeper::probes::limit_probes;
-use gatekeeper::{Gatekeeper, LoadError, PolicySources, Problem};
-
-/// Loads the policies of `dir`, or the bundled ones.
-pub fn load(dir: Option<&Path>) -> Result<Gatekeeper, LoadError> {
-    match dir {
-        Some(dir) => Gatekeeper::from_dir(dir),
-        None => Gatekeeper::bundled(),
-    }
-}
-
-/// Every problem of a policy directory (empty when it loads).
-pub fn check(dir: Option<&Path>) -> Result<Vec<Problem>, LoadError> {
-    let sources = match dir {
-        Some(dir) => PolicySources::from_dir(dir)?,
-        None => PolicySources::bundled(),
-    };
-    match Gatekeeper::from_sources(&sources) {
-        Ok(_) => Ok(Vec::new()),
-        Err(LoadError::Invalid { problems }) => Ok(problems),
-        Err(other) => Err(other),
-    }
-}
 
 /// A limit probe whose decision differs between two policy sets.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -16,28 +16,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cedar_policy::{
-    AuthorizationError, Authorizer, Decision, Entities, EntityUid, EvalResult, Policy, PolicyId,
-    PolicySet, Request, RequestEnv, Schema,
-};
+use cedar_policy::{Policy, RequestEnv, Schema};
 use cedar_policy_symcc::solver::LocalSolver;
 use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env};
-use gatekeeper::Gatekeeper;
 use serde::Serialize;
 
+use super::counterexample::{RequestFacts, Verdict};
+use super::set::ReviewedSet;
 use super::verify::{self, VerifyError};
 
 /// One request the two policy sets decide differently, in the reviewer's terms.
 #[derive(Debug, Clone, Serialize)]
 pub struct Example {
-    /// The action.
-    pub action: String,
-    /// The principal's type and attributes (`role = reader`, ...).
-    pub principal: String,
-    /// The resource's type and attributes (the Team's region, counts, ...).
-    pub resource: String,
-    /// The context's facts (`target`, `tier`, `live_keys`, ...).
-    pub context: String,
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestFacts,
     /// Allowed under OLD.
     pub old_allowed: bool,
     /// Allowed under NEW.
@@ -154,31 +147,20 @@ impl ProofDiff {
 
 impl Example {
     fn render(&self) -> String {
-        let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
-        let by = |policies: &[String]| {
-            if policies.is_empty() {
-                String::new()
-            } else {
-                format!(" by {}", policies.join(", "))
-            }
+        let verdict = |allowed: bool, policies: &[String]| Verdict {
+            allowed,
+            policies: policies.to_vec(),
         };
-        [
-            format!("          action     {}", self.action),
-            format!("          principal  {}", self.principal),
-            format!("          resource   {}", self.resource),
-            format!("          context    {}", self.context),
-            format!(
-                "          OLD        {}{}",
-                word(self.old_allowed),
-                by(&self.old_policies)
-            ),
-            format!(
-                "          NEW        {}{}",
-                word(self.new_allowed),
-                by(&self.new_policies)
-            ),
-        ]
-        .join("\n")
+        let mut lines = self.request.lines("          ");
+        lines.push(format!(
+            "          OLD        {}",
+            verdict(self.old_allowed, &self.old_policies)
+        ));
+        lines.push(format!(
+            "          NEW        {}",
+            verdict(self.new_allowed, &self.new_policies)
+        ));
+        lines.join("\n")
     }
 }
 
@@ -192,13 +174,21 @@ fn describe(env: &RequestEnv) -> String {
 }
 
 /// Proves, environment by environment, what NEW allows and denies compared with OLD.
-pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofDiff, VerifyError> {
+pub fn prove(
+    old: &ReviewedSet,
+    new: &ReviewedSet,
+    solver: &Path,
+) -> Result<ProofDiff, VerifyError> {
+    verify::within_bound(old)?;
+    verify::within_bound(new)?;
     let old_envs: BTreeMap<String, RequestEnv> = old
+        .gate
         .schema()
         .request_envs()
         .map(|e| (describe(&e), e))
         .collect();
     let new_envs: BTreeMap<String, RequestEnv> = new
+        .gate
         .schema()
         .request_envs()
         .map(|e| (describe(&e), e))
@@ -214,8 +204,8 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
             added: Vec::new(),
         };
         for (name, env) in &new_envs {
-            let schema = new.schema();
-            let new_set = CompiledPolicySet::compile(new.policy_set(), env, schema)
+            let schema = new.gate.schema();
+            let new_set = CompiledPolicySet::compile(new.gate.policy_set(), env, schema)
                 .map_err(verify::solver_error)?;
             let mut result = EnvProof {
                 env: name.clone(),
@@ -236,7 +226,7 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
                 continue;
             }
             // OLD's policies compiled against NEW's schema, so both sides see one store.
-            let old_set = match CompiledPolicySet::compile(old.policy_set(), env, schema) {
+            let old_set = match CompiledPolicySet::compile(old.gate.policy_set(), env, schema) {
                 Ok(set) => set,
                 Err(e) => {
                     result.not_compared = Some(format!(
@@ -275,28 +265,29 @@ pub fn prove(old: &Gatekeeper, new: &Gatekeeper, solver: &Path) -> Result<ProofD
 /// both sides have it.
 async fn may_fail(
     compiler: &mut CedarSymCompiler<LocalSolver>,
-    old: &Gatekeeper,
-    new: &Gatekeeper,
+    old: &ReviewedSet,
+    new: &ReviewedSet,
     env: &RequestEnv,
     schema: &Schema,
 ) -> Result<Option<MayFail>, VerifyError> {
-    let mut sides: BTreeMap<(String, String), (Vec<&str>, &Policy, &Gatekeeper)> = BTreeMap::new();
-    for (side, gate) in [("OLD", old), ("NEW", new)] {
-        for policy in gate
+    let mut sides: BTreeMap<(String, String), (Vec<&str>, &Policy, &ReviewedSet)> = BTreeMap::new();
+    for (side, set) in [("OLD", old), ("NEW", new)] {
+        for policy in set
+            .gate
             .policy_set()
             .policies()
             .filter(|p| verify::applies(p, env))
         {
             sides
                 .entry((policy.id().to_string(), policy.to_string()))
-                .or_insert_with(|| (Vec::new(), policy, gate))
+                .or_insert_with(|| (Vec::new(), policy, set))
                 .0
                 .push(side);
         }
     }
     let (mut policies, mut in_old) = (Vec::new(), false);
     let mut example_of_first = None;
-    for (names, policy, gate) in sides.values() {
+    for (names, policy, set) in sides.values() {
         let compiled =
             CompiledPolicy::compile(policy, env, schema).map_err(verify::solver_error)?;
         let failing = compiler
@@ -310,7 +301,7 @@ async fn may_fail(
                 .map(|side| format!("{side}'s"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            policies.push(format!("{whose} {}", policy_name(gate, policy.id())));
+            policies.push(format!("{whose} {}", set.policy_name(policy.id().as_ref())));
             example_of_first.get_or_insert_with(|| example(old, new, &failing));
         }
     }
@@ -322,135 +313,14 @@ async fn may_fail(
 }
 
 /// A counterexample run through both policy sets.
-fn example(old: &Gatekeeper, new: &Gatekeeper, env: &Env) -> Example {
-    let (old_allowed, old_policies) = decide(old, &env.request, &env.entities);
-    let (new_allowed, new_policies) = decide(new, &env.request, &env.entities);
-    let entity = |uid: Option<&EntityUid>| match uid {
-        Some(uid) => entity_facts(uid, &env.entities),
-        None => "(unknown)".to_owned(),
-    };
-    let context = match env.request.context() {
-        Some(context) => {
-            let mut names: Vec<String> = context.clone().into_iter().map(|(k, _)| k).collect();
-            names.sort();
-            let facts: Vec<String> = names
-                .iter()
-                .filter_map(|name| context.get(name).map(|v| format!("{name} = {}", value(&v))))
-                .collect();
-            if facts.is_empty() {
-                "(empty)".to_owned()
-            } else {
-                facts.join(", ")
-            }
-        }
-        None => "(unknown)".to_owned(),
-    };
+fn example(old: &ReviewedSet, new: &ReviewedSet, env: &Env) -> Example {
+    let old_verdict = Verdict::of(old, &env.request, &env.entities);
+    let new_verdict = Verdict::of(new, &env.request, &env.entities);
     Example {
-        action: env
-            .request
-            .action()
-            .map_or_else(String::new, |a| a.id().unescaped().to_owned()),
-        principal: entity(env.request.principal()),
-        resource: entity(env.request.resource()),
-        context,
-        old_allowed,
-        new_allowed,
-        old_policies,
-        new_policies,
-    }
-}
-
-/// The gatekeeper's decision under `gate`'s policies, with the policies that made it (`id
-/// (rule) at file:line`): Cedar's, except that a policy failing to evaluate denies.
-fn decide(gate: &Gatekeeper, request: &Request, entities: &Entities) -> (bool, Vec<String>) {
-    let policies: &PolicySet = gate.policy_set();
-    let response = Authorizer::new().is_authorized(request, policies, entities);
-    let failed: Vec<String> = response
-        .diagnostics()
-        .errors()
-        .map(|error| match error {
-            AuthorizationError::PolicyEvaluationError(e) => {
-                format!("{} failing to evaluate", policy_name(gate, e.policy_id()))
-            }
-        })
-        .collect();
-    if !failed.is_empty() {
-        return (false, failed);
-    }
-    let reasons = response
-        .diagnostics()
-        .reason()
-        .map(|id| policy_name(gate, id))
-        .collect();
-    (response.decision() == Decision::Allow, reasons)
-}
-
-/// `id (rule) at policies/file:line`.
-fn policy_name(gate: &Gatekeeper, id: &PolicyId) -> String {
-    let rule = gate.policy_set().annotation(id, "rule").unwrap_or("?");
-    match gate.locations().get(id.to_string().as_str()) {
-        Some(at) => format!("{id} ({rule}) at policies/{}:{}", at.file, at.line),
-        None => format!("{id} ({rule})"),
-    }
-}
-
-/// `Type: attr = value, ...` of an entity of the counterexample.
-fn entity_facts(uid: &EntityUid, entities: &Entities) -> String {
-    let kind = uid.type_name().to_string();
-    let Some(entity) = entities.get(uid) else {
-        return format!("{kind} `{}` (no attributes)", uid.id().unescaped());
-    };
-    let (_, attrs, parents) = entity.clone().into_inner();
-    let mut names: Vec<&String> = attrs.keys().collect();
-    names.sort();
-    let mut facts: Vec<String> = names
-        .into_iter()
-        .filter_map(|name| match entity.attr(name) {
-            Some(Ok(v)) => Some(format!("{name} = {}", value(&v))),
-            _ => None,
-        })
-        .collect();
-    if !parents.is_empty() {
-        let mut parents: Vec<String> = parents
-            .iter()
-            .map(|p| p.id().unescaped().to_owned())
-            .collect();
-        parents.sort();
-        facts.push(format!("in {}", parents.join(", ")));
-    }
-    format!("{kind}: {}", facts.join(", "))
-}
-
-/// An entity as a value: its id, or `Type::""` when the id is empty.
-fn entity_id(uid: &EntityUid) -> String {
-    match uid.id().unescaped() {
-        "" => format!("{}::\"\"", uid.type_name()),
-        id => id.to_owned(),
-    }
-}
-
-/// A value as a reviewer reads it: entity ids without their type, records and sets spelled
-/// out.
-fn value(v: &EvalResult) -> String {
-    match v {
-        EvalResult::EntityUid(uid) => entity_id(uid),
-        EvalResult::String(s) => format!("{s:?}"),
-        EvalResult::Record(record) => {
-            let mut fields: Vec<(String, String)> = record
-                .iter()
-                .map(|(k, v)| (k.to_owned(), value(v)))
-                .collect();
-            fields.sort();
-            let fields: Vec<String> = fields
-                .into_iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
-            format!("{{{}}}", fields.join(", "))
-        }
-        EvalResult::Set(set) => {
-            let items: Vec<String> = set.iter().map(value).collect();
-            format!("[{}]", items.join(", "))
-        }
-        other => other.to_string(),
+        request: RequestFacts::of(&env.request, &env.entities),
+        old_allowed: old_verdict.allowed,
+        new_allowed: new_verdict.allowed,
+        old_policies: old_verdict.policies,
+        new_policies: new_verdict.policies,
     }
 }

@@ -1,6 +1,6 @@
 //! Requests for `policy explain`: an action named on the command line, against a Team's state.
 
-use gatekeeper::{Action, ActionRequest, Request, Role};
+use gatekeeper::{Action, ActionRequest, Request, Role, TokenPlanKeyId};
 
 use crate::teams::{
     Operation, TeamState, actor as actor_facts, key_facts, payg_key, request as operation_request,
@@ -26,37 +26,145 @@ pub struct Fields {
     pub credits_spent: rust_decimal::Decimal,
 }
 
-/// An action that can't be explained as asked.
+/// An action that can't be explained as asked: nothing is decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{action}` needs --{flag}")]
-pub struct MissingField {
-    /// The action.
-    pub action: Action,
-    /// The command-line flag it needs.
-    pub flag: &'static str,
+pub enum ExplainError {
+    /// A flag the action needs is missing.
+    #[error("`{action}` needs --{flag}")]
+    Missing {
+        /// The action.
+        action: Action,
+        /// The flag.
+        flag: &'static str,
+    },
+    /// A flag was given that the action does not read.
+    #[error("`{action}` does not use --{flag}; leave it out")]
+    Unused {
+        /// The action.
+        action: Action,
+        /// The flag.
+        flag: &'static str,
+    },
+    /// A key that the Team does not have.
+    #[error("Team `{team}` has no key `{key}`")]
+    UnknownKey {
+        /// The Team.
+        team: String,
+        /// The key id given.
+        key: String,
+    },
+    /// `--key` of `use_token_plan_key` is not a member's Token Plan Key in this Team.
+    #[error(
+        "`{key}` is not a Token Plan Key of Team `{team}`: one is `tp:{team}:USER`, USER a member"
+    )]
+    NotTokenPlanKey {
+        /// The Team.
+        team: String,
+        /// The key id given.
+        key: String,
+    },
+    /// `--members` below the members the other facts name.
+    #[error(
+        "--members {members} is fewer than the {named} member(s) the other flags name (the Owner, the actor and a member target)"
+    )]
+    TooFewMembers {
+        /// `--members`.
+        members: usize,
+        /// The Owner, the actor and the target, those who are members.
+        named: usize,
+    },
+    /// `--target-seat` in a Team without seats.
+    #[error("--target-seat needs seats to hold: give --team-seats 1 or more")]
+    SeatWithoutSeats,
+    /// `create_payg_key` with an id the Team already has.
+    #[error("Team `{team}` already has a key `{key}`; choose another id")]
+    KeyTaken {
+        /// The Team.
+        team: String,
+        /// The key id given.
+        key: String,
+    },
 }
 
-fn need<T: Clone>(
-    value: &Option<T>,
-    flag: &'static str,
+/// The flags of [`Fields`], each marked when the action reads it.
+struct Flags<'a> {
+    fields: &'a Fields,
     action: Action,
-) -> Result<T, MissingField> {
-    value.clone().ok_or(MissingField { action, flag })
+    read: std::cell::RefCell<Vec<&'static str>>,
 }
 
-/// The request `actor` would make for `action` in the Team of `state`.
+impl Flags<'_> {
+    /// `value` of `--flag`, which may be absent.
+    fn optional<T: Clone>(&self, value: &Option<T>, flag: &'static str) -> Option<T> {
+        self.read.borrow_mut().push(flag);
+        value.clone()
+    }
+
+    /// `value` of `--flag`, which the action needs.
+    fn need<T: Clone>(&self, value: &Option<T>, flag: &'static str) -> Result<T, ExplainError> {
+        self.optional(value, flag).ok_or(ExplainError::Missing {
+            action: self.action,
+            flag,
+        })
+    }
+
+    /// An error naming the first flag given that neither the action nor `also_read` reads.
+    fn refuse_unread(&self, also_read: &[&str]) -> Result<(), ExplainError> {
+        let f = self.fields;
+        let given = [
+            ("target", f.target.is_some()),
+            ("role", f.role.is_some()),
+            ("tier", f.tier.is_some()),
+            ("seats", f.seats.is_some()),
+            ("key", f.key.is_some()),
+            ("from", f.from.is_some()),
+        ];
+        let read = self.read.borrow();
+        match given
+            .into_iter()
+            .find(|(flag, given)| *given && !read.contains(flag) && !also_read.contains(flag))
+        {
+            Some((flag, _)) => Err(ExplainError::Unused {
+                action: self.action,
+                flag,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The request `actor` would make for `action` in the Team of `state`. Every flag of `fields`
+/// is read by the action, or by the caller (`also_read`), or refused.
 pub fn request(
     state: &TeamState,
     actor: &str,
     action: Action,
     fields: &Fields,
-) -> Result<Request, MissingField> {
+    also_read: &[&str],
+) -> Result<Request, ExplainError> {
+    let flags = Flags {
+        fields,
+        action,
+        read: std::cell::RefCell::default(),
+    };
+    let request = read_request(state, actor, &flags)?;
+    flags.refuse_unread(also_read)?;
+    Ok(request)
+}
+
+fn read_request(
+    state: &TeamState,
+    actor: &str,
+    flags: &Flags<'_>,
+) -> Result<Request, ExplainError> {
+    let fields = flags.fields;
+    let action = flags.action;
     let team = state.id.clone();
-    let target = || need(&fields.target, "target", action);
-    let tier = || need(&fields.tier, "tier", action);
-    let seats = || need(&fields.seats, "seats", action);
-    let key = || need(&fields.key, "key", action);
-    let role = || need(&fields.role, "role", action);
+    let target = || flags.need(&fields.target, "target");
+    let tier = || flags.need(&fields.tier, "tier");
+    let seats = || flags.need(&fields.seats, "seats");
+    let key = || flags.need(&fields.key, "key");
+    let role = || flags.need(&fields.role, "role");
     let view = |action_request| {
         Ok(Request::new(
             actor_facts(state, actor),
@@ -66,11 +174,25 @@ pub fn request(
     };
     let operation = match action {
         Action::ViewBilling => return view(ActionRequest::ViewBilling),
-        Action::ViewPaygKey => return view(ActionRequest::ViewPaygKey(payg_key(state, &key()?))),
-        Action::ViewUsage => return view(ActionRequest::ViewUsage(key_facts(state, &key()?))),
+        Action::ViewPaygKey => {
+            return view(ActionRequest::ViewPaygKey(payg_key(
+                state,
+                &existing_payg_key(state, key()?)?,
+            )));
+        }
+        Action::ViewUsage => {
+            return view(ActionRequest::ViewUsage(key_facts(
+                state,
+                &existing_key(state, key()?)?,
+            )));
+        }
         Action::UseTokenPlanKey => {
+            let holder = match flags.optional(&fields.key, "key") {
+                Some(key) => token_plan_key_holder(state, key)?,
+                None => actor.to_owned(),
+            };
             return view(ActionRequest::UseTokenPlanKey {
-                key: token_plan_key(state, actor),
+                key: token_plan_key(state, &holder),
                 credits_available: state.credits_topped_up - fields.credits_spent
                     > rust_decimal::Decimal::ZERO,
             });
@@ -131,7 +253,7 @@ pub fn request(
         },
         Action::ReassignSeat => Operation::ReassignSeat {
             team,
-            from: need(&fields.from, "from", action)?,
+            from: flags.need(&fields.from, "from")?,
             to: target()?,
         },
         Action::TopUpCredits => Operation::TopUpCredits {
@@ -147,10 +269,61 @@ pub fn request(
             user: target()?,
             enabled: false,
         },
-        Action::CreatePaygKey => Operation::CreatePaygKey { team, key: key()? },
-        Action::DeletePaygKey => Operation::DeletePaygKey { team, key: key()? },
+        Action::CreatePaygKey => Operation::CreatePaygKey {
+            key: new_payg_key(state, key()?)?,
+            team,
+        },
+        Action::DeletePaygKey => Operation::DeletePaygKey {
+            key: existing_payg_key(state, key()?)?,
+            team,
+        },
     };
     Ok(operation_request(state, actor, &operation))
+}
+
+/// `key`, a pay-as-you-go key of the Team.
+fn existing_payg_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
+    if state.payg_keys.contains_key(&key) {
+        Ok(key)
+    } else {
+        Err(ExplainError::UnknownKey {
+            team: state.id.clone(),
+            key,
+        })
+    }
+}
+
+/// `key`, an id the Team does not have yet.
+fn new_payg_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
+    if state.payg_keys.contains_key(&key) {
+        Err(ExplainError::KeyTaken {
+            team: state.id.clone(),
+            key,
+        })
+    } else {
+        Ok(key)
+    }
+}
+
+/// `key`, a member's Token Plan Key or a pay-as-you-go key of the Team.
+fn existing_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
+    match TokenPlanKeyId::parse(&key) {
+        Some(id) if id.team == state.id && state.members.contains_key(id.user) => Ok(key),
+        _ => existing_payg_key(state, key),
+    }
+}
+
+/// The member whose Token Plan Key `key` is in this Team.
+fn token_plan_key_holder(state: &TeamState, key: String) -> Result<String, ExplainError> {
+    match TokenPlanKeyId::parse(&key) {
+        Some(id) if id.team == state.id && state.members.contains_key(id.user) => {
+            Ok(id.user.to_owned())
+        }
+        _ => Err(ExplainError::NotTokenPlanKey {
+            team: state.id.clone(),
+            key,
+        }),
+    }
 }
 
 /// Facts given on the command line instead of a store.
@@ -162,8 +335,8 @@ pub struct Facts {
     pub region: gatekeeper::Region,
     /// Whether it is a Default Team.
     pub is_default: bool,
-    /// Members, the actor and target included.
-    pub members: usize,
+    /// Members, the Owner, actor and target included (default: just those).
+    pub members: Option<usize>,
     /// Seats of the tier (all free unless the target holds one).
     pub seats: u32,
     /// The tier of those seats.
@@ -177,7 +350,12 @@ pub struct Facts {
 }
 
 /// A Team state with exactly these facts, at the epoch.
-pub fn state_from_facts(team: &str, actor: &str, target: Option<&str>, facts: &Facts) -> TeamState {
+pub fn state_from_facts(
+    team: &str,
+    actor: &str,
+    target: Option<&str>,
+    facts: &Facts,
+) -> Result<TeamState, ExplainError> {
     use crate::teams::{Holder, Member, PaygKey, Subscription};
     let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     let owner = if facts.role == Some(Role::Owner) {
@@ -196,8 +374,16 @@ pub fn state_from_facts(team: &str, actor: &str, target: Option<&str>, facts: &F
     if let (Some(target), Some(role)) = (target, facts.target_role) {
         state.members.insert(target.to_owned(), member(role));
     }
+    let named = state.members.len();
+    let members = facts.members.unwrap_or(named);
+    if members < named {
+        return Err(ExplainError::TooFewMembers { members, named });
+    }
+    if facts.target_seat && facts.seats == 0 {
+        return Err(ExplainError::SeatWithoutSeats);
+    }
     let mut filler = 0;
-    while state.members.len() < facts.members {
+    while state.members.len() < members {
         filler += 1;
         state
             .members
@@ -236,5 +422,5 @@ pub fn state_from_facts(team: &str, actor: &str, target: Option<&str>, facts: &F
             },
         );
     }
-    state
+    Ok(state)
 }

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
+use super::set::ReviewedSet;
+use super::verify::{self, VerifyError};
 use cedar_policy::{Effect, Policy, PolicySet, RequestEnv};
 use cedar_policy_symcc::CompiledPolicySet;
-use gatekeeper::Gatekeeper;
-
-use super::verify::{self, VerifyError};
 
 /// What the solver found wrong with one policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ pub struct Warning {
     pub id: String,
     /// Its `@rule`.
     pub rule: String,
-    /// `file:line` under the policy directory.
+    /// `file:line`, the file named as it was read.
     pub location: String,
     /// What is wrong.
     pub finding: Finding,
@@ -52,8 +51,10 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// Every warning about `gate`'s policies.
-pub fn lint(gate: &Gatekeeper, solver: &Path) -> Result<Vec<Warning>, VerifyError> {
+/// Every warning about `set`'s policies.
+pub fn lint(set: &ReviewedSet, solver: &Path) -> Result<Vec<Warning>, VerifyError> {
+    verify::within_bound(set)?;
+    let gate = &set.gate;
     let schema = gate.schema();
     let envs: Vec<RequestEnv> = schema.request_envs().collect();
     let all: Vec<Policy> = gate.policy_set().policies().cloned().collect();
@@ -112,10 +113,7 @@ pub fn lint(gate: &Gatekeeper, solver: &Path) -> Result<Vec<Warning>, VerifyErro
             };
             let id = policy.id().to_string();
             warnings.push(Warning {
-                location: gate
-                    .locations()
-                    .get(&id)
-                    .map_or_else(|| "?".to_owned(), |l| format!("{}:{}", l.file, l.line)),
+                location: set.locate(&id).unwrap_or_else(|| "?".to_owned()),
                 rule: policy.annotation("rule").unwrap_or("?").to_owned(),
                 id,
                 finding,

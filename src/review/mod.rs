@@ -2,18 +2,22 @@
 //! `explain`. Everything here reads the policies and proves or samples their decisions; nothing
 //! writes the store.
 //!
-//! - [`check`]: loading, problems, and the matrix and probe samples of `policy diff`;
+//! - [`check`]: the matrix and probe samples of `policy diff`;
 //! - [`lint`]: `policy check`'s solver warnings (dead and redundant policies);
 //! - [`verify`]: `policy verify`'s properties, and the one place a solver is started;
 //! - [`diff`]: `policy diff`'s proof per request environment, with counterexamples;
 //! - [`report`]: the Markdown a reviewer attaches to a review;
-//! - [`explain`]: requests for `policy explain`, against a Team's state.
+//! - [`explain`]: requests for `policy explain`, against a Team's state;
+//! - [`set`]: which policy set a command reads, where its files are, and its digest;
+//! - [`counterexample`]: a request and its decision in the reviewer's terms.
 
 pub mod check;
+pub mod counterexample;
 pub mod diff;
 pub mod explain;
 pub mod lint;
 pub mod report;
+pub mod set;
 pub mod verify;
 
-pub use check::{PolicyDiff, check, load};
+pub use check::PolicyDiff;

@@ -4,24 +4,45 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use gatekeeper::matrix::RoleMatrix;
-use gatekeeper::{Effect, Gatekeeper, Problem};
+use gatekeeper::{Effect, Problem};
 
+use super::set::{ReviewedSet, Sources};
 use super::verify::Check;
 
-/// The report: check results, the matrix, the proofs, rules and the policies enforcing them.
-pub fn markdown(
-    gate: &Gatekeeper,
-    problems: &[Problem],
-    proofs: &Result<Vec<Check>, String>,
-) -> String {
-    let mut out = String::from("# Policy review report\n\n## Check\n\n");
-    if problems.is_empty() {
-        out += "Every policy parses, validates strictly against the schema, and has a unique `@id` and a known `@rule`.\n";
-    } else {
-        for problem in problems {
-            let _ = writeln!(out, "- `{problem}`");
-        }
+/// How a review ended: the report's verdict and the command's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every policy loads and every proof holds.
+    Passed,
+    /// A check or a proof failed.
+    Failed,
+    /// The policies load but the proofs did not run.
+    NotProved,
+}
+
+/// The report of a set that does not load: the verdict and every problem, `file:line`.
+pub fn unloadable(sources: &Sources, problems: &[Problem]) -> String {
+    let mut out = header(
+        sources,
+        &format!(
+            "**Verdict: FAIL**: {} problem(s) in the policies; the matrix and the proofs need policies that load.",
+            problems.len()
+        ),
+    );
+    out += "## Check\n\n";
+    for problem in problems {
+        let _ = writeln!(out, "- `{}`", sources.problem(problem));
     }
+    out
+}
+
+/// The report: its verdict first, then the check, the matrix, the proofs, and each rule with
+/// the policies enforcing it.
+pub fn markdown(set: &ReviewedSet, proofs: &Result<Vec<Check>, String>) -> (String, Outcome) {
+    let gate = &set.gate;
+    let (verdict, outcome) = verdict(proofs);
+    let mut out = header(&set.sources, &verdict);
+    out += "## Check\n\nEvery policy parses, validates strictly against the schema, and has a unique `@id` and a known `@rule`.\n";
     out += "\n## Role matrix (M1), by evaluation\n\n";
     out += &RoleMatrix::evaluate(gate).to_markdown();
     out += "\n## Proofs\n\n";
@@ -58,10 +79,9 @@ pub fn markdown(
     out += "\n## Rules, the policies that enforce them, and their proofs\n\n| rule | policies | proof |\n|---|---|---|\n";
     let mut by_rule: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for policy in gate.policy_refs() {
-        let location = gate
-            .locations()
-            .get(&policy.id)
-            .map(|l| format!(" ({}:{})", l.file, l.line))
+        let location = set
+            .locate(&policy.id)
+            .map(|at| format!(" ({at})"))
             .unwrap_or_default();
         let effect = match policy.effect {
             Effect::Permit => "permit",
@@ -83,7 +103,56 @@ pub fn markdown(
         let proof = proof_of(rule, proofs, by_rule.contains_key(rule));
         let _ = writeln!(out, "| {rule} | {policies} | {proof} |");
     }
-    out
+    (out, outcome)
+}
+
+/// The title, the verdict line and the set reviewed.
+fn header(sources: &Sources, verdict: &str) -> String {
+    format!(
+        "# Policy review report\n\n{verdict}\n\nPolicy set: `{}` ({}).\n\n",
+        sources.origin, sources.digest
+    )
+}
+
+/// The verdict line, from the proofs (the policies loaded).
+fn verdict(proofs: &Result<Vec<Check>, String>) -> (String, Outcome) {
+    match proofs {
+        Err(why) => (
+            format!(
+                "**Verdict: NOT PROVED**: the policies load, but the proofs did not run: {why}."
+            ),
+            Outcome::NotProved,
+        ),
+        Ok(checks) => {
+            let mut failed: Vec<&str> = checks
+                .iter()
+                .filter(|c| c.counterexample.is_some())
+                .map(|c| c.name.as_str())
+                .collect();
+            failed.dedup();
+            if failed.is_empty() {
+                (
+                    format!(
+                        "**Verdict: PASS**: every policy loads and all {} proof obligation(s) hold.",
+                        checks.len()
+                    ),
+                    Outcome::Passed,
+                )
+            } else {
+                (
+                    format!(
+                        "**Verdict: FAIL**: proofs fail for {}.",
+                        failed
+                            .iter()
+                            .map(|name| format!("`{name}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Outcome::Failed,
+                )
+            }
+        }
+    }
 }
 
 /// The properties that prove `rule`, with their outcome, or why it has none.

@@ -8,8 +8,10 @@ use std::str::FromStr;
 
 use cedar_policy::{ActionConstraint, Policy, PolicySet, RequestEnv};
 use cedar_policy_symcc::solver::LocalSolver;
-use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet};
-use gatekeeper::Gatekeeper;
+use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env};
+
+use super::counterexample::{RequestFacts, Verdict};
+use super::set::ReviewedSet;
 
 /// Why verification could not run.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,17 @@ pub enum VerifyError {
         /// What is wrong.
         message: String,
     },
+    /// A set too large for the solver.
+    #[error(
+        "`{set}` has {count} policies; the solver takes at most {max}",
+        max = MAX_POLICIES
+    )]
+    TooManyPolicies {
+        /// The set.
+        set: String,
+        /// Its policies.
+        count: usize,
+    },
     /// The solver or the compiler failed.
     #[error("verification failed to run: {0}")]
     Solver(String),
@@ -36,6 +49,8 @@ pub struct Property {
     pub name: String,
     /// The rules it proves (`@rule` of its policies).
     pub rules: Vec<String>,
+    /// Its file, as named in messages.
+    pub file: String,
     /// What it says (the file's first comment line).
     pub says: String,
     policies: PolicySet,
@@ -51,71 +66,170 @@ pub struct Check {
     pub rules: Vec<String>,
     /// `principal, action, resource` types checked.
     pub request_env: String,
-    /// `None` when it holds; the counterexample (request and entities) when it does not.
-    pub counterexample: Option<String>,
+    /// `None` when it holds; a request where it does not, with the policies' decision.
+    pub counterexample: Option<Counterexample>,
+}
+
+/// A request where a proof obligation fails, in the reviewer's terms.
+#[derive(Debug, Clone)]
+pub struct Counterexample {
+    /// The request.
+    pub request: RequestFacts,
+    /// What the policies decide on it (an error denies).
+    pub verdict: Verdict,
+}
+
+impl Counterexample {
+    fn of(set: &ReviewedSet, env: &Env) -> Counterexample {
+        Counterexample {
+            request: RequestFacts::of(&env.request, &env.entities),
+            verdict: Verdict::of(set, &env.request, &env.entities),
+        }
+    }
+
+    /// The request's facts and the decision, one a line, each starting with `indent`.
+    pub fn lines(&self, indent: &str) -> Vec<String> {
+        let mut lines = self.request.lines(indent);
+        lines.push(format!("{indent}{:<10} {}", "decision", self.verdict));
+        lines
+    }
+}
+
+/// Where a set's properties are: a directory, or those compiled in with the reviewed set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropertySource {
+    /// Every `*.cedar` of a directory.
+    Dir(PathBuf),
+    /// `policies/properties/` compiled into the binary.
+    CompiledIn,
+}
+
+impl std::fmt::Display for PropertySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PropertySource::Dir(dir) => write!(f, "{}", dir.display()),
+            PropertySource::CompiledIn => f.write_str("compiled-in properties"),
+        }
+    }
+}
+
+macro_rules! bundled_property {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../policies/properties/", $name)),
+        )
+    };
+}
+
+/// The reviewed properties, compiled in beside the reviewed policies.
+const BUNDLED: &[(&str, &str)] = &[
+    bundled_property!("d1-one-per-tier.cedar"),
+    bundled_property!("d3-no-seat-reduction.cedar"),
+    bundled_property!("d4-cancel-domestic-only.cedar"),
+    bundled_property!("d5-cancellation-final.cedar"),
+    bundled_property!("default-team-gains-no-member.cedar"),
+    bundled_property!("k2-key-needs-resources.cedar"),
+    bundled_property!("m1-assign-seats.cedar"),
+    bundled_property!("m1-credits-access.cedar"),
+    bundled_property!("m1-delete-others-keys.cedar"),
+    bundled_property!("m1-invite-remove.cedar"),
+    bundled_property!("m1-team-usage.cedar"),
+    bundled_property!("m2-owner-stays.cedar"),
+    bundled_property!("member-limit.cedar"),
+    bundled_property!("o1-one-subscription.cedar"),
+    bundled_property!("o3-remove-renewing-seats.cedar"),
+    bundled_property!("only-owner-pays.cedar"),
+    bundled_property!("payg-key-limit.cedar"),
+    bundled_property!("reader-sees-only-own.cedar"),
+    bundled_property!("s2-one-seat.cedar"),
+    bundled_property!("seat-limit.cedar"),
+    bundled_property!("t3-default-single-seat.cedar"),
+];
+
+/// Reads the properties of `source`.
+pub fn load_properties(source: &PropertySource) -> Result<Vec<Property>, VerifyError> {
+    match source {
+        PropertySource::Dir(dir) => load_property_dir(dir),
+        PropertySource::CompiledIn => BUNDLED
+            .iter()
+            .map(|(name, text)| parse_property(&format!("compiled-in:properties/{name}"), text))
+            .collect(),
+    }
 }
 
 /// Reads every `*.cedar` of a properties directory.
-pub fn load_properties(dir: &Path) -> Result<Vec<Property>, VerifyError> {
-    let invalid = |file: &Path, message: String| VerifyError::Property {
-        file: file.display().to_string(),
-        message,
-    };
+fn load_property_dir(dir: &Path) -> Result<Vec<Property>, VerifyError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| invalid(dir, e.to_string()))?
+        .map_err(|e| invalid(&dir.display().to_string(), e.to_string()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
         .collect();
     files.sort();
-    let mut properties = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e.to_string()))?;
-        let policies = PolicySet::from_str(&text).map_err(|e| invalid(&file, e.to_string()))?;
-        let mut rules = Vec::new();
-        let mut actions = Vec::new();
-        for policy in policies.policies() {
-            let rule = policy
-                .annotation("rule")
-                .ok_or_else(|| invalid(&file, "every permit needs `@rule`".into()))?;
-            if !gatekeeper::rules::is_known(rule) {
+    files
+        .iter()
+        .map(|file| {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(file).map_err(|e| invalid(&name, e.to_string()))?;
+            parse_property(&name, &text)
+        })
+        .collect()
+}
+
+fn invalid(file: &str, message: String) -> VerifyError {
+    VerifyError::Property {
+        file: file.to_owned(),
+        message,
+    }
+}
+
+/// The property of file `file` (named by its path) with text `text`.
+fn parse_property(file: &str, text: &str) -> Result<Property, VerifyError> {
+    let policies = PolicySet::from_str(text).map_err(|e| invalid(file, e.to_string()))?;
+    let mut rules = Vec::new();
+    let mut actions = Vec::new();
+    for policy in policies.policies() {
+        let rule = policy
+            .annotation("rule")
+            .ok_or_else(|| invalid(file, "every permit needs `@rule`".into()))?;
+        if !gatekeeper::rules::is_known(rule) {
+            return Err(invalid(
+                file,
+                format!("`@rule(\"{rule}\")` is not a rule of rules.md"),
+            ));
+        }
+        rules.push(rule.to_owned());
+        match policy.action_constraint() {
+            ActionConstraint::Eq(a) => actions.push(a.id().unescaped().to_owned()),
+            ActionConstraint::In(list) => {
+                actions.extend(list.iter().map(|a| a.id().unescaped().to_owned()))
+            }
+            ActionConstraint::Any => {
                 return Err(invalid(
-                    &file,
-                    format!("`@rule(\"{rule}\")` is not a rule of rules.md"),
+                    file,
+                    "a property names the actions it is about".into(),
                 ));
             }
-            rules.push(rule.to_owned());
-            match policy.action_constraint() {
-                ActionConstraint::Eq(a) => actions.push(a.id().unescaped().to_owned()),
-                ActionConstraint::In(list) => {
-                    actions.extend(list.iter().map(|a| a.id().unescaped().to_owned()))
-                }
-                ActionConstraint::Any => {
-                    return Err(invalid(
-                        &file,
-                        "a property names the actions it is about".into(),
-                    ));
-                }
-            }
         }
-        rules.sort();
-        rules.dedup();
-        let says = text
-            .lines()
-            .find_map(|l| l.strip_prefix("//").map(|s| s.trim().to_owned()))
-            .unwrap_or_default();
-        let name = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        properties.push(Property {
-            name,
-            rules,
-            says,
-            policies,
-            actions,
-        });
     }
-    Ok(properties)
+    rules.sort();
+    rules.dedup();
+    let says = text
+        .lines()
+        .find_map(|l| l.strip_prefix("//").map(|s| s.trim().to_owned()))
+        .unwrap_or_default();
+    let name = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Property {
+        name,
+        file: file.to_owned(),
+        rules,
+        says,
+        policies,
+        actions,
+    })
 }
 
 /// Where cvc5 is: `$CVC5`, or `cvc5` on `PATH`.
@@ -147,33 +261,68 @@ pub(crate) fn solver_error(e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Solver(e.to_string())
 }
 
-/// Runs `work` with a symbolic compiler that asks the cvc5 at `solver`.
-pub(crate) fn with_compiler<T>(
+/// The most policies the solver is given: cedar-policy-symcc encodes a set's decision as one
+/// term nested once per policy, recursively, so a larger set could overflow even
+/// [`SOLVER_STACK`].
+pub const MAX_POLICIES: usize = 1_000;
+
+/// The stack of the thread that runs the solver work: the encoding recurses once per policy
+/// (about 20 kB a level in a debug build), beyond a main thread's 8 MiB at a few hundred.
+const SOLVER_STACK: usize = 256 * 1024 * 1024;
+
+/// Refuses a set too large for the solver (see [`MAX_POLICIES`]).
+pub(crate) fn within_bound(set: &ReviewedSet) -> Result<(), VerifyError> {
+    let count = set.gate.policy_set().policies().count();
+    if count > MAX_POLICIES {
+        return Err(VerifyError::TooManyPolicies {
+            set: set.sources.origin.to_string(),
+            count,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `work` with a symbolic compiler that asks the cvc5 at `solver`, on a thread with a
+/// stack deep enough for [`MAX_POLICIES`].
+pub(crate) fn with_compiler<T: Send>(
     solver: &Path,
-    work: impl AsyncFnOnce(&mut CedarSymCompiler<LocalSolver>) -> Result<T, VerifyError>,
+    work: impl AsyncFnOnce(&mut CedarSymCompiler<LocalSolver>) -> Result<T, VerifyError> + Send,
 ) -> Result<T, VerifyError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(solver_error)?;
-    runtime.block_on(async {
-        let solver = LocalSolver::from_command(tokio::process::Command::new(solver).args([
-            "--lang",
-            "smt",
-            "--tlimit=60000",
-        ]))
-        .map_err(solver_error)?;
-        let mut compiler = CedarSymCompiler::new(solver).map_err(solver_error)?;
-        work(&mut compiler).await
+    let run = || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(solver_error)?;
+        runtime.block_on(async {
+            let solver = LocalSolver::from_command(tokio::process::Command::new(solver).args([
+                "--lang",
+                "smt",
+                "--tlimit=60000",
+            ]))
+            .map_err(solver_error)?;
+            let mut compiler = CedarSymCompiler::new(solver).map_err(solver_error)?;
+            work(&mut compiler).await
+        })
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("solver".into())
+            .stack_size(SOLVER_STACK)
+            .spawn_scoped(scope, run)
+            .map_err(solver_error)?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
 /// Proves every property, and that no policy ever errors, for every request the schema allows.
 pub fn verify(
-    gate: &Gatekeeper,
+    set: &ReviewedSet,
     properties: &[Property],
     solver: &Path,
 ) -> Result<Vec<Check>, VerifyError> {
+    within_bound(set)?;
+    let gate = &set.gate;
     with_compiler(solver, async |compiler| {
         let schema = gate.schema();
         let envs: Vec<RequestEnv> = schema.request_envs().collect();
@@ -188,10 +337,7 @@ pub fn verify(
                 let policies = CompiledPolicySet::compile(gate.policy_set(), env, schema)
                     .map_err(solver_error)?;
                 let expected = CompiledPolicySet::compile(&property.policies, env, schema)
-                    .map_err(|e| VerifyError::Property {
-                        file: format!("{}.cedar", property.name),
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| invalid(&property.file, e.to_string()))?;
                 let counterexample = compiler
                     .check_implies_with_counterexample_opt(&policies, &expected)
                     .await
@@ -200,7 +346,7 @@ pub fn verify(
                     name: property.name.clone(),
                     rules: property.rules.clone(),
                     request_env: describe(env),
-                    counterexample: counterexample.map(|c| c.to_string()),
+                    counterexample: counterexample.map(|c| Counterexample::of(set, &c)),
                 });
             }
         }
@@ -219,7 +365,7 @@ pub fn verify(
                         .map(|r| vec![r.to_owned()])
                         .unwrap_or_default(),
                     request_env: describe(env),
-                    counterexample: counterexample.map(|c| c.to_string()),
+                    counterexample: counterexample.map(|c| Counterexample::of(set, &c)),
                 });
             }
         }
@@ -234,5 +380,23 @@ pub(crate) fn applies(policy: &Policy, env: &RequestEnv) -> bool {
         ActionConstraint::Any => true,
         ActionConstraint::Eq(a) => &a == action,
         ActionConstraint::In(list) => list.contains(action),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_properties_are_the_properties_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/properties");
+        let on_disk = load_properties(&PropertySource::Dir(dir)).unwrap();
+        let bundled = load_properties(&PropertySource::CompiledIn).unwrap();
+        let names = |p: &[Property]| p.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&on_disk),
+            names(&bundled),
+            "add new properties to BUNDLED"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! What an operator reads about the nightly job: billed days, the first day with any history,
-//! events not yet settled, and how each `billing run` ended.
+//! What an operator reads about the nightly job: billed days, the first Team record, events
+//! not yet settled, and how each `billing run` ended.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::{OptionalExt, params};
@@ -49,19 +49,16 @@ pub struct Attempt {
 }
 
 impl Store {
-    /// The earliest Team record and usage event per region, an event's region being its
-    /// key's Team's (overseas, whose zone is UTC, for a key of no known Team).
-    pub fn earliest_activity(&self) -> Result<Vec<(Region, DateTime<Utc>)>, StoreError> {
-        let what = "cannot find the first day with any record or event";
+    /// The earliest Team record per region. (Usage events are not asked: they never start
+    /// the billed calendar.)
+    pub fn earliest_team_records(&self) -> Result<Vec<(Region, DateTime<Utc>)>, StoreError> {
+        let what = "cannot find the first Team record";
         let mut stmt = self
             .conn
-            .prepare(&format!(
+            .prepare(
                 "SELECT t.region, min(r.occurred_at) FROM team_records r JOIN teams t USING (team_id)
-                 GROUP BY t.region
-                 UNION ALL
-                 SELECT coalesce(region, 'overseas'), min(ts) FROM ({EVENT_REGIONS})
-                 WHERE ts IS NOT NULL GROUP BY 1"
-            ))
+                 GROUP BY t.region",
+            )
             .map_err(query_error(what))?;
         let rows = stmt
             .query_map([], |r| {

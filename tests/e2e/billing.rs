@@ -190,10 +190,11 @@ fn b13_a_crash_between_computing_and_committing_writes_nothing() {
     fresh.load("usage", &[]);
     env.bill("2026-05-02", &[]).ok();
     fresh.bill("2026-05-02", &[]).ok();
-    assert_eq!(
-        env.statement("2026-05-02", "t3"),
-        fresh.statement("2026-05-02", "t3")
-    );
+    let statement = |env: &Env| {
+        env.statement("2026-05-02", "t3")
+            .expect("the day is billed and its statement written")
+    };
+    assert_eq!(statement(&env), statement(&fresh));
 }
 
 #[test]
@@ -256,7 +257,8 @@ fn the_demo_runs_on_nothing_but_the_binary() {
     let out = env.out();
     let demo = env.run(&["demo", "--out", out.to_str().unwrap()]).ok();
     assert!(
-        demo.stdout.contains("acme · 2026-11-23 · overseas (USD)"),
+        demo.stdout
+            .contains("Statement of Team acme · 2026-11-23 · overseas · amounts in USD"),
         "{}",
         demo.stdout
     );
@@ -371,4 +373,99 @@ fn b2_a_tier_missing_from_the_price_list_fails_the_run_and_writes_nothing() {
         out.stderr
     );
     assert!(env.statement("2026-01-31", "t1").is_none());
+}
+
+/// `billing show` of t3 as a table, priced with the list the usage scenario is billed with.
+fn show_table(
+    env: &Env,
+    day: &str,
+    user: &str,
+    prices: &std::path::Path,
+) -> crate::support::Output {
+    env.run(&[
+        "billing",
+        "show",
+        "--date",
+        day,
+        "--team",
+        "t3",
+        "--as",
+        user,
+        "--prices",
+        prices.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn v1_v2_b17_a_statement_table_as_an_owner_and_a_reader_read_it() {
+    let env = Env::new();
+    let prices = scenario("small-quota-prices.yaml");
+    env.load("usage", &[]);
+    env.bill("2026-05-02", &["--prices", prices.to_str().unwrap()])
+        .ok();
+    let owner = show_table(&env, "2026-05-01", "own", &prices).ok();
+    assert_eq!(
+        owner.stdout,
+        "\
+Statement of Team t3 · 2026-05-01 · overseas · amounts in USD
+
+Charged to the Team
+  subscription   plus, 1 seat, 2026-05-01 to 2026-06-01  20.00
+  total charged                                          20.00
+
+Usage: none
+
+Drawn from the Credits pool  0.00  balance at the end of the day  5.00
+Drawn from the wallet        0.00  balance at the end of the day  5.00
+"
+    );
+    let owner = show_table(&env, "2026-05-02", "own", &prices).ok();
+    assert_eq!(
+        owner.stdout,
+        "\
+Statement of Team t3 · 2026-05-02 · overseas · amounts in USD
+
+Charged to the Team: nothing
+
+Usage
+  paid by             member  key       model       usage day   requests  input tokens  output tokens  price per 1M in / out      amount
+  seat (plus)         u1      tp:t3:u1  MiniMax-M2  2026-05-02         2         1,100              0    in the seat's quota        0.00
+  Credits pool        u1      tp:t3:u1  MiniMax-M2  2026-05-02         1     1,000,000      1,000,000            0.30 / 1.20        1.50
+  wallet              u3      k3        MiniMax-M2  2026-05-02         1     1,000,000              0            0.30 / 1.20        0.30
+  nobody: not funded  u2      tp:t3:u2                                 1           100              0                         not billed
+
+Drawn from the Credits pool  1.50  balance at the end of the day  3.50
+Drawn from the wallet        0.30  balance at the end of the day  4.70
+"
+    );
+    let reader = show_table(&env, "2026-05-02", "u3", &prices).ok();
+    assert_eq!(
+        reader.stdout,
+        "\
+Your usage (u3) on the statement of Team t3 · 2026-05-02 · overseas · amounts in USD
+As a Reader you see only your own keys' usage: the Team's charges and balances are not shown.
+
+Usage
+  paid by  member  key  model       usage day   requests  input tokens  output tokens  price per 1M in / out  amount
+  wallet   u3      k3   MiniMax-M2  2026-05-02         1     1,000,000              0            0.30 / 1.20    0.30
+
+Your usage drawn from the Credits pool  0.00
+Your usage drawn from the wallet        0.30
+"
+    );
+
+    // A price list that does not give the amounts billed would print false unit prices.
+    let other = env.dir.path().join("other-prices.yaml");
+    let text = std::fs::read_to_string(&prices).unwrap();
+    std::fs::write(&other, text.replacen("\"0.30\"", "\"0.40\"", 1)).unwrap();
+    let refused = show_table(&env, "2026-05-02", "own", &other);
+    assert_eq!(refused.status, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(
+            "the price list prices the `MiniMax-M2` usage of key `tp:t3:u1` on 2026-05-02 at 1.60, but the statement billed 1.50"
+        ) && refused.stderr.contains("hint: pass the --prices the day was billed with"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.is_empty());
 }

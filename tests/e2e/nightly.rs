@@ -185,17 +185,33 @@ fn b18_a_day_after_a_gap_can_only_be_billed_with_the_days_before_it() {
     );
 }
 
-#[test]
-fn metrics_are_a_prometheus_text_file_and_status_says_what_is_left_to_bill() {
-    let env = Env::new();
-    env.load("usage", &[]);
-    let metrics = env.dir.path().join("tokenplan.prom");
-    let metrics_arg = ["--metrics", metrics.to_str().unwrap()];
-    env.bill("2026-05-02", &metrics_arg).ok();
-    let text = std::fs::read_to_string(&metrics).unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    let value = |name: &str, label: Option<(&str, &str)>| {
-        scrape
+/// A metrics file as Prometheus reads it: every sample a gauge with its HELP and TYPE, none
+/// named `_total` (the suffix Prometheus keeps for counters).
+struct Metrics {
+    text: String,
+    scrape: prometheus_parse::Scrape,
+}
+
+impl Metrics {
+    fn read(path: &Path) -> Metrics {
+        let text = std::fs::read_to_string(path).unwrap();
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        for sample in &scrape.samples {
+            let name = &sample.metric;
+            assert!(
+                matches!(sample.value, prometheus_parse::Value::Gauge(_)),
+                "{name} is not a gauge"
+            );
+            assert!(!name.ends_with("_total"), "{name}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
+        Metrics { text, scrape }
+    }
+
+    /// The sample `tokenplan_billing_{name}` (with `label`), if written.
+    fn get(&self, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+        self.scrape
             .samples
             .iter()
             .find(|s| {
@@ -204,10 +220,26 @@ fn metrics_are_a_prometheus_text_file_and_status_says_what_is_left_to_bill() {
             })
             .map(|s| match s.value {
                 prometheus_parse::Value::Gauge(v) => v,
-                ref other => panic!("{name} is not a gauge: {other:?}"),
+                _ => f64::NAN,
             })
-            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"))
-    };
+    }
+
+    #[track_caller]
+    fn value(&self, name: &str, label: Option<(&str, &str)>) -> f64 {
+        self.get(name, label)
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{}", self.text))
+    }
+}
+
+#[test]
+fn metrics_are_a_prometheus_text_file_and_status_says_what_is_left_to_bill() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let metrics = env.dir.path().join("tokenplan.prom");
+    let metrics_arg = ["--metrics", metrics.to_str().unwrap()];
+    env.bill("2026-05-02", &metrics_arg).ok();
+    let scraped = Metrics::read(&metrics);
+    let value = |name, label| scraped.value(name, label);
     assert_eq!(value("last_exit_status", None), 0.0);
     assert_eq!(value("days", Some(("outcome", "billed"))), 2.0);
     assert_eq!(value("events", Some(("outcome", "billed"))), 5.0);
@@ -216,12 +248,11 @@ fn metrics_are_a_prometheus_text_file_and_status_says_what_is_left_to_bill() {
         1.0
     );
     assert!(value("last_success_timestamp_seconds", None) > 1.7e9);
-    assert!(value("total", Some(("currency", "USD"))) > 0.0);
-    // Every sample line has a HELP and TYPE above it (the text format's rules).
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let name = line.split(['{', ' ']).next().unwrap();
-        assert!(text.contains(&format!("# TYPE {name} gauge")), "{line}");
-    }
+    assert!(value("billed_amount", Some(("currency", "USD"))) > 0.0);
+    // Readable by node_exporter, which runs as another user.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&metrics).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "{mode:o}");
 
     let status = env.run(&["billing", "status", "--format", "json"]).ok();
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
@@ -342,43 +373,79 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
     );
 }
 
-#[test]
-fn the_documented_nightly_unit_imports_the_spool_then_bills_while_another_import_runs() {
-    let env = Env::new();
-    env.load("usage", &[]);
+/// `jobs/nightly.sh` as cron starts it: a bare environment (cron's PATH, without the
+/// directory of the binary) holding only the crontab's variables, `TOKENPLAN_BIN` among them
+/// when `bin` is given.
+fn nightly_sh(env: &Env, spool: &Path, bin: Option<&Path>) -> std::process::Command {
+    let var = |name: &str, value: &Path| format!("{name}={}", value.display());
+    let mut command = std::process::Command::new("env");
+    command.args([
+        "-i".to_owned(),
+        "PATH=/usr/bin:/bin".to_owned(),
+        "SHELL=/bin/sh".to_owned(),
+        var("HOME", env.dir.path()),
+        var("TOKENPLAN_DB", &env.db()),
+        var("TOKENPLAN_SPOOL", spool),
+        var("TOKENPLAN_OUT", &env.out()),
+        var("TOKENPLAN_METRICS", &env.dir.path().join("m.prom")),
+    ]);
+    if let Some(bin) = bin {
+        command.arg(var("TOKENPLAN_BIN", bin));
+    }
+    command.arg(crate::support::repo().join("jobs/nightly.sh"));
+    command
+}
+
+/// A spool with a complete good file `a.jsonl`, a complete file with a row that can't be
+/// stored `bad.jsonl`, and `partial.jsonl.tmp`, still being written.
+fn spool_of_three(env: &Env) -> std::path::PathBuf {
     let spool = env.dir.path().join("spool");
     std::fs::create_dir_all(&spool).unwrap();
-    let event = |id: &str, ts: &str| {
-        format!(
-            "{{\"event_id\":\"{id}\",\"ts\":\"{ts}\",\"key_id\":\"k3\",\"model\":\"MiniMax-M2\",\"input_tokens\":1,\"output_tokens\":1}}\n"
-        )
-    };
-    std::fs::write(spool.join("a.jsonl"), event("s-1", "2026-05-02T10:00:00Z")).unwrap();
+    std::fs::write(
+        spool.join("a.jsonl"),
+        spooled("s-1", "2026-05-02T10:00:00Z"),
+    )
+    .unwrap();
     std::fs::write(spool.join("bad.jsonl"), "{\"event_id\":\"s-2\"}\n").unwrap();
     std::fs::write(
         spool.join("partial.jsonl.tmp"),
-        event("s-3", "2026-05-02T10:00:00Z"),
+        spooled("s-3", "2026-05-02T10:00:00Z"),
     )
     .unwrap();
+    spool
+}
+
+fn spooled(id: &str, ts: &str) -> String {
+    format!(
+        "{{\"event_id\":\"{id}\",\"ts\":\"{ts}\",\"key_id\":\"k3\",\"model\":\"MiniMax-M2\",\"input_tokens\":1,\"output_tokens\":1}}\n"
+    )
+}
+
+/// The names in `dir`, sorted; none when it does not exist.
+fn names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tokenplan"))
+}
+
+#[test]
+fn the_nightly_unit_under_cron_imports_the_spool_then_bills_while_another_import_runs() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let spool = spool_of_three(&env);
     let other = env.dir.path().join("other.jsonl");
-    std::fs::write(&other, event("s-4", "2026-05-03T10:00:00Z")).unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tokenplan"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    std::fs::write(&other, spooled("s-4", "2026-05-03T10:00:00Z")).unwrap();
     let import = env.spawn(&["events", "import", other.to_str().unwrap()]);
-    let nightly = std::process::Command::new(crate::support::repo().join("jobs/nightly.sh"))
-        .env("PATH", &path)
-        .env("TOKENPLAN_DB", env.db())
-        .env("TOKENPLAN_SPOOL", &spool)
-        .env("TOKENPLAN_OUT", env.out())
-        .env("TOKENPLAN_METRICS", env.dir.path().join("m.prom"))
-        .output()
-        .unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin())).output().unwrap();
     let import = import.wait_with_output().unwrap();
     assert_eq!(
         import.status.code(),
@@ -392,15 +459,66 @@ fn the_documented_nightly_unit_imports_the_spool_then_bills_while_another_import
         "{}",
         String::from_utf8_lossy(&nightly.stderr)
     );
-    assert!(spool.join("imported/a.jsonl").exists());
-    assert!(spool.join("refused/bad.jsonl").exists());
+    assert_eq!(names(&spool.join("imported")), ["a.jsonl"]);
+    assert_eq!(names(&spool.join("refused")), ["bad.jsonl"]);
     assert!(
         spool.join("partial.jsonl.tmp").exists(),
         "an unfinished file waits"
     );
+    assert_eq!(env.rows("usage_events WHERE event_id IN ('s-1', 's-4')"), 2);
     let days = summaries(&String::from_utf8_lossy(&nightly.stdout));
     assert!(days.len() > 100, "every day through yesterday");
-    assert!(env.dir.path().join("m.prom").exists());
+    // The refused file is counted where an operator looks.
+    let metrics = Metrics::read(&env.dir.path().join("m.prom"));
+    assert_eq!(metrics.value("refused_spool_files", None), 1.0);
+    assert_eq!(metrics.value("last_exit_status", None), 0.0);
+}
+
+#[test]
+fn the_nightly_unit_without_a_binary_it_can_run_touches_nothing() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let spool = spool_of_three(&env);
+    let before = names(&spool);
+    // Cron's PATH has no tokenplan, and TOKENPLAN_BIN is unset or wrong: before, a good file
+    // was moved to refused/ (the shell's exit 127).
+    let missing = env.dir.path().join("no-such-tokenplan");
+    for bin in [None, Some(missing.as_path())] {
+        let nightly = nightly_sh(&env, &spool, bin).output().unwrap();
+        let stderr = String::from_utf8_lossy(&nightly.stderr);
+        assert_eq!(nightly.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("set TOKENPLAN_BIN to the tokenplan binary")
+                && stderr.contains("nothing was imported or billed"),
+            "{stderr}"
+        );
+        assert_eq!(names(&spool), before, "the spool is untouched");
+    }
+    assert_eq!(env.rows("billing_runs"), 0);
+    assert_eq!(env.rows("usage_events WHERE event_id LIKE 's-%'"), 0);
+}
+
+#[test]
+fn the_nightly_unit_moves_a_file_to_refused_only_when_the_import_refused_it() {
+    let env = Env::new();
+    let spool = spool_of_three(&env);
+    // A binary that runs but whose imports fail otherwise than by refusing a row (a crash, a
+    // missing library): the file stays for the next night and the job fails with that status.
+    let broken = env.dir.path().join("broken-tokenplan");
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho 'cannot load a library' >&2\nexit 127\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(&broken)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&nightly.stderr);
+    assert_eq!(nightly.status.code(), Some(127), "{stderr}");
+    assert!(stderr.contains("it stays in"), "{stderr}");
+    assert!(spool.join("a.jsonl").exists() && spool.join("bad.jsonl").exists());
+    assert!(names(&spool.join("refused")).is_empty());
+    assert!(names(&spool.join("imported")).is_empty());
 }
 
 /// A generated store whose days before `KILL_DAY` are billed.
@@ -506,22 +624,222 @@ fn b13_b15_a_run_killed_at_any_stage_leaves_days_whole_and_the_next_run_is_unint
     }
 }
 
+/// `billing status --format json`.
+fn status_json(env: &Env, extra: &[&str]) -> serde_json::Value {
+    let out = env
+        .run(&[&["billing", "status", "--format", "json"], extra].concat())
+        .ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
 #[test]
-fn files_that_cannot_be_written_exit_3_with_the_day_billed_and_the_next_run_writes_them() {
+fn an_out_or_metrics_path_that_cannot_be_written_bills_nothing_and_exits_2_naming_it() {
     let env = Env::new();
     env.load("usage", &[]);
     // A regular file where the output directory should be: no directory can be made under it.
     let blocked = env.dir.path().join("blocked");
     std::fs::write(&blocked, "").unwrap();
     let out = blocked.join("statements");
-    let run = env.run(&[
-        "billing",
-        "run",
-        "--date",
-        "2026-05-02",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let missing = env.dir.path().join("no-such-dir/tokenplan.prom");
+    let metrics = env.dir.path().join("m.prom");
+    for (args, path) in [
+        (
+            [
+                "--out",
+                out.to_str().unwrap(),
+                "--metrics",
+                metrics.to_str().unwrap(),
+            ],
+            &out,
+        ),
+        (
+            [
+                "--out",
+                env.out().to_str().unwrap(),
+                "--metrics",
+                missing.to_str().unwrap(),
+            ],
+            &missing,
+        ),
+    ] {
+        let run = env.run(&[&["billing", "run", "--date", "2026-05-02"], &args[..]].concat());
+        assert_eq!(run.status, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("`{}`", path.display()))
+                && run.stderr.contains("nothing was billed"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        assert_eq!(env.rows("billing_runs"), 0);
+        // `billing status` says what the run said.
+        let status = status_json(&env, &[]);
+        assert_eq!(status["last_run"]["exit_status"], 2);
+        assert_eq!(status["last_run"]["days_billed"], 0);
+    }
+    let metrics = Metrics::read(&metrics);
+    assert_eq!(metrics.value("last_exit_status", None), 2.0);
+    assert_eq!(metrics.get("last_success_timestamp_seconds", None), None);
+}
+
+#[test]
+fn metrics_after_exits_0_2_3_and_75_carry_the_last_success_and_agree_with_status() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let spool = env.dir.path().join("spool");
+    std::fs::create_dir_all(spool.join("refused")).unwrap();
+    std::fs::write(spool.join("refused/bad.jsonl"), "{}\n").unwrap();
+    let path = env.dir.path().join("tokenplan.prom");
+    let args = [
+        "--metrics",
+        path.to_str().unwrap(),
+        "--spool",
+        spool.to_str().unwrap(),
+    ];
+    let day_start = |day: &str| {
+        format!("{day}T00:00:00Z")
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+            .timestamp() as f64
+    };
+
+    // 0: the run's own end is the last success.
+    env.bill("2026-05-02", &args).ok();
+    let ok = Metrics::read(&path);
+    let success = ok.value("last_success_timestamp_seconds", None);
+    assert_eq!(ok.value("last_exit_status", None), 0.0);
+    assert_eq!(ok.value("last_run_timestamp_seconds", None), success);
+    assert_eq!(
+        ok.value("latest_billed_day_timestamp_seconds", None),
+        day_start("2026-05-02")
+    );
+    assert_eq!(ok.value("refused_spool_files", None), 1.0);
+    let status = status_json(&env, &["--spool", spool.to_str().unwrap()]);
+    assert_eq!(status["refused_spool_files"]["count"], 1);
+    let table = env
+        .run(&["billing", "status", "--spool", spool.to_str().unwrap()])
+        .ok();
+    assert!(
+        table.stdout.contains(&format!(
+            "refused files      1 in {}",
+            spool.join("refused").display()
+        )),
+        "{}",
+        table.stdout
+    );
+
+    // 2: a price list that can't be read; the last success and latest billed day stay.
+    let bad_prices = env.dir.path().join("prices.yaml");
+    std::fs::write(&bad_prices, "regions: [").unwrap();
+    let failed = env.bill(
+        "2026-05-03",
+        &[&args[..], &["--prices", bad_prices.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(failed.status, 2, "{}", failed.stderr);
+    let bad = Metrics::read(&path);
+    assert_eq!(bad.value("last_exit_status", None), 2.0);
+    assert_eq!(bad.value("last_success_timestamp_seconds", None), success);
+    assert_eq!(
+        bad.value("latest_billed_day_timestamp_seconds", None),
+        day_start("2026-05-02")
+    );
+    assert_eq!(status_json(&env, &[])["last_run"]["exit_status"], 2);
+
+    // 75: the store is held by another process, so the values come from the previous file.
+    let holder = duckdb::Connection::open(env.db()).unwrap();
+    let busy = env.bill("2026-05-03", &[&args[..], &["--wait", "1"]].concat());
+    assert_eq!(busy.status, 75, "{}", busy.stderr);
+    let busy = Metrics::read(&path);
+    assert_eq!(busy.value("last_exit_status", None), 75.0);
+    assert_eq!(busy.value("last_success_timestamp_seconds", None), success);
+    assert_eq!(
+        busy.value("latest_billed_day_timestamp_seconds", None),
+        day_start("2026-05-02")
+    );
+    assert_eq!(busy.value("refused_spool_files", None), 1.0);
+    drop(holder);
+
+    // 3: the day is committed, then its files can't be put in place (a regular file where the
+    // previous copy of the day would go); nothing says they are there.
+    std::fs::create_dir_all(env.out().join("2026-05-03")).unwrap();
+    let obstacle = env.out().join(".2026-05-03.previous");
+    std::fs::write(&obstacle, "").unwrap();
+    let unwritten = env.bill("2026-05-03", &args);
+    assert_eq!(unwritten.status, 3, "{}", unwritten.stderr);
+    assert_eq!(summaries(&unwritten.stdout).len(), 1);
+    assert!(
+        unwritten
+            .stderr
+            .contains("2026-05-03: billed: 0 statement(s)\n")
+            && !unwritten.stderr.contains(" in /"),
+        "no \"in DIR\" for files that are not there:\n{}",
+        unwritten.stderr
+    );
+    let three = Metrics::read(&path);
+    assert_eq!(three.value("last_exit_status", None), 3.0);
+    assert_eq!(three.value("last_success_timestamp_seconds", None), success);
+    assert_eq!(
+        three.value("latest_billed_day_timestamp_seconds", None),
+        day_start("2026-05-03")
+    );
+    let status = status_json(&env, &[]);
+    assert_eq!(status["last_run"]["exit_status"], 3);
+    assert_eq!(status["latest_billed_day"], "2026-05-03");
+
+    // The obstacle removed, the next run writes the billed day's files.
+    std::fs::remove_file(&obstacle).unwrap();
+    let again = env.bill("2026-05-03", &args).ok();
+    assert!(
+        again.stderr.contains(&format!(
+            "2026-05-03: reproduced: 0 statement(s) in {}",
+            env.out().join("2026-05-03").display()
+        )),
+        "{}",
+        again.stderr
+    );
+    assert!(env.out().join("2026-05-03/summary.json").exists());
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_after_the_commit_exits_3_and_status_says_3() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    // The metrics path is writable when checked, and is then the day's own output directory.
+    std::fs::create_dir_all(env.out()).unwrap();
+    let metrics = env.out().join("2026-05-01");
+    let run = env.bill("2026-05-01", &["--metrics", metrics.to_str().unwrap()]);
+    assert_eq!(run.status, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot write the metrics file `{}`",
+            metrics.display()
+        )) && run.stderr.contains("the days are billed in the store"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.rows("billing_runs"), 1);
+    let status = status_json(&env, &[]);
+    assert_eq!(status["last_run"]["exit_status"], 3);
+    assert!(
+        status["last_run"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write the metrics file"),
+        "{status}"
+    );
+    assert_eq!(status["last_success"], serde_json::Value::Null);
+}
+
+#[test]
+fn files_that_cannot_be_written_exit_3_with_the_day_billed_and_the_next_run_writes_them() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    // 05-01 billed and written; 05-02's files meet a regular file where its previous copy goes.
+    env.bill("2026-05-01", &[]).ok();
+    std::fs::create_dir_all(env.out().join("2026-05-02")).unwrap();
+    let obstacle = env.out().join(".2026-05-02.previous");
+    std::fs::write(&obstacle, "").unwrap();
+    let run = env.bill("2026-05-02", &[]);
     assert_eq!(run.status, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("the day is billed in the store"),
@@ -530,29 +848,45 @@ fn files_that_cannot_be_written_exit_3_with_the_day_billed_and_the_next_run_writ
     );
     let days = summaries(&run.stdout);
     assert_eq!(days.len(), 1, "the run stops at the day whose files failed");
-    // The directory is fixed; the next run writes the billed day's files, then goes on.
-    std::fs::remove_file(&blocked).unwrap();
-    let again = env
-        .run(&[
-            "billing",
-            "run",
-            "--date",
-            "2026-05-02",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .ok();
+    // Fixed, the next run writes the billed day's files, then goes on.
+    std::fs::remove_file(&obstacle).unwrap();
+    let again = env.bill("2026-05-03", &[]).ok();
     let days = summaries(&again.stdout);
     assert_eq!(
         days.iter()
             .map(|d| (d["day"].as_str().unwrap(), d["outcome"].as_str().unwrap()))
             .collect::<Vec<_>>(),
-        [("2026-05-01", "reproduced"), ("2026-05-02", "billed")]
+        [("2026-05-02", "reproduced"), ("2026-05-03", "billed")]
     );
     let fresh = Env::new();
     fresh.load("usage", &[]);
-    fresh.bill("2026-05-02", &[]).ok();
-    assert_eq!(files(&out), files(&fresh.out()));
+    fresh.bill("2026-05-03", &[]).ok();
+    assert_eq!(files(&env.out()), files(&fresh.out()));
+}
+
+#[test]
+fn b18_an_event_stamped_before_every_team_record_does_not_start_the_billed_calendar() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    // Inserted directly, as any system may: a clock reset to year 1 on the gateway.
+    let conn = duckdb::Connection::open(env.db()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+         VALUES ('y1', TIMESTAMPTZ '0001-01-01 00:00:00+00', 'tp:t3:u1', 'MiniMax-M2', 1, 1)",
+    )
+    .unwrap();
+    drop(conn);
+    // The first day is the first Team record's (2026-05-01), not year 1.
+    let status = status_json(&env, &[]);
+    assert_eq!(status["unbilled_days"][0], "2026-05-01");
+    let run = env.bill("2026-05-01", &[]).ok();
+    let days = summaries(&run.stdout);
+    assert_eq!(days.len(), 1, "{}", run.stdout);
+    assert_eq!(days[0]["day"], "2026-05-01");
+    // Its key did not exist then: it is read by the first day and quarantined.
+    assert_eq!(days[0]["quarantined"]["unknown_key"], 1, "{}", run.stdout);
+    assert_eq!(days[0]["late"], 0);
+    assert_eq!(status_json(&env, &[])["unsettled_events"]["count"], 6);
 }
 
 #[test]
@@ -578,7 +912,7 @@ fn b13_an_unknown_key_is_settled_only_by_the_run_of_its_day_or_later() {
 }
 
 #[test]
-fn logs_can_be_json_lines_for_a_log_shipper() {
+fn logs_can_be_json_lines_for_a_log_shipper_errors_included() {
     let env = Env::new();
     env.load("usage", &[]);
     let run = env
@@ -601,4 +935,40 @@ fn logs_can_be_json_lines_for_a_log_shipper() {
             "{line}"
         );
     }
+    // The error that ends a command is a log line like the others.
+    let failed = env.run(&[
+        "--log-format",
+        "json",
+        "billing",
+        "run",
+        "--date",
+        "2099-01-01",
+    ]);
+    assert_eq!(failed.status, 2);
+    let lines: Vec<serde_json::Value> = failed
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let error = lines.last().unwrap();
+    assert_eq!(error["level"], "ERROR");
+    assert!(
+        error["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2099-01-01 has not ended"),
+        "{error}"
+    );
+    assert!(error["fields"]["hint"].is_string(), "{error}");
+}
+
+#[test]
+fn logs_written_to_a_file_carry_no_colour_codes() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let run = env
+        .run(&["--verbose", "billing", "run", "--date", "2026-05-01"])
+        .ok();
+    assert!(run.stderr.contains("billing day"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
 }

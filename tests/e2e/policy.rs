@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Env, repo};
+use crate::support::{Env, Output, repo};
 
 /// A copy of policies/ with `edit` applied to `file`.
 fn copy(env: &Env, name: &str, file: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
@@ -36,7 +36,10 @@ fn check_passes_on_the_reviewed_policies_and_names_file_and_line_on_a_broken_cop
     assert_eq!(out.status, 1);
     assert_eq!(
         out.stdout.trim(),
-        "credits.cedar:3: policy `owner-tops-up-credits` has no `@rule`; name the rule of rules.md it enforces"
+        format!(
+            "{}/credits.cedar:3: policy `owner-tops-up-credits` has no `@rule`; name the rule of rules.md it enforces",
+            broken.display()
+        )
     );
 }
 
@@ -308,7 +311,9 @@ fn verify_proves_every_property_and_catches_each_break() {
         assert_eq!(out.status, 1, "{expected}: {}", out.stderr);
         assert!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
         assert!(
-            out.stdout.contains("counterexample:") && out.stdout.contains("entities: ["),
+            out.stdout.contains("counterexample:")
+                && out.stdout.contains("    decision   allowed by ")
+                && out.stdout.contains(&format!(" at {}/", broken.display())),
             "{}",
             out.stdout
         );
@@ -356,7 +361,7 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
     if has_cvc5(&env) {
         assert!(
             out.stdout
-                .contains("| D3 | forbid `domestic-no-seat-reduction` (seats.cedar:")
+                .contains("| D3 | forbid `domestic-no-seat-reduction` (policies/seats.cedar:")
                 && out.stdout.contains("| `d3-no-seat-reduction` holds |"),
             "{}",
             out.stdout
@@ -364,7 +369,7 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
     }
     assert!(
         out.stdout
-            .contains("| T5 | forbid `member-limit` (teams.cedar:"),
+            .contains("| T5 | forbid `member-limit` (policies/teams.cedar:"),
         "{}",
         out.stdout
     );
@@ -488,7 +493,17 @@ fn diff_proves_a_loosening_on_a_fact_no_probe_uses_and_names_the_action_and_the_
             out.stdout
         );
         assert!(
-            out.stdout.contains(&format!("at policies/{file}:")),
+            out.stdout
+                .contains(&format!("at {}/{file}:", loosened.display())),
+            "{}",
+            out.stdout
+        );
+        // Every field of the counterexample says something.
+        assert!(
+            !out.stdout.lines().any(|l| l.ends_with(" in")
+                || l.ends_with("= ")
+                || l.contains("= ,")
+                || l.trim_end().ends_with("::")),
             "{}",
             out.stdout
         );
@@ -515,12 +530,22 @@ fn diff_does_not_call_equal_what_the_gatekeeper_decides_differently_where_a_poli
     let out = env.run(&["policy", "diff", s(&failing), s(&policies)]);
     assert_eq!(out.status, 1, "{}\n{}", out.stdout, out.stderr);
     for expected in [
-        "top_up_credits (Member, Team): NOT COMPARED: OLD's overflowing-forbid (C2) at policies/credits.cedar:",
-        "can fail to evaluate here",
-        "OLD        denied by overflowing-forbid (C2) at policies/credits.cedar:",
-        "failing to evaluate",
+        format!(
+            "top_up_credits (Member, Team): NOT COMPARED: OLD's overflowing-forbid (C2) at {}/credits.cedar:",
+            failing.display()
+        ),
+        "can fail to evaluate here".to_owned(),
+        format!(
+            "OLD        denied by overflowing-forbid (C2) at {}/credits.cedar:",
+            failing.display()
+        ),
+        "failing to evaluate".to_owned(),
     ] {
-        assert!(out.stdout.contains(expected), "{expected}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&expected),
+            "{expected}:\n{}",
+            out.stdout
+        );
     }
     assert!(
         !out.stdout.contains("no decision changed"),
@@ -780,7 +805,9 @@ fn check_with_the_solver_warns_of_dead_and_redundant_policies_with_file_and_line
         );
     }
     assert!(
-        warned.stdout.contains("warning: teams.cedar:"),
+        warned
+            .stdout
+            .contains(&format!("warning: {}/teams.cedar:", broken.display())),
         "{}",
         warned.stdout
     );
@@ -792,4 +819,453 @@ fn check_with_the_solver_warns_of_dead_and_redundant_policies_with_file_and_line
         "--deny-warnings",
     ]);
     assert_eq!(denied.status, 1);
+}
+
+/// A reviewer's copy of the repository's `policies/` (its properties included) in
+/// `name/policies`, with `edit` applied to `file`; returns the copy's root, where a reviewer
+/// runs the commands.
+fn reviewer_copy(
+    env: &Env,
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
+    let policies = copy(env, &format!("{name}/policies"), file, edit);
+    let properties = policies.join("properties");
+    std::fs::create_dir_all(&properties).unwrap();
+    for entry in std::fs::read_dir(repo().join("policies/properties")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, properties.join(path.file_name().unwrap())).unwrap();
+    }
+    env.dir.path().join(name)
+}
+
+/// `tokenplan ARGS...` run in `dir`, as a reviewer in their checkout.
+fn run_in(env: &Env, dir: &Path, args: &[&str]) -> Output {
+    let output = env.command(args, &[]).current_dir(dir).output().unwrap();
+    Output {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `sha256:...` of the set a command said on stderr it read, after `label: `.
+fn digest_said(stderr: &str, label: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("{label}: ")))
+        .unwrap_or_else(|| panic!("no `{label}:` line in:\n{stderr}"));
+    line[line.find("sha256:").expect(line)..]
+        .trim_end_matches(')')
+        .to_owned()
+}
+
+const ADMIN_TOPS_UP: (&str, &str) = (
+    "when { principal.role == Role::\"owner\" };",
+    "when { principal.role in [Role::\"owner\", Role::\"admin\"] };",
+);
+
+#[test]
+fn every_policy_command_reads_the_edited_policies_directory_and_says_which_set() {
+    let env = Env::new();
+    let loosened = reviewer_copy(&env, "loosened", "credits.cedar", |t| {
+        t.replacen(ADMIN_TOPS_UP.0, ADMIN_TOPS_UP.1, 1)
+    });
+    let expected = repo().join("fixtures/role-matrix.yaml");
+    let matrix = run_in(
+        &env,
+        &loosened,
+        &["policy", "matrix", "--expect", s(&expected)],
+    );
+    assert_eq!(matrix.status, 1, "{}", matrix.stderr);
+    assert!(
+        matrix.stderr.contains("policies: policies (sha256:")
+            && matrix.stderr.contains("`top up Credits` × admin"),
+        "{}",
+        matrix.stderr
+    );
+    let explain = run_in(
+        &env,
+        &loosened,
+        &[
+            "policy",
+            "explain",
+            "--as",
+            "ada",
+            "--action",
+            "top_up_credits",
+            "--team",
+            "acme",
+            "--as-role",
+            "admin",
+        ],
+    );
+    assert_eq!(explain.status, 0, "{}{}", explain.stdout, explain.stderr);
+    assert!(
+        explain
+            .stdout
+            .contains("owner-tops-up-credits (C2) at policies/credits.cedar:3"),
+        "{}",
+        explain.stdout
+    );
+    // Asked for by name, the compiled-in set: the reviewed one, with the digest of an
+    // unedited copy.
+    let compiled = run_in(
+        &env,
+        &loosened,
+        &[
+            "policy",
+            "matrix",
+            "--policies",
+            "compiled-in",
+            "--expect",
+            s(&expected),
+        ],
+    )
+    .ok();
+    let reviewed = repo().join("policies");
+    let unedited = env
+        .run(&["policy", "check", "--policies", s(&reviewed)])
+        .ok();
+    assert_eq!(
+        digest_said(&compiled.stderr, "policies"),
+        digest_said(&unedited.stderr, "policies")
+    );
+    assert_ne!(
+        digest_said(&matrix.stderr, "policies"),
+        digest_said(&compiled.stderr, "policies")
+    );
+    assert!(
+        compiled.stderr.contains("policies: compiled-in (sha256:"),
+        "{}",
+        compiled.stderr
+    );
+    // Where there is no ./policies, the compiled-in set.
+    let elsewhere = run_in(&env, env.dir.path(), &["policy", "check"]).ok();
+    assert!(
+        elsewhere.stderr.contains("policies: compiled-in (sha256:"),
+        "{}",
+        elsewhere.stderr
+    );
+
+    // A typo is found, at the path of the file read; a command that needs the policies
+    // suggests checking that same set.
+    let typo = reviewer_copy(&env, "typo", "credits.cedar", |t| {
+        t.replacen(
+            "principal.role == Role::\"owner\"",
+            "principal.rol == Role::\"owner\"",
+            1,
+        )
+    });
+    let check = run_in(&env, &typo, &["policy", "check", "--deny-warnings"]);
+    assert_eq!(check.status, 1, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.starts_with("policies/credits.cedar:"),
+        "{}",
+        check.stdout
+    );
+    let matrix = run_in(&env, &typo, &["policy", "matrix"]);
+    assert_eq!(matrix.status, 1);
+    assert!(
+        matrix.stderr.contains("policies/credits.cedar:")
+            && matrix
+                .stderr
+                .contains("hint: run `tokenplan policy check --policies policies`"),
+        "{}",
+        matrix.stderr
+    );
+}
+
+#[test]
+fn verify_and_report_prove_the_edited_directory_and_work_from_any_directory() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let loosened = reviewer_copy(&env, "loosened", "credits.cedar", |t| {
+        t.replacen(ADMIN_TOPS_UP.0, ADMIN_TOPS_UP.1, 1)
+    });
+    let verify = run_in(&env, &loosened, &["policy", "verify"]);
+    assert_eq!(verify.status, 1, "{}", verify.stderr);
+    assert!(
+        verify.stderr.contains("properties: policies/properties"),
+        "{}",
+        verify.stderr
+    );
+    // The counterexample as diff tells one: the request, the deciding policy and its place.
+    for expected in [
+        "FAILS  only-owner-pays (M1)",
+        "    action     top_up_credits",
+        "    principal  Member \"",
+        "role = admin",
+        "    decision   allowed by owner-tops-up-credits (C2) at policies/credits.cedar:3",
+    ] {
+        assert!(
+            verify.stdout.contains(expected),
+            "{expected}:\n{}",
+            verify.stdout
+        );
+    }
+    assert!(!verify.stdout.contains("entities: ["), "{}", verify.stdout);
+
+    let report = run_in(&env, &loosened, &["policy", "report"]);
+    assert_eq!(report.status, 1, "{}", report.stderr);
+    let verdict = report
+        .stdout
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    assert!(
+        verdict
+            .is_some_and(|l| l.starts_with("**Verdict: FAIL**") && l.contains("only-owner-pays")),
+        "{}",
+        report.stdout
+    );
+
+    // From a directory without policies/: the compiled-in set and its compiled-in properties.
+    let anywhere = run_in(&env, env.dir.path(), &["policy", "verify"]).ok();
+    assert!(
+        anywhere.stderr.contains("policies: compiled-in (sha256:")
+            && anywhere
+                .stderr
+                .contains("properties: compiled-in properties")
+            && anywhere.stdout.contains("holds  only-owner-pays (M1)"),
+        "{}{}",
+        anywhere.stdout,
+        anywhere.stderr
+    );
+    let passed = run_in(&env, env.dir.path(), &["policy", "report"]).ok();
+    assert!(
+        passed
+            .stdout
+            .starts_with("# Policy review report\n\n**Verdict: PASS**"),
+        "{}",
+        passed.stdout
+    );
+}
+
+#[test]
+fn report_on_policies_that_do_not_load_fails_with_the_problems() {
+    let env = Env::new();
+    let typo = reviewer_copy(&env, "typo", "credits.cedar", |t| {
+        t.replacen(
+            "principal.role == Role::\"owner\"",
+            "principal.rol == Role::\"owner\"",
+            1,
+        )
+    });
+    let report = run_in(&env, &typo, &["policy", "report"]);
+    assert_eq!(report.status, 1);
+    assert!(
+        report.stdout.contains("**Verdict: FAIL**")
+            && report.stdout.contains("- `policies/credits.cedar:"),
+        "{}",
+        report.stdout
+    );
+}
+
+#[test]
+fn apply_keeps_deciding_with_the_compiled_in_set_beside_an_edited_directory() {
+    let env = Env::new();
+    let loosened = reviewer_copy(&env, "loosened", "credits.cedar", |t| {
+        t.replacen(ADMIN_TOPS_UP.0, ADMIN_TOPS_UP.1, 1)
+    });
+    let scenario = loosened.join("top-up.yaml");
+    std::fs::write(
+        &scenario,
+        "- { at: \"2026-01-01T00:00:00Z\", as: ada, do: create_account, region: overseas }\n\
+         - { at: \"2026-01-01T00:00:01Z\", as: bob, do: create_account, region: overseas }\n\
+         - { at: \"2026-01-02T00:00:00Z\", as: ada, do: create_team, team: acme, region: overseas }\n\
+         - { at: \"2026-01-02T00:01:00Z\", as: ada, do: invite, team: acme, user: bob, role: admin }\n\
+         - { at: \"2026-01-02T00:02:00Z\", as: bob, do: top_up_credits, team: acme, amount: \"10\", expect: denied }\n",
+    )
+    .unwrap();
+    run_in(&env, &loosened, &["apply", "top-up.yaml"]).ok();
+}
+
+#[test]
+fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
+    let env = Env::new();
+    env.load("domestic", &[]);
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "explain",
+            "--team",
+            "z1",
+            "--at",
+            "2026-01-15T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let own = explain(&["--as", "mei", "--action", "use_token_plan_key"]).ok();
+    assert!(
+        own.stdout
+            .starts_with("allowed by holder-uses-token-plan-key (M1)")
+            && own
+                .stdout
+                .contains("facts evaluated:\n  action     use_token_plan_key")
+            && own.stdout.contains("has_seat = true"),
+        "{}",
+        own.stdout
+    );
+    // Another member's key is that member's, not the actor's.
+    let other = explain(&[
+        "--as",
+        "mei",
+        "--action",
+        "use_token_plan_key",
+        "--key",
+        "tp:z1:li",
+    ]);
+    assert_eq!(other.status, 1, "{}", other.stdout);
+    assert!(
+        other.stdout.contains("holder = User \"li\""),
+        "{}",
+        other.stdout
+    );
+    for (extra, error) in [
+        (
+            &[
+                "--as",
+                "mei",
+                "--action",
+                "use_token_plan_key",
+                "--key",
+                "garbage",
+            ][..],
+            "`garbage` is not a Token Plan Key of Team `z1`",
+        ),
+        (
+            &["--as", "li", "--action", "view_payg_key", "--key", "nope"][..],
+            "Team `z1` has no key `nope`",
+        ),
+        (
+            &["--as", "li", "--action", "view_billing", "--seats", "3"][..],
+            "`view_billing` does not use --seats",
+        ),
+        (
+            &[
+                "--as", "li", "--action", "invite", "--target", "zed", "--role", "reader",
+            ][..],
+            "--target: no user `zed`",
+        ),
+        (
+            &["--as", "nobody", "--action", "view_billing"][..],
+            "--as: no user `nobody`",
+        ),
+    ] {
+        let out = explain(extra);
+        assert_eq!(out.status, 2, "{extra:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(error), "{error}:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn explain_bounds_every_count_and_refuses_facts_it_cannot_build() {
+    let env = Env::new();
+    let on_facts = [
+        "policy",
+        "explain",
+        "--as",
+        "ada",
+        "--action",
+        "invite",
+        "--team",
+        "acme",
+        "--target",
+        "nina",
+        "--role",
+        "reader",
+        "--as-role",
+        "admin",
+    ];
+    for extra in [
+        &["--members", "9223372036854775808"][..],
+        &["--members", "10001"][..],
+        &["--team-seats", "4294967295"][..],
+        &["--live-keys", "100000"][..],
+        &["--seats", "10001"][..],
+    ] {
+        let out = env.run(&[&on_facts[..], extra].concat());
+        assert_eq!(out.status, 2, "{extra:?}: {}", out.stderr);
+        assert!(out.stderr.contains(extra[0]), "{}", out.stderr);
+    }
+    let out = env.run(&[&on_facts[..], &["--members", "1"]].concat());
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr
+            .contains("--members 1 is fewer than the 2 member(s)"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&[&on_facts[..], &["--target-role", "reader", "--target-seat"]].concat());
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("--target-seat needs seats"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn diff_refuses_a_git_revision_that_is_an_option() {
+    let env = Env::new();
+    let out = run_in(
+        &env,
+        env.dir.path(),
+        &["policy", "diff", "--git=--output=x"],
+    );
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--git `--output=x` starts with `-`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.dir.path().join("x").exists());
+}
+
+#[test]
+fn a_set_too_large_for_the_solver_is_refused_not_a_stack_overflow() {
+    let env = Env::new();
+    if !has_cvc5(&env) {
+        return;
+    }
+    let many: String = (0..3000)
+        .map(|i| {
+            format!(
+                "@id(\"p{i}\")\n@rule(\"C2\")\npermit (principal, action == Action::\"top_up_credits\", resource)\nwhen {{ principal.role == Role::\"owner\" && resource.member_count == {i} }};\n\n"
+            )
+        })
+        .collect();
+    let big = with_policy(&env, "big", "credits.cedar", &many);
+    let policies = repo().join("policies");
+    for args in [
+        &["policy", "check", "--policies", s(&big)][..],
+        &["policy", "diff", s(&policies), s(&big)][..],
+        &[
+            "policy",
+            "verify",
+            "--policies",
+            s(&big),
+            "--properties",
+            s(&policies.join("properties")),
+        ][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("has 3042 policies; the solver takes at most 1000"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Without the solver the set is checked in full.
+    let out = env.run_with(
+        &["policy", "check", "--policies", s(&big)],
+        &[("CVC5", "/nonexistent/cvc5")],
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr);
 }

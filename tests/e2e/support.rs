@@ -136,13 +136,18 @@ impl Env {
     }
 }
 
-/// Compares a statement with tests/golden/NAME; `UPDATE_GOLDEN=1` rewrites it.
+/// Compares a statement with tests/golden/NAME. `UPDATE_GOLDEN=1` writes the file instead, and
+/// fails, so a run that rewrote a golden file can never pass.
 #[track_caller]
 pub fn assert_golden(actual: &str, name: &str) {
     let path = repo().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
+        panic!(
+            "wrote {}: review the change, then run without UPDATE_GOLDEN",
+            path.display()
+        );
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("no golden file {}", path.display()));

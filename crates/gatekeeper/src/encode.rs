@@ -30,8 +30,22 @@ use crate::request::{
     TokenPlanKeyFacts, TokenPlanKeyId,
 };
 
-/// Request shapes: see [`shape`].
-const SHAPES: usize = 1 << 14;
+/// Bits of a request shape (see [`shape`]): the action, the principal type, the resource type,
+/// and three role codes (0 for none, else 1 + the role).
+const ACTION_BITS: u32 = 5;
+const PRINCIPAL_BITS: u32 = 1;
+const RESOURCE_BITS: u32 = 2;
+const ROLE_BITS: u32 = 2;
+
+// Each field must hold every value it encodes, or two shapes would alias and a shape the schema
+// rejects could pass as one it accepted.
+const _: () = assert!(Action::ALL.len() <= 1 << ACTION_BITS);
+const _: () = assert!(PRINCIPAL_TYPES.len() <= 1 << PRINCIPAL_BITS);
+const _: () = assert!(RESOURCE_TYPES.len() <= 1 << RESOURCE_BITS);
+const _: () = assert!(Role::ALL.len() < 1 << ROLE_BITS);
+
+/// The number of request shapes.
+const SHAPES: usize = 1 << (ACTION_BITS + PRINCIPAL_BITS + RESOURCE_BITS + 3 * ROLE_BITS);
 
 /// Turns typed requests into Cedar's, for one schema.
 ///
@@ -447,9 +461,9 @@ fn store(
 }
 
 /// The shape of a request: everything the schema's request check depends on, as an index
-/// below [`SHAPES`]. The action (5 bits), whether the principal is a `User` or a `Member` (1),
-/// the resource type (2), the roles of the target and of the member a seat moves from (2 each:
-/// not a member, or the role), and the role the action names (2).
+/// below [`SHAPES`]. The action, whether the principal is a `User` or a `Member`, the resource
+/// type, the roles of the target and of the member a seat moves from (not a member, or the
+/// role), and the role the action names; each in its field of bits.
 fn shape(actor: &Actor, action: &ActionRequest) -> usize {
     let role = |role: Option<Role>| role.map_or(0, |r| 1 + r as usize);
     let (principal, resource) = entity_types(actor, action);
@@ -479,12 +493,18 @@ fn shape(actor: &Actor, action: &ActionRequest) -> usize {
         | ActionRequest::ViewUsage(_)
         | ActionRequest::ViewBilling => (None, None, None),
     };
+    let mut shift = ACTION_BITS;
+    let mut field = |value: usize, bits: u32| {
+        let placed = value << shift;
+        shift += bits;
+        placed
+    };
     action.action() as usize
-        | principal << 5
-        | resource << 6
-        | role(target) << 8
-        | role(from) << 10
-        | role(named) << 12
+        | field(principal, PRINCIPAL_BITS)
+        | field(resource, RESOURCE_BITS)
+        | field(role(target), ROLE_BITS)
+        | field(role(from), ROLE_BITS)
+        | field(role(named), ROLE_BITS)
 }
 
 /// Policy slices: one per action, principal type and resource type (see [`slice_index`]).
