@@ -146,7 +146,7 @@ fn print_day(
 
 /// `billing status`: what an operator checks in the morning.
 pub(super) fn status(cli: &Cli, format: ShowFormat) -> CommandResult {
-    let store = open_existing_store(cli)?;
+    let store = open_read_only_store(cli)?;
     let now = chrono::Utc::now();
     let status = tokenplan::billing::Status::read(&store, now).map_err(Failure::work)?;
     match format {
@@ -167,7 +167,7 @@ pub(super) fn show(
     format: ShowFormat,
 ) -> CommandResult {
     let gate = gatekeeper(cli)?;
-    let store = open_existing_store(cli)?;
+    let store = open_read_only_store(cli)?;
     let statement = tokenplan::billing::statement_of(&store, day, team)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no statement of Team `{team}` for {day}")).hint("run `tokenplan billing run --date` for that day first; a Team with nothing to bill has no statement"))?;
