@@ -583,11 +583,6 @@ fn open_read_only_store(cli: &Cli) -> Result<Store, Failure> {
 
 fn open_store_with(cli: &Cli, access: Access) -> Result<Store, Failure> {
     let path = &cli.db;
-    if access != Access::Create && !path.exists() {
-        return Err(
-            Failure::input(anyhow::anyhow!("no store `{}`", path.display())).hint(CREATED_BY),
-        );
-    }
     let wait = std::time::Duration::from_secs(cli.wait);
     let on_busy = |holder: &str| {
         eprintln!(

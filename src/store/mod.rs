@@ -61,8 +61,8 @@ pub enum StoreError {
         /// A table no tokenplan schema has.
         table: String,
     },
-    /// The file holds no store, and the caller may not create one.
-    #[error("`{path}` holds no tokenplan store")]
+    /// There is no file, or it holds no tables, and the caller may not create a store.
+    #[error("no store `{path}`: the file is missing or empty")]
     NoStore {
         /// The file.
         path: String,

@@ -515,3 +515,65 @@ fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_library_call_with_an_idempotency_key_applies_once() {
+        let gate = Gatekeeper::bundled().unwrap();
+        let prices = Prices::bundled().unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let mut teams = Teams::new(&mut store, &gate, &prices);
+        let account = Operation::CreateAccount {
+            region: Region::Overseas,
+        };
+        let top_up = |amount: &str| Operation::TopUpWallet {
+            team: "own".into(),
+            amount: amount.parse().unwrap(),
+        };
+        let steps = [
+            Step::new("own", account, at("2026-01-01T00:00:00Z")),
+            Step::new("own", top_up("5"), at("2026-01-02T00:00:00Z")).with_id("request-1"),
+        ];
+        for step in &steps {
+            assert!(matches!(teams.apply(step), Ok(Outcome::Decided(d)) if d.is_allowed()));
+        }
+        for step in &steps {
+            assert!(matches!(
+                teams.apply(step),
+                Ok(Outcome::AlreadyApplied { allowed: true })
+            ));
+        }
+        let retried_with_another_amount =
+            Step::new("own", top_up("6"), at("2026-01-02T00:00:00Z")).with_id("request-1");
+        let refused = teams.apply(&retried_with_another_amount).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("`id` `request-1` is already the id of another step"),
+            "{refused}"
+        );
+        drop(teams);
+        let state = team_state(&store, "own", at("2026-01-03T00:00:00Z"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.wallet_topped_up.to_string(), "5");
+    }
+
+    #[test]
+    fn a_step_more_than_five_minutes_after_the_clock_is_refused() {
+        let clock = at("2026-01-01T00:00:00Z");
+        assert!(check_clock(clock + CLOCK_TOLERANCE, clock).is_ok());
+        let late = clock + CLOCK_TOLERANCE + Duration::seconds(1);
+        assert!(matches!(
+            check_clock(late, clock),
+            Err(ApplyError::Future { .. })
+        ));
+    }
+}

@@ -246,6 +246,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(steps[0].at.to_rfc3339(), "2026-11-23T01:00:00+00:00");
+        assert_eq!(steps[0].id, None);
+        let with_id = parse(
+            "s.yaml",
+            "- { id: top-up-7, at: '2026-11-23T09:00:00Z', as: olga, do: create_account }\n",
+        )
+        .unwrap();
+        assert_eq!(with_id[0].id.as_deref(), Some("top-up-7"));
         assert!(
             matches!(&steps[0].operation, Operation::TopUpCredits { amount, .. } if amount.to_string() == "12.50")
         );
@@ -273,6 +280,19 @@ mod tests {
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: 'ten' }").contains("step 1: `do: top_up_wallet`"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: '-1' }").contains("`amount` must be positive"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: add_seats, team: acme, tier: plus, seats: 0 }").contains("`seats` must be at least 1"));
+        assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: add_seats, team: acme, tier: plus, seats: -1 }").contains("`do: add_seats`: `seats`: invalid value: integer `-1`"));
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: create_account, region: mars }")
+                .contains("`do: create_account`: `region`: ")
+        );
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: leave, team: [a] }")
+                .contains("`do: leave`: `team`: invalid type: sequence")
+        );
+        assert!(
+            error("- { id: '', at: '2026-11-23T09:00:00Z', as: olga, do: create_account }")
+                .contains("`id` is empty")
+        );
         assert!(
             error("- { at: '2026-11-23T09:00:00Z', do: leave, team: acme }")
                 .contains("missing field `as`")

@@ -363,7 +363,7 @@ fn only_the_commands_that_create_a_store_create_one_in_an_empty_file() {
     let out = env.run(&["billing", "status"]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
-        out.stderr.contains("holds no tokenplan store") && out.stderr.contains("hint:"),
+        out.stderr.contains("the file is missing or empty") && out.stderr.contains("hint:"),
         "{}",
         out.stderr
     );
@@ -379,7 +379,7 @@ fn only_the_commands_that_create_a_store_create_one_in_an_empty_file() {
     std::fs::write(env.db(), "").unwrap();
     let out = env.run(&["billing", "status"]);
     assert!(
-        out.status == 2 && out.stderr.contains("holds no tokenplan store"),
+        out.status == 2 && out.stderr.contains("the file is missing or empty"),
         "{}",
         out.stderr
     );
