@@ -24,7 +24,7 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     let steps = scenario::parse("fixtures/demo/scenario.yaml", SCENARIO)?;
     let mut teams = Teams::new(store, gate, prices);
     for step in &steps {
-        teams.apply(&step.actor, &step.operation, step.at)?;
+        teams.apply(step)?;
     }
     let dir = tempfile::tempdir()?;
     let import = |store: &mut Store, name: &str, text: &str| -> anyhow::Result<()> {

@@ -75,9 +75,15 @@ pub enum IdError {
         /// Its first character.
         first: char,
     },
-    /// `summary`, the name of a billing day's summary file.
-    #[error("`summary` is not a Team id: it names the run summary's file (rule T7)")]
-    Reserved,
+    /// `summary` in any case, the name of a billing day's summary file.
+    #[error(
+        "`{}` is not a Team id: `summary`, in any case, names the run summary's file (rule T7)",
+        shown(id, MAX_LEN)
+    )]
+    Reserved {
+        /// The id.
+        id: String,
+    },
     /// A key id that is neither a pay-as-you-go key id nor `tp:TEAM:USER` of valid ids.
     #[error(
         "key id `{}` is neither a pay-as-you-go key id nor a Token Plan Key id `tp:TEAM:USER`: {reason}",
@@ -95,6 +101,20 @@ pub enum IdError {
 /// echoed in a message, so that no escape, tab or bell byte reaches a terminal or a log raw.
 pub fn shown(id: &str, max: usize) -> String {
     id.chars().take(max).flat_map(char::escape_debug).collect()
+}
+
+/// `text` with every character a terminal or log could act on (control and format characters,
+/// combining marks) escaped as in Rust source (`\t`, `\u{1b}`): input quoted in a message
+/// shows as what it is.
+pub fn escaped(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '\'' | '"' => shown.push(c),
+            c => shown.extend(c.escape_debug()),
+        }
+    }
+    shown
 }
 
 /// Checks `id` against rule T7.
@@ -127,8 +147,8 @@ pub fn check(kind: IdKind, id: &str) -> Result<(), IdError> {
             character,
         });
     }
-    if kind == IdKind::Team && id == "summary" {
-        return Err(IdError::Reserved);
+    if kind == IdKind::Team && id.eq_ignore_ascii_case("summary") {
+        return Err(IdError::Reserved { id: id.to_owned() });
     }
     Ok(())
 }
@@ -185,6 +205,8 @@ mod tests {
         assert!(refused(IdKind::Team, "cafe\u{301}").contains("contains"));
         assert!(refused(IdKind::PaygKey, "tp:x:y").contains("contains `:`"));
         assert!(refused(IdKind::Team, "summary").contains("`summary` is not a Team id"));
+        assert!(refused(IdKind::Team, "Summary").contains("`Summary` is not a Team id"));
+        assert!(refused(IdKind::Team, "SUMMARY").contains("in any case"));
         assert_eq!(check(IdKind::User, "summary"), Ok(()));
     }
 
@@ -206,6 +228,16 @@ mod tests {
         );
         assert!(check_key("tp:summary:bob").is_err());
         assert!(check_key("tp:acme").is_err());
+    }
+
+    #[test]
+    fn escaped_shows_control_and_format_characters_and_keeps_the_rest() {
+        assert_eq!(escaped("a\u{1b}[31mb\tc\u{7}"), "a\\u{1b}[31mb\\tc\\u{7}");
+        assert_eq!(escaped("\u{202e}x\n"), "\\u{202e}x\\n");
+        assert_eq!(
+            escaped("caf\u{e9} `it's` \"q\" a\\b"),
+            "caf\u{e9} `it's` \"q\" a\\b"
+        );
     }
 
     proptest! {

@@ -256,7 +256,7 @@ fn print_day(cli: &Cli, report: &tokenplan::billing::RunReport) -> Result<(), Fa
 
 /// `billing status`: what an operator checks in the morning.
 pub(super) fn status(cli: &Cli, format: ShowFormat, spool: Option<&Path>) -> CommandResult {
-    let store = open_existing_store(cli)?;
+    let store = open_read_only_store(cli)?;
     let now = chrono::Utc::now();
     let status = tokenplan::billing::Status::read(&store, now, spool).map_err(|e| match e {
         BillingError::Spool { .. } => spool_failure(e),
@@ -280,7 +280,7 @@ pub(super) fn show(
     format: ShowFormat,
 ) -> CommandResult {
     let gate = gatekeeper(cli)?;
-    let store = open_existing_store(cli)?;
+    let store = open_read_only_store(cli)?;
     let statement = tokenplan::billing::statement_of(&store, day, team)
         .map_err(Failure::work)?
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no statement of Team `{team}` for {day}")).hint("run `tokenplan billing run --date` for that day first; a Team with nothing to bill has no statement"))?;

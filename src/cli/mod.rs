@@ -28,7 +28,7 @@ use gatekeeper::{Action, Gatekeeper, Region, Role};
 use tokenplan::events;
 use tokenplan::prices::Prices;
 use tokenplan::review::{self, PolicyDiff};
-use tokenplan::store::Store;
+use tokenplan::store::{Access, Store, StoreError};
 use tokenplan::teams::{self, Teams};
 
 const EXAMPLES: &str = "\
@@ -38,6 +38,9 @@ Examples:
   tokenplan events import events.csv              load usage events
   tokenplan billing run --date 2026-11-23 --out statements
   tokenplan policy check && tokenplan policy matrix --expect fixtures/role-matrix.yaml";
+
+/// The longest `--wait`: a day.
+const MAX_WAIT_SECONDS: u64 = 24 * 60 * 60;
 
 /// Token Plan Teams: Cedar policies, team operations and the nightly billing job.
 #[derive(Parser)]
@@ -66,8 +69,14 @@ struct Cli {
     #[arg(long, short, global = true)]
     verbose: bool,
     /// How long to wait for a store another process holds before exiting with 75 (try again
-    /// later), in seconds.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
+    /// later), in seconds (at most a day).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(..=MAX_WAIT_SECONDS)
+    )]
     wait: u64,
     /// How logs are written to stderr: `text` for people, `json` (one object a line) for log
     /// shippers.
@@ -633,8 +642,25 @@ fn prices(cli: &Cli) -> Result<Prices, Failure> {
     .map_err(Failure::input)
 }
 
-/// Opens (or creates) the store of `--db`, waiting up to `--wait` for another process.
+/// Opens (or creates, in a new or empty file) the store of `--db`, waiting up to `--wait` for
+/// another process.
 fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    open_store_with(cli, Access::Create)
+}
+
+/// Opens a store that must exist: a command that bills never creates an empty one from a
+/// mistyped `--db`.
+fn open_existing_store(cli: &Cli) -> Result<Store, Failure> {
+    open_store_with(cli, Access::Existing)
+}
+
+/// Opens a store that must exist, read-only: a command that only reads works on a read-only
+/// file, or beside other readers.
+fn open_read_only_store(cli: &Cli) -> Result<Store, Failure> {
+    open_store_with(cli, Access::ReadOnly)
+}
+
+fn open_store_with(cli: &Cli, access: Access) -> Result<Store, Failure> {
     let path = &cli.db;
     let wait = std::time::Duration::from_secs(cli.wait);
     let on_busy = |holder: &str| {
@@ -644,45 +670,44 @@ fn open_store(cli: &Cli) -> Result<Store, Failure> {
             path.display()
         );
     };
-    Store::open_waiting(path, wait, on_busy).map_err(|e| {
-        if matches!(e, tokenplan::store::StoreError::Busy { .. }) {
-            return Failure {
-                status: Exit::Busy,
-                error: Some(e.into()),
-                hint: Some(
-                    "nothing was changed; try again later, or wait longer with --wait SECONDS"
-                        .to_owned(),
+    Store::open_waiting(path, access, wait, on_busy).map_err(|e| {
+        let hint = match &e {
+            StoreError::Busy { .. } => {
+                return Failure {
+                    status: Exit::Busy,
+                    error: Some(e.into()),
+                    hint: Some(
+                        "nothing was changed; try again later, or wait longer with --wait SECONDS"
+                            .to_owned(),
+                    ),
+                };
+            }
+            StoreError::Foreign { .. } | StoreError::NotDuckDb { .. } => {
+                "tokenplan keeps its store in a file of its own; pass another --db (or TOKENPLAN_DB)"
+                    .to_owned()
+            }
+            StoreError::NoStore { .. } => CREATED_BY.to_owned(),
+            StoreError::Outdated { .. } => {
+                "a command that writes (`tokenplan billing run`, `tokenplan apply`) upgrades it"
+                    .to_owned()
+            }
+            _ => match path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+            {
+                Some(d) => format!(
+                    "the directory `{}` does not exist; create it or pass another --db",
+                    d.display()
                 ),
-            };
-        }
-        let directory = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir());
-        let hint = match directory {
-            Some(d) => format!(
-                "the directory `{}` does not exist; create it or pass another --db",
-                d.display()
-            ),
-            None => "check --db (or TOKENPLAN_DB)".to_owned(),
+                None => "check --db (or TOKENPLAN_DB)".to_owned(),
+            },
         };
         Failure::input(e).hint(hint)
     })
 }
 
-/// Opens a store that must exist: a command that bills or reads never creates an empty one
-/// from a mistyped `--db`.
-fn open_existing_store(cli: &Cli) -> Result<Store, Failure> {
-    if !cli.db.exists() {
-        return Err(Failure::input(anyhow::anyhow!(
-            "no store `{}`",
-            cli.db.display()
-        ))
-        .hint(
-            "check --db (or TOKENPLAN_DB); a store is created by `tokenplan apply` or `tokenplan events import`",
-        ));
-    }
-    open_store(cli)
-}
+/// The hint for a `--db` that holds no store.
+const CREATED_BY: &str = "check --db (or TOKENPLAN_DB); a store is created by `tokenplan apply`, `tokenplan events import` or `tokenplan generate`";
 
 fn read_file(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)

@@ -2,13 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use tokenplan::ids::escaped;
+use tokenplan::teams::{Outcome, Step};
+
 use super::*;
 
 /// Applies a scenario all or nothing (or, with `--keep-going`, every step that can be), and
 /// prints one line per step once the store is settled: a closed stdout can't cut a write short.
+/// Steps applied before store nothing and say so.
 pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResult {
     let text = read_file(scenario)?;
-    let file = scenario.display().to_string();
+    let file = escaped(&scenario.display().to_string());
     let steps = teams::scenario::parse(&file, &text).map_err(Failure::input)?;
     let gate = gatekeeper(cli)?;
     let prices = prices(cli)?;
@@ -16,46 +20,66 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResu
     let applied = Teams::new(&mut store, &gate, &prices)
         .apply_all(&steps, keep_going)
         .map_err(Failure::work)?;
-    let (mut unexpected, mut invalid) = (0, 0);
-    for (step, result) in steps.iter().zip(&applied.steps) {
+    let (mut unexpected, mut invalid, mut repeated) = (0, 0, 0);
+    let mut failed = Vec::new();
+    for result in &applied.steps {
         let number = result.number;
-        let decision = match &result.decision {
-            Ok(decision) => decision,
+        let step = &steps[number - 1];
+        if !result.as_expected(step) {
+            failed.push(number.to_string());
+        }
+        let (mark, said) = match &result.outcome {
+            Ok(Outcome::Decided(decision)) => {
+                if !result.as_expected(step) {
+                    unexpected += 1;
+                }
+                (
+                    decided_mark(decision, step, applied.stored),
+                    decision.explain(),
+                )
+            }
+            Ok(Outcome::AlreadyApplied { allowed }) => {
+                repeated += 1;
+                let then = if *allowed { "allowed" } else { "denied" };
+                (
+                    "already applied",
+                    format!("{then} then; nothing stored now"),
+                )
+            }
             Err(error) => {
                 invalid += 1;
-                eprintln!("error: `{file}` step {number}: {}", render(error));
+                eprintln!("error: `{file}` step {number}: {}", escaped(&render(error)));
                 continue;
             }
         };
-        let mark = match (decision.is_allowed(), step.expect_denied) {
-            (true, false) => "ok",
-            (false, true) => "ok (denied as expected)",
-            (true, true) => "FAILED (expected denied)",
-            (false, false) => "FAILED",
-        };
-        if !result.as_expected(step) {
-            unexpected += 1;
-        }
         out!(
-            "step {number} {} {} {} {}: {mark}: {}\n",
+            "step {number} {} {} {} {}: {mark}: {said}\n",
             step.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             step.actor,
             step.operation.name(),
             step.operation.team(&step.actor),
-            decision.explain()
         );
     }
     if !applied.stored {
-        let number = applied.steps.last().map_or(0, |r| r.number);
         let how = if invalid > 0 {
             "could not be decided"
         } else {
             "ended against its expectation"
         };
-        eprintln!("error: step {number} {how}, so nothing of `{file}` was stored");
+        let which = if failed.len() == 1 { "step" } else { "steps" };
         eprintln!(
-            "hint: the file is applied all or nothing: fix step {number} and apply it again, or pass --keep-going to store the steps that can be"
+            "error: {which} {} {how}, so nothing of `{file}` was stored",
+            failed.join(", ")
         );
+        if keep_going {
+            eprintln!(
+                "hint: a step dated in the future refuses the whole file, even with --keep-going: correct its `at` and apply the file again"
+            );
+        } else {
+            eprintln!(
+                "hint: the file is applied all or nothing: fix the step and apply it again, or pass --keep-going to store the steps that can be"
+            );
+        }
         return Ok(if invalid > 0 {
             Exit::Usage
         } else {
@@ -82,9 +106,30 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResu
         });
     }
     if !cli.quiet {
-        eprintln!("applied {} step(s) to {}", steps.len(), cli.db.display());
+        let before = match repeated {
+            0 => String::new(),
+            n => format!("; {n} step(s) were applied before and stored nothing"),
+        };
+        eprintln!(
+            "applied {} step(s) to {}{before}",
+            steps.len() - repeated,
+            cli.db.display()
+        );
     }
     Ok(Exit::Success)
+}
+
+/// How a decided step ended, and whether it was stored: `stored` is false when the file as a
+/// whole was refused.
+fn decided_mark(decision: &gatekeeper::Decision, step: &Step, stored: bool) -> &'static str {
+    match (decision.is_allowed(), step.expect_denied, stored) {
+        (true, false, true) => "ok",
+        (false, true, true) => "ok (denied as expected)",
+        (true, false, false) => "not stored (the file was refused)",
+        (false, true, false) => "not stored (denied as expected; the file was refused)",
+        (true, true, _) => "FAILED (expected denied)",
+        (false, false, _) => "FAILED",
+    }
 }
 
 /// Reads and checks every file first; stores them all in one transaction only if none is

@@ -448,7 +448,7 @@ fn stored_state(
     cli: &Cli,
     args: &ExplainArgs,
 ) -> Result<(tokenplan::teams::TeamState, rust_decimal::Decimal), Failure> {
-    let store = open_existing_store(cli)?;
+    let store = open_read_only_store(cli)?;
     let at = match &args.at {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
             .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))

@@ -6,6 +6,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("billing", BILLING),
     ("statements compressed with zstd", STATEMENTS_ZSTD),
     ("billing attempts", BILLING_ATTEMPTS),
+    ("step identities", STEP_IDENTITIES),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -120,4 +121,22 @@ CREATE TABLE billing_attempts (
     days_reproduced INTEGER NOT NULL,
     message VARCHAR NOT NULL
 );
+";
+
+/// The identity of every decided step, allowed or denied, so that a step applied again is found
+/// and stores nothing: its `id` when it has one, else its Team, instant, actor and operation with
+/// its fields (`payload`, as `team_records` stores it). The steps stored before identities were
+/// are the allowed ones of `team_records`.
+const STEP_IDENTITIES: &str = "
+CREATE TABLE step_identities (
+    step_id VARCHAR UNIQUE,
+    team_id VARCHAR NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    payload VARCHAR NOT NULL,
+    allowed BOOLEAN NOT NULL
+);
+INSERT INTO step_identities
+    SELECT NULL, team_id, occurred_at, actor, payload, true FROM team_records;
+CREATE INDEX step_identities_by_time ON step_identities (occurred_at);
 ";

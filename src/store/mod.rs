@@ -5,17 +5,19 @@ mod nightly;
 mod records;
 mod runs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use duckdb::{Connection, OptionalExt, params};
+use duckdb::{AccessMode, Config, Connection, OptionalExt, params};
 use gatekeeper::Region;
 use rust_decimal::Decimal;
 
 pub use migrations::MIGRATIONS;
 pub use nightly::{Attempt, Unsettled};
-pub use records::{Creates, Entry, StoredRecord};
+pub use records::{Creates, Entry, StepIdentity, StoredRecord};
 pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
 
 /// A store that can't be opened, read or written.
@@ -30,14 +32,54 @@ pub enum StoreError {
         source: DuckDbError,
     },
     /// Another process held the store's lock for as long as the caller would wait.
-    #[error("store `{path}` is held by another process and stayed busy for {waited:?}")]
+    #[error("store `{path}` is held by another process{}", busy_for(*waited))]
     Busy {
         /// The file.
         path: String,
         /// How long the caller waited.
-        waited: std::time::Duration,
+        waited: Duration,
     },
-    /// A migration failed; the store is left at the previous version.
+    /// The file can't be read to tell what it is.
+    #[error("cannot read `{path}`")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a DuckDB database.
+    #[error("`{path}` is not a DuckDB file, so not a tokenplan store")]
+    NotDuckDb {
+        /// The file.
+        path: String,
+    },
+    /// The file holds tables that are not a tokenplan store's: it belongs to something else.
+    #[error("`{path}` is not a tokenplan store: it holds the table `{table}`")]
+    Foreign {
+        /// The file.
+        path: String,
+        /// A table no tokenplan schema has.
+        table: String,
+    },
+    /// There is no file, or it holds no tables, and the caller may not create a store.
+    #[error("no store `{path}`: the file is missing or empty")]
+    NoStore {
+        /// The file.
+        path: String,
+    },
+    /// A store opened read-only lacks migrations this tokenplan applies.
+    #[error(
+        "store `{path}` has {found} of the {known} migrations this tokenplan knows, and is opened read-only"
+    )]
+    Outdated {
+        /// The file.
+        path: String,
+        /// Migrations in the store.
+        found: usize,
+        /// Migrations this build knows.
+        known: usize,
+    },
+    /// A migration failed; the store is left as it was.
     #[error("cannot upgrade store to `{name}`")]
     Migration {
         /// The migration.
@@ -107,6 +149,15 @@ pub(crate) fn stored_region(text: &str) -> Result<Region, StoreError> {
         })
 }
 
+/// How long a busy store was waited for, as the end of [`StoreError::Busy`]'s message.
+fn busy_for(waited: Duration) -> String {
+    match waited.as_secs() {
+        0 => " (not waited for)".to_owned(),
+        1 => " and stayed busy for 1 second".to_owned(),
+        secs => format!(" and stayed busy for {secs} seconds"),
+    }
+}
+
 /// Whether opening failed because another process holds the file's lock.
 fn is_lock_conflict(error: &duckdb::Error) -> bool {
     error.to_string().contains("Could not set lock on file")
@@ -152,32 +203,58 @@ pub struct TeamRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// What opening a store may do to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Create the store in a new or empty file, or upgrade a store (`apply`, `events import`,
+    /// `generate`).
+    Create,
+    /// Open a store that exists, upgrading it if need be (`billing run`).
+    Existing,
+    /// Open a store that exists without writing anything: the file may be read-only, or held
+    /// read-only by other processes too (`billing status`, `billing show`, `policy explain`).
+    ReadOnly,
+}
+
 impl Store {
-    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    /// Opens the store at `path`, creating it in a new or empty file, and applies pending
+    /// migrations.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        Self::open_with(path, Access::Create)
+    }
+
+    /// Opens the store at `path` as `access` allows. A file holding any table that is not a
+    /// tokenplan store's is refused whatever the access: it belongs to something else.
+    pub fn open_with(path: &Path, access: Access) -> Result<Store, StoreError> {
+        check_file(path, access)?;
+        let conn = connect(path, access).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
             source: source.into(),
         })?;
-        Self::migrated(conn, MIGRATIONS)
+        Self::migrated(conn, MIGRATIONS, access, &path.display().to_string())
     }
 
-    /// Opens (creating if needed) the store at `path`, retrying while another process holds
-    /// its lock, for up to `wait`. `on_busy` hears once, with DuckDB's word on who holds it,
-    /// that the store is busy.
+    /// [`Store::open_with`], retrying while another process holds the file's lock, for up to
+    /// `wait`. `on_busy` hears once, with DuckDB's word on who holds it, that the store is
+    /// busy.
     pub fn open_waiting(
         path: &Path,
-        wait: std::time::Duration,
+        access: Access,
+        wait: Duration,
         on_busy: impl FnOnce(&str),
     ) -> Result<Store, StoreError> {
-        let deadline = std::time::Instant::now() + wait;
+        check_file(path, access)?;
+        // A wait too long to add to the clock never ends.
+        let deadline = Instant::now().checked_add(wait);
         let mut on_busy = Some(on_busy);
         loop {
-            match Connection::open(path) {
-                Ok(conn) => return Self::migrated(conn, MIGRATIONS),
+            match connect(path, access) {
+                Ok(conn) => {
+                    return Self::migrated(conn, MIGRATIONS, access, &path.display().to_string());
+                }
                 Err(source) if is_lock_conflict(&source) => {
-                    let now = std::time::Instant::now();
-                    if now >= deadline {
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    if left.is_some_and(|left| left.is_zero()) {
                         return Err(StoreError::Busy {
                             path: path.display().to_string(),
                             waited: wait,
@@ -186,7 +263,8 @@ impl Store {
                     if let Some(on_busy) = on_busy.take() {
                         on_busy(&source.to_string());
                     }
-                    std::thread::sleep((deadline - now).min(std::time::Duration::from_millis(200)));
+                    let pause = Duration::from_millis(200);
+                    std::thread::sleep(left.map_or(pause, |left| left.min(pause)));
                 }
                 Err(source) => {
                     return Err(StoreError::Open {
@@ -204,42 +282,45 @@ impl Store {
             path: ":memory:".into(),
             source: source.into(),
         })?;
-        Self::migrated(conn, MIGRATIONS)
+        Self::migrated(conn, MIGRATIONS, Access::Create, ":memory:")
     }
 
-    /// Applies the migrations of `migrations` the store lacks, each in one transaction.
+    /// Checks that `conn` holds a store (or, for [`Access::Create`], nothing at all) and
+    /// applies the migrations of `migrations` it lacks, all in one transaction: a migration
+    /// that fails leaves the file as it was.
     pub(crate) fn migrated(
         mut conn: Connection,
         migrations: &[(&'static str, &str)],
+        access: Access,
+        path: &str,
     ) -> Result<Store, StoreError> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL);",
-        )
-        .map_err(query_error("cannot create schema_migrations"))?;
-        let applied: i64 = conn
-            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
-            .map_err(query_error("cannot read schema_migrations"))?;
-        let applied = usize::try_from(applied).unwrap_or(0);
+        let tables = table_names(&conn)?;
+        if tables.is_empty() && access != Access::Create {
+            return Err(StoreError::NoStore {
+                path: path.to_owned(),
+            });
+        }
+        let applied = if tables.contains(MIGRATIONS_TABLE) {
+            applied_migrations(&conn)?
+        } else {
+            0
+        };
         if applied > MIGRATIONS.len() {
             return Err(StoreError::TooNew {
                 found: applied,
                 known: MIGRATIONS.len(),
             });
         }
-        for (version, (name, sql)) in migrations.iter().enumerate().skip(applied) {
-            let migration = |source: duckdb::Error| StoreError::Migration {
-                name,
-                source: source.into(),
-            };
-            let tx = conn.transaction().map_err(migration)?;
-            tx.execute_batch(sql).map_err(migration)?;
-            execute(
-                &tx,
-                "INSERT INTO schema_migrations VALUES (?, ?)",
-                params![version + 1, name],
-            )
-            .map_err(migration)?;
-            tx.commit().map_err(migration)?;
+        check_ours(&tables, path)?;
+        if applied < migrations.len() {
+            if access == Access::ReadOnly {
+                return Err(StoreError::Outdated {
+                    path: path.to_owned(),
+                    found: applied,
+                    known: migrations.len(),
+                });
+            }
+            migrate(&mut conn, migrations, applied)?;
         }
         Ok(Store {
             conn,
@@ -277,6 +358,17 @@ impl Store {
     /// The Team with this id.
     pub fn team(&self, team: &str) -> Result<Option<TeamRow>, StoreError> {
         Ok(self.query_teams("WHERE team_id = ?", &[team])?.pop())
+    }
+
+    /// The id of the Team whose id equals `team` ignoring case (T7), if there is one.
+    pub fn team_id_ignoring_case(&self, team: &str) -> Result<Option<String>, StoreError> {
+        query_row(
+            &self.conn,
+            "SELECT min(team_id) FROM teams WHERE lower(team_id) = lower(?)",
+            [team],
+            |r| r.get(0),
+        )
+        .map_err(query_error(format!("cannot look up Team `{team}`")))
     }
 
     /// Every Team, by id.
@@ -415,6 +507,160 @@ impl Store {
     }
 }
 
+/// Where a DuckDB file says what it is: after the header's checksum.
+const DUCKDB_MAGIC: (usize, &[u8]) = (8, b"DUCK");
+
+/// The file at `path` is a DuckDB file, or only [`Access::Create`] may make one there: where
+/// there is none, or in an empty file (which DuckDB can't open, so it is removed first).
+fn check_file(path: &Path, access: Access) -> Result<(), StoreError> {
+    let no_store = || StoreError::NoStore {
+        path: path.display().to_string(),
+    };
+    let unreadable = |source| StoreError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut head = Vec::new();
+    match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if access == Access::Create {
+                Ok(())
+            } else {
+                Err(no_store())
+            };
+        }
+        Err(e) => return Err(unreadable(e)),
+        Ok(file) => {
+            use std::io::Read as _;
+            let (at, magic) = DUCKDB_MAGIC;
+            file.take((at + magic.len()) as u64)
+                .read_to_end(&mut head)
+                .map_err(unreadable)?;
+        }
+    }
+    if head.is_empty() {
+        if access != Access::Create {
+            return Err(no_store());
+        }
+        return std::fs::remove_file(path).map_err(unreadable);
+    }
+    let (at, magic) = DUCKDB_MAGIC;
+    if head.get(at..) != Some(magic) {
+        return Err(StoreError::NotDuckDb {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A connection to the file at `path`, read-only for [`Access::ReadOnly`].
+fn connect(path: &Path, access: Access) -> duckdb::Result<Connection> {
+    match access {
+        Access::ReadOnly => {
+            Connection::open_with_flags(path, Config::default().access_mode(AccessMode::ReadOnly)?)
+        }
+        Access::Create | Access::Existing => Connection::open(path),
+    }
+}
+
+/// The tables and views of the store's own database (not its temporary ones).
+fn table_names(conn: &Connection) -> Result<BTreeSet<String>, StoreError> {
+    let what = "cannot list the store's tables";
+    let mut stmt = conn
+        .prepare(
+            "SELECT table_name FROM information_schema.tables
+             WHERE table_catalog = current_database()",
+        )
+        .map_err(query_error(what))?;
+    let names = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(query_error(what))?;
+    names.collect::<Result<_, _>>().map_err(query_error(what))
+}
+
+/// A store's tables (none, for a new file) are all tables some version of the schema has, and
+/// include its record of migrations.
+fn check_ours(tables: &BTreeSet<String>, path: &str) -> Result<(), StoreError> {
+    let ours = schema_tables()?;
+    let foreign = tables
+        .iter()
+        .find(|t| !ours.contains(t.as_str()))
+        // Only names a store has, but not the store's record of its migrations.
+        .or_else(|| tables.iter().find(|_| !tables.contains(MIGRATIONS_TABLE)));
+    match foreign {
+        Some(table) => Err(StoreError::Foreign {
+            path: path.to_owned(),
+            table: table.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The table that records the migrations a store has applied.
+const MIGRATIONS_TABLE: &str = "schema_migrations";
+
+/// Every table some version of the schema has: the migrations applied one by one to a store
+/// in memory, once per process.
+fn schema_tables() -> Result<&'static BTreeSet<String>, StoreError> {
+    static TABLES: OnceLock<BTreeSet<String>> = OnceLock::new();
+    if let Some(tables) = TABLES.get() {
+        return Ok(tables);
+    }
+    let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+        path: ":memory:".into(),
+        source: source.into(),
+    })?;
+    let mut tables = BTreeSet::new();
+    for applied in 0..MIGRATIONS.len() {
+        migrate(&mut conn, &MIGRATIONS[..=applied], applied)?;
+        tables.extend(table_names(&conn)?);
+    }
+    Ok(TABLES.get_or_init(|| tables))
+}
+
+/// How many migrations a store has applied.
+fn applied_migrations(conn: &Connection) -> Result<usize, StoreError> {
+    let applied: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .map_err(query_error("cannot read schema_migrations"))?;
+    usize::try_from(applied).map_err(|_| StoreError::Corrupt {
+        table: MIGRATIONS_TABLE,
+        message: format!("{applied} migrations"),
+    })
+}
+
+/// Applies `migrations` after the first `applied`, in one transaction.
+fn migrate(
+    conn: &mut Connection,
+    migrations: &[(&'static str, &str)],
+    applied: usize,
+) -> Result<(), StoreError> {
+    let Some((first, _)) = migrations.get(applied) else {
+        return Ok(());
+    };
+    let failed = |name: &'static str| {
+        move |source: duckdb::Error| StoreError::Migration {
+            name,
+            source: source.into(),
+        }
+    };
+    let tx = conn.transaction().map_err(failed(first))?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL);",
+    )
+    .map_err(failed(first))?;
+    for (version, (name, sql)) in migrations.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql).map_err(failed(name))?;
+        execute(
+            &tx,
+            "INSERT INTO schema_migrations VALUES (?, ?)",
+            params![version + 1, name],
+        )
+        .map_err(failed(name))?;
+    }
+    tx.commit().map_err(failed(first))
+}
+
 /// Executes `sql` through the connection's statement cache: planned once per run.
 pub(crate) fn execute(
     conn: &Connection,
@@ -444,7 +690,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.duckdb");
         let conn = Connection::open(&path).unwrap();
-        let store = Store::migrated(conn, &MIGRATIONS[..applied]).unwrap();
+        let store = Store::migrated(conn, &MIGRATIONS[..applied], Access::Create, "old").unwrap();
         (dir, path, store)
     }
 
@@ -462,6 +708,74 @@ mod tests {
             .conn()
             .execute_batch("SELECT * FROM statements")
             .unwrap();
+    }
+
+    #[test]
+    fn a_migration_that_fails_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.duckdb");
+        let broken: &[(&str, &str)] = &[
+            MIGRATIONS[0],
+            (
+                "colliding",
+                "CREATE TABLE extra (a INTEGER); CREATE TABLE users (a INTEGER);",
+            ),
+        ];
+        let conn = Connection::open(&path).unwrap();
+        let failed = Store::migrated(conn, broken, Access::Create, "new");
+        assert!(matches!(
+            failed,
+            Err(StoreError::Migration {
+                name: "colliding",
+                ..
+            })
+        ));
+        let conn = Connection::open(&path).unwrap();
+        assert!(
+            table_names(&conn).unwrap().is_empty(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn the_steps_of_a_store_older_than_step_identities_are_identified_by_their_records() {
+        let (_dir, path, store) = older_store(4);
+        store
+            .conn()
+            .execute_batch(
+                "INSERT INTO team_records VALUES (1, 'own', TIMESTAMPTZ '2026-01-01 00:00:00+00', 'own', 'create_account', '{\"do\":\"create_account\",\"region\":\"overseas\"}')",
+            )
+            .unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let identity = StepIdentity {
+            team: "own".into(),
+            at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            actor: "own".into(),
+            payload: r#"{"do":"create_account","region":"overseas"}"#.into(),
+        };
+        assert_eq!(store.step_like(&identity).unwrap(), Some(true));
+    }
+
+    #[test]
+    fn a_store_opened_read_only_or_as_existing_must_be_a_current_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.duckdb");
+        for access in [Access::Existing, Access::ReadOnly] {
+            assert!(matches!(
+                Store::open_with(&missing, access),
+                Err(StoreError::NoStore { .. })
+            ));
+        }
+        assert!(!missing.exists());
+        let (_dir, path, old) = older_store(2);
+        drop(old);
+        assert!(matches!(
+            Store::open_with(&path, Access::ReadOnly),
+            Err(StoreError::Outdated { found: 2, .. })
+        ));
+        Store::open_with(&path, Access::Existing).unwrap();
+        Store::open_with(&path, Access::ReadOnly).unwrap();
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Team histories: what a decided step appends (`audit_log`, `team_records` and the rows of
-//! what it creates), and the records read back. Payloads are opaque JSON here: the store
+//! Team histories: what a decided step appends (`audit_log`, its identity, `team_records` and
+//! the rows of what it creates), and the records read back. Payloads are opaque JSON here: the store
 //! depends on nothing above it, and `teams` decodes them.
 
 use chrono::{DateTime, Utc};
-use duckdb::{Connection, params};
+use duckdb::{Connection, OptionalExt, params};
 use gatekeeper::{Decision, Region};
 
 use super::{Store, StoreError, execute, query_error};
@@ -18,12 +18,14 @@ pub struct Entry<'a> {
     pub team: &'a str,
     /// The operation's name (`add_member`, ...).
     pub operation: &'a str,
-    /// The operation as JSON, stored when the step is allowed.
+    /// The operation as JSON: in the step's identity, and in the Team's history when allowed.
     pub payload: &'a str,
     /// The account, Team or key an allowed step creates.
     pub creates: Option<Creates<'a>>,
     /// The gatekeeper's answer.
     pub decision: &'a Decision,
+    /// The step's `id` (its idempotency key), when it has one.
+    pub step_id: Option<&'a str>,
 }
 
 /// A row an allowed step creates besides its record.
@@ -63,6 +65,19 @@ pub struct StoredRecord {
     pub payload: String,
 }
 
+/// A decided step's identity, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepIdentity {
+    /// The Team.
+    pub team: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// The operation with its fields, as JSON.
+    pub payload: String,
+}
+
 impl Store {
     /// Appends a decided step in one transaction (or in [`Store::begin`]'s): the decision to
     /// the audit log and, when allowed, the operation to the Team's history with what it
@@ -79,6 +94,40 @@ impl Store {
             .map_err(query_error(what.clone()))?;
         append_rows(&tx, entry, &what)?;
         tx.commit().map_err(query_error(what))
+    }
+
+    /// The identity of the step stored with `id`, and whether it was allowed.
+    pub fn step_with_id(&self, id: &str) -> Result<Option<(StepIdentity, bool)>, StoreError> {
+        super::query_row(
+            self.conn(),
+            "SELECT team_id, occurred_at, actor, payload, allowed FROM step_identities
+             WHERE step_id = ?",
+            [id],
+            |r| {
+                let identity = StepIdentity {
+                    team: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    payload: r.get(3)?,
+                };
+                Ok((identity, r.get(4)?))
+            },
+        )
+        .optional()
+        .map_err(query_error("cannot look up a step's id"))
+    }
+
+    /// Whether a step of this identity is stored (under any `id` or none), and if so, whether
+    /// it was allowed.
+    pub fn step_like(&self, identity: &StepIdentity) -> Result<Option<bool>, StoreError> {
+        super::query_row(
+            self.conn(),
+            "SELECT bool_or(allowed) FROM step_identities
+             WHERE occurred_at = ? AND team_id = ? AND actor = ? AND payload = ?",
+            params![identity.at, identity.team, identity.actor, identity.payload],
+            |r| r.get(0),
+        )
+        .map_err(query_error("cannot look up a step"))
     }
 
     /// A Team's records up to and including `at`, in the order they were decided.
@@ -143,6 +192,19 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
             policies.join(","),
             decision.rules().join(","),
             decision.explain()
+        ],
+    )
+    .map_err(query_error(what))?;
+    execute(
+        tx,
+        "INSERT INTO step_identities VALUES (?, ?, ?, ?, ?, ?)",
+        params![
+            entry.step_id,
+            entry.team,
+            entry.at,
+            entry.actor,
+            entry.payload,
+            decision.is_allowed()
         ],
     )
     .map_err(query_error(what))?;

@@ -9,7 +9,7 @@ mod state;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound as _, Utc};
 use gatekeeper::{Decision, Gatekeeper, Region};
 
 pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key};
@@ -22,10 +22,14 @@ pub use state::{
 use crate::calendar;
 use crate::ids::{self, IdKind};
 use crate::prices::Prices;
-use crate::store::{Creates, Entry, Store, StoreError};
+use crate::store::{Creates, Entry, StepIdentity, Store, StoreError};
 
-/// A step that can't be decided: it refers to something that doesn't exist, or breaks the
-/// order of time. Nothing of it is stored.
+/// How far after the clock a step may be dated: a clock a little ahead is tolerated, a step in
+/// the future is not (every later step of its Team would be refused as out of order).
+pub const CLOCK_TOLERANCE: Duration = Duration::minutes(5);
+
+/// A step that can't be decided: it refers to something that doesn't exist, breaks the order of
+/// time, or reuses another step's `id`. Nothing of it is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// A reference that does not resolve, or a field value the store can't take.
@@ -57,6 +61,37 @@ pub enum ApplyError {
         /// The end of that day in the Team's billing zone.
         end: DateTime<Utc>,
     },
+    /// A new Team's id that equals an existing one but for case (T7).
+    #[error(
+        "Team id `{team}` differs only in case from Team `{existing}`'s; ids that differ only in case are one id (rule T7): choose another"
+    )]
+    TeamIdTaken {
+        /// The new id.
+        team: String,
+        /// The existing Team's id.
+        existing: String,
+    },
+    /// A step dated more than [`CLOCK_TOLERANCE`] after the clock.
+    #[error(
+        "`at` ({at}) is more than 5 minutes after the clock ({clock}); a step can't be dated in the future: every later step of its Team would be refused"
+    )]
+    Future {
+        /// The step's time.
+        at: DateTime<Utc>,
+        /// The clock when it was checked, to the second.
+        clock: DateTime<Utc>,
+    },
+    /// An `id` already stored with another step.
+    #[error(
+        "`id` `{}` is already the id of another step (by `{}` at {}: `{}`); give this step an `id` of its own",
+        crate::ids::escaped(id), stored.actor, stored.at, crate::ids::escaped(&stored.payload)
+    )]
+    IdReused {
+        /// The id.
+        id: String,
+        /// The step stored with it.
+        stored: StepIdentity,
+    },
     /// The step's amount would overflow a balance.
     #[error(transparent)]
     Overflow(#[from] Overflow),
@@ -65,29 +100,54 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
+/// What [`Teams::apply`] did with a step.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Decided now, and appended.
+    Decided(Decision),
+    /// A step of the same identity is stored: it was applied before, and nothing is stored now.
+    AlreadyApplied {
+        /// Whether it was allowed then.
+        allowed: bool,
+    },
+}
+
+impl Outcome {
+    /// The decision made now; none for a step applied before.
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Outcome::Decided(decision) => Some(decision),
+            Outcome::AlreadyApplied { .. } => None,
+        }
+    }
+}
+
 /// How one step of [`Teams::apply_all`] ended.
 #[derive(Debug)]
 pub struct StepResult {
     /// The step's 1-based number.
     pub number: usize,
-    /// Its decision, or why it could not be decided (nothing of it is stored).
-    pub decision: Result<Decision, ApplyError>,
+    /// What was done with it, or why it could not be decided (nothing of it is stored).
+    pub outcome: Result<Outcome, ApplyError>,
 }
 
 impl StepResult {
-    /// Whether the step ended as it expected: decided, and allowed unless `expect: denied`.
+    /// Whether the step ended as it expected: decided, and allowed unless `expect: denied`, or
+    /// applied before.
     pub fn as_expected(&self, step: &Step) -> bool {
-        self.decision
-            .as_ref()
-            .is_ok_and(|d| d.is_allowed() != step.expect_denied)
+        match &self.outcome {
+            Ok(Outcome::Decided(decision)) => decision.is_allowed() != step.expect_denied,
+            Ok(Outcome::AlreadyApplied { .. }) => true,
+            Err(_) => false,
+        }
     }
 }
 
 /// What [`Teams::apply_all`] did.
 #[derive(Debug)]
 pub struct Applied {
-    /// Each step decided, in order; without `keep_going`, up to the first that ended against
-    /// its expectation.
+    /// Each step tried, in order; without `keep_going`, up to the first that ended against
+    /// its expectation. When a step is dated in the future, only the steps that are.
     pub steps: Vec<StepResult>,
     /// Whether the decisions were stored (one transaction); `false` stores nothing at all.
     pub stored: bool,
@@ -121,22 +181,31 @@ impl<'a> Teams<'a> {
     /// Decides `steps` in order in one transaction. Without `keep_going`, the first step that
     /// can't be decided or ends against its expectation stops the run and nothing is stored,
     /// so a corrected file can simply be applied again. With `keep_going`, every step is
-    /// tried, the ones that can't be decided are skipped, and the rest is stored.
+    /// tried, the ones that can't be decided are skipped, and the rest is stored. Steps
+    /// applied before store nothing. A step dated in the future stores nothing of the file,
+    /// with `keep_going` too: the whole file is likely misdated.
     pub fn apply_all(&mut self, steps: &[Step], keep_going: bool) -> Result<Applied, StoreError> {
+        let future = future_steps(steps, Utc::now());
+        if !future.is_empty() {
+            return Ok(Applied {
+                steps: future,
+                stored: false,
+            });
+        }
         self.store.begin()?;
         let mut results = Vec::with_capacity(steps.len());
         let mut complete = true;
         for (i, step) in steps.iter().enumerate() {
-            let decision = match self.apply(&step.actor, &step.operation, step.at) {
+            let outcome = match self.apply(step) {
                 Err(ApplyError::Store(e)) => {
                     self.abandon()?;
                     return Err(e);
                 }
-                decision => decision,
+                outcome => outcome,
             };
             let result = StepResult {
                 number: i + 1,
-                decision,
+                outcome,
             };
             let as_expected = result.as_expected(step);
             results.push(result);
@@ -163,15 +232,53 @@ impl<'a> Teams<'a> {
         self.store.rollback()
     }
 
-    /// Decides and records one operation by `actor` at `at`.
-    pub fn apply(
-        &mut self,
-        actor: &str,
-        operation: &Operation,
-        at: DateTime<Utc>,
-    ) -> Result<Decision, ApplyError> {
-        check_ids(actor, operation)?;
-        let team = operation.team(actor).to_owned();
+    /// Decides and records one step, unless a step of the same identity is stored (its `id`,
+    /// or without one its Team, instant, actor and operation with its fields): then it stores
+    /// nothing. The same `id` with another step is an error.
+    pub fn apply(&mut self, step: &Step) -> Result<Outcome, ApplyError> {
+        check_ids(&step.actor, &step.operation)?;
+        check_clock(step.at, Utc::now())?;
+        let payload = serde_json::to_string(&step.operation).map_err(|e| StoreError::Corrupt {
+            table: "team_records",
+            message: e.to_string(),
+        })?;
+        let identity = StepIdentity {
+            team: step.operation.team(&step.actor).to_owned(),
+            // As precise as the store keeps instants.
+            at: step.at.trunc_subsecs(6),
+            actor: step.actor.clone(),
+            payload,
+        };
+        if let Some(allowed) = self.applied_before(step.id.as_deref(), &identity)? {
+            return Ok(Outcome::AlreadyApplied { allowed });
+        }
+        self.decide(step, identity).map(Outcome::Decided)
+    }
+
+    /// Whether the step of `identity` (or of `id`) is stored, and if so, whether it was
+    /// allowed.
+    fn applied_before(
+        &self,
+        id: Option<&str>,
+        identity: &StepIdentity,
+    ) -> Result<Option<bool>, ApplyError> {
+        let Some(id) = id else {
+            return Ok(self.store.step_like(identity)?);
+        };
+        match self.store.step_with_id(id)? {
+            None => Ok(None),
+            Some((stored, allowed)) if stored == *identity => Ok(Some(allowed)),
+            Some((stored, _)) => Err(ApplyError::IdReused {
+                id: id.to_owned(),
+                stored,
+            }),
+        }
+    }
+
+    /// Decides a new step and appends it with its identity.
+    fn decide(&mut self, step: &Step, identity: StepIdentity) -> Result<Decision, ApplyError> {
+        let (actor, operation, at) = (step.actor.as_str(), &step.operation, step.at);
+        let team = identity.team;
         let mut state = self.state_for(actor, operation, &team, at)?;
         self.check_open(&team, state.region, at)?;
         self.check_references(&state, operation)?;
@@ -181,18 +288,15 @@ impl<'a> Teams<'a> {
             // state as it was, and the step stores nothing.
             state.apply(actor, operation, at)?;
         }
-        let payload = serde_json::to_string(operation).map_err(|e| StoreError::Corrupt {
-            table: "team_records",
-            message: e.to_string(),
-        })?;
         self.store.append(&Entry {
             at,
             actor,
             team: &team,
             operation: operation.name(),
-            payload: &payload,
+            payload: &identity.payload,
             creates: creates(operation),
             decision: &decision,
+            step_id: step.id.as_deref(),
         })?;
         self.states.insert(team, state);
         Ok(decision)
@@ -238,11 +342,7 @@ impl<'a> Teams<'a> {
                 if actor_exists {
                     return invalid(format!("`{actor}` already has an account"));
                 }
-                if self.store.team(team)?.is_some() {
-                    return invalid(format!(
-                        "a Team `{team}` already exists; choose another user id"
-                    ));
-                }
+                self.check_new_team(team, "; choose another user id")?;
                 return Ok(TeamState::new(team, *region, true, actor, at));
             }
             _ if !actor_exists => {
@@ -251,9 +351,7 @@ impl<'a> Teams<'a> {
                 ));
             }
             Operation::CreateTeam { region, .. } => {
-                if self.store.team(team)?.is_some() {
-                    return invalid(format!("Team `{team}` already exists"));
-                }
+                self.check_new_team(team, "")?;
                 return Ok(TeamState::new(team, *region, false, actor, at));
             }
             _ => {}
@@ -284,6 +382,21 @@ impl<'a> Teams<'a> {
         }
         state.advance_to(at);
         Ok(state)
+    }
+
+    /// No Team has the id of a Team about to be created, in any case (T7); `hint` ends the
+    /// message for the very same id.
+    fn check_new_team(&self, team: &str, hint: &str) -> Result<(), ApplyError> {
+        match self.store.team_id_ignoring_case(team)? {
+            None => Ok(()),
+            Some(existing) if existing == team => Err(ApplyError::Invalid(format!(
+                "a Team `{team}` already exists{hint}"
+            ))),
+            Some(existing) => Err(ApplyError::TeamIdTaken {
+                team: team.to_owned(),
+                existing,
+            }),
+        }
     }
 
     /// Whether `user` has an account; accounts are never removed, so known ones are remembered.
@@ -352,8 +465,30 @@ impl<'a> Teams<'a> {
     }
 }
 
-/// Every id the step names follows rule T7; the acting user's id is also their Default
-/// Team's when they create an account.
+/// The steps dated more than [`CLOCK_TOLERANCE`] after `clock`, refused.
+fn future_steps(steps: &[Step], clock: DateTime<Utc>) -> Vec<StepResult> {
+    steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| {
+            let refusal = check_clock(step.at, clock).err()?;
+            Some(StepResult {
+                number: i + 1,
+                outcome: Err(refusal),
+            })
+        })
+        .collect()
+}
+
+/// A step may be dated at most [`CLOCK_TOLERANCE`] after `clock`.
+fn check_clock(at: DateTime<Utc>, clock: DateTime<Utc>) -> Result<(), ApplyError> {
+    if at > clock + CLOCK_TOLERANCE {
+        let clock = clock.trunc_subsecs(0);
+        return Err(ApplyError::Future { at, clock });
+    }
+    Ok(())
+}
+
 /// The account, Team or key an allowed `operation` creates.
 fn creates(operation: &Operation) -> Option<Creates<'_>> {
     match operation {
@@ -367,6 +502,8 @@ fn creates(operation: &Operation) -> Option<Creates<'_>> {
     }
 }
 
+/// Every id the step names follows rule T7; the acting user's id is also their Default
+/// Team's when they create an account.
 fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
     let id_error = |field| move |source| ApplyError::Id { field, source };
     ids::check(IdKind::User, actor).map_err(id_error("as"))?;
@@ -377,4 +514,66 @@ fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
         ids::check(kind, id).map_err(id_error(field))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_library_call_with_an_idempotency_key_applies_once() {
+        let gate = Gatekeeper::bundled().unwrap();
+        let prices = Prices::bundled().unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let mut teams = Teams::new(&mut store, &gate, &prices);
+        let account = Operation::CreateAccount {
+            region: Region::Overseas,
+        };
+        let top_up = |amount: &str| Operation::TopUpWallet {
+            team: "own".into(),
+            amount: amount.parse().unwrap(),
+        };
+        let steps = [
+            Step::new("own", account, at("2026-01-01T00:00:00Z")),
+            Step::new("own", top_up("5"), at("2026-01-02T00:00:00Z")).with_id("request-1"),
+        ];
+        for step in &steps {
+            assert!(matches!(teams.apply(step), Ok(Outcome::Decided(d)) if d.is_allowed()));
+        }
+        for step in &steps {
+            assert!(matches!(
+                teams.apply(step),
+                Ok(Outcome::AlreadyApplied { allowed: true })
+            ));
+        }
+        let retried_with_another_amount =
+            Step::new("own", top_up("6"), at("2026-01-02T00:00:00Z")).with_id("request-1");
+        let refused = teams.apply(&retried_with_another_amount).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("`id` `request-1` is already the id of another step"),
+            "{refused}"
+        );
+        drop(teams);
+        let state = team_state(&store, "own", at("2026-01-03T00:00:00Z"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.wallet_topped_up.to_string(), "5");
+    }
+
+    #[test]
+    fn a_step_more_than_five_minutes_after_the_clock_is_refused() {
+        let clock = at("2026-01-01T00:00:00Z");
+        assert!(check_clock(clock + CLOCK_TOLERANCE, clock).is_ok());
+        let late = clock + CLOCK_TOLERANCE + Duration::seconds(1);
+        assert!(matches!(
+            check_clock(late, clock),
+            Err(ApplyError::Future { .. })
+        ));
+    }
 }

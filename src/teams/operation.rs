@@ -252,6 +252,10 @@ impl Operation {
 /// One step: an operation, when, by whom, and whether a refusal is expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// The step's identity (`id`), an idempotency key: a step whose `id` is stored was applied
+    /// already. Without one, its identity is its Team, instant, actor and operation with its
+    /// fields.
+    pub id: Option<String>,
     /// When (`at`).
     pub at: DateTime<Utc>,
     /// The acting user (`as`).
@@ -260,4 +264,25 @@ pub struct Step {
     pub operation: Operation,
     /// `expect: denied`.
     pub expect_denied: bool,
+}
+
+impl Step {
+    /// `operation` by `actor` at `at`, without an `id`, expected to be allowed.
+    pub fn new(actor: impl Into<String>, operation: Operation, at: DateTime<Utc>) -> Step {
+        Step {
+            id: None,
+            at,
+            actor: actor.into(),
+            operation,
+            expect_denied: false,
+        }
+    }
+
+    /// The same step identified by `id`.
+    pub fn with_id(self, id: impl Into<String>) -> Step {
+        Step {
+            id: Some(id.into()),
+            ..self
+        }
+    }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_yaml::{Mapping, Value};
 
 use super::operation::{Operation, Step};
+use crate::ids::escaped;
 
 /// A scenario file that can't be run as written.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,7 @@ pub enum StepError {
     #[error("`{0}` is empty")]
     Empty(&'static str),
     /// A field that must be a string is not.
-    #[error("`{field}` must be a string, not `{value}`")]
+    #[error("`{field}` must be a string, not `{}`", escaped(value))]
     NotAString {
         /// The field.
         field: &'static str,
@@ -55,7 +56,10 @@ pub enum StepError {
         value: String,
     },
     /// `at` is not a time.
-    #[error("`at` is not an RFC 3339 time like `2026-11-23T09:00:00Z` (`{text}`)")]
+    #[error(
+        "`at` is not an RFC 3339 time like `2026-11-23T09:00:00Z` (`{}`)",
+        escaped(text)
+    )]
     Time {
         /// The text given.
         text: String,
@@ -63,13 +67,14 @@ pub enum StepError {
         source: chrono::ParseError,
     },
     /// `expect` holds something other than `denied`.
-    #[error("`expect` must be `denied`, not `{0}`")]
+    #[error("`expect` must be `denied`, not `{}`", escaped(.0))]
     Expect(String),
     /// `do` is not a string.
-    #[error("`do` must be an operation name, not `{0}`")]
+    #[error("`do` must be an operation name, not `{}`", escaped(.0))]
     NotAnOperation(String),
-    /// The operation's fields don't fit it (an unknown operation, a missing or unknown field).
-    #[error("`do: {name}`: {message}")]
+    /// The operation's fields don't fit it (an unknown operation, a missing or unknown field,
+    /// a field's value of the wrong type).
+    #[error("`do: {}`: {}", escaped(name), escaped(message))]
     Operation {
         /// The operation named.
         name: String,
@@ -142,6 +147,11 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
         })?
         .with_timezone(&Utc);
     let actor = take_string(&mut map, "as")?;
+    let id = if map.contains_key("id") {
+        Some(take_string(&mut map, "id")?)
+    } else {
+        None
+    };
     let expect_denied = match map.remove("expect") {
         None => false,
         Some(Value::String(s)) if s == "denied" => true,
@@ -152,18 +162,48 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
         Some(other) => return Err(StepError::NotAnOperation(render(other))),
         None => return Err(StepError::Missing("do")),
     };
-    let operation: Operation =
-        serde_yaml::from_value(Value::Mapping(map)).map_err(|e| StepError::Operation {
-            message: e.to_string().replace("do: ", ""),
-            name,
-        })?;
+    let operation: Operation = match serde_yaml::from_value(Value::Mapping(map.clone())) {
+        Ok(operation) => operation,
+        Err(e) => {
+            let message = e.to_string().replace("do: ", "");
+            let message = match misfit_field(&name, &map) {
+                Some(field) if !message.contains(&format!("`{field}`")) => {
+                    format!("`{field}`: {message}")
+                }
+                _ => message,
+            };
+            return Err(StepError::Operation { name, message });
+        }
+    };
     validate(&operation)?;
     Ok(Step {
+        id,
         at,
         actor,
         operation,
         expect_denied,
     })
+}
+
+/// The field of `map` whose value operation `name` can't take: deserialized alone with `do`,
+/// a field that fits leaves at most "missing field" errors. None when `do` itself is wrong.
+fn misfit_field(name: &str, map: &Mapping) -> Option<String> {
+    let fits = |field: Option<(&Value, &Value)>| {
+        let mut alone = Mapping::new();
+        alone.insert("do".into(), name.into());
+        alone.extend(field.map(|(k, v)| (k.clone(), v.clone())));
+        match serde_yaml::from_value::<Operation>(Value::Mapping(alone)) {
+            Ok(_) => true,
+            Err(e) => e.to_string().contains("missing field"),
+        }
+    };
+    if !fits(None) {
+        return None;
+    }
+    map.iter()
+        .filter(|(key, _)| key.as_str() != Some("do"))
+        .find(|field| !fits(Some(*field)))
+        .and_then(|(key, _)| key.as_str().map(str::to_owned))
 }
 
 /// Checks field values the types alone don't: positive seats and amounts, non-empty ids.
@@ -207,6 +247,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(steps[0].at.to_rfc3339(), "2026-11-23T01:00:00+00:00");
+        assert_eq!(steps[0].id, None);
+        let with_id = parse(
+            "s.yaml",
+            "- { id: top-up-7, at: '2026-11-23T09:00:00Z', as: olga, do: create_account }\n",
+        )
+        .unwrap();
+        assert_eq!(with_id[0].id.as_deref(), Some("top-up-7"));
         assert!(
             matches!(&steps[0].operation, Operation::TopUpCredits { amount, .. } if amount.to_string() == "12.50")
         );
@@ -234,6 +281,19 @@ mod tests {
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: 'ten' }").contains("step 1: `do: top_up_wallet`"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: top_up_wallet, team: acme, amount: '-1' }").contains("`amount` must be positive"));
         assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: add_seats, team: acme, tier: plus, seats: 0 }").contains("`seats` must be at least 1"));
+        assert!(error("- { at: '2026-11-23T09:00:00Z', as: olga, do: add_seats, team: acme, tier: plus, seats: -1 }").contains("`do: add_seats`: `seats`: invalid value: integer `-1`"));
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: create_account, region: mars }")
+                .contains("`do: create_account`: `region`: ")
+        );
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: leave, team: [a] }")
+                .contains("`do: leave`: `team`: invalid type: sequence")
+        );
+        assert!(
+            error("- { id: '', at: '2026-11-23T09:00:00Z', as: olga, do: create_account }")
+                .contains("`id` is empty")
+        );
         assert!(
             error("- { at: '2026-11-23T09:00:00Z', do: leave, team: acme }")
                 .contains("missing field `as`")

@@ -276,3 +276,282 @@ fn a_stdout_that_fails_for_another_reason_exits_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
 }
+
+/// The tables of a DuckDB file, sorted.
+fn tables_of(path: &std::path::Path) -> Vec<String> {
+    let conn = duckdb::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 1")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_duckdb_file_of_another_application_is_refused_by_every_command_and_left_as_it_was() {
+    let scenario = repo().join("fixtures/demo/scenario.yaml");
+    let events = repo().join("fixtures/demo/events.csv");
+    let commands: [&[&str]; 7] = [
+        &["apply", scenario.to_str().unwrap()],
+        &["events", "import", events.to_str().unwrap()],
+        &[
+            "generate",
+            "--teams",
+            "1",
+            "--members",
+            "1",
+            "--days",
+            "1",
+            "--events",
+            "1",
+        ],
+        &["billing", "run", "--date", "2026-01-01"],
+        &["billing", "status"],
+        &[
+            "billing",
+            "show",
+            "--date",
+            "2026-01-01",
+            "--team",
+            "t",
+            "--as",
+            "u",
+        ],
+        &[
+            "policy", "explain", "--as", "u", "--action", "leave", "--team", "t",
+        ],
+    ];
+    // `orders` is no store's; `users` is a name the store has too, and would collide.
+    for (table, sql) in [
+        (
+            "orders",
+            "CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (1)",
+        ),
+        (
+            "users",
+            "CREATE TABLE users (name VARCHAR); INSERT INTO users VALUES ('x')",
+        ),
+    ] {
+        let env = Env::new();
+        env.sql(sql);
+        for args in commands {
+            let out = env.run(args);
+            assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!(
+                    "`{}` is not a tokenplan store: it holds the table `{table}`",
+                    env.db().display()
+                )) && out
+                    .stderr
+                    .contains("hint: tokenplan keeps its store in a file of its own"),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+        assert_eq!(tables_of(&env.db()), [table], "nothing was added");
+        assert_eq!(env.rows(table), 1);
+    }
+}
+
+#[test]
+fn only_the_commands_that_create_a_store_create_one_in_an_empty_file() {
+    let env = Env::new();
+    env.sql("SELECT 1");
+    assert!(tables_of(&env.db()).is_empty());
+    let out = env.run(&["billing", "status"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the file is missing or empty") && out.stderr.contains("hint:"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["billing", "run", "--date", "2026-01-01"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(tables_of(&env.db()).is_empty(), "billing created nothing");
+    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    assert!(tables_of(&env.db()).contains(&"team_records".to_owned()));
+    env.run(&["billing", "status"]).ok();
+
+    // A file of no bytes (`mktemp`) is empty too; a file of other bytes is no DuckDB file.
+    let env = Env::new();
+    std::fs::write(env.db(), "").unwrap();
+    let out = env.run(&["billing", "status"]);
+    assert!(
+        out.status == 2 && out.stderr.contains("the file is missing or empty"),
+        "{}",
+        out.stderr
+    );
+    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    std::fs::write(env.db(), "event_id,ts\n").unwrap();
+    for args in [
+        &["billing", "status"][..],
+        &["apply", &write(&env, "ok.yaml", ACCOUNT)],
+    ] {
+        let out = env.run(args);
+        assert!(
+            out.status == 2
+                && out
+                    .stderr
+                    .contains("is not a DuckDB file, so not a tokenplan store"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(env.db()).unwrap(), "event_id,ts\n");
+}
+
+#[test]
+fn commands_that_only_read_open_the_store_read_only_beside_another_reader() {
+    let env = Env::new();
+    let yaml = format!(
+        "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: buy_subscription, team: own, tier: plus, seats: 1 }}\n"
+    );
+    env.run(&["apply", &write(&env, "ok.yaml", &yaml)]).ok();
+    env.bill("2026-01-01", &[]).ok();
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .unwrap();
+    let reader = duckdb::Connection::open_with_flags(env.db(), config).unwrap();
+    for args in [
+        &["billing", "status"][..],
+        &[
+            "billing",
+            "show",
+            "--date",
+            "2026-01-01",
+            "--team",
+            "own",
+            "--as",
+            "own",
+        ],
+        &[
+            "policy",
+            "explain",
+            "--as",
+            "own",
+            "--action",
+            "leave",
+            "--team",
+            "own",
+            "--at",
+            "2026-01-02T00:00:00Z",
+        ],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--wait", "0"]);
+        let out = env.run(&args);
+        assert!(
+            out.status == 0 || (args[0] == "policy" && out.status == 1),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // A command that writes waits for the reader, and says it did not wait.
+    let out = env.run(&["billing", "run", "--date", "2026-01-01", "--wait", "0"]);
+    assert_eq!(out.status, 75, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is held by another process (not waited for)")
+            && !out.stderr.contains("0ns"),
+        "{}",
+        out.stderr
+    );
+    drop(reader);
+}
+
+#[test]
+fn a_wait_too_long_for_the_clock_is_refused_without_a_panic() {
+    let env = Env::new();
+    let out = env.run(&["--wait", "18446744073709551615", "billing", "status"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--wait") && out.stderr.contains("0..=86400"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn a_step_dated_in_the_future_refuses_its_file_even_with_keep_going() {
+    let env = Env::new();
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(4)).to_rfc3339();
+    let yaml = format!(
+        "{ACCOUNT}- {{ at: '{soon}', as: own, do: top_up_wallet, team: own, amount: '1' }}\n- {{ at: '2036-01-01T00:00:00Z', as: own, do: top_up_wallet, team: own, amount: '1' }}\n"
+    );
+    let path = write(&env, "future.yaml", &yaml);
+    for extra in [&[][..], &["--keep-going"]] {
+        let mut args = vec!["apply", path.as_str()];
+        args.extend_from_slice(extra);
+        let out = env.run(&args);
+        assert_eq!(out.status, 2, "{extra:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "step 3: `at` (2036-01-01 00:00:00 UTC) is more than 5 minutes after the clock"
+            ) && out.stderr.contains("nothing of"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("step 2:"),
+            "a clock 4 minutes behind is tolerated"
+        );
+        assert_eq!(env.rows("audit_log"), 0, "{extra:?}");
+    }
+}
+
+#[test]
+fn refusals_escape_control_characters_and_name_the_field() {
+    let env = Env::new();
+    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    let cases = [
+        (
+            "- { at: \"2026\\e[31m\\t\\a\", as: own, do: leave, team: own }\n",
+            "(`2026\\u{1b}[31m\\t\\u{7}`)",
+        ),
+        (
+            "- { at: '2026-01-02T00:00:00Z', as: own, do: buy_subscription, team: own, tier: \"pl\\eus\", seats: 1 }\n",
+            "pl\\u{1b}us",
+        ),
+        (
+            "- { at: '2026-01-02T00:00:00Z', as: own, do: \"fl\\ay\" }\n",
+            "`do: fl\\u{7}y`",
+        ),
+        (
+            "- { at: '2026-01-02T00:00:00Z', as: own, do: add_seats, team: own, tier: plus, seats: -1 }\n",
+            "`seats`: ",
+        ),
+        (
+            "- { at: '2026-01-02T00:00:00Z', as: own, do: set_credits_access, team: own, user: own, enabled: maybe }\n",
+            "`enabled`: ",
+        ),
+    ];
+    for (yaml, shown) in cases {
+        let out = env.run(&["apply", &write(&env, "bad.yaml", yaml)]);
+        assert_eq!(out.status, 2, "{yaml}: {}", out.stderr);
+        assert!(out.stderr.contains(shown), "{yaml}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains(['\u{1b}', '\u{7}', '\t']),
+            "{yaml}: {:?}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn steps_of_a_refused_file_say_they_were_not_stored() {
+    let env = Env::new();
+    let yaml = format!(
+        "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: invite, team: own, user: ghost, role: reader }}\n"
+    );
+    let out = env.run(&["apply", &write(&env, "s.yaml", &yaml)]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("step 1 2026-01-01T00:00:00Z own create_account own: not stored (the file was refused): allowed"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(": ok"), "{}", out.stdout);
+}

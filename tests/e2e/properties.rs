@@ -147,7 +147,7 @@ proptest! {
 
     #[test]
     fn t4_t5_t6_p3_s2_limits_are_never_exceeded(steps in proptest::collection::vec((any::<u8>(), any::<u32>(), 0u8..3), 1..160)) {
-        use tokenplan::teams::{Operation, Teams};
+        use tokenplan::teams::{Operation, Step, Teams};
         let gate = gatekeeper::Gatekeeper::bundled().unwrap();
         let prices = Prices::bundled().unwrap();
         let mut store = Store::open_in_memory().unwrap();
@@ -155,25 +155,25 @@ proptest! {
         let mut at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let mut tick = || { at += chrono::Duration::hours(7); at };
         for user in std::iter::once("own".to_owned()).chain((0..120).map(|i| format!("u{i}"))) {
-            teams.apply(&user, &Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick()).unwrap();
+            teams.apply(&Step::new(user, Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick())).unwrap();
         }
-        teams.apply("own", &Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick()).unwrap();
-        teams.apply("own", &Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: 1 }, tick()).unwrap();
+        teams.apply(&Step::new("own", Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick())).unwrap();
+        teams.apply(&Step::new("own", Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: 1 }, tick())).unwrap();
         // The Team is filled to its limit first, so the random steps start at the T5 boundary:
         // every invite up to the 100th member is allowed, the next one refused.
         for i in 0..99 {
             let invite = Operation::Invite { team: "t".into(), user: format!("u{i}"), role: gatekeeper::Role::Reader };
-            prop_assert!(teams.apply("own", &invite, tick()).unwrap().is_allowed(), "invite {}", i + 2);
+            prop_assert!(teams.apply(&Step::new("own", invite, tick())).unwrap().decision().is_some_and(|d| d.is_allowed()), "invite {}", i + 2);
         }
         let one_more = Operation::Invite { team: "t".into(), user: "u99".into(), role: gatekeeper::Role::Reader };
-        let refused = teams.apply("own", &one_more, tick()).unwrap();
-        prop_assert!(!refused.is_allowed() && refused.rules().contains(&"T5"), "T5 at 100 members");
+        let refused = teams.apply(&Step::new("own", one_more, tick())).unwrap();
+        prop_assert!(refused.decision().is_some_and(|d| !d.is_allowed() && d.rules().contains(&"T5")), "T5 at 100 members");
         for (kind, n, actor) in steps {
             let operation = operation(kind, n);
             // The Owner, an admin-ish or a reader-ish member acts; references that don't
             // exist are input errors and change nothing.
             let actor = match actor { 0 => "own".to_owned(), _ => format!("u{}", n % 7) };
-            let _ = teams.apply(&actor, &operation, tick());
+            let _ = teams.apply(&Step::new(actor, operation, tick()));
         }
         drop(teams);
         let state = tokenplan::teams::team_state(&store, "t", at).unwrap().unwrap();

@@ -336,3 +336,147 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
         "0.40 topped up, 0.30 spent"
     );
 }
+
+const TEAM_WITH_SEATS: &str = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
+- { at: '2026-01-01T00:00:02Z', as: own, do: buy_subscription, team: t, tier: plus, seats: 1 }
+";
+
+/// Steps at the Team's latest instant: the time order alone lets them through again.
+const MORE_SEATS: &str = "\
+- { at: '2026-01-10T00:00:00Z', as: own, do: add_seats, team: t, tier: plus, seats: 2 }
+- { at: '2026-01-10T00:00:00Z', as: own, do: top_up_credits, team: t, amount: '5.00' }
+";
+
+/// The statement of 2026-01-10 after applying the setup once and `MORE_SEATS` `times` times
+/// (each time with `extra` flags).
+fn statement_after_applying_more_seats(times: usize, extra: &[&str]) -> (Env, String) {
+    let env = Env::new();
+    env.run(&["apply", &write(&env, "setup.yaml", TEAM_WITH_SEATS)])
+        .ok();
+    let seats = write(&env, "seats.yaml", MORE_SEATS);
+    for run in 0..times {
+        let mut args = vec!["apply", seats.as_str()];
+        args.extend_from_slice(extra);
+        let out = env.run(&args).ok();
+        if run > 0 {
+            assert_eq!(
+                out.stdout
+                    .matches(": already applied: allowed then; nothing stored now")
+                    .count(),
+                2,
+                "{}",
+                out.stdout
+            );
+        }
+    }
+    env.bill("2026-01-10", &[]).ok();
+    let statement = env.statement("2026-01-10", "t").unwrap();
+    (env, statement)
+}
+
+#[test]
+fn a_scenario_applied_again_stores_nothing_and_bills_once() {
+    let (once, expected) = statement_after_applying_more_seats(1, &[]);
+    assert!(
+        expected
+            .contains("\"kind\": \"proration\",\n      \"tier\": \"plus\",\n      \"seats\": 2,"),
+        "{expected}"
+    );
+    for extra in [&[][..], &["--keep-going"]] {
+        let (again, statement) = statement_after_applying_more_seats(3, extra);
+        assert_eq!(
+            statement, expected,
+            "{extra:?}: a proration of 2 seats, not 6"
+        );
+        for table in ["team_records", "audit_log", "step_identities"] {
+            assert_eq!(again.rows(table), once.rows(table), "{extra:?}: {table}");
+        }
+    }
+}
+
+#[test]
+fn a_step_id_identifies_a_step_and_an_id_reused_for_another_step_is_refused() {
+    let env = Env::new();
+    env.run(&["apply", &write(&env, "setup.yaml", TEAM_WITH_SEATS)])
+        .ok();
+    let top_up = |amount: &str| {
+        format!(
+            "- {{ id: top-up-1, at: '2026-01-02T00:00:00Z', as: own, do: top_up_credits, team: t, amount: '{amount}' }}\n"
+        )
+    };
+    env.run(&["apply", &write(&env, "a.yaml", &top_up("5"))])
+        .ok();
+    let again = env
+        .run(&["apply", &write(&env, "b.yaml", &top_up("5"))])
+        .ok();
+    assert!(again.stdout.contains("already applied"), "{}", again.stdout);
+    let other = env.run(&["apply", &write(&env, "c.yaml", &top_up("6"))]);
+    assert_eq!(other.status, 2, "{}", other.stderr);
+    assert!(
+        other
+            .stderr
+            .contains("step 1: `id` `top-up-1` is already the id of another step")
+            && other.stderr.contains("\"amount\":\"5\""),
+        "{}",
+        other.stderr
+    );
+    // Two top-ups of the same instant are two steps when their ids say so; the same step
+    // twice in one file is one.
+    let twice = "\
+- { id: a, at: '2026-01-03T00:00:00Z', as: own, do: top_up_credits, team: t, amount: '1' }
+- { id: b, at: '2026-01-03T00:00:00Z', as: own, do: top_up_credits, team: t, amount: '1' }
+- { at: '2026-01-03T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }
+- { at: '2026-01-03T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }
+";
+    let out = env.run(&["apply", &write(&env, "d.yaml", twice)]).ok();
+    assert_eq!(
+        out.stdout.matches("already applied").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    let store = Store::open(&env.db()).unwrap();
+    let state = tokenplan::teams::team_state(&store, "t", at("2026-01-04T00:00:00Z"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.credits_topped_up.to_string(), "7");
+    assert_eq!(state.wallet_topped_up.to_string(), "1");
+}
+
+#[test]
+fn t7_team_ids_that_differ_only_in_case_and_summary_in_any_case_are_refused() {
+    let env = Env::new();
+    let yaml = "\
+- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
+- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: acme, region: overseas }
+";
+    env.run(&["apply", &write(&env, "ok.yaml", yaml)]).ok();
+    for (step, message) in [
+        (
+            "as: own, do: create_team, team: ACME, region: overseas",
+            "Team id `ACME` differs only in case from Team `acme`'s",
+        ),
+        (
+            "as: Own, do: create_account",
+            "Team id `Own` differs only in case from Team `own`'s",
+        ),
+        (
+            "as: own, do: create_team, team: Summary, region: overseas",
+            "`Summary` is not a Team id",
+        ),
+    ] {
+        let yaml = format!("- {{ at: '2026-01-02T00:00:00Z', {step} }}\n");
+        let out = env.run(&["apply", &write(&env, "case.yaml", &yaml)]);
+        assert_eq!(out.status, 2, "{step}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("step 1:")
+                && out.stderr.contains(message)
+                && out.stderr.contains("rule T7"),
+            "{step}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(env.rows("teams"), 2);
+}
