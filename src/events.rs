@@ -113,7 +113,7 @@ pub struct ImportSummary {
 /// Reads the rows of a file, by its extension; `now` is the clock that event times may not
 /// be later than (by more than [`CLOCK_TOLERANCE`]).
 pub fn read(path: &Path, now: DateTime<Utc>) -> Result<Vec<EventRow>, ImportError> {
-    let file = path.display().to_string();
+    let file = crate::ids::escaped(&path.display().to_string());
     let extension = path
         .extension()
         .and_then(|e| e.to_str())

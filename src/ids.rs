@@ -100,7 +100,7 @@ pub enum IdError {
 /// At most `max` characters of `id`, control characters escaped: how any text a user gave is
 /// echoed in a message, so that no escape, tab or bell byte reaches a terminal or a log raw.
 pub fn shown(id: &str, max: usize) -> String {
-    id.chars().take(max).flat_map(char::escape_debug).collect()
+    escaped(&id.chars().take(max).collect::<String>())
 }
 
 /// `text` with every character a terminal or log could act on (control and format characters,

@@ -61,6 +61,17 @@ pub enum BillingError {
         #[source]
         source: crate::money::Overflow,
     },
+    /// The day's total in one currency does not fit in a decimal.
+    #[error("the total in {currency} of {day} is too large to compute; nothing was written")]
+    DayTotal {
+        /// The day.
+        day: NaiveDate,
+        /// The currency.
+        currency: Currency,
+        /// The operation.
+        #[source]
+        source: crate::money::Overflow,
+    },
     /// A Team id in the store breaks rule T7 (a store edited by hand or by an older version):
     /// it would name a file outside `--out`.
     #[error("the store holds a Team whose id breaks rule T7; nothing was written")]
@@ -499,7 +510,7 @@ fn compute(
             .transpose()
         })
         .collect::<Result<_, _>>()?;
-    let summary = summarize(day, events_read, &counts, late, &statements, started);
+    let summary = summarize(day, events_read, &counts, late, &statements, started)?;
     reconcile(day, &summary, &counts, &statements, &usage, &unfunded)?;
     let max_rowid = events.max_rowid();
     Ok(Computed {
@@ -528,13 +539,21 @@ fn summarize(
     late: u64,
     statements: &[Statement],
     started: Instant,
-) -> Summary {
+) -> Result<Summary, BillingError> {
     let count = |outcome: Outcome| counts.get(&outcome).copied().unwrap_or(0);
     let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for statement in statements {
-        *totals.entry(statement.currency).or_default() += statement.totals.total;
+        let currency = statement.currency;
+        let total = totals.entry(currency).or_default();
+        *total = crate::money::add(*total, statement.totals.total).map_err(|source| {
+            BillingError::DayTotal {
+                day,
+                currency,
+                source,
+            }
+        })?;
     }
-    Summary {
+    Ok(Summary {
         day,
         events_read,
         billed: count(Outcome::Plan) + count(Outcome::Credits) + count(Outcome::Payg),
@@ -551,7 +570,7 @@ fn summarize(
             .map(|(c, t)| (c, format!("{:.2}", t)))
             .collect(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    }
+    })
 }
 
 /// Counts add up to the events read, every event billed or unfunded is on a statement, and

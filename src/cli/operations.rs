@@ -140,13 +140,13 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     let refused = read.iter().filter(|r| r.is_err()).count();
     if refused > 0 {
         for (file, result) in files.iter().zip(&read) {
+            let file = escaped(&file.display().to_string());
             match result {
                 Ok(rows) => eprintln!(
-                    "{}: not stored: its {} row(s) are fine, but another file was refused",
-                    file.display(),
+                    "{file}: not stored: its {} row(s) are fine, but another file was refused",
                     rows.len()
                 ),
-                Err(error) => eprintln!("{}: refused: {}", file.display(), render(error)),
+                Err(error) => eprintln!("{file}: refused: {}", render(error)),
             }
         }
         return Err(Failure::input(anyhow::anyhow!(
@@ -161,7 +161,7 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     for (file, summary) in files.iter().zip(summaries) {
         out!(
             "{}: read {}, stored {}, skipped {} (event id already stored or repeated)\n",
-            file.display(),
+            escaped(&file.display().to_string()),
             summary.read,
             summary.stored,
             summary.skipped

@@ -249,3 +249,23 @@ fn a_parquet_time_of_infinity_is_refused_saying_so() {
     );
     assert_eq!(count(&env), 0);
 }
+
+/// A file's name is echoed escaped too, whether the file is refused or imported.
+#[test]
+fn a_file_name_with_control_characters_is_echoed_escaped() {
+    let env = Env::new();
+    let stderr = refused(&env, "bad\x1b[31m\x07.csv", b"event_id\n");
+    assert!(stderr.contains("bad\\u{1b}[31m\\u{7}.csv"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\x07'),
+        "{stderr:?}"
+    );
+    let path = env.dir.path().join("good\x1b[31m.csv");
+    std::fs::write(&path, HEADER).unwrap();
+    let out = env.run(&["events", "import", path.to_str().unwrap()]).ok();
+    assert!(
+        out.stdout.contains("good\\u{1b}[31m.csv: read 0"),
+        "{}",
+        out.stdout
+    );
+}
