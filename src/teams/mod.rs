@@ -263,6 +263,11 @@ impl<'a> Teams<'a> {
         identity: &StepIdentity,
     ) -> Result<Option<bool>, ApplyError> {
         let Some(id) = id else {
+            // A step after its Team's latest change, known when the Team is cached, is new.
+            let later = |state: &TeamState| identity.at > state.at;
+            if self.states.get(&identity.team).is_some_and(later) {
+                return Ok(None);
+            }
             return Ok(self.store.step_like(identity)?);
         };
         match self.store.step_with_id(id)? {
