@@ -381,25 +381,28 @@ fn report_has_checks_matrix_proofs_and_every_rule() {
     );
 }
 
+/// `policy explain` of an Admin's invite, on facts given on the command line.
+const INVITE_ON_FACTS: [&str; 14] = [
+    "policy",
+    "explain",
+    "--as",
+    "ada",
+    "--action",
+    "invite",
+    "--team",
+    "acme",
+    "--target",
+    "nina",
+    "--role",
+    "reader",
+    "--as-role",
+    "admin",
+];
+
 #[test]
 fn explain_on_facts_given_on_the_command_line() {
     let env = Env::new();
-    let invite = [
-        "policy",
-        "explain",
-        "--as",
-        "ada",
-        "--action",
-        "invite",
-        "--team",
-        "acme",
-        "--target",
-        "nina",
-        "--role",
-        "reader",
-        "--as-role",
-        "admin",
-    ];
+    let invite = INVITE_ON_FACTS;
     let full = env.run(&[&invite[..], &["--members", "100"]].concat());
     assert_eq!(full.status, 1);
     assert!(
@@ -1165,22 +1168,7 @@ fn explain_honours_or_refuses_every_flag_and_shows_the_facts() {
 #[test]
 fn explain_bounds_every_count_and_refuses_facts_it_cannot_build() {
     let env = Env::new();
-    let on_facts = [
-        "policy",
-        "explain",
-        "--as",
-        "ada",
-        "--action",
-        "invite",
-        "--team",
-        "acme",
-        "--target",
-        "nina",
-        "--role",
-        "reader",
-        "--as-role",
-        "admin",
-    ];
+    let on_facts = INVITE_ON_FACTS;
     for extra in [
         &["--members", "9223372036854775808"][..],
         &["--members", "10001"][..],
