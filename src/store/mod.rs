@@ -336,7 +336,7 @@ impl Store {
     }
 
     /// The connection, for the store's own modules.
-    pub(crate) fn conn(&self) -> &Connection {
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -346,7 +346,7 @@ impl Store {
     }
 
     /// The connection, for transactions.
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+    fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 
