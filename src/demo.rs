@@ -5,7 +5,7 @@ use gatekeeper::Gatekeeper;
 
 use crate::events;
 use crate::prices::Prices;
-use crate::store::{Store, query_error};
+use crate::store::Store;
 use crate::teams::{Teams, scenario};
 
 const SCENARIO: &str = include_str!("../fixtures/demo/scenario.yaml");
@@ -46,11 +46,6 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
         |_| {},
     )?;
     import(store, "late-events.csv", LATE_EVENTS)?;
-    store
-        .conn()
-        .execute_batch(
-            "INSERT INTO usage_events SELECT * FROM usage_events WHERE event_id = 'e-001'",
-        )
-        .map_err(query_error("cannot insert the demo's duplicate"))?;
+    store.repeat_event("e-001")?;
     Ok(day())
 }

@@ -13,11 +13,10 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use duckdb::params;
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
 use crate::ids::{self, shown};
-use crate::store::{Store, StoreError, query_error};
+use crate::store::{NewEvent, Store, StoreError};
 use crate::unique_keys::UniqueKeys;
 
 /// The columns of `usage_events` a file must have (`ingested_at` is optional).
@@ -553,73 +552,38 @@ fn without_panics<T>(read: impl FnOnce() -> T + std::panic::UnwindSafe) -> Resul
 }
 
 /// Stores the rows of several files in one transaction, each file's summary in order;
-/// event ids already stored, repeated in a file or in an earlier file are skipped.
+/// event ids already stored, repeated in a file or in an earlier file are skipped. A row
+/// without `ingested_at` is stamped `now`.
 pub fn store(
     store: &mut Store,
     files: &[Vec<EventRow>],
     now: DateTime<Utc>,
 ) -> Result<Vec<ImportSummary>, StoreError> {
-    let conn = store.conn_mut();
-    let tx = conn
-        .transaction()
-        .map_err(query_error("cannot start the import"))?;
-    let summaries = files
+    let events: Vec<Vec<NewEvent<'_>>> = files
         .iter()
-        .map(|rows| store_rows(&tx, rows, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    tx.commit()
-        .map_err(query_error("cannot commit the import"))?;
-    Ok(summaries)
-}
-
-/// Stores one file's rows inside the import's transaction.
-fn store_rows(
-    tx: &duckdb::Connection,
-    rows: &[EventRow],
-    now: DateTime<Utc>,
-) -> Result<ImportSummary, StoreError> {
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS import_staging (line BIGINT, event_id VARCHAR, ts_us BIGINT, key_id VARCHAR, model VARCHAR, input_tokens BIGINT, output_tokens BIGINT, ingested_us BIGINT);
-         DELETE FROM import_staging;",
-    )
-    .map_err(query_error("cannot stage the import"))?;
-    {
-        let mut appender = tx
-            .appender("import_staging")
-            .map_err(query_error("cannot stage the import"))?;
-        for row in rows {
-            appender
-                .append_row(params![
-                    row.line as i64,
-                    row.event_id,
-                    row.ts.timestamp_micros(),
-                    row.key_id,
-                    row.model,
-                    row.input_tokens,
-                    row.output_tokens,
-                    row.ingested_at.unwrap_or(now).timestamp_micros()
-                ])
-                .map_err(query_error("cannot stage the import"))?;
-        }
-        appender
-            .flush()
-            .map_err(query_error("cannot stage the import"))?;
-    }
-    let stored = tx
-        .execute(
-            "INSERT INTO usage_events
-             SELECT event_id, make_timestamp(ts_us)::TIMESTAMPTZ, key_id, model, input_tokens, output_tokens,
-                    make_timestamp(ingested_us)::TIMESTAMPTZ
-             FROM import_staging s
-             WHERE NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.event_id = s.event_id)
-             QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY line) = 1
-             ORDER BY line",
-            [],
-        )
-        .map_err(query_error("cannot store the events"))?;
-    Ok(ImportSummary {
-        read: rows.len(),
-        stored,
-        skipped: rows.len() - stored,
-    })
+        .map(|rows| {
+            rows.iter()
+                .map(|row| NewEvent {
+                    line: row.line,
+                    event_id: &row.event_id,
+                    ts: row.ts,
+                    key_id: &row.key_id,
+                    model: &row.model,
+                    input_tokens: row.input_tokens,
+                    output_tokens: row.output_tokens,
+                    ingested_at: row.ingested_at.unwrap_or(now),
+                })
+                .collect()
+        })
+        .collect();
+    let stored = store.import_events(&events)?;
+    Ok(files
+        .iter()
+        .zip(stored)
+        .map(|(rows, stored)| ImportSummary {
+            read: rows.len(),
+            stored,
+            skipped: rows.len() - stored,
+        })
+        .collect())
 }

@@ -3,12 +3,11 @@
 //! generated inside DuckDB, deterministically from their index.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use duckdb::params;
 use gatekeeper::{Region, Role};
 use rust_decimal::Decimal;
 
 use crate::calendar;
-use crate::store::{Store, StoreError, query_error};
+use crate::store::{Generated, Store, StoreError, SyntheticEvents};
 use crate::teams::Operation;
 
 /// The size of a synthetic store.
@@ -32,141 +31,111 @@ pub fn generate(
     shape: Shape,
     progress: &indicatif::ProgressBar,
 ) -> Result<(), StoreError> {
-    let what = "cannot generate the store";
     let setup: DateTime<Utc> = calendar::day_start(shape.last_day, Region::Overseas)
         - Duration::days(i64::from(shape.days) + 20);
-    let tx = store.conn_mut().transaction().map_err(query_error(what))?;
-    {
-        let mut users = tx.appender("users").map_err(query_error(what))?;
-        let mut teams = tx.appender("teams").map_err(query_error(what))?;
-        let mut records = tx.appender("team_records").map_err(query_error(what))?;
-        let mut keys = tx.appender("payg_keys").map_err(query_error(what))?;
-        let mut seq: i64 = 1;
-        let mut record = |team: &str,
-                          actor: &str,
-                          at: DateTime<Utc>,
-                          operation: Operation|
-         -> Result<(), StoreError> {
-            let payload = serde_json::to_string(&operation).map_err(|e| StoreError::Corrupt {
-                table: "team_records",
-                message: e.to_string(),
-            })?;
-            records
-                .append_row(params![seq, team, at, actor, operation.name(), payload])
-                .map_err(query_error(what))?;
-            seq += 1;
-            Ok(())
-        };
-        progress.set_length(shape.teams as u64);
-        for t in 0..shape.teams {
-            let team = format!("t{t}");
-            let region = if t % 2 == 0 {
-                Region::Overseas
-            } else {
-                Region::Domestic
-            };
-            let user = |m: usize| format!("u{t}_{m}");
-            for m in 0..shape.members {
-                users
-                    .append_row(params![user(m), region.as_str(), setup])
-                    .map_err(query_error(what))?;
-            }
-            teams
-                .append_row(params![team, region.as_str(), false, user(0), setup])
-                .map_err(query_error(what))?;
-            let seats = shape.members.div_ceil(2);
-            let mut at = setup;
-            let mut step = |op: Operation, actor: &str| {
-                at += Duration::seconds(1);
-                record(&team, actor, at, op)
-            };
-            for m in 1..shape.members {
-                step(
-                    Operation::Invite {
-                        team: team.clone(),
-                        user: user(m),
-                        role: Role::Reader,
-                    },
-                    &user(0),
-                )?;
-            }
-            step(
-                Operation::BuySubscription {
-                    team: team.clone(),
-                    tier: "plus".into(),
-                    seats: u32::try_from(seats).unwrap_or(1),
-                },
-                &user(0),
-            )?;
-            for m in 0..seats {
-                step(
-                    Operation::AssignSeat {
-                        team: team.clone(),
-                        tier: "plus".into(),
-                        user: user(m),
-                    },
-                    &user(0),
-                )?;
-            }
-            step(
-                Operation::TopUpCredits {
-                    team: team.clone(),
-                    amount: Decimal::from(100),
-                },
-                &user(0),
-            )?;
-            step(
-                Operation::TopUpWallet {
-                    team: team.clone(),
-                    amount: Decimal::from(100),
-                },
-                &user(0),
-            )?;
-            step(
-                Operation::CreatePaygKey {
-                    team: team.clone(),
-                    key: format!("k{t}"),
-                },
-                &user(0),
-            )?;
-            keys.append_row(params![format!("k{t}"), team, user(0), at])
-                .map_err(query_error(what))?;
-            progress.inc(1);
-        }
-    }
-    tx.execute(
-        "SELECT setval('record_seq', (SELECT max(seq) FROM team_records))",
-        [],
-    )
-    .ok();
-    progress.set_message(format!("{} events", shape.events));
     // Events over the days, in UTC; one in 20 uses the Team's pay-as-you-go key.
     let first = calendar::day_start(shape.last_day, Region::Overseas)
         - Duration::days(i64::from(shape.days) - 1);
-    let span_us = i64::from(shape.days) * 86_400_000_000;
-    tx.execute(
-        "INSERT INTO usage_events
-         SELECT 'g' || i,
-                make_timestamp(? + (hash(i) % ?)::BIGINT)::TIMESTAMPTZ,
-                CASE WHEN i % 20 = 0 THEN 'k' || (i // 20) % ?
-                     ELSE 'tp:t' || (hash(i * 7) % ?) || ':u' || (hash(i * 7) % ?) || '_' || (hash(i * 13) % ?) END,
-                CASE WHEN i % 3 = 0 THEN 'MiniMax-M2-Lite' ELSE 'MiniMax-M2' END,
-                (100 + hash(i * 17) % 20000)::BIGINT,
-                (50 + hash(i * 19) % 5000)::BIGINT,
-                make_timestamp(? + (hash(i) % ?)::BIGINT)::TIMESTAMPTZ
-         FROM range(?) t(i)",
-        params![
-            first.timestamp_micros(),
-            span_us,
-            shape.teams as i64,
-            shape.teams as i64,
-            shape.teams as i64,
-            shape.members as i64,
-            first.timestamp_micros(),
-            span_us,
-            shape.events as i64
-        ],
+    let events = SyntheticEvents {
+        count: shape.events as i64,
+        first_us: first.timestamp_micros(),
+        span_us: i64::from(shape.days) * 86_400_000_000,
+        teams: shape.teams as i64,
+        members: shape.members as i64,
+    };
+    store.generate(
+        |generated| {
+            progress.set_length(shape.teams as u64);
+            for t in 0..shape.teams {
+                team(generated, t, shape.members, setup)?;
+                progress.inc(1);
+            }
+            progress.set_message(format!("{} events", shape.events));
+            Ok(())
+        },
+        events,
     )
-    .map_err(query_error(what))?;
-    tx.commit().map_err(query_error(what))
+}
+
+/// Appends the Team `t<t>`: its members, their invitations, a subscription with a seat for
+/// half of them, top-ups and a pay-as-you-go key.
+fn team(
+    generated: &mut Generated<'_>,
+    t: usize,
+    members: usize,
+    setup: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let team = format!("t{t}");
+    let region = if t.is_multiple_of(2) {
+        Region::Overseas
+    } else {
+        Region::Domestic
+    };
+    let user = |m: usize| format!("u{t}_{m}");
+    for m in 0..members {
+        generated.user(&user(m), region, setup)?;
+    }
+    generated.team(&team, region, &user(0), setup)?;
+    let seats = members.div_ceil(2);
+    let mut at = setup;
+    let mut step = |generated: &mut Generated<'_>, operation: Operation| {
+        at += Duration::seconds(1);
+        let payload = serde_json::to_string(&operation).map_err(|e| StoreError::Corrupt {
+            table: "team_records",
+            message: e.to_string(),
+        })?;
+        generated.record(&team, at, &user(0), operation.name(), &payload)?;
+        Ok::<_, StoreError>(at)
+    };
+    for m in 1..members {
+        step(
+            generated,
+            Operation::Invite {
+                team: team.clone(),
+                user: user(m),
+                role: Role::Reader,
+            },
+        )?;
+    }
+    step(
+        generated,
+        Operation::BuySubscription {
+            team: team.clone(),
+            tier: "plus".into(),
+            seats: u32::try_from(seats).unwrap_or(1),
+        },
+    )?;
+    for m in 0..seats {
+        step(
+            generated,
+            Operation::AssignSeat {
+                team: team.clone(),
+                tier: "plus".into(),
+                user: user(m),
+            },
+        )?;
+    }
+    step(
+        generated,
+        Operation::TopUpCredits {
+            team: team.clone(),
+            amount: Decimal::from(100),
+        },
+    )?;
+    step(
+        generated,
+        Operation::TopUpWallet {
+            team: team.clone(),
+            amount: Decimal::from(100),
+        },
+    )?;
+    let key = format!("k{t}");
+    let created = step(
+        generated,
+        Operation::CreatePaygKey {
+            team: team.clone(),
+            key: key.clone(),
+        },
+    )?;
+    generated.payg_key(&key, &team, &user(0), created)
 }

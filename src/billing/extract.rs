@@ -1,210 +1,75 @@
-//! Reads the events a billing day settles: selected in DuckDB, keyed by the run's integer
-//! codes, and streamed as Arrow batches into polars.
+//! Reads the events a billing day settles: selected by the store (keyed by the run's integer
+//! codes) and streamed as Arrow batches into polars.
 
 use chrono::NaiveDate;
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::{Connection, params};
 use polars::prelude::DataFrame;
 
 use super::arrow_bridge;
 use super::lookup::Lookup;
-use crate::calendar;
-use crate::store::{Store, StoreError, query_error};
+use crate::store::{RunCodes, Settlement, Store, StoreError};
 
 /// Rows per chunk of events handed to polars.
 pub const CHUNK_ROWS: usize = 1 << 20;
 
-/// DuckDB's memory for the run's queries and `run_events`; beyond it, DuckDB spills to disk.
-const DUCKDB_MEMORY_LIMIT: &str = "1GB";
-
-/// The columns classification needs of each event, as integers: its id only as a hash.
-const LEAN_COLUMNS: [&str; 7] = [
-    "ts_us",
-    "key_code",
-    "model_code",
-    "input_tokens",
-    "output_tokens",
-    "usage_day",
-    "id_hash",
-];
-
-/// The events a run settles: copied once into the temporary table `run_events` (DuckDB fills it
-/// in parallel, faster than streaming the query), then read from there as Arrow into polars.
+/// The events a run settles, read as polars frames.
 pub struct DayEvents<'a> {
-    store: &'a Store,
-    /// The highest rowid the run sees.
-    max_rowid: i64,
-    /// The first billed day, and the highest rowid any run settled (`-1`: none).
-    settled_from: i64,
-    settled_all: i64,
-    /// The day has no event to settle: no temporary table was made, nothing is read.
-    empty: bool,
+    settlement: Settlement<'a>,
 }
 
 impl<'a> DayEvents<'a> {
-    /// Loads the run's codes into temporary tables, fixes the rows the run sees, and copies the
-    /// events to settle on `day` into `run_events`.
+    /// Has the store select the events to settle on `day`, keyed by `lookup`'s codes.
     pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
-        let what = "cannot prepare the usage events";
-        let conn = store.conn();
-        let max_rowid: i64 = conn
-            .query_row(
-                "SELECT coalesce(max(rowid), -1) FROM usage_events",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(query_error(what))?;
-        if nothing_to_settle(conn, day).map_err(query_error(what))? {
-            return Ok(DayEvents {
-                store,
-                max_rowid,
-                settled_from: 0,
-                settled_all: -1,
-                empty: true,
-            });
-        }
-        let tables = TEMPORARY_TABLES
-            .map(|(table, columns)| format!("CREATE OR REPLACE TEMP TABLE {table} ({columns});"));
-        conn.execute_batch(&format!(
-            "SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'; {}",
-            tables.concat()
-        ))
-        .map_err(query_error(what))?;
-        let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
-        {
-            let mut keys = temp("run_keys").map_err(query_error(what))?;
-            for (code, key) in lookup.keys.iter().enumerate() {
-                keys.append_row(params![key.id, code, key.offset_us])
-                    .map_err(query_error(what))?;
-            }
-            let mut teams = temp("run_teams").map_err(query_error(what))?;
-            for (team, offset_us) in &lookup.teams {
-                teams
-                    .append_row(params![team, offset_us])
-                    .map_err(query_error(what))?;
-            }
-            let mut models = temp("run_models").map_err(query_error(what))?;
-            for (code, model) in lookup.models.iter().enumerate() {
-                models
-                    .append_row(params![model, code])
-                    .map_err(query_error(what))?;
-            }
-        }
-        let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
-        let events = DayEvents {
-            store,
-            max_rowid,
-            settled_from,
-            settled_all,
-            empty: false,
+        let codes = RunCodes {
+            keys: lookup
+                .keys
+                .iter()
+                .map(|key| (key.id.as_str(), key.offset_us))
+                .collect(),
+            teams: lookup
+                .teams
+                .iter()
+                .map(|(team, offset_us)| (team.as_str(), *offset_us))
+                .collect(),
+            models: lookup.models.iter().map(String::as_str).collect(),
         };
-        // Row order does not matter here: dropping it lets DuckDB fill the table in parallel.
-        conn.execute_batch(&format!(
-            "SET preserve_insertion_order = false;
-             CREATE OR REPLACE TEMP TABLE run_events AS {settlement}
-             SELECT row_id, ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
-                    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash
-             FROM settled
-             WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= {day});
-             RESET preserve_insertion_order;",
-            settlement = events.settlement(&events.unsettled_only(day)),
-            day = calendar::day_number(day),
-        ))
-        .map_err(query_error(what))?;
-        Ok(events)
-    }
-
-    /// A filter that leaves out, cheaply, rows the runs so far have settled for sure: a row
-    /// the latest run saw can be unsettled only if its usage day was after that run's day,
-    /// that is (billed days being one unbroken run, B18) on `day`, so its time falls in
-    /// `day` in some zone.
-    fn unsettled_only(&self, day: NaiveDate) -> String {
-        let (from, to) = calendar::day_span(day);
-        format!(
-            "AND (e.rowid > {} OR (e.ts >= make_timestamp({})::TIMESTAMPTZ AND e.ts < make_timestamp({})::TIMESTAMPTZ))",
-            self.settled_all,
-            from.timestamp_micros(),
-            to.timestamp_micros()
-        )
+        Ok(DayEvents {
+            settlement: store.settlement(day, &codes)?,
+        })
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
     pub fn max_rowid(&self) -> i64 {
-        self.max_rowid
-    }
-
-    /// Every event the run sees (`rowid <= max_rowid`, narrowed by `filter`) as `settled`,
-    /// with the highest rowid of the runs that settled events of its usage day:
-    /// from `run_settled` for days from the first billed day to the last, every run's before
-    /// that and for an event without a usage day, `-1` after. An event is settled when a run's
-    /// day covers its usage day and that run had seen its row (`usage_events` is append-only:
-    /// rowids grow with insertion). Keys and models become the run's integer codes (`-1`: not
-    /// known); the usage day is the day in the key's Team's zone (B3), the Team coming from the
-    /// key, else from `payg_keys` or the Token Plan Key's id, and in UTC for a key of no known
-    /// Team: no run settles an event before its usage day.
-    fn settlement(&self, filter: &str) -> String {
-        let DayEvents {
-            max_rowid,
-            settled_from,
-            settled_all,
-            ..
-        } = self;
-        format!(
-            "WITH events AS (
-                SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
-                       coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
-                       coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
-                       e.input_tokens, e.output_tokens,
-                       (epoch_us(e.ts) + coalesce(k.offset_us, t.offset_us, 0)) // 86400000000 AS usage_day
-                FROM usage_events e
-                LEFT JOIN run_keys k ON k.key_id = e.key_id
-                LEFT JOIN run_models m ON m.model = e.model
-                LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
-                LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
-                    coalesce(p.team_id, CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END) END
-                WHERE e.rowid <= {max_rowid} {filter}
-            ), settled AS (
-                SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < {settled_from}
-                                                  THEN {settled_all} ELSE -1 END) AS settled_upto
-                FROM events x LEFT JOIN run_settled s ON s.usage_day = x.usage_day
-            )"
-        )
+        self.settlement.max_rowid()
     }
 
     /// Streams the events to settle to `each_chunk`, about `chunk_rows` rows per frame, with
-    /// the columns of [`LEAN_COLUMNS`]; returns how many were read. `each_chunk` runs on a
-    /// thread of its own, one chunk behind: DuckDB reads the next chunk while polars reduces
-    /// this one.
+    /// the columns of [`crate::store::LEAN_COLUMNS`]; returns how many were read. `each_chunk`
+    /// runs on a thread of its own, one chunk behind: DuckDB reads the next chunk while polars
+    /// reduces this one.
     pub fn stream<E: From<StoreError> + Send>(
         &self,
         chunk_rows: usize,
         each_chunk: impl FnMut(DataFrame) -> Result<(), E> + Send,
     ) -> Result<u64, E> {
-        if self.empty {
-            return Ok(0);
-        }
-        let what = "cannot read usage events";
-        let sql = format!("SELECT {} FROM run_events", lean("run_events"));
-        let mut stmt = self.store.conn().prepare(&sql).map_err(query_error(what))?;
-        let stream = stmt.stream_arrow([]).map_err(query_error(what))?;
         std::thread::scope(|scope| {
             let (chunks, received) = std::sync::mpsc::sync_channel(1);
             let reducer = scope.spawn(move || received.into_iter().try_for_each(each_chunk));
             let read = (|| -> Result<u64, E> {
                 let (mut events, mut batches, mut rows) = (0, Vec::new(), 0);
-                for batch in stream {
-                    let batch = batch.map_err(query_error(what))?;
+                self.settlement.each_batch(|batch| -> Result<bool, E> {
                     events += batch.num_rows() as u64;
                     rows += batch.num_rows();
                     batches.push(batch);
                     if rows >= chunk_rows {
                         if chunks.send(frame(&std::mem::take(&mut batches))?).is_err() {
                             // The reducer failed; its error is the one to report.
-                            return Ok(events);
+                            return Ok(false);
                         }
                         rows = 0;
                     }
-                }
+                    Ok(true)
+                })?;
                 if !batches.is_empty() {
                     // An error here means the reducer failed, and is reported below.
                     let _ = chunks.send(frame(&batches)?);
@@ -224,197 +89,30 @@ impl<'a> DayEvents<'a> {
     /// twice, and returns them with the columns of [`DayEvents::stream`]; `None` when there are
     /// none. Later reads flag them in a `duplicate` column.
     pub fn duplicates(&self, hashes_seen_twice: &[u64]) -> Result<Option<DataFrame>, StoreError> {
-        if self.empty {
-            return Ok(None);
-        }
-        let what = "cannot find duplicate events";
-        let conn = self.store.conn();
-        fill(conn, "run_id_hashes", hashes_seen_twice).map_err(query_error(what))?;
-        let mut found = 0;
-        if !hashes_seen_twice.is_empty() {
-            // An earlier event of the run has the id (B12 order; the same id and instant fall
-            // back to insertion order).
-            found += conn
-                .execute(
-                    "INSERT INTO run_duplicates
-                     SELECT r.row_id FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
-                     WHERE r.id_hash IN (SELECT id_hash FROM run_id_hashes)
-                     QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY r.ts_us NULLS LAST, r.row_id) > 1",
-                    [],
-                )
-                .map_err(query_error(what))?;
-        }
-        if self.settled_all >= 0 {
-            // A settled event has the id. Only earlier rows whose id hash one of the run's
-            // events has are looked at closely (settlement, then the ids themselves).
-            let settlement = self.settlement(&format!(
-                "AND e.rowid <= {} AND e.event_id IS NOT NULL
-                 AND hash(e.event_id) IN (SELECT id_hash FROM run_events)",
-                self.settled_all
-            ));
-            found += conn
-                .execute(
-                    &format!(
-                        "INSERT INTO run_duplicates {settlement},
-                         seen AS (SELECT event_id FROM settled WHERE row_id <= settled_upto),
-                         candidates AS (SELECT row_id FROM run_events
-                                        WHERE id_hash IN (SELECT hash(event_id) FROM seen))
-                         SELECT c.row_id FROM candidates c JOIN usage_events e ON e.rowid = c.row_id
-                         WHERE e.event_id IN (SELECT event_id FROM seen)
-                           AND c.row_id NOT IN (SELECT row_id FROM run_duplicates)"
-                    ),
-                    [],
-                )
-                .map_err(query_error(what))?;
-        }
-        if found == 0 {
-            return Ok(None);
-        }
-        self.read(
-            &format!(
-                "SELECT {} FROM run_events WHERE row_id IN (SELECT row_id FROM run_duplicates)",
-                lean("run_events")
-            ),
-            what,
-        )
+        frame_of(&self.settlement.duplicates(hashes_seen_twice)?)
     }
 
     /// The events to settle of `keys`, with the columns of [`DayEvents::stream`], `row_id`,
     /// and `duplicate`.
     pub fn of_keys(&self, keys: &[u32]) -> Result<Option<DataFrame>, StoreError> {
-        if self.empty {
-            return Ok(None);
-        }
-        let what = "cannot read the usage events of seats over quota";
-        fill(self.store.conn(), "run_seat_keys", keys).map_err(query_error(what))?;
-        self.read(
-            &format!(
-                "SELECT row_id, {}, row_id IN (SELECT row_id FROM run_duplicates) AS duplicate
-                 FROM run_events WHERE key_code IN (SELECT key_code FROM run_seat_keys)",
-                lean("run_events")
-            ),
-            what,
-        )
+        frame_of(&self.settlement.of_keys(keys)?)
     }
 
     /// `row_id, event_id` of the events `rows`.
     pub fn event_ids(&self, rows: &[i64]) -> Result<DataFrame, StoreError> {
-        let what = "cannot read event ids";
-        fill(self.store.conn(), "run_rows", rows).map_err(query_error(what))?;
-        let ids = self.read(
-            "SELECT rowid AS row_id, event_id FROM usage_events
-             WHERE rowid IN (SELECT row_id FROM run_rows)",
-            what,
-        )?;
-        ids.ok_or_else(|| StoreError::Corrupt {
+        frame_of(&self.settlement.event_ids(rows)?)?.ok_or_else(|| StoreError::Corrupt {
             table: "usage_events",
             message: format!("{} event ids are missing", rows.len()),
         })
     }
-
-    /// The rows of `sql` as one frame.
-    fn read(&self, sql: &str, what: &str) -> Result<Option<DataFrame>, StoreError> {
-        let mut stmt = self.store.conn().prepare(sql).map_err(query_error(what))?;
-        let batches: Vec<RecordBatch> = stmt
-            .stream_arrow([])
-            .map_err(query_error(what))?
-            .collect::<Result<_, _>>()
-            .map_err(query_error(what))?;
-        if batches.is_empty() {
-            return Ok(None);
-        }
-        frame(&batches).map(Some)
-    }
 }
 
-/// The run's temporary tables made empty, with their columns; `run_events` is made from a
-/// query.
-const TEMPORARY_TABLES: [(&str, &str); 8] = [
-    (
-        "run_keys",
-        "key_id VARCHAR, key_code INTEGER, offset_us BIGINT",
-    ),
-    ("run_teams", "team_id VARCHAR, offset_us BIGINT"),
-    ("run_models", "model VARCHAR, model_code INTEGER"),
-    ("run_seat_keys", "key_code INTEGER"),
-    ("run_settled", "usage_day BIGINT, upto BIGINT"),
-    ("run_id_hashes", "id_hash UBIGINT"),
-    ("run_duplicates", "row_id BIGINT"),
-    ("run_rows", "row_id BIGINT"),
-];
-
-impl Drop for DayEvents<'_> {
-    /// Frees the run's temporary tables and DuckDB's memory setting, so a long-lived store
-    /// (a service calling the library) does not keep a day's events in memory. Best effort:
-    /// they go with the connection anyway.
-    fn drop(&mut self) {
-        if self.empty {
-            return;
-        }
-        let tables =
-            TEMPORARY_TABLES.map(|(table, _)| format!("DROP TABLE IF EXISTS temp.{table};"));
-        let _ = self.store.conn().execute_batch(&format!(
-            "{} DROP TABLE IF EXISTS temp.run_events; RESET memory_limit;",
-            tables.concat()
-        ));
+/// The batches as one frame; `None` for no batch.
+fn frame_of(batches: &[RecordBatch]) -> Result<Option<DataFrame>, StoreError> {
+    if batches.is_empty() {
+        return Ok(None);
     }
-}
-
-/// [`LEAN_COLUMNS`] of `table`.
-fn lean(table: &str) -> String {
-    LEAN_COLUMNS
-        .map(|column| format!("{table}.{column}"))
-        .join(", ")
-}
-
-/// Replaces the rows of a one-column temporary table.
-fn fill<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckdb::Result<()> {
-    conn.execute(&format!("DELETE FROM {table}"), [])?;
-    let mut appender = conn.appender_to_catalog_and_db(table, "temp", "main")?;
-    for value in values {
-        appender.append_row([value])?;
-    }
-    Ok(())
-}
-
-/// Whether the next day to bill, `day`, has no event to settle: no row arrived since the
-/// latest run, and no row's time falls on `day` in any zone. (Billed days form one unbroken
-/// run, so an event the latest run saw but did not settle is one of a later usage day.)
-fn nothing_to_settle(conn: &Connection, day: NaiveDate) -> duckdb::Result<bool> {
-    let (from, to) = calendar::day_span(day);
-    conn.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM usage_events WHERE rowid > (
-                    SELECT coalesce(max(max_rowid), -1) FROM billing_runs))
-            AND NOT EXISTS (SELECT 1 FROM usage_events WHERE ts >= ? AND ts < ?)",
-        params![from, to],
-        |r| r.get(0),
-    )
-}
-
-/// Fills `run_settled` with, for each day from the first billed day to the last, the highest
-/// rowid of the runs of that day or later; returns the first day and every run's highest rowid
-/// (`0` and `-1` before any run).
-fn load_settled(conn: &Connection) -> duckdb::Result<(i64, i64)> {
-    let runs: Vec<(i64, i64)> = conn
-        .prepare("SELECT day_number, max_rowid FROM billing_runs ORDER BY day_number")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<duckdb::Result<_>>()?;
-    let (Some(&(first, _)), Some(&(last, _))) = (runs.first(), runs.last()) else {
-        return Ok((0, -1));
-    };
-    let index = |day: i64| usize::try_from(day - first).unwrap_or(0);
-    let mut upto = vec![-1; index(last) + 1];
-    for (day, max_rowid) in runs {
-        upto[index(day)] = upto[index(day)].max(max_rowid);
-    }
-    for i in (0..upto.len() - 1).rev() {
-        upto[i] = upto[i].max(upto[i + 1]);
-    }
-    let mut table = conn.appender_to_catalog_and_db("run_settled", "temp", "main")?;
-    for (day, upto) in (first..).zip(&upto) {
-        table.append_row(params![day, upto])?;
-    }
-    Ok((first, upto[0]))
+    frame(batches).map(Some)
 }
 
 /// The batches as one frame, each column in one contiguous chunk: DuckDB's batches are small
@@ -440,14 +138,7 @@ mod tests {
     /// A store with `n` events of an unknown key, prepared for a run.
     fn store_with_events(n: usize) -> Store {
         let store = Store::open_in_memory().unwrap();
-        store
-            .conn()
-            .execute_batch(&format!(
-                "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
-                 SELECT 'e' || i, TIMESTAMPTZ '2026-11-23 10:00:00+00', 'k', 'm', 1, 1
-                 FROM range({n}) t(i)"
-            ))
-            .unwrap();
+        store.insert_test_events(n);
         store
     }
 
@@ -485,29 +176,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(calls, 1);
         assert!(error.to_string().contains("reducer failed"), "{error}");
-    }
-
-    #[test]
-    fn a_run_leaves_no_temporary_tables_behind() {
-        let store = store_with_events(1);
-        let temporary = || -> i64 {
-            store
-                .conn()
-                .query_row(
-                    "SELECT count(*) FROM duckdb_tables() WHERE temporary",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
-        let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
-        assert_eq!(
-            temporary(),
-            TEMPORARY_TABLES.len() as i64 + 1,
-            "and run_events"
-        );
-        drop(events);
-        assert_eq!(temporary(), 0);
     }
 }

@@ -1,9 +1,13 @@
 //! The DuckDB store: schema and migrations, appends, and one-Team reads.
 
+mod events;
+mod generate;
 mod migrations;
 mod nightly;
 mod records;
 mod runs;
+mod settle;
+mod sql;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -15,10 +19,13 @@ use duckdb::{AccessMode, Config, Connection, OptionalExt, params};
 use gatekeeper::Region;
 use rust_decimal::Decimal;
 
+pub use events::NewEvent;
+pub use generate::{Generated, SyntheticEvents};
 pub use migrations::MIGRATIONS;
 pub use nightly::{Attempt, Unsettled};
 pub use records::{Creates, Entry, StepIdentity, StoredRecord};
 pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
+pub use settle::{LEAN_COLUMNS, RunCodes, Settlement};
 
 /// A store that can't be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -328,8 +335,8 @@ impl Store {
         })
     }
 
-    /// The connection, for the modules that read and write their own tables.
-    pub(crate) fn conn(&self) -> &Connection {
+    /// The connection, for the store's own modules.
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -339,7 +346,7 @@ impl Store {
     }
 
     /// The connection, for transactions.
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+    fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 

@@ -6,17 +6,20 @@ use duckdb::{OptionalExt, params};
 use gatekeeper::Region;
 use serde::Serialize;
 
+use super::sql::{team_of_key, usage_day};
 use super::{Store, StoreError, query_error, query_row, stored_region};
 use crate::calendar;
 
-/// Each usage event with the region of its key's Team (`NULL` for a key of no known Team),
-/// the Team found from `payg_keys` or the Token Plan Key id `tp:TEAM:USER`.
-const EVENT_REGIONS: &str = "
-    SELECT e.rowid AS row_id, e.ts, t.region
-    FROM usage_events e
-    LEFT JOIN payg_keys p ON p.key_id = e.key_id
-    LEFT JOIN teams t ON t.team_id = coalesce(p.team_id,
-        CASE WHEN e.key_id LIKE 'tp:%:%' THEN split_part(e.key_id, ':', 2) END)";
+/// Each usage event with the region of its key's Team (`NULL` for a key of no known Team).
+fn event_regions() -> String {
+    format!(
+        "SELECT e.rowid AS row_id, e.ts, t.region
+         FROM usage_events e
+         LEFT JOIN payg_keys p ON p.key_id = e.key_id
+         LEFT JOIN teams t ON t.team_id = {}",
+        team_of_key("e.key_id", "p.team_id")
+    )
+}
 
 /// Usage events no billing run has settled yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,13 +102,16 @@ impl Store {
             None => (i64::MIN, -1),
         };
         let offset = calendar::zone(Region::Domestic).local_minus_utc();
+        let usage_day = usage_day(
+            "ts",
+            &format!("CASE WHEN region = 'domestic' THEN {offset}::BIGINT * 1000000 ELSE 0 END"),
+        );
+        let event_regions = event_regions();
         let (count, oldest, late): (i64, Option<i64>, i64) = query_row(
             &self.conn,
             &format!(
                 "WITH e AS (
-                     SELECT row_id, (epoch_us(ts) + CASE WHEN region = 'domestic'
-                         THEN {offset}::BIGINT * 1000000 ELSE 0 END) // 86400000000 AS usage_day
-                     FROM ({EVENT_REGIONS}))
+                     SELECT row_id, {usage_day} AS usage_day FROM ({event_regions}))
                  SELECT count(*), min(usage_day), count(*) FILTER (WHERE usage_day <= ?)
                  FROM e WHERE row_id > ? OR usage_day > ?"
             ),
