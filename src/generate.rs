@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::calendar;
 use crate::store::{Store, StoreError, query_error};
-use crate::teams::Operation;
+use crate::teams::{Operation, Seats, TopUp};
 
 /// The size of a synthetic store.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,8 @@ pub fn generate(
             seq += 1;
             Ok(())
         };
+        #[expect(clippy::expect_used, reason = "100 is a positive whole amount")]
+        let hundred = TopUp::new(Decimal::ONE_HUNDRED).expect("a valid top-up");
         progress.set_length(shape.teams as u64);
         for t in 0..shape.teams {
             let team = format!("t{t}");
@@ -94,7 +96,10 @@ pub fn generate(
                 Operation::BuySubscription {
                     team: team.clone(),
                     tier: "plus".into(),
-                    seats: u32::try_from(seats).unwrap_or(1),
+                    seats: u32::try_from(seats)
+                        .ok()
+                        .and_then(|seats| Seats::new(seats).ok())
+                        .unwrap_or(Seats::ONE),
                 },
                 &user(0),
             )?;
@@ -111,14 +116,14 @@ pub fn generate(
             step(
                 Operation::TopUpCredits {
                     team: team.clone(),
-                    amount: Decimal::from(100),
+                    amount: hundred,
                 },
                 &user(0),
             )?;
             step(
                 Operation::TopUpWallet {
                     team: team.clone(),
-                    amount: Decimal::from(100),
+                    amount: hundred,
                 },
                 &user(0),
             )?;

@@ -251,11 +251,12 @@ impl TeamState {
                 }
             }
             Operation::BuySubscription { tier, seats, .. } => {
+                let seats = seats.get();
                 self.subscriptions.insert(
                     tier.clone(),
                     Subscription {
                         anchor: day,
-                        seats: (1..=*seats).collect(),
+                        seats: (1..=seats).collect(),
                         next_seat: seats + 1,
                         pending_removal: 0,
                         renewal_canceled: false,
@@ -265,8 +266,8 @@ impl TeamState {
             }
             Operation::AddSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
-                    let (_, new) = split_addition(sub.pending_removal, *seats);
-                    sub.pending_removal = sub.pending_removal.saturating_sub(*seats);
+                    let (_, new) = split_addition(sub.pending_removal, seats.get());
+                    sub.pending_removal = sub.pending_removal.saturating_sub(seats.get());
                     for _ in 0..new {
                         sub.seats.insert(sub.next_seat);
                         sub.next_seat += 1;
@@ -275,7 +276,7 @@ impl TeamState {
             }
             Operation::RemoveSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
-                    sub.pending_removal += seats;
+                    sub.pending_removal += seats.get();
                 }
             }
             Operation::CancelRenewal { tier, .. } => {
@@ -311,10 +312,11 @@ impl TeamState {
                 }
             }
             Operation::TopUpCredits { amount, .. } => {
-                self.credits_topped_up = checked_add(self.credits_topped_up, *amount, "Credits")?;
+                self.credits_topped_up =
+                    checked_add(self.credits_topped_up, amount.get(), "Credits")?;
             }
             Operation::TopUpWallet { amount, .. } => {
-                self.wallet_topped_up = checked_add(self.wallet_topped_up, *amount, "wallet")?;
+                self.wallet_topped_up = checked_add(self.wallet_topped_up, amount.get(), "wallet")?;
             }
             Operation::SetCreditsAccess { user, enabled, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
@@ -410,6 +412,7 @@ fn remove_seats(sub: &mut Subscription, count: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::teams::Seats;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -426,7 +429,7 @@ mod tests {
         let buy = Operation::BuySubscription {
             team: "acme".into(),
             tier: "plus".into(),
-            seats,
+            seats: Seats::new(seats).unwrap(),
         };
         team.apply("olga", &buy, t("2026-01-31T10:00:00Z")).unwrap();
         team
@@ -463,7 +466,7 @@ mod tests {
             &Operation::RemoveSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 2,
+                seats: Seats::new(2).unwrap(),
             },
             t("2026-02-10T00:00:00Z"),
         )
@@ -485,7 +488,7 @@ mod tests {
             &Operation::RemoveSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 3,
+                seats: Seats::new(3).unwrap(),
             },
             t("2026-02-01T00:00:00Z"),
         )
@@ -495,7 +498,7 @@ mod tests {
             &Operation::AddSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 4,
+                seats: Seats::new(4).unwrap(),
             },
             t("2026-02-02T00:00:00Z"),
         )
