@@ -211,9 +211,10 @@ impl Replayer {
             let cycle = sub.cycle(day);
             let (days, cycle_days) = (cycle.days_left(day), cycle.days());
             let per_cycle = money::mul(Decimal::from(seats), seat_price(&tier)?)?;
+            // A cycle is 28 to 31 days (B4); a zero divisor would be an error, not a default.
             let amount = money::div(
                 money::mul(per_cycle, Decimal::from(days))?,
-                Decimal::from(cycle_days.max(1)),
+                Decimal::from(cycle_days),
             )?;
             charges.push(StatementLine::Proration {
                 tier,
