@@ -420,7 +420,6 @@ pub fn state_from_facts(
             format!("key-{i}"),
             PaygKey {
                 creator: actor.to_owned(),
-                created_at: at,
                 deleted_at: None,
             },
         );

@@ -97,7 +97,6 @@ pub enum ApplyError {
     ClosedDay {
         /// The step's time.
         at: DateTime<Utc>,
-        /// The Team.
         team: String,
         /// The latest billed day.
         day: NaiveDate,
@@ -130,7 +129,6 @@ pub enum ApplyError {
         crate::ids::escaped(id), stored.actor, stored.at, crate::ids::escaped(&stored.payload)
     )]
     IdReused {
-        /// The id.
         id: String,
         /// The step stored with it.
         stored: StepIdentity,

@@ -21,7 +21,6 @@ pub enum Operation {
     CreateTeam {
         /// The Team id.
         team: String,
-        /// Its region.
         region: Region,
     },
     /// Invite a user.
@@ -51,40 +50,28 @@ pub enum Operation {
     /// Buy a tier's subscription.
     BuySubscription {
         team: String,
-        /// The tier.
         tier: String,
         seats: Seats,
     },
     /// Add seats.
     AddSeats {
         team: String,
-        /// The tier.
         tier: String,
         seats: Seats,
     },
     /// Remove seats (overseas: at the next renewal).
     RemoveSeats {
         team: String,
-        /// The tier.
         tier: String,
         seats: Seats,
     },
     /// Cancel a tier's renewal (domestic).
-    CancelRenewal {
-        team: String,
-        /// The tier.
-        tier: String,
-    },
+    CancelRenewal { team: String, tier: String },
     /// Restore a tier's renewal (always refused, D5).
-    RestoreRenewal {
-        team: String,
-        /// The tier.
-        tier: String,
-    },
+    RestoreRenewal { team: String, tier: String },
     /// Assign a seat of a tier.
     AssignSeat {
         team: String,
-        /// The tier.
         tier: String,
         /// The member.
         user: String,
@@ -122,11 +109,7 @@ pub enum Operation {
         key: String,
     },
     /// Delete a pay-as-you-go key.
-    DeletePaygKey {
-        team: String,
-        /// The key.
-        key: String,
-    },
+    DeletePaygKey { team: String, key: String },
 }
 
 fn overseas() -> Region {

@@ -12,21 +12,16 @@ pub enum ScenarioError {
     /// Not YAML.
     #[error("`{file}` is not a YAML list of steps")]
     Yaml {
-        /// The file.
         file: String,
         /// What the parser said.
         source: serde_yaml::Error,
     },
     /// YAML, but not a list.
     #[error("`{file}` is not a YAML list of steps: the top level must be a list (`- at: ...`)")]
-    NotAList {
-        /// The file.
-        file: String,
-    },
+    NotAList { file: String },
     /// One step is malformed.
     #[error("`{file}` step {step}")]
     Step {
-        /// The file.
         file: String,
         /// 1-based step number.
         step: usize,
@@ -50,7 +45,6 @@ pub enum StepError {
     /// A field that must be a string is not.
     #[error("`{field}` must be a string, not `{}`", escaped(value))]
     NotAString {
-        /// The field.
         field: &'static str,
         /// What it holds, as YAML.
         value: String,

@@ -77,8 +77,6 @@ impl Subscription {
 pub struct PaygKey {
     /// Who created it.
     pub creator: String,
-    /// When.
-    pub created_at: DateTime<Utc>,
     /// When it was deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
 }
@@ -88,14 +86,11 @@ pub struct PaygKey {
 pub struct Renewal {
     /// The renewal day.
     pub day: NaiveDate,
-    /// The tier.
     pub tier: String,
     /// Seats that renewed (0 when the tier ended).
     pub seats: u32,
     /// The cycle that starts.
     pub cycle: Cycle,
-    /// Members whose seats disappeared.
-    pub released: Vec<String>,
 }
 
 /// A Team's state at an instant.
@@ -103,7 +98,6 @@ pub struct Renewal {
 pub struct TeamState {
     /// The Team id.
     pub id: String,
-    /// Its region.
     pub region: Region,
     /// Whether it is a Default Team.
     pub is_default: bool,
@@ -196,14 +190,12 @@ impl TeamState {
                     break;
                 }
                 let cycle = sub.cycle(day);
-                let released = if sub.renewal_canceled || sub.pending_removal >= sub.seat_count() {
-                    let released = sub.holders.values().map(|h| h.user.clone()).collect();
+                if sub.renewal_canceled || sub.pending_removal >= sub.seat_count() {
                     self.subscriptions.remove(&tier);
-                    released
                 } else {
                     let removal = std::mem::take(&mut sub.pending_removal);
-                    remove_seats(sub, removal)
-                };
+                    remove_seats(sub, removal);
+                }
                 let seats = self
                     .subscriptions
                     .get(&tier)
@@ -213,7 +205,6 @@ impl TeamState {
                     tier: tier.clone(),
                     seats,
                     cycle,
-                    released,
                 });
                 cursor = day;
             }
@@ -328,7 +319,6 @@ impl TeamState {
                     key.clone(),
                     PaygKey {
                         creator: actor.to_owned(),
-                        created_at: at,
                         deleted_at: None,
                     },
                 );
@@ -362,7 +352,6 @@ pub struct Overflow {
     pub balance: &'static str,
     /// What was topped up before.
     pub topped_up: Decimal,
-    /// The amount.
     pub amount: Decimal,
 }
 
@@ -385,8 +374,8 @@ pub fn split_addition(pending: u32, added: u32) -> (u32, u32) {
 }
 
 /// Removes `count` seats at a renewal: free seats first, then held seats, most recently
-/// assigned first (B8). Returns the members released.
-fn remove_seats(sub: &mut Subscription, count: u32) -> Vec<String> {
+/// assigned first (B8).
+fn remove_seats(sub: &mut Subscription, count: u32) {
     let mut order: Vec<(Option<DateTime<Utc>>, u32)> = sub
         .seats
         .iter()
@@ -399,14 +388,10 @@ fn remove_seats(sub: &mut Subscription, count: u32) -> Vec<String> {
         (Some(_), None) => std::cmp::Ordering::Greater,
         (Some(x), Some(y)) => y.cmp(&x).then(b.1.cmp(&a.1)),
     });
-    let mut released = Vec::new();
     for (_, seat) in order.into_iter().take(count as usize) {
         sub.seats.remove(&seat);
-        if let Some(holder) = sub.holders.remove(&seat) {
-            released.push(holder.user);
-        }
+        sub.holders.remove(&seat);
     }
-    released
 }
 
 #[cfg(test)]
@@ -475,7 +460,7 @@ mod tests {
         assert_eq!(team.seat_count(), 3, "removed seats stay until the renewal");
         team.advance_to(t("2026-02-28T00:00:00Z"));
         assert_eq!(team.seat_count(), 1);
-        assert_eq!(team.renewals[0].released, vec!["cat", "bob"]);
+        assert_eq!((team.seat_of("cat"), team.seat_of("bob")), (None, None));
         assert_eq!(team.seat_of("ann"), Some(("plus", 1)));
         assert_eq!(team.renewals[0].cycle.days(), 31);
     }
