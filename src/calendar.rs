@@ -1,15 +1,16 @@
 //! Billing days and subscription cycles (B3, B4, B6).
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, Offset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, Utc};
 use gatekeeper::Region;
 
 /// The billing time zone of a region (B3): UTC overseas, UTC+08:00 domestic.
+#[expect(clippy::expect_used, reason = "0 and 8 hours are offsets within a day")]
 pub fn zone(region: Region) -> FixedOffset {
     let hours = match region {
         Region::Overseas => 0,
         Region::Domestic => 8,
     };
-    FixedOffset::east_opt(hours * 3600).unwrap_or(Utc.fix())
+    FixedOffset::east_opt(hours * 3600).expect("an offset within a day")
 }
 
 /// The billing day an instant falls in (B3).
@@ -39,11 +40,15 @@ pub fn from_day_number(days: i64) -> Option<NaiveDate> {
 /// The instants that fall on `day` in some region's billing zone: from the earliest zone's
 /// start to the latest zone's end, which is when the day has ended everywhere (B20).
 pub fn day_span(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let starts = Region::ALL.map(|region| day_start(day, region));
-    let ends = Region::ALL.map(|region| day_end(day, region));
-    (
-        starts.into_iter().min().unwrap_or(DateTime::<Utc>::MIN_UTC),
-        ends.into_iter().max().unwrap_or(DateTime::<Utc>::MAX_UTC),
+    let [first, rest @ ..] = Region::ALL;
+    rest.into_iter().fold(
+        (day_start(day, first), day_end(day, first)),
+        |(start, end), region| {
+            (
+                start.min(day_start(day, region)),
+                end.max(day_end(day, region)),
+            )
+        },
     )
 }
 
@@ -62,27 +67,34 @@ pub fn day_end(day: NaiveDate, region: Region) -> DateTime<Utc> {
 
 /// The `n`th renewal of a subscription bought on `anchor` (n = 0 is the purchase day), on the
 /// anchor's day of the month, clamped to the month's last day (B4).
+///
+/// Renewals are asked for up to a month after days that steps and billing reach, which are
+/// years from the end of `NaiveDate`'s calendar: leaving it is an invariant broken.
+#[expect(
+    clippy::expect_used,
+    reason = "a renewal a month after a reachable day is inside the calendar, and a month's day 1 and its last day exist"
+)]
 pub fn renewal(anchor: NaiveDate, n: u32) -> NaiveDate {
-    let first_of_month = anchor.with_day(1).unwrap_or(anchor);
-    let month = first_of_month
+    let month = anchor
+        .with_day(1)
+        .expect("every month has a day 1")
         .checked_add_months(Months::new(n))
-        .unwrap_or(NaiveDate::MAX);
-    let last = last_day_of_month(month);
-    month.with_day(anchor.day().min(last)).unwrap_or(month)
-}
-
-fn last_day_of_month(first: NaiveDate) -> u32 {
-    first
+        .expect("a renewal inside the calendar");
+    let last = month
         .checked_add_months(Months::new(1))
-        .and_then(|next| next.checked_sub_days(Days::new(1)))
-        .map_or(28, |d| d.day())
+        .and_then(|next| next.pred_opt())
+        .expect("a renewal's month ends inside the calendar")
+        .day();
+    month
+        .with_day(anchor.day().min(last))
+        .expect("a day of the month up to its last")
 }
 
-/// The cycle of a subscription bought on `anchor` that contains `day`: its index, start and
-/// end (the next renewal, exclusive).
+/// The cycle of a subscription bought on `anchor` that contains `day`: its start and end (the
+/// next renewal, exclusive).
 pub fn cycle_of(anchor: NaiveDate, day: NaiveDate) -> Cycle {
     let months = (day.year() - anchor.year()) * 12 + day.month() as i32 - anchor.month() as i32;
-    let mut n = u32::try_from(months.max(0)).unwrap_or(0);
+    let mut n = months.max(0).unsigned_abs();
     while n > 0 && renewal(anchor, n) > day {
         n -= 1;
     }
@@ -90,7 +102,6 @@ pub fn cycle_of(anchor: NaiveDate, day: NaiveDate) -> Cycle {
         n += 1;
     }
     Cycle {
-        index: n,
         start: renewal(anchor, n),
         end: renewal(anchor, n + 1),
     }
@@ -99,8 +110,6 @@ pub fn cycle_of(anchor: NaiveDate, day: NaiveDate) -> Cycle {
 /// One cycle of a subscription (B4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cycle {
-    /// 0 for the cycle that starts on the purchase day.
-    pub index: u32,
     /// Its first day (a renewal day).
     pub start: NaiveDate,
     /// The next renewal day (exclusive).
@@ -148,11 +157,11 @@ mod tests {
     fn b4_cycle_length_is_days_between_renewals() {
         let c = cycle_of(d("2026-01-31"), d("2026-02-28"));
         assert_eq!(
-            (c.index, c.start, c.end, c.days()),
-            (1, d("2026-02-28"), d("2026-03-31"), 31)
+            (c.start, c.end, c.days()),
+            (d("2026-02-28"), d("2026-03-31"), 31)
         );
         let c = cycle_of(d("2026-01-31"), d("2026-02-27"));
-        assert_eq!((c.index, c.days()), (0, 28));
+        assert_eq!((c.start, c.days()), (d("2026-01-31"), 28));
         assert_eq!(
             cycle_of(d("2026-11-23"), d("2026-12-22")).days_left(d("2026-12-22")),
             1

@@ -72,12 +72,11 @@ pub struct EventRow {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The file could not be read.
-    #[error("cannot read `{file}`: {message}")]
+    #[error("cannot read `{file}`")]
     Read {
-        /// The file.
         file: String,
-        /// Why.
-        message: String,
+        #[source]
+        source: ReadCause,
     },
     /// The extension names no supported format.
     #[error("`{file}`: unknown format; name files `.csv`, `.jsonl` (or `.ndjson`) or `.parquet`")]
@@ -134,10 +133,24 @@ pub fn read(path: &Path, now: DateTime<Utc>) -> Result<Vec<EventRow>, ImportErro
     }
 }
 
-fn read_error(file: &str) -> impl Fn(&dyn std::fmt::Display) -> ImportError + '_ {
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadCause {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// The Parquet reader gave up (it panics on some malformed files).
+    #[error("not a readable Parquet file ({0})")]
+    Parquet(String),
+}
+
+fn read_error<E: Into<ReadCause>>(file: &str) -> impl Fn(E) -> ImportError + '_ {
     move |e| ImportError::Read {
         file: file.to_owned(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -334,7 +347,7 @@ fn io_error(error: &csv::Error) -> Option<&io::Error> {
 }
 
 fn read_csv(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
-    let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
+    let handle = File::open(path).map_err(read_error(file))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(Bounded::new(handle, Some(b'"')));
@@ -346,7 +359,7 @@ fn read_csv(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, Impo
                     file: file.to_owned(),
                     rows: vec![too_long.row()],
                 },
-                None => read_error(file)(&e),
+                None => read_error(file)(e),
             });
         }
     };
@@ -359,7 +372,7 @@ fn read_csv(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, Impo
                 if let Some(io) = io_error(&e) {
                     match RecordTooLong::of(io) {
                         Some(too_long) => bad.push(too_long.row()),
-                        None => return Err(read_error(file)(&e)),
+                        None => return Err(read_error(file)(e)),
                     }
                     break;
                 }
@@ -415,7 +428,7 @@ fn json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>,
 }
 
 fn read_jsonl(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
-    let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
+    let handle = File::open(path).map_err(read_error(file))?;
     let lines = BufReader::new(Bounded::new(handle, None)).split(b'\n');
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
     for (i, bytes) in lines.enumerate() {
@@ -427,7 +440,7 @@ fn read_jsonl(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, Im
                     bad.push(too_long.row());
                     break;
                 }
-                None => return Err(read_error(file)(&e)),
+                None => return Err(read_error(file)(e)),
             },
         };
         let Ok(line_text) = std::str::from_utf8(&bytes) else {
@@ -462,10 +475,10 @@ fn read_jsonl(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, Im
 }
 
 fn read_parquet(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
-    let handle = File::open(path).map_err(|e| read_error(file)(&e))?;
+    let handle = File::open(path).map_err(read_error(file))?;
     let frame = without_panics(|| ParquetReader::new(handle).finish())
-        .map_err(|e| read_error(file)(&format!("not a readable Parquet file ({e})")))?
-        .map_err(|e| read_error(file)(&e))?;
+        .map_err(|e| read_error(file)(ReadCause::Parquet(e)))?
+        .map_err(read_error(file))?;
     let names: Vec<String> = frame
         .get_column_names()
         .iter()
@@ -480,7 +493,7 @@ fn read_parquet(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, 
             .any(|n| n == "ingested_at")
             .then_some("ingested_at"),
     ) {
-        let column = frame.column(name).map_err(|e| read_error(file)(&e))?;
+        let column = frame.column(name).map_err(read_error(file))?;
         let values: Vec<Option<String>> = match column.dtype() {
             DataType::Datetime(unit, _) => {
                 let per_second: i64 = match unit {
@@ -488,19 +501,15 @@ fn read_parquet(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, 
                     TimeUnit::Microseconds => 1_000_000,
                     TimeUnit::Milliseconds => 1_000,
                 };
-                let raw = column
-                    .cast(&DataType::Int64)
-                    .map_err(|e| read_error(file)(&e))?;
-                let raw = raw.i64().map_err(|e| read_error(file)(&e))?;
+                let raw = column.cast(&DataType::Int64).map_err(read_error(file))?;
+                let raw = raw.i64().map_err(read_error(file))?;
                 raw.iter()
                     .map(|v| v.map(|v| time_text(v, per_second)))
                     .collect()
             }
             _ => {
-                let text = column
-                    .cast(&DataType::String)
-                    .map_err(|e| read_error(file)(&e))?;
-                let text = text.str().map_err(|e| read_error(file)(&e))?;
+                let text = column.cast(&DataType::String).map_err(read_error(file))?;
+                let text = text.str().map_err(read_error(file))?;
                 text.iter().map(|v| v.map(str::to_owned)).collect()
             }
         };

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::calendar;
 use crate::store::{Generated, Store, StoreError, SyntheticEvents};
-use crate::teams::Operation;
+use crate::teams::{Operation, Seats, TopUp};
 
 /// The size of a synthetic store.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +77,8 @@ fn team(
     }
     generated.team(&team, region, &user(0), setup)?;
     let seats = members.div_ceil(2);
+    #[expect(clippy::expect_used, reason = "100 is a positive whole amount")]
+    let hundred = TopUp::new(Decimal::ONE_HUNDRED).expect("a valid top-up");
     let mut at = setup;
     let mut step = |generated: &mut Generated<'_>, operation: Operation| {
         at += Duration::seconds(1);
@@ -102,7 +104,10 @@ fn team(
         Operation::BuySubscription {
             team: team.clone(),
             tier: "plus".into(),
-            seats: u32::try_from(seats).unwrap_or(1),
+            seats: u32::try_from(seats)
+                .ok()
+                .and_then(|seats| Seats::new(seats).ok())
+                .unwrap_or(Seats::ONE),
         },
     )?;
     for m in 0..seats {
@@ -119,14 +124,14 @@ fn team(
         generated,
         Operation::TopUpCredits {
             team: team.clone(),
-            amount: Decimal::from(100),
+            amount: hundred,
         },
     )?;
     step(
         generated,
         Operation::TopUpWallet {
             team: team.clone(),
-            amount: Decimal::from(100),
+            amount: hundred,
         },
     )?;
     let key = format!("k{t}");

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use polars::prelude::{DataFrame, PolarsError, PolarsResult};
+use polars::prelude::{DataFrame, PolarsError};
 use rust_decimal::Decimal;
 
 use super::classify::{Classified, Outcome};
@@ -15,74 +15,112 @@ use crate::money;
 use crate::prices::{Currency, Prices};
 use crate::store::Spent;
 
-/// A column of a small result frame as values; a missing value is an error, never a default.
-fn values<T>(column: &str, values: impl Iterator<Item = Option<T>>) -> PolarsResult<Vec<T>> {
+/// A classified frame that can't be named or priced: a missing value is an error, never a
+/// default.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    /// A column is absent or of another type.
+    #[error("the classified usage has no column as expected")]
+    Column(#[from] PolarsError),
+    /// A null where a value is needed.
+    #[error("`{column}` is missing in row {row}")]
+    Missing { column: String, row: usize },
+    /// A negative event count.
+    #[error("`{column}` holds a negative count {count}")]
+    NegativeCount { column: String, count: i64 },
+    /// An outcome code [`Outcome`] does not have.
+    #[error("unknown outcome code {0}")]
+    UnknownOutcome(i32),
+    /// A line whose outcome funds no statement line (a quarantine or duplicate among usage).
+    #[error("a usage line has outcome `{0:?}`, which no balance pays")]
+    NotALine(Outcome),
+    /// A code the run's lookup does not have.
+    #[error("unknown {table} code {code}")]
+    UnknownCode {
+        /// What it codes: `key`, `user`, `tier`, `model` or `seat`.
+        table: &'static str,
+        code: i32,
+    },
+    /// A usage day number outside the calendar.
+    #[error("usage day number {0} is not a date")]
+    NotADate(i64),
+    /// Unfunded token sums beyond `i64`.
+    #[error("unfunded token sums overflow `i64`")]
+    SumsOverflow,
+    /// A key whose Team the run does not know.
+    #[error("key `{0}` has no Team")]
+    NoTeam(String),
+    /// A billed model without a price in the Team's currency.
+    #[error("model `{model}` has no price in {currency}")]
+    NoPrice { model: String, currency: Currency },
+}
+
+fn values<T>(
+    column: &str,
+    values: impl Iterator<Item = Option<T>>,
+) -> Result<Vec<T>, AssembleError> {
     values
         .enumerate()
         .map(|(row, value)| {
-            value.ok_or_else(|| {
-                PolarsError::ComputeError(format!("`{column}` is missing in row {row}").into())
+            value.ok_or_else(|| AssembleError::Missing {
+                column: column.to_owned(),
+                row,
             })
         })
         .collect()
 }
 
-fn i32s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i32>> {
+fn i32s(frame: &DataFrame, column: &str) -> Result<Vec<i32>, AssembleError> {
     values(column, frame.column(column)?.i32()?.iter())
 }
 
-fn i64s(frame: &DataFrame, column: &str) -> PolarsResult<Vec<i64>> {
+fn i64s(frame: &DataFrame, column: &str) -> Result<Vec<i64>, AssembleError> {
     values(column, frame.column(column)?.i64()?.iter())
 }
 
 /// Event counts: a negative count is an error.
-fn counts(frame: &DataFrame, column: &str) -> PolarsResult<Vec<u64>> {
+fn counts(frame: &DataFrame, column: &str) -> Result<Vec<u64>, AssembleError> {
     i64s(frame, column)?
         .into_iter()
-        .map(|n| {
-            u64::try_from(n).map_err(|_| {
-                PolarsError::ComputeError(format!("`{column}` holds a negative count {n}").into())
+        .map(|count| {
+            u64::try_from(count).map_err(|_| AssembleError::NegativeCount {
+                column: column.to_owned(),
+                count,
             })
         })
         .collect()
 }
 
-fn bools(frame: &DataFrame, column: &str) -> PolarsResult<Vec<bool>> {
+fn bools(frame: &DataFrame, column: &str) -> Result<Vec<bool>, AssembleError> {
     values(column, frame.column(column)?.bool()?.iter())
 }
 
-fn outcomes(frame: &DataFrame) -> PolarsResult<Vec<Outcome>> {
+fn outcomes(frame: &DataFrame) -> Result<Vec<Outcome>, AssembleError> {
     i32s(frame, "outcome")?
         .into_iter()
-        .map(|code| {
-            Outcome::of_code(code).ok_or_else(|| {
-                PolarsError::ComputeError(format!("unknown outcome code {code}").into())
-            })
-        })
+        .map(|code| Outcome::of_code(code).ok_or(AssembleError::UnknownOutcome(code)))
         .collect()
 }
 
-/// The entry a code names.
-fn named<T>(entries: &[T], code: i32) -> PolarsResult<&T> {
+/// The entry of `table` a code names.
+fn named<'a, T>(table: &'static str, entries: &'a [T], code: i32) -> Result<&'a T, AssembleError> {
     usize::try_from(code)
         .ok()
         .and_then(|i| entries.get(i))
-        .ok_or_else(|| PolarsError::ComputeError(format!("unknown code {code}").into()))
+        .ok_or(AssembleError::UnknownCode { table, code })
 }
 
-/// The usage day a day number names; one outside the calendar is an error, never a default.
-fn date(day_number: i64) -> PolarsResult<NaiveDate> {
-    crate::calendar::from_day_number(day_number).ok_or_else(|| {
-        PolarsError::ComputeError(format!("usage day number {day_number} is not a date").into())
-    })
+/// The usage day a day number names.
+fn date(day_number: i64) -> Result<NaiveDate, AssembleError> {
+    crate::calendar::from_day_number(day_number).ok_or(AssembleError::NotADate(day_number))
 }
 
 /// What one usage line sums: events, input and output tokens.
 type Sums = (u64, i64, i64);
 
 /// Adds `more` to `sums`; a count beyond its integer type is an error, never a wrapped value.
-fn add(sums: &mut Sums, more: Sums) -> PolarsResult<()> {
-    let overflow = || PolarsError::ComputeError("unfunded token sums overflow `i64`".into());
+fn add(sums: &mut Sums, more: Sums) -> Result<(), AssembleError> {
+    let overflow = || AssembleError::SumsOverflow;
     *sums = (
         sums.0.checked_add(more.0).ok_or_else(overflow)?,
         sums.1.checked_add(more.1).ok_or_else(overflow)?,
@@ -110,7 +148,6 @@ pub struct Aggregates {
     pub counts: BTreeMap<Outcome, u64>,
     /// Late events.
     pub late: u64,
-    /// Seat usage.
     pub seat_usage: Vec<SeatUsage>,
 }
 
@@ -140,8 +177,8 @@ impl Aggregates {
             i64s(frame, "output_tokens")?,
         );
         for (row, outcome) in outcomes(frame)?.into_iter().enumerate() {
-            let key = named(&lookup.keys, keys[row])?;
-            let user = named(&lookup.users, users[row])?;
+            let key = named("key", &lookup.keys, keys[row])?;
+            let user = named("user", &lookup.users, users[row])?;
             if outcome == Outcome::Unfunded {
                 let at = (key.team.as_str(), user.as_str(), key.id.as_str());
                 add(
@@ -150,13 +187,12 @@ impl Aggregates {
                 )?;
                 continue;
             }
-            let model = named(&lookup.models, models[row])?;
-            let currency = currency_of(&key.team).ok_or_else(|| {
-                PolarsError::ComputeError(format!("key `{}` has no Team", key.id).into())
-            })?;
+            let model = named("model", &lookup.models, models[row])?;
+            let currency =
+                currency_of(&key.team).ok_or_else(|| AssembleError::NoTeam(key.id.clone()))?;
             let line = Usage {
                 tier: tiers[row]
-                    .map(|tier| named(&lookup.tiers, tier).cloned())
+                    .map(|tier| named("tier", &lookup.tiers, tier).cloned())
                     .transpose()?,
                 user: user.clone(),
                 key: key.id.clone(),
@@ -173,8 +209,9 @@ impl Aggregates {
                         &key.team,
                         prices.usage_price(model, currency, input[row], output[row]),
                     )?
-                    .ok_or_else(|| {
-                        PolarsError::ComputeError(format!("model `{model}` has no price").into())
+                    .ok_or_else(|| AssembleError::NoPrice {
+                        model: model.clone(),
+                        currency,
                     })?;
                     super::replay::round(price)
                 },
@@ -182,7 +219,8 @@ impl Aggregates {
             usage.entry(&key.team).or_default().push(match outcome {
                 Outcome::Plan => StatementLine::Plan(line),
                 Outcome::Credits => StatementLine::Credits(line),
-                _ => StatementLine::Payg(line),
+                Outcome::Payg => StatementLine::Payg(line),
+                other => return Err(AssembleError::NotALine(other).into()),
             });
         }
         aggregates.usage = usage
@@ -220,7 +258,7 @@ impl Aggregates {
             .into_iter()
             .zip(i64s(frame, "tokens")?)
         {
-            let seat = named(&lookup.seats, seat)?;
+            let seat = named("seat", &lookup.seats, seat)?;
             aggregates.seat_usage.push(SeatUsage {
                 team: seat.team.clone(),
                 tier: seat.tier.clone(),
@@ -281,4 +319,39 @@ pub fn statement(
         unfunded,
         overdrawn,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_value_names_its_column_and_row() {
+        let missing = values("events", [Some(1), None].into_iter()).unwrap_err();
+        assert_eq!(missing.to_string(), "`events` is missing in row 1");
+        assert_eq!(
+            named::<String>("model", &[], 3).unwrap_err().to_string(),
+            "unknown model code 3"
+        );
+    }
+
+    #[test]
+    fn an_unpriced_model_or_a_key_without_a_team_is_a_billing_error_with_its_cause() {
+        let unpriced = BillingError::from(AssembleError::NoPrice {
+            model: "m1".into(),
+            currency: Currency::Usd,
+        });
+        assert_eq!(
+            crate::error_chain(&unpriced),
+            "cannot assemble the day's statements; nothing was written: model `m1` has no price in USD"
+        );
+        assert_eq!(
+            AssembleError::NoTeam("k1".into()).to_string(),
+            "key `k1` has no Team"
+        );
+        assert_eq!(
+            AssembleError::NotALine(Outcome::Duplicate).to_string(),
+            "a usage line has outcome `Duplicate`, which no balance pays"
+        );
+    }
 }

@@ -26,9 +26,7 @@ pub enum Funding {
 /// A key the replay knows.
 #[derive(Debug, Clone)]
 pub struct Key {
-    /// Its id.
     pub id: String,
-    /// Its Team.
     pub team: String,
     /// The Team's billing zone, as µs east of UTC (B3).
     pub offset_us: i64,
@@ -51,12 +49,11 @@ pub struct Interval {
     pub credits_access: bool,
 }
 
-/// One seat in one cycle: its quota and what earlier days used of it (B9, S4).
+/// One seat in one cycle, as the run codes it (B9, S4); its quota and earlier usage are in
+/// the seats frame.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SeatCycle {
-    /// The Team.
     pub team: String,
-    /// The tier.
     pub tier: String,
     /// The seat number.
     pub seat: i64,
@@ -312,12 +309,7 @@ pub enum LookupError {
     },
     /// A seat of a tier the price list does not price: its quota is unknown.
     #[error("Team `{team}` has a seat of tier `{tier}`, which the price list does not price")]
-    Unpriced {
-        /// The Team.
-        team: String,
-        /// The tier.
-        tier: String,
-    },
+    Unpriced { team: String, tier: String },
 }
 
 /// An index as a polars code.

@@ -26,7 +26,7 @@ pub struct RunMetrics {
     pub exit_status: i32,
     /// How long it took, in seconds.
     pub duration_seconds: f64,
-    /// Days billed and reproduced.
+    /// Days billed (not reproduced).
     pub days_billed: u64,
     /// Days reproduced (B15).
     pub days_reproduced: u64,

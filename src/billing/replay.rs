@@ -161,10 +161,10 @@ impl Replayer {
                     let cycle = calendar::cycle_of(calendar::billing_day(record.at, region), day);
                     charges.push(StatementLine::Subscription {
                         tier: tier.clone(),
-                        seats: *seats,
+                        seats: seats.get(),
                         period_start: cycle.start,
                         period_end: cycle.end,
-                        amount: round(money::mul(Decimal::from(*seats), seat_price(tier)?)?),
+                        amount: round(money::mul(Decimal::from(seats.get()), seat_price(tier)?)?),
                     });
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
@@ -172,7 +172,7 @@ impl Replayer {
                         .subscriptions
                         .get(tier)
                         .map_or(0, |s| s.pending_removal);
-                    let (_, new) = split_addition(pending, *seats);
+                    let (_, new) = split_addition(pending, seats.get());
                     *additions.entry(tier.clone()).or_default() += new;
                 }
                 Operation::TopUpCredits { .. } | Operation::TopUpWallet { .. } if today => {
@@ -211,9 +211,10 @@ impl Replayer {
             let cycle = sub.cycle(day);
             let (days, cycle_days) = (cycle.days_left(day), cycle.days());
             let per_cycle = money::mul(Decimal::from(seats), seat_price(&tier)?)?;
+            // A cycle is 28 to 31 days (B4); a zero divisor would be an error, not a default.
             let amount = money::div(
                 money::mul(per_cycle, Decimal::from(days))?,
-                Decimal::from(cycle_days.max(1)),
+                Decimal::from(cycle_days),
             )?;
             charges.push(StatementLine::Proration {
                 tier,

@@ -108,6 +108,9 @@ pub enum BillingError {
     /// The aggregation failed.
     #[error("aggregating usage failed")]
     Polars(#[from] polars::prelude::PolarsError),
+    /// The classified usage can't be named or priced.
+    #[error("cannot assemble the day's statements; nothing was written")]
+    Assemble(#[from] super::assemble::AssembleError),
     /// The run's counts or sums do not add up (B13).
     #[error("reconciliation failed for {day}: {message}; nothing was written")]
     Reconciliation {
@@ -141,12 +144,11 @@ pub enum BillingError {
         source: std::io::Error,
     },
     /// A statement could not be serialized or read back.
-    #[error("statement of `{team}`: {message}")]
+    #[error("the statement of Team `{team}` can't be written or read as JSON")]
     Statement {
-        /// The Team.
         team: String,
-        /// Why.
-        message: String,
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -674,10 +676,7 @@ pub fn statement_of(
 /// A statement or summary (of `team`) that cannot be written or read as JSON.
 fn json_error(team: &str) -> impl FnOnce(serde_json::Error) -> BillingError {
     let team = team.to_owned();
-    move |e| BillingError::Statement {
-        team,
-        message: e.to_string(),
-    }
+    move |source| BillingError::Statement { team, source }
 }
 
 /// Writes the run's statements, seat usage and summary in one transaction.

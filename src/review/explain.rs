@@ -3,8 +3,8 @@
 use gatekeeper::{Action, ActionRequest, Request, Role, TokenPlanKeyId};
 
 use crate::teams::{
-    Operation, TeamState, actor as actor_facts, key_facts, payg_key, request as operation_request,
-    team_facts, token_plan_key,
+    Operation, QuantityError, Seats, TeamState, TopUp, actor as actor_facts, key_facts, payg_key,
+    request as operation_request, team_facts, token_plan_key,
 };
 
 /// The optional fields of an explained action.
@@ -73,6 +73,9 @@ pub enum ExplainError {
         /// The Owner, the actor and the target, those who are members.
         named: usize,
     },
+    /// `--seats 0`.
+    #[error(transparent)]
+    Quantity(#[from] QuantityError),
     /// `--target-seat` in a Team without seats.
     #[error("--target-seat needs seats to hold: give --team-seats 1 or more")]
     SeatWithoutSeats,
@@ -222,17 +225,17 @@ fn read_request(
         Action::BuySubscription => Operation::BuySubscription {
             team,
             tier: tier()?,
-            seats: seats()?,
+            seats: Seats::new(seats()?)?,
         },
         Action::AddSeats => Operation::AddSeats {
             team,
             tier: tier()?,
-            seats: seats()?,
+            seats: Seats::new(seats()?)?,
         },
         Action::RemoveSeats => Operation::RemoveSeats {
             team,
             tier: tier()?,
-            seats: seats()?,
+            seats: Seats::new(seats()?)?,
         },
         Action::CancelRenewal => Operation::CancelRenewal {
             team,
@@ -258,11 +261,11 @@ fn read_request(
         },
         Action::TopUpCredits => Operation::TopUpCredits {
             team,
-            amount: rust_decimal::Decimal::ONE,
+            amount: TopUp::new(rust_decimal::Decimal::ONE)?,
         },
         Action::TopUpWallet => Operation::TopUpWallet {
             team,
-            amount: rust_decimal::Decimal::ONE,
+            amount: TopUp::new(rust_decimal::Decimal::ONE)?,
         },
         Action::SetCreditsAccess => Operation::SetCreditsAccess {
             team,
@@ -417,7 +420,6 @@ pub fn state_from_facts(
             format!("key-{i}"),
             PaygKey {
                 creator: actor.to_owned(),
-                created_at: at,
                 deleted_at: None,
             },
         );

@@ -20,12 +20,12 @@ pub enum VerifyError {
     #[error("the cvc5 solver was not found ({0})")]
     NoSolver(String),
     /// A property file can't be used.
-    #[error("property `{file}`: {message}")]
+    #[error("property `{file}`")]
     Property {
-        /// The file.
         file: String,
-        /// What is wrong.
-        message: String,
+        /// What is wrong: a problem found here, or the reader's or compiler's error.
+        #[source]
+        source: Cause,
     },
     /// A set too large for the solver.
     #[error(
@@ -33,15 +33,18 @@ pub enum VerifyError {
         max = MAX_POLICIES
     )]
     TooManyPolicies {
-        /// The set.
         set: String,
         /// Its policies.
         count: usize,
     },
     /// The solver or the compiler failed.
-    #[error("verification failed to run: {0}")]
-    Solver(String),
+    #[error("verification failed to run")]
+    Solver(#[source] Cause),
 }
+
+/// The error of Cedar's parser, compiler or solver (each its own type), or a problem found
+/// here.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// A property to prove.
 pub struct Property {
@@ -62,7 +65,6 @@ pub struct Property {
 pub struct Check {
     /// The property (or `never-errors:POLICY`).
     pub name: String,
-    /// Its rules.
     pub rules: Vec<String>,
     /// `principal, action, resource` types checked.
     pub request_env: String,
@@ -73,7 +75,6 @@ pub struct Check {
 /// A request where a proof obligation fails, in the reviewer's terms.
 #[derive(Debug, Clone)]
 pub struct Counterexample {
-    /// The request.
     pub request: RequestFacts,
     /// What the policies decide on it (an error denies).
     pub verdict: Verdict,
@@ -170,28 +171,28 @@ fn load_property_dir(dir: &Path) -> Result<Vec<Property>, VerifyError> {
         .iter()
         .map(|file| {
             let name = file.display().to_string();
-            let text = std::fs::read_to_string(file).map_err(|e| invalid(&name, e.to_string()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| invalid(&name, e))?;
             parse_property(&name, &text)
         })
         .collect()
 }
 
-fn invalid(file: &str, message: String) -> VerifyError {
+fn invalid(file: &str, source: impl Into<Cause>) -> VerifyError {
     VerifyError::Property {
         file: file.to_owned(),
-        message,
+        source: source.into(),
     }
 }
 
 /// The property of file `file` (named by its path) with text `text`.
 fn parse_property(file: &str, text: &str) -> Result<Property, VerifyError> {
-    let policies = PolicySet::from_str(text).map_err(|e| invalid(file, e.to_string()))?;
+    let policies = PolicySet::from_str(text).map_err(|e| invalid(file, e))?;
     let mut rules = Vec::new();
     let mut actions = Vec::new();
     for policy in policies.policies() {
         let rule = policy
             .annotation("rule")
-            .ok_or_else(|| invalid(file, "every permit needs `@rule`".into()))?;
+            .ok_or_else(|| invalid(file, "every permit needs `@rule`"))?;
         if !gatekeeper::rules::is_known(rule) {
             return Err(invalid(
                 file,
@@ -205,10 +206,7 @@ fn parse_property(file: &str, text: &str) -> Result<Property, VerifyError> {
                 actions.extend(list.iter().map(|a| a.id().unescaped().to_owned()))
             }
             ActionConstraint::Any => {
-                return Err(invalid(
-                    file,
-                    "a property names the actions it is about".into(),
-                ));
+                return Err(invalid(file, "a property names the actions it is about"));
             }
         }
     }
@@ -257,8 +255,8 @@ fn describe(env: &RequestEnv) -> String {
     format!("{}, {}, {}", env.principal(), env.action(), env.resource())
 }
 
-pub(crate) fn solver_error(e: impl std::fmt::Display) -> VerifyError {
-    VerifyError::Solver(e.to_string())
+pub(crate) fn solver_error(e: impl std::error::Error + Send + Sync + 'static) -> VerifyError {
+    VerifyError::Solver(Box::new(e))
 }
 
 /// The most policies the solver is given: cedar-policy-symcc encodes a set's decision as one
@@ -337,7 +335,7 @@ pub fn verify(
                 let policies = CompiledPolicySet::compile(gate.policy_set(), env, schema)
                     .map_err(solver_error)?;
                 let expected = CompiledPolicySet::compile(&property.policies, env, schema)
-                    .map_err(|e| invalid(&property.file, e.to_string()))?;
+                    .map_err(|e| invalid(&property.file, e))?;
                 let counterexample = compiler
                     .check_implies_with_counterexample_opt(&policies, &expected)
                     .await

@@ -111,24 +111,29 @@ pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request 
             target: target(state, u),
             role: *role,
         },
-        Operation::BuySubscription { tier, seats, .. } => ActionRequest::BuySubscription(
-            subscription_change(state, tier, *seats, seats_now.saturating_add(*seats)),
-        ),
+        Operation::BuySubscription { tier, seats, .. } => {
+            ActionRequest::BuySubscription(subscription_change(
+                state,
+                tier,
+                seats.get(),
+                seats_now.saturating_add(seats.get()),
+            ))
+        }
         Operation::AddSeats { tier, seats, .. } => {
             let pending = state
                 .subscriptions
                 .get(tier)
                 .map_or(0, |s| s.pending_removal);
-            let (_, new) = split_addition(pending, *seats);
+            let (_, new) = split_addition(pending, seats.get());
             ActionRequest::AddSeats(subscription_change(
                 state,
                 tier,
-                *seats,
+                seats.get(),
                 seats_now.saturating_add(new),
             ))
         }
         Operation::RemoveSeats { tier, seats, .. } => {
-            ActionRequest::RemoveSeats(subscription_change(state, tier, *seats, seats_now))
+            ActionRequest::RemoveSeats(subscription_change(state, tier, seats.get(), seats_now))
         }
         Operation::CancelRenewal { tier, .. } => {
             ActionRequest::CancelRenewal(subscription_change(state, tier, 0, seats_now))

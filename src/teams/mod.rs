@@ -3,6 +3,7 @@
 
 mod facts;
 mod operation;
+mod quantity;
 mod record;
 pub mod scenario;
 mod state;
@@ -14,6 +15,7 @@ use gatekeeper::{Decision, Gatekeeper, Region};
 
 pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key};
 pub use operation::{Operation, Step};
+pub use quantity::{QuantityError, Seats, TopUp};
 pub use record::{Record, histories, team_state};
 pub use state::{
     Holder, Member, Overflow, PaygKey, Renewal, Subscription, TeamState, split_addition,
@@ -32,9 +34,50 @@ pub const CLOCK_TOLERANCE: Duration = Duration::minutes(5);
 /// time, or reuses another step's `id`. Nothing of it is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// A reference that does not resolve, or a field value the store can't take.
-    #[error("{0}")]
-    Invalid(String),
+    /// `create_account` by a user who has one.
+    #[error("`{0}` already has an account")]
+    AccountExists(String),
+    /// A step by a user without an account.
+    #[error("`{0}` has no account; add a `create_account` step for them first")]
+    NoAccount(String),
+    /// A step that names a user without an account.
+    #[error("no user `{0}`; they need an account (`create_account`)")]
+    NoUser(String),
+    /// A step in a Team that does not exist.
+    #[error("no Team `{0}`")]
+    NoTeam(String),
+    /// A new Team whose id is taken; `hint` ends the message.
+    #[error("a Team `{team}` already exists{hint}")]
+    TeamExists {
+        /// The id.
+        team: String,
+        /// What to do instead, for a Default Team.
+        hint: &'static str,
+    },
+    /// A step dated before its Team's latest change.
+    #[error(
+        "`at` ({at}) is before Team `{team}`'s latest change ({last}); steps must be in time order"
+    )]
+    OutOfOrder {
+        /// The step's time.
+        at: DateTime<Utc>,
+        team: String,
+        /// The Team's latest change.
+        last: DateTime<Utc>,
+    },
+    /// A new key whose id another Team's key has.
+    #[error("key id `{key}` is taken (Team `{team}`); choose another")]
+    KeyTaken {
+        key: String,
+        /// The Team that has it.
+        team: String,
+    },
+    /// A key deleted already.
+    #[error("key `{0}` is already deleted")]
+    KeyDeleted(String),
+    /// A key the Team does not have.
+    #[error("Team `{team}` has no key `{key}`")]
+    NoKey { team: String, key: String },
     /// A tier the price list does not have.
     #[error(transparent)]
     UnknownTier(#[from] crate::prices::UnknownTier),
@@ -54,7 +97,6 @@ pub enum ApplyError {
     ClosedDay {
         /// The step's time.
         at: DateTime<Utc>,
-        /// The Team.
         team: String,
         /// The latest billed day.
         day: NaiveDate,
@@ -87,7 +129,6 @@ pub enum ApplyError {
         crate::ids::escaped(id), stored.actor, stored.at, crate::ids::escaped(&stored.payload)
     )]
     IdReused {
-        /// The id.
         id: String,
         /// The step stored with it.
         stored: StepIdentity,
@@ -340,20 +381,17 @@ impl<'a> Teams<'a> {
         team: &str,
         at: DateTime<Utc>,
     ) -> Result<TeamState, ApplyError> {
-        let invalid = |m: String| Err(ApplyError::Invalid(m));
         let actor_exists = self.user_exists(actor)?;
         match operation {
             Operation::CreateAccount { region } => {
                 if actor_exists {
-                    return invalid(format!("`{actor}` already has an account"));
+                    return Err(ApplyError::AccountExists(actor.to_owned()));
                 }
                 self.check_new_team(team, "; choose another user id")?;
                 return Ok(TeamState::new(team, *region, true, actor, at));
             }
             _ if !actor_exists => {
-                return invalid(format!(
-                    "`{actor}` has no account; add a `create_account` step for them first"
-                ));
+                return Err(ApplyError::NoAccount(actor.to_owned()));
             }
             Operation::CreateTeam { region, .. } => {
                 self.check_new_team(team, "")?;
@@ -376,14 +414,16 @@ impl<'a> Teams<'a> {
                         .max(state.at);
                     (state, last)
                 }
-                None => return invalid(format!("no Team `{team}`")),
+                None => return Err(ApplyError::NoTeam(team.to_owned())),
             },
         };
         if at < last {
             self.states.insert(team.to_owned(), state);
-            return invalid(format!(
-                "`at` ({at}) is before Team `{team}`'s latest change ({last}); steps must be in time order"
-            ));
+            return Err(ApplyError::OutOfOrder {
+                at,
+                team: team.to_owned(),
+                last,
+            });
         }
         state.advance_to(at);
         Ok(state)
@@ -391,12 +431,13 @@ impl<'a> Teams<'a> {
 
     /// No Team has the id of a Team about to be created, in any case (T7); `hint` ends the
     /// message for the very same id.
-    fn check_new_team(&self, team: &str, hint: &str) -> Result<(), ApplyError> {
+    fn check_new_team(&self, team: &str, hint: &'static str) -> Result<(), ApplyError> {
         match self.store.team_id_ignoring_case(team)? {
             None => Ok(()),
-            Some(existing) if existing == team => Err(ApplyError::Invalid(format!(
-                "a Team `{team}` already exists{hint}"
-            ))),
+            Some(existing) if existing == team => Err(ApplyError::TeamExists {
+                team: existing,
+                hint,
+            }),
             Some(existing) => Err(ApplyError::TeamIdTaken {
                 team: team.to_owned(),
                 existing,
@@ -422,7 +463,6 @@ impl<'a> Teams<'a> {
         state: &TeamState,
         operation: &Operation,
     ) -> Result<(), ApplyError> {
-        let invalid = |m: String| Err(ApplyError::Invalid(m));
         match operation {
             Operation::Invite { user, .. }
             | Operation::RemoveMember { user, .. }
@@ -432,16 +472,12 @@ impl<'a> Teams<'a> {
             | Operation::SetCreditsAccess { user, .. }
                 if !self.user_exists(user)? =>
             {
-                invalid(format!(
-                    "no user `{user}`; they need an account (`create_account`)"
-                ))
+                Err(ApplyError::NoUser(user.clone()))
             }
             Operation::ReassignSeat { from, to, .. } => {
                 for user in [from, to] {
                     if !self.user_exists(user)? {
-                        return invalid(format!(
-                            "no user `{user}`; they need an account (`create_account`)"
-                        ));
+                        return Err(ApplyError::NoUser(user.clone()));
                     }
                 }
                 Ok(())
@@ -455,15 +491,19 @@ impl<'a> Teams<'a> {
                 self.prices.tier(tier).map(|_| ()).map_err(ApplyError::from)
             }
             Operation::CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
-                Some(team) => invalid(format!(
-                    "key id `{key}` is taken (Team `{team}`); choose another"
-                )),
+                Some(team) => Err(ApplyError::KeyTaken {
+                    key: key.clone(),
+                    team,
+                }),
                 None => Ok(()),
             },
             Operation::DeletePaygKey { key, .. } => match state.payg_keys.get(key) {
                 Some(k) if k.deleted_at.is_none() => Ok(()),
-                Some(_) => invalid(format!("key `{key}` is already deleted")),
-                None => invalid(format!("Team `{}` has no key `{key}`", state.id)),
+                Some(_) => Err(ApplyError::KeyDeleted(key.clone())),
+                None => Err(ApplyError::NoKey {
+                    team: state.id.clone(),
+                    key: key.clone(),
+                }),
             },
             _ => Ok(()),
         }
@@ -523,6 +563,8 @@ fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
 
 #[cfg(test)]
 mod tests {
+    use rust_decimal::Decimal;
+
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -540,7 +582,7 @@ mod tests {
         };
         let top_up = |amount: &str| Operation::TopUpWallet {
             team: "own".into(),
-            amount: amount.parse().unwrap(),
+            amount: TopUp::new(amount.parse().unwrap()).unwrap(),
         };
         let steps = [
             Step::new("own", account, at("2026-01-01T00:00:00Z")),
@@ -569,6 +611,53 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(state.wallet_topped_up.to_string(), "5");
+    }
+
+    #[test]
+    fn references_that_do_not_resolve_are_typed_refusals() {
+        let gate = Gatekeeper::bundled().unwrap();
+        let prices = Prices::bundled().unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let mut teams = Teams::new(&mut store, &gate, &prices);
+        let leave = Operation::Leave {
+            team: "acme".into(),
+        };
+        let refused = teams
+            .apply(&Step::new("olga", leave, at("2026-01-01T00:00:00Z")))
+            .unwrap_err();
+        assert!(matches!(&refused, ApplyError::NoAccount(user) if user == "olga"));
+        assert_eq!(
+            refused.to_string(),
+            "`olga` has no account; add a `create_account` step for them first"
+        );
+        let account = Operation::CreateAccount {
+            region: Region::Overseas,
+        };
+        let create = Step::new("olga", account, at("2026-01-01T00:00:00Z"));
+        assert!(teams.apply(&create).is_ok());
+        let again = Step::new("olga", create.operation.clone(), at("2026-01-02T00:00:00Z"));
+        assert_eq!(
+            teams.apply(&again).unwrap_err().to_string(),
+            "`olga` already has an account"
+        );
+        let leave = Operation::Leave {
+            team: "acme".into(),
+        };
+        let refused = teams
+            .apply(&Step::new("olga", leave, at("2026-01-03T00:00:00Z")))
+            .unwrap_err();
+        assert_eq!(refused.to_string(), "no Team `acme`");
+        let top_up = Operation::TopUpWallet {
+            team: "olga".into(),
+            amount: TopUp::new(Decimal::ONE).unwrap(),
+        };
+        let refused = teams
+            .apply(&Step::new("olga", top_up, at("2025-12-31T00:00:00Z")))
+            .unwrap_err();
+        assert!(
+            matches!(refused, ApplyError::OutOfOrder { .. }),
+            "{refused}"
+        );
     }
 
     #[test]

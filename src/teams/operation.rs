@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use gatekeeper::{Action, Region, Role};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::quantity::{Seats, TopUp};
 use crate::ids::IdKind;
 
 /// One operation on the store, with its fields (interfaces.md, scenario files).
@@ -21,12 +21,10 @@ pub enum Operation {
     CreateTeam {
         /// The Team id.
         team: String,
-        /// Its region.
         region: Region,
     },
     /// Invite a user.
     Invite {
-        /// The Team.
         team: String,
         /// The invited user.
         user: String,
@@ -35,19 +33,14 @@ pub enum Operation {
     },
     /// Remove a member.
     RemoveMember {
-        /// The Team.
         team: String,
         /// The member.
         user: String,
     },
     /// The actor leaves.
-    Leave {
-        /// The Team.
-        team: String,
-    },
+    Leave { team: String },
     /// Change a member's role.
     ChangeRole {
-        /// The Team.
         team: String,
         /// The member.
         user: String,
@@ -56,64 +49,41 @@ pub enum Operation {
     },
     /// Buy a tier's subscription.
     BuySubscription {
-        /// The Team.
         team: String,
-        /// The tier.
         tier: String,
-        /// Seats.
-        seats: u32,
+        seats: Seats,
     },
     /// Add seats.
     AddSeats {
-        /// The Team.
         team: String,
-        /// The tier.
         tier: String,
-        /// Seats.
-        seats: u32,
+        seats: Seats,
     },
     /// Remove seats (overseas: at the next renewal).
     RemoveSeats {
-        /// The Team.
         team: String,
-        /// The tier.
         tier: String,
-        /// Seats.
-        seats: u32,
+        seats: Seats,
     },
     /// Cancel a tier's renewal (domestic).
-    CancelRenewal {
-        /// The Team.
-        team: String,
-        /// The tier.
-        tier: String,
-    },
+    CancelRenewal { team: String, tier: String },
     /// Restore a tier's renewal (always refused, D5).
-    RestoreRenewal {
-        /// The Team.
-        team: String,
-        /// The tier.
-        tier: String,
-    },
+    RestoreRenewal { team: String, tier: String },
     /// Assign a seat of a tier.
     AssignSeat {
-        /// The Team.
         team: String,
-        /// The tier.
         tier: String,
         /// The member.
         user: String,
     },
     /// Take a member's seat back.
     UnassignSeat {
-        /// The Team.
         team: String,
         /// The member.
         user: String,
     },
     /// Move a seat with its usage (S4).
     ReassignSeat {
-        /// The Team.
         team: String,
         /// The member who holds it.
         from: String,
@@ -121,24 +91,11 @@ pub enum Operation {
         to: String,
     },
     /// Top up the Credits pool.
-    TopUpCredits {
-        /// The Team.
-        team: String,
-        /// A positive decimal string.
-        #[serde(with = "rust_decimal::serde::str")]
-        amount: Decimal,
-    },
+    TopUpCredits { team: String, amount: TopUp },
     /// Top up the pay-as-you-go wallet.
-    TopUpWallet {
-        /// The Team.
-        team: String,
-        /// A positive decimal string.
-        #[serde(with = "rust_decimal::serde::str")]
-        amount: Decimal,
-    },
+    TopUpWallet { team: String, amount: TopUp },
     /// Turn a member's Credits access on or off.
     SetCreditsAccess {
-        /// The Team.
         team: String,
         /// The member.
         user: String,
@@ -147,18 +104,12 @@ pub enum Operation {
     },
     /// Create a pay-as-you-go key.
     CreatePaygKey {
-        /// The Team.
         team: String,
         /// The new key's id.
         key: String,
     },
     /// Delete a pay-as-you-go key.
-    DeletePaygKey {
-        /// The Team.
-        team: String,
-        /// The key.
-        key: String,
-    },
+    DeletePaygKey { team: String, key: String },
 }
 
 fn overseas() -> Region {

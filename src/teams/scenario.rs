@@ -12,21 +12,16 @@ pub enum ScenarioError {
     /// Not YAML.
     #[error("`{file}` is not a YAML list of steps")]
     Yaml {
-        /// The file.
         file: String,
         /// What the parser said.
         source: serde_yaml::Error,
     },
     /// YAML, but not a list.
     #[error("`{file}` is not a YAML list of steps: the top level must be a list (`- at: ...`)")]
-    NotAList {
-        /// The file.
-        file: String,
-    },
+    NotAList { file: String },
     /// One step is malformed.
     #[error("`{file}` step {step}")]
     Step {
-        /// The file.
         file: String,
         /// 1-based step number.
         step: usize,
@@ -50,7 +45,6 @@ pub enum StepError {
     /// A field that must be a string is not.
     #[error("`{field}` must be a string, not `{}`", escaped(value))]
     NotAString {
-        /// The field.
         field: &'static str,
         /// What it holds, as YAML.
         value: String,
@@ -81,15 +75,6 @@ pub enum StepError {
         /// What the parser said, without its own `do: ` prefix.
         message: String,
     },
-    /// Zero seats.
-    #[error("`seats` must be at least 1")]
-    NoSeats,
-    /// A top-up that is zero or negative.
-    #[error("`amount` must be positive, not `{0}`")]
-    NotPositive(rust_decimal::Decimal),
-    /// A top-up finer than the six decimals amounts are kept in.
-    #[error("`amount` has more than 6 decimals (`{0}`)")]
-    TooPrecise(rust_decimal::Decimal),
 }
 
 /// Parses a scenario's text; `file` names it in errors.
@@ -175,7 +160,6 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
             return Err(StepError::Operation { name, message });
         }
     };
-    validate(&operation)?;
     Ok(Step {
         id,
         at,
@@ -204,30 +188,6 @@ fn misfit_field(name: &str, map: &Mapping) -> Option<String> {
         .filter(|(key, _)| key.as_str() != Some("do"))
         .find(|field| !fits(Some(*field)))
         .and_then(|(key, _)| key.as_str().map(str::to_owned))
-}
-
-/// Checks field values the types alone don't: positive seats and amounts, non-empty ids.
-fn validate(operation: &Operation) -> Result<(), StepError> {
-    match operation {
-        Operation::BuySubscription { seats, .. }
-        | Operation::AddSeats { seats, .. }
-        | Operation::RemoveSeats { seats, .. }
-            if *seats == 0 =>
-        {
-            Err(StepError::NoSeats)
-        }
-        Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
-            if amount.is_sign_negative() || amount.is_zero() =>
-        {
-            Err(StepError::NotPositive(*amount))
-        }
-        Operation::TopUpCredits { amount, .. } | Operation::TopUpWallet { amount, .. }
-            if amount.scale() > 6 =>
-        {
-            Err(StepError::TooPrecise(*amount))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

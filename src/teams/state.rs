@@ -77,8 +77,6 @@ impl Subscription {
 pub struct PaygKey {
     /// Who created it.
     pub creator: String,
-    /// When.
-    pub created_at: DateTime<Utc>,
     /// When it was deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
 }
@@ -88,14 +86,11 @@ pub struct PaygKey {
 pub struct Renewal {
     /// The renewal day.
     pub day: NaiveDate,
-    /// The tier.
     pub tier: String,
     /// Seats that renewed (0 when the tier ended).
     pub seats: u32,
     /// The cycle that starts.
     pub cycle: Cycle,
-    /// Members whose seats disappeared.
-    pub released: Vec<String>,
 }
 
 /// A Team's state at an instant.
@@ -103,7 +98,6 @@ pub struct Renewal {
 pub struct TeamState {
     /// The Team id.
     pub id: String,
-    /// Its region.
     pub region: Region,
     /// Whether it is a Default Team.
     pub is_default: bool,
@@ -196,14 +190,12 @@ impl TeamState {
                     break;
                 }
                 let cycle = sub.cycle(day);
-                let released = if sub.renewal_canceled || sub.pending_removal >= sub.seat_count() {
-                    let released = sub.holders.values().map(|h| h.user.clone()).collect();
+                if sub.renewal_canceled || sub.pending_removal >= sub.seat_count() {
                     self.subscriptions.remove(&tier);
-                    released
                 } else {
                     let removal = std::mem::take(&mut sub.pending_removal);
-                    remove_seats(sub, removal)
-                };
+                    remove_seats(sub, removal);
+                }
                 let seats = self
                     .subscriptions
                     .get(&tier)
@@ -213,7 +205,6 @@ impl TeamState {
                     tier: tier.clone(),
                     seats,
                     cycle,
-                    released,
                 });
                 cursor = day;
             }
@@ -251,11 +242,12 @@ impl TeamState {
                 }
             }
             Operation::BuySubscription { tier, seats, .. } => {
+                let seats = seats.get();
                 self.subscriptions.insert(
                     tier.clone(),
                     Subscription {
                         anchor: day,
-                        seats: (1..=*seats).collect(),
+                        seats: (1..=seats).collect(),
                         next_seat: seats + 1,
                         pending_removal: 0,
                         renewal_canceled: false,
@@ -265,8 +257,8 @@ impl TeamState {
             }
             Operation::AddSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
-                    let (_, new) = split_addition(sub.pending_removal, *seats);
-                    sub.pending_removal = sub.pending_removal.saturating_sub(*seats);
+                    let (_, new) = split_addition(sub.pending_removal, seats.get());
+                    sub.pending_removal = sub.pending_removal.saturating_sub(seats.get());
                     for _ in 0..new {
                         sub.seats.insert(sub.next_seat);
                         sub.next_seat += 1;
@@ -275,7 +267,7 @@ impl TeamState {
             }
             Operation::RemoveSeats { tier, seats, .. } => {
                 if let Some(sub) = self.subscriptions.get_mut(tier) {
-                    sub.pending_removal += seats;
+                    sub.pending_removal += seats.get();
                 }
             }
             Operation::CancelRenewal { tier, .. } => {
@@ -311,10 +303,11 @@ impl TeamState {
                 }
             }
             Operation::TopUpCredits { amount, .. } => {
-                self.credits_topped_up = checked_add(self.credits_topped_up, *amount, "Credits")?;
+                self.credits_topped_up =
+                    checked_add(self.credits_topped_up, amount.get(), "Credits")?;
             }
             Operation::TopUpWallet { amount, .. } => {
-                self.wallet_topped_up = checked_add(self.wallet_topped_up, *amount, "wallet")?;
+                self.wallet_topped_up = checked_add(self.wallet_topped_up, amount.get(), "wallet")?;
             }
             Operation::SetCreditsAccess { user, enabled, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
@@ -326,7 +319,6 @@ impl TeamState {
                     key.clone(),
                     PaygKey {
                         creator: actor.to_owned(),
-                        created_at: at,
                         deleted_at: None,
                     },
                 );
@@ -360,7 +352,6 @@ pub struct Overflow {
     pub balance: &'static str,
     /// What was topped up before.
     pub topped_up: Decimal,
-    /// The amount.
     pub amount: Decimal,
 }
 
@@ -383,8 +374,8 @@ pub fn split_addition(pending: u32, added: u32) -> (u32, u32) {
 }
 
 /// Removes `count` seats at a renewal: free seats first, then held seats, most recently
-/// assigned first (B8). Returns the members released.
-fn remove_seats(sub: &mut Subscription, count: u32) -> Vec<String> {
+/// assigned first (B8).
+fn remove_seats(sub: &mut Subscription, count: u32) {
     let mut order: Vec<(Option<DateTime<Utc>>, u32)> = sub
         .seats
         .iter()
@@ -397,19 +388,16 @@ fn remove_seats(sub: &mut Subscription, count: u32) -> Vec<String> {
         (Some(_), None) => std::cmp::Ordering::Greater,
         (Some(x), Some(y)) => y.cmp(&x).then(b.1.cmp(&a.1)),
     });
-    let mut released = Vec::new();
     for (_, seat) in order.into_iter().take(count as usize) {
         sub.seats.remove(&seat);
-        if let Some(holder) = sub.holders.remove(&seat) {
-            released.push(holder.user);
-        }
+        sub.holders.remove(&seat);
     }
-    released
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::teams::Seats;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -426,7 +414,7 @@ mod tests {
         let buy = Operation::BuySubscription {
             team: "acme".into(),
             tier: "plus".into(),
-            seats,
+            seats: Seats::new(seats).unwrap(),
         };
         team.apply("olga", &buy, t("2026-01-31T10:00:00Z")).unwrap();
         team
@@ -463,7 +451,7 @@ mod tests {
             &Operation::RemoveSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 2,
+                seats: Seats::new(2).unwrap(),
             },
             t("2026-02-10T00:00:00Z"),
         )
@@ -472,7 +460,7 @@ mod tests {
         assert_eq!(team.seat_count(), 3, "removed seats stay until the renewal");
         team.advance_to(t("2026-02-28T00:00:00Z"));
         assert_eq!(team.seat_count(), 1);
-        assert_eq!(team.renewals[0].released, vec!["cat", "bob"]);
+        assert_eq!((team.seat_of("cat"), team.seat_of("bob")), (None, None));
         assert_eq!(team.seat_of("ann"), Some(("plus", 1)));
         assert_eq!(team.renewals[0].cycle.days(), 31);
     }
@@ -485,7 +473,7 @@ mod tests {
             &Operation::RemoveSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 3,
+                seats: Seats::new(3).unwrap(),
             },
             t("2026-02-01T00:00:00Z"),
         )
@@ -495,7 +483,7 @@ mod tests {
             &Operation::AddSeats {
                 team: "acme".into(),
                 tier: "plus".into(),
-                seats: 4,
+                seats: Seats::new(4).unwrap(),
             },
             t("2026-02-02T00:00:00Z"),
         )

@@ -107,6 +107,7 @@ fn check_totals(statement: &Statement) -> Result<(), TestCaseError> {
 /// One random operation in a Team with owner `own` and users `u0..u119`.
 fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
     use tokenplan::teams::Operation::*;
+    use tokenplan::teams::Seats;
     let team = "t".to_owned();
     let user = format!("u{}", n % 120);
     match kind % 7 {
@@ -122,7 +123,7 @@ fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
         2 => AddSeats {
             team,
             tier: "plus".into(),
-            seats: 1 + n % 30,
+            seats: Seats::new(1 + n % 30).unwrap(),
         },
         3 => AssignSeat {
             team,
@@ -132,7 +133,7 @@ fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
         4 => RemoveSeats {
             team,
             tier: "plus".into(),
-            seats: 1 + n % 5,
+            seats: Seats::new(1 + n % 5).unwrap(),
         },
         5 => CreatePaygKey {
             team,
@@ -147,7 +148,7 @@ proptest! {
 
     #[test]
     fn t4_t5_t6_p3_s2_limits_are_never_exceeded(steps in proptest::collection::vec((any::<u8>(), any::<u32>(), 0u8..3), 1..160)) {
-        use tokenplan::teams::{Operation, Step, Teams};
+        use tokenplan::teams::{Operation, Seats, Step, Teams};
         let gate = gatekeeper::Gatekeeper::bundled().unwrap();
         let prices = Prices::bundled().unwrap();
         let mut store = Store::open_in_memory().unwrap();
@@ -158,7 +159,7 @@ proptest! {
             teams.apply(&Step::new(user, Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick())).unwrap();
         }
         teams.apply(&Step::new("own", Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick())).unwrap();
-        teams.apply(&Step::new("own", Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: 1 }, tick())).unwrap();
+        teams.apply(&Step::new("own", Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: Seats::ONE }, tick())).unwrap();
         // The Team is filled to its limit first, so the random steps start at the T5 boundary:
         // every invite up to the 100th member is allowed, the next one refused.
         for i in 0..99 {
