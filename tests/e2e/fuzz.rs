@@ -45,19 +45,35 @@ fn hostile() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Whether `result` is a success, or a refusal whose message names `file`.
+fn refusal_names<T, E: std::error::Error>(file: &str, result: Result<T, E>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(error) => error_chain(&error).contains(file),
+    }
+}
+
+/// [`refusal_names`] for reading the events of `path`.
+fn read_refusal_names(path: &std::path::Path) -> bool {
+    let file = path.display().to_string();
+    refusal_names(&file, events::read(path, chrono::Utc::now()))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn the_scenario_parser_never_panics(text in "\\PC{0,400}", at in 0usize..4000, len in 0usize..40, insert in hostile()) {
-        let _ = scenario::parse("s.yaml", &text);
-        let _ = scenario::parse("s.yaml", &mutate(SCENARIO, at, len, &insert));
+        for text in [text.clone(), mutate(SCENARIO, at, len, &insert)] {
+            prop_assert!(refusal_names("s.yaml", scenario::parse("s.yaml", &text)), "{text:?}");
+        }
     }
 
     #[test]
     fn the_prices_parser_never_panics(text in "\\PC{0,400}", at in 0usize..1000, len in 0usize..20, insert in hostile()) {
-        let _ = Prices::parse("p.yaml", &text);
-        let _ = Prices::parse("p.yaml", &mutate(PRICES, at, len, &insert));
+        for text in [text.clone(), mutate(PRICES, at, len, &insert)] {
+            prop_assert!(refusal_names("p.yaml", Prices::parse("p.yaml", &text)), "{text:?}");
+        }
     }
 }
 
@@ -70,11 +86,11 @@ proptest! {
         for name in ["e.csv", "e.jsonl", "e.parquet"] {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
-            let _ = events::read(&path, chrono::Utc::now());
+            prop_assert!(read_refusal_names(&path));
         }
         let path = dir.path().join("m.csv");
         std::fs::write(&path, mutate(EVENTS, at, len, &insert)).unwrap();
-        let _ = events::read(&path, chrono::Utc::now());
+        prop_assert!(read_refusal_names(&path));
         // A Parquet file cut short or with bytes flipped.
         let parquet = dir.path().join("p.parquet");
         let mut frame = polars::prelude::df!(
@@ -86,7 +102,7 @@ proptest! {
         let cut = at % good.len();
         if len % 2 == 0 { good.truncate(cut) } else { good[cut] ^= 0xff }
         std::fs::write(&parquet, &good).unwrap();
-        let _ = events::read(&parquet, chrono::Utc::now());
+        prop_assert!(read_refusal_names(&parquet));
     }
 }
 
