@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
+use crate::balance::Balance;
 use crate::billing::{Statement, StatementLine, Status, Summary, UnitPrice, Usage, View, Whose};
 
 /// A statement as a member reads it: what is charged to the Team (subscriptions and seats)
@@ -112,8 +113,8 @@ fn usage(statement: &Statement, unit_prices: &[Option<UnitPrice>]) -> String {
             StatementLine::Plan(u) => {
                 (format!("seat ({})", u.tier.as_deref().unwrap_or("plan")), u)
             }
-            StatementLine::Credits(u) => ("Credits pool".to_owned(), u),
-            StatementLine::Payg(u) => ("wallet".to_owned(), u),
+            StatementLine::Credits(u) => (Balance::Credits.name().to_owned(), u),
+            StatementLine::Payg(u) => (Balance::Wallet.name().to_owned(), u),
             _ => continue,
         };
         let price = match price {
@@ -208,10 +209,7 @@ fn drawn(view: &View) -> String {
         let _ = writeln!(
             out,
             "OVERDRAWN: the {} is at {}",
-            match o.balance.as_str() {
-                "credits" => "Credits pool",
-                other => other,
-            },
+            o.balance,
             money(o.amount)
         );
     }

@@ -11,6 +11,7 @@ use super::lookup::Lookup;
 use super::replay::{Replay, SeatUsage};
 use super::run::BillingError;
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
+use crate::balance::Balance;
 use crate::money;
 use crate::prices::{Currency, Prices};
 use crate::store::Spent;
@@ -300,14 +301,14 @@ pub fn statement(
         )?,
         wallet: left(state.wallet_topped_up, spent_before.wallet, totals.payg)?,
     };
-    let overdrawn = [("credits", balances.credits), ("wallet", balances.wallet)]
-        .into_iter()
-        .filter(|(_, amount)| amount.is_sign_negative() && !amount.is_zero())
-        .map(|(balance, amount)| Overdrawn {
-            balance: balance.to_owned(),
-            amount,
-        })
-        .collect();
+    let overdrawn = [
+        (Balance::Credits, balances.credits),
+        (Balance::Wallet, balances.wallet),
+    ]
+    .into_iter()
+    .filter(|(_, amount)| amount.is_sign_negative() && !amount.is_zero())
+    .map(|(balance, amount)| Overdrawn { balance, amount })
+    .collect();
     Ok(Some(Statement {
         team: state.id.clone(),
         day,

@@ -7,6 +7,7 @@ use gatekeeper::Region;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::balance::Balance;
 use crate::prices::Currency;
 
 /// Amounts as decimal strings with exactly 2 decimals.
@@ -221,8 +222,7 @@ pub struct Unfunded {
 /// A balance below zero (B16).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overdrawn {
-    /// `credits` or `wallet`.
-    pub balance: String,
+    pub balance: Balance,
     /// The (negative) balance.
     #[serde(with = "money")]
     pub amount: Decimal,

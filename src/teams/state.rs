@@ -8,6 +8,7 @@ use gatekeeper::{Region, Role};
 use rust_decimal::Decimal;
 
 use super::operation::Operation;
+use crate::balance::Balance;
 use crate::calendar::{self, Cycle};
 
 /// A member of a Team.
@@ -304,10 +305,11 @@ impl TeamState {
             }
             Operation::TopUpCredits { amount, .. } => {
                 self.credits_topped_up =
-                    checked_add(self.credits_topped_up, amount.get(), "Credits")?;
+                    checked_add(self.credits_topped_up, amount.get(), Balance::Credits)?;
             }
             Operation::TopUpWallet { amount, .. } => {
-                self.wallet_topped_up = checked_add(self.wallet_topped_up, amount.get(), "wallet")?;
+                self.wallet_topped_up =
+                    checked_add(self.wallet_topped_up, amount.get(), Balance::Wallet)?;
             }
             Operation::SetCreditsAccess { user, enabled, .. } => {
                 if let Some(member) = self.members.get_mut(user) {
@@ -348,18 +350,13 @@ impl TeamState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("topping up `{amount}` would overflow the {balance} balance of `{topped_up}`")]
 pub struct Overflow {
-    /// `Credits` or `wallet`.
-    pub balance: &'static str,
+    pub balance: Balance,
     /// What was topped up before.
     pub topped_up: Decimal,
     pub amount: Decimal,
 }
 
-fn checked_add(
-    topped_up: Decimal,
-    amount: Decimal,
-    balance: &'static str,
-) -> Result<Decimal, Overflow> {
+fn checked_add(topped_up: Decimal, amount: Decimal, balance: Balance) -> Result<Decimal, Overflow> {
     topped_up.checked_add(amount).ok_or(Overflow {
         balance,
         topped_up,
