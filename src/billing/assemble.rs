@@ -287,11 +287,14 @@ pub fn statement(
     lines.sort_by_cached_key(StatementLine::sort_key);
     let state = &replay.state;
     let totals = amount_of(&state.id, Totals::of(&lines))?;
+    // A balance is exact (top-ups may have up to six decimals) and rounded once, here, so that
+    // whether it is overdrawn is decided on the amount the statement shows.
     let left = |topped_up, spent, today| {
         amount_of(
             &state.id,
             money::sub(topped_up, spent).and_then(|l| money::sub(l, today)),
         )
+        .map(super::replay::round)
     };
     let balances = Balances {
         credits: left(

@@ -15,10 +15,17 @@ mod money {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes an amount already rounded to the cent (B7) with two decimals; an amount that is
+    /// not is an error, never rounded a second time.
     pub fn serialize<S: Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        let mut rounded = super::super::replay::round(*amount);
-        rounded.rescale(2);
-        s.serialize_str(&rounded.to_string())
+        if super::super::replay::round(*amount) != *amount {
+            return Err(serde::ser::Error::custom(format!(
+                "the amount `{amount}` is not rounded to the cent"
+            )));
+        }
+        let mut cents = *amount;
+        cents.rescale(2);
+        s.serialize_str(&cents.to_string())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
@@ -281,6 +288,34 @@ mod tests {
         assert_eq!(
             (totals.subscriptions, totals.total),
             (Decimal::TEN, Decimal::TEN)
+        );
+    }
+
+    #[test]
+    fn an_amount_is_written_with_two_decimals_and_never_rounded_again() {
+        let balances = |credits: &str| Balances {
+            credits: credits.parse().unwrap(),
+            wallet: Decimal::ZERO,
+        };
+        assert_eq!(
+            serde_json::to_string(&balances("1.5")).unwrap(),
+            r#"{"credits":"1.50","wallet":"0.00"}"#
+        );
+        let rounded_to_zero = super::super::replay::round("-0.004".parse().unwrap());
+        assert_eq!(
+            serde_json::to_string(&Balances {
+                credits: rounded_to_zero,
+                wallet: Decimal::ZERO
+            })
+            .unwrap(),
+            r#"{"credits":"0.00","wallet":"0.00"}"#
+        );
+        let error = serde_json::to_string(&balances("1.005")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`1.005` is not rounded to the cent"),
+            "{error}"
         );
     }
 }
