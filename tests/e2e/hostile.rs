@@ -195,24 +195,28 @@ fn a_multi_file_import_is_all_or_nothing_and_says_what_became_of_each_file() {
     );
 }
 
+/// `billing show` and `policy explain` of a Team `t` that no store has.
+const SHOW: &[&str] = &[
+    "billing",
+    "show",
+    "--date",
+    "2026-01-01",
+    "--team",
+    "t",
+    "--as",
+    "u",
+];
+const EXPLAIN: &[&str] = &[
+    "policy", "explain", "--as", "u", "--action", "leave", "--team", "t",
+];
+
 #[test]
 fn commands_that_only_read_or_bill_never_create_a_store() {
     let env = Env::new();
     for args in [
         &["billing", "run", "--date", "2026-01-01"][..],
-        &[
-            "billing",
-            "show",
-            "--date",
-            "2026-01-01",
-            "--team",
-            "t",
-            "--as",
-            "u",
-        ],
-        &[
-            "policy", "explain", "--as", "u", "--action", "leave", "--team", "t",
-        ],
+        SHOW,
+        EXPLAIN,
     ] {
         let out = env.run(args);
         assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
@@ -309,19 +313,8 @@ fn a_duckdb_file_of_another_application_is_refused_by_every_command_and_left_as_
         ],
         &["billing", "run", "--date", "2026-01-01"],
         &["billing", "status"],
-        &[
-            "billing",
-            "show",
-            "--date",
-            "2026-01-01",
-            "--team",
-            "t",
-            "--as",
-            "u",
-        ],
-        &[
-            "policy", "explain", "--as", "u", "--action", "leave", "--team", "t",
-        ],
+        SHOW,
+        EXPLAIN,
     ];
     // `orders` is no store's; `users` is a name the store has too, and would collide.
     for (table, sql) in [
