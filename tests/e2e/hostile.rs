@@ -7,18 +7,12 @@ use std::process::Command;
 
 use crate::support::{Env, repo};
 
-fn write(env: &Env, name: &str, text: &str) -> String {
-    let path = env.dir.path().join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 const ACCOUNT: &str = "- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }\n";
 
 #[test]
 fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
     let env = Env::new();
-    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
     let cases = [
         ("team: '../../escape'", "starts with `.`"),
         ("team: 'a/b'", "contains `/`"),
@@ -32,7 +26,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
         let step = format!(
             "- {{ at: '2026-01-02T00:00:00Z', as: own, do: create_team, {field}, region: overseas }}\n"
         );
-        let out = env.run(&["apply", &write(&env, "bad.yaml", &step)]);
+        let out = env.run(&["apply", &env.write("bad.yaml", &step)]);
         assert_eq!(out.status, 2, "{field}: {}", out.stderr);
         assert!(
             out.stderr.contains("step 1: `team`") && out.stderr.contains(message),
@@ -42,7 +36,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
         assert!(out.stderr.contains("rule T7"), "{}", out.stderr);
     }
     let nul = "- { at: '2026-01-02T00:00:00Z', as: \"a\\0b\", do: create_account }\n";
-    let out = env.run(&["apply", &write(&env, "nul.yaml", nul)]);
+    let out = env.run(&["apply", &env.write("nul.yaml", nul)]);
     assert_eq!(out.status, 2);
     assert!(
         out.stderr.contains("`as`: user id `a\\0b`"),
@@ -51,7 +45,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
     );
     let key =
         "- { at: '2026-01-02T00:00:00Z', as: own, do: create_payg_key, team: own, key: 'k/1' }\n";
-    let out = env.run(&["apply", &write(&env, "key.yaml", key)]);
+    let out = env.run(&["apply", &env.write("key.yaml", key)]);
     assert!(
         out.status == 2 && out.stderr.contains("`key`: pay-as-you-go key id `k/1`"),
         "{}",
@@ -60,9 +54,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
     assert_eq!(env.rows("teams"), 1, "only the account's Default Team");
 
     // An import names the line, the id and the rule.
-    let csv = write(
-        &env,
-        "e.csv",
+    let csv = env.write("e.csv",
         "event_id,ts,key_id,model,input_tokens,output_tokens\na,2026-01-02T00:00:00Z,tp:own:own,m,1,1\nb,2026-01-02T00:00:00Z,tp:../x:own,m,1,1\n",
     );
     let out = env.run(&["events", "import", &csv]);
@@ -78,7 +70,7 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
 #[test]
 fn t7_a_hand_edited_team_id_never_becomes_a_path_outside_out() {
     let env = Env::new();
-    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
     env.sql(
         "INSERT INTO teams VALUES ('../escape', 'overseas', false, 'own', TIMESTAMPTZ '2026-01-01 00:00:00+00');
          INSERT INTO team_records VALUES (nextval('record_seq'), '../escape', TIMESTAMPTZ '2026-01-01 00:00:00+00', 'own', 'top_up_credits', '{\"do\":\"top_up_credits\",\"team\":\"../escape\",\"amount\":\"5\"}')",
@@ -112,7 +104,7 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
     let broken = steps(
         "- { at: '2025-01-01T00:00:00Z', as: own, do: top_up_wallet, team: own, amount: '1' }\n",
     );
-    let out = env.run(&["apply", &write(&env, "s.yaml", &broken)]);
+    let out = env.run(&["apply", &env.write("s.yaml", &broken)]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("step 3") && out.stderr.contains("nothing of"),
@@ -125,7 +117,7 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
     let fixed = steps(
         "- { at: '2026-01-01T00:00:02Z', as: own, do: top_up_wallet, team: own, amount: '1' }\n",
     );
-    env.run(&["apply", &write(&env, "s.yaml", &fixed)]).ok();
+    env.run(&["apply", &env.write("s.yaml", &fixed)]).ok();
     let store = tokenplan::store::Store::open(&env.db()).unwrap();
     let state =
         tokenplan::teams::team_state(&store, "own", "2026-01-02T00:00:00Z".parse().unwrap())
@@ -139,7 +131,7 @@ fn apply_is_all_or_nothing_and_a_corrected_file_can_simply_be_applied_again() {
     let denied = format!(
         "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: leave, team: own }}\n- {{ at: '2026-01-01T00:00:02Z', as: own, do: top_up_wallet, team: own, amount: '1' }}\n"
     );
-    let path = write(&env, "d.yaml", &denied);
+    let path = env.write("d.yaml", &denied);
     assert_eq!(env.run(&["apply", &path]).status, 1);
     assert_eq!(env.rows("audit_log"), 0);
     assert_eq!(env.run(&["apply", &path, "--keep-going"]).status, 1);
@@ -154,7 +146,7 @@ fn an_amount_that_would_overflow_a_balance_is_refused_naming_the_step() {
     let yaml = format!(
         "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: top_up_wallet, team: own, amount: '{max}' }}\n- {{ at: '2026-01-01T00:00:02Z', as: own, do: top_up_wallet, team: own, amount: '{max}' }}\n"
     );
-    let out = env.run(&["apply", &write(&env, "o.yaml", &yaml)]);
+    let out = env.run(&["apply", &env.write("o.yaml", &yaml)]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("step 3") && out.stderr.contains("would overflow the wallet balance"),
@@ -169,14 +161,11 @@ fn an_amount_that_would_overflow_a_balance_is_refused_naming_the_step() {
 fn a_multi_file_import_is_all_or_nothing_and_says_what_became_of_each_file() {
     let env = Env::new();
     let header = "event_id,ts,key_id,model,input_tokens,output_tokens\n";
-    let a = write(
-        &env,
-        "a.jsonl",
+    let a = env.write("a.jsonl",
         "{\"event_id\":\"a\",\"ts\":\"2026-01-01T00:00:00Z\",\"key_id\":\"k\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}\n",
     );
-    let bad = write(&env, "bad.csv", &format!("{header}b,noon,k,m,1,1\n"));
-    let c = write(
-        &env,
+    let bad = env.write("bad.csv", &format!("{header}b,noon,k,m,1,1\n"));
+    let c = env.write(
         "c.csv",
         &format!("{header}c,2026-01-01T00:00:00Z,k,m,1,1\n"),
     );
@@ -363,7 +352,7 @@ fn only_the_commands_that_create_a_store_create_one_in_an_empty_file() {
     let out = env.run(&["billing", "run", "--date", "2026-01-01"]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(tables_of(&env.db()).is_empty(), "billing created nothing");
-    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
     assert!(tables_of(&env.db()).contains(&"team_records".to_owned()));
     env.run(&["billing", "status"]).ok();
 
@@ -376,11 +365,11 @@ fn only_the_commands_that_create_a_store_create_one_in_an_empty_file() {
         "{}",
         out.stderr
     );
-    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
     std::fs::write(env.db(), "event_id,ts\n").unwrap();
     for args in [
         &["billing", "status"][..],
-        &["apply", &write(&env, "ok.yaml", ACCOUNT)],
+        &["apply", &env.write("ok.yaml", ACCOUNT)],
     ] {
         let out = env.run(args);
         assert!(
@@ -401,7 +390,7 @@ fn commands_that_only_read_open_the_store_read_only_beside_another_reader() {
     let yaml = format!(
         "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: buy_subscription, team: own, tier: plus, seats: 1 }}\n"
     );
-    env.run(&["apply", &write(&env, "ok.yaml", &yaml)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", &yaml)]).ok();
     env.bill("2026-01-01", &[]).ok();
     let config = duckdb::Config::default()
         .access_mode(duckdb::AccessMode::ReadOnly)
@@ -474,7 +463,7 @@ fn a_step_dated_in_the_future_refuses_its_file_even_with_keep_going() {
     let yaml = format!(
         "{ACCOUNT}- {{ at: '{soon}', as: own, do: top_up_wallet, team: own, amount: '1' }}\n- {{ at: '2036-01-01T00:00:00Z', as: own, do: top_up_wallet, team: own, amount: '1' }}\n"
     );
-    let path = write(&env, "future.yaml", &yaml);
+    let path = env.write("future.yaml", &yaml);
     for extra in [&[][..], &["--keep-going"]] {
         let mut args = vec!["apply", path.as_str()];
         args.extend_from_slice(extra);
@@ -498,7 +487,7 @@ fn a_step_dated_in_the_future_refuses_its_file_even_with_keep_going() {
 #[test]
 fn refusals_escape_control_characters_and_name_the_field() {
     let env = Env::new();
-    env.run(&["apply", &write(&env, "ok.yaml", ACCOUNT)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
     let cases = [
         (
             "- { at: \"2026\\e[31m\\t\\a\", as: own, do: leave, team: own }\n",
@@ -522,7 +511,7 @@ fn refusals_escape_control_characters_and_name_the_field() {
         ),
     ];
     for (yaml, shown) in cases {
-        let out = env.run(&["apply", &write(&env, "bad.yaml", yaml)]);
+        let out = env.run(&["apply", &env.write("bad.yaml", yaml)]);
         assert_eq!(out.status, 2, "{yaml}: {}", out.stderr);
         assert!(out.stderr.contains(shown), "{yaml}: {}", out.stderr);
         assert!(
@@ -539,7 +528,7 @@ fn steps_of_a_refused_file_say_they_were_not_stored() {
     let yaml = format!(
         "{ACCOUNT}- {{ at: '2026-01-01T00:00:01Z', as: own, do: invite, team: own, user: ghost, role: reader }}\n"
     );
-    let out = env.run(&["apply", &write(&env, "s.yaml", &yaml)]);
+    let out = env.run(&["apply", &env.write("s.yaml", &yaml)]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     assert!(
         out.stdout.contains("step 1 2026-01-01T00:00:00Z own create_account own: not stored (the file was refused): allowed"),

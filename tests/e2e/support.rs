@@ -114,6 +114,13 @@ impl Env {
         self.run(&args)
     }
 
+    /// Writes `text` to the file `name` in the test's directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
     pub fn statement(&self, day: &str, team: &str) -> Option<String> {
         std::fs::read_to_string(self.out().join(day).join(format!("{team}.json"))).ok()
     }

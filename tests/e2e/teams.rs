@@ -10,12 +10,6 @@ fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-fn write(env: &Env, name: &str, yaml: &str) -> String {
-    let path = env.dir.path().join(name);
-    std::fs::write(&path, yaml).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn every_rule_scenario_applies_as_expected() {
     for name in ["seats-overseas.yaml", "domestic.yaml", "usage.yaml"] {
@@ -120,7 +114,7 @@ fn t5_the_hundredth_member_joins_and_the_hundred_and_first_is_refused() {
         );
     }
     yaml += "- { at: '2026-01-03T00:00:01Z', as: own, do: invite, team: big, user: u100, role: reader, expect: denied }\n";
-    let out = env.run(&["apply", &write(&env, "t5.yaml", &yaml)]).ok();
+    let out = env.run(&["apply", &env.write("t5.yaml", &yaml)]).ok();
     assert!(
         out.stdout
             .lines()
@@ -159,7 +153,7 @@ fn t6_p3_t2_t3_limits_through_the_store() {
 - { at: '2026-01-01T00:02:03Z', as: own, do: buy_subscription, team: own, tier: plus, seats: 1 }
 - { at: '2026-01-01T00:02:04Z', as: ann, do: top_up_credits, team: t, amount: '1.00', expect: denied }
 ";
-    let out = env.run(&["apply", &write(&env, "limits.yaml", yaml)]).ok();
+    let out = env.run(&["apply", &env.write("limits.yaml", yaml)]).ok();
     assert!(
         out.stdout.contains("a Team has at most 100 seats"),
         "{}",
@@ -182,7 +176,7 @@ fn t6_p3_t2_t3_limits_through_the_store() {
 fn a_malformed_scenario_names_the_step_and_field_and_stores_nothing() {
     let env = Env::new();
     let yaml = "- { at: '2026-01-01T00:00:00Z', as: own, do: create_account }\n- { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t }\n";
-    let out = env.run(&["apply", &write(&env, "bad.yaml", yaml)]);
+    let out = env.run(&["apply", &env.write("bad.yaml", yaml)]);
     assert_eq!(out.status, 2);
     assert!(
         out.stderr
@@ -204,9 +198,9 @@ fn unknown_references_and_time_travel_are_input_errors() {
 - { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
 - { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
 ";
-    env.run(&["apply", &write(&env, "team.yaml", yaml)]).ok();
+    env.run(&["apply", &env.write("team.yaml", yaml)]).ok();
     let yaml = "- { at: '2026-01-01T00:00:02Z', as: own, do: invite, team: t, user: ghost, role: reader }\n";
-    let out = env.run(&["apply", &write(&env, "ghost.yaml", yaml)]);
+    let out = env.run(&["apply", &env.write("ghost.yaml", yaml)]);
     assert_eq!(out.status, 2);
     assert!(
         out.stderr.contains("step 1: no user `ghost`"),
@@ -215,7 +209,7 @@ fn unknown_references_and_time_travel_are_input_errors() {
     );
     let yaml =
         "- { at: '2025-12-31T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }\n";
-    let out = env.run(&["apply", &write(&env, "past.yaml", yaml)]);
+    let out = env.run(&["apply", &env.write("past.yaml", yaml)]);
     assert_eq!(out.status, 2);
     assert!(
         out.stderr.contains("steps must be in time order"),
@@ -233,7 +227,7 @@ fn keep_going_reports_every_unexpected_outcome() {
 - { at: '2026-01-01T00:00:02Z', as: own, do: top_up_credits, team: own, amount: '1', expect: denied }
 - { at: '2026-01-01T00:00:03Z', as: own, do: top_up_wallet, team: own, amount: '1' }
 ";
-    let path = write(&env, "k.yaml", yaml);
+    let path = env.write("k.yaml", yaml);
     let stop = env.run(&["apply", &path]);
     assert_eq!(stop.status, 1);
     assert_eq!(
@@ -242,7 +236,7 @@ fn keep_going_reports_every_unexpected_outcome() {
         "stops at the first unexpected outcome"
     );
     let env = Env::new();
-    let path = write(&env, "k.yaml", yaml);
+    let path = env.write("k.yaml", yaml);
     let all = env.run(&["apply", &path, "--keep-going"]);
     assert_eq!(all.status, 1);
     assert_eq!(all.stdout.lines().count(), 4);
@@ -263,7 +257,7 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
 - { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: t, region: overseas }
 - { at: '2026-01-02T00:00:00Z', as: own, do: invite, team: t, user: bob, role: reader }
 ";
-    env.run(&["apply", &write(&env, "k.yaml", yaml)]).ok();
+    env.run(&["apply", &env.write("k.yaml", yaml)]).ok();
     let store = Store::open(&env.db()).unwrap();
     let bob = store.team("bob").unwrap().unwrap();
     assert!(
@@ -291,7 +285,7 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
         "{statement}"
     );
     // K3, T7: pay-as-you-go key ids can't take the Token Plan Key form.
-    let out = env.run(&["apply", &write(&env, "k3.yaml", "- { at: '2026-01-03T00:00:00Z', as: own, do: create_payg_key, team: t, key: 'tp:t:own' }\n")]);
+    let out = env.run(&["apply", &env.write("k3.yaml", "- { at: '2026-01-03T00:00:00Z', as: own, do: create_payg_key, team: t, key: 'tp:t:own' }\n")]);
     assert_eq!(out.status, 2);
     assert!(out.stderr.contains("contains `:`"), "{}", out.stderr);
     // K2: the gateway's check on a key without seat or Credits access.
@@ -321,7 +315,7 @@ fn t1_k1_k2_k3_accounts_default_teams_and_keys_issued_on_joining() {
     let top_up = |at: &str, name: &str| {
         let step =
             format!("- {{ at: '{at}', as: own, do: top_up_credits, team: t, amount: '0.20' }}\n");
-        env.run(&["apply", &write(&env, name, &step)]).ok();
+        env.run(&["apply", &env.write(name, &step)]).ok();
     };
     top_up("2026-01-03T01:00:00Z", "up1.yaml");
     assert_eq!(
@@ -353,9 +347,9 @@ const MORE_SEATS: &str = "\
 /// (each time with `extra` flags).
 fn statement_after_applying_more_seats(times: usize, extra: &[&str]) -> (Env, String) {
     let env = Env::new();
-    env.run(&["apply", &write(&env, "setup.yaml", TEAM_WITH_SEATS)])
+    env.run(&["apply", &env.write("setup.yaml", TEAM_WITH_SEATS)])
         .ok();
-    let seats = write(&env, "seats.yaml", MORE_SEATS);
+    let seats = env.write("seats.yaml", MORE_SEATS);
     for run in 0..times {
         let mut args = vec!["apply", seats.as_str()];
         args.extend_from_slice(extra);
@@ -399,20 +393,17 @@ fn a_scenario_applied_again_stores_nothing_and_bills_once() {
 #[test]
 fn a_step_id_identifies_a_step_and_an_id_reused_for_another_step_is_refused() {
     let env = Env::new();
-    env.run(&["apply", &write(&env, "setup.yaml", TEAM_WITH_SEATS)])
+    env.run(&["apply", &env.write("setup.yaml", TEAM_WITH_SEATS)])
         .ok();
     let top_up = |amount: &str| {
         format!(
             "- {{ id: top-up-1, at: '2026-01-02T00:00:00Z', as: own, do: top_up_credits, team: t, amount: '{amount}' }}\n"
         )
     };
-    env.run(&["apply", &write(&env, "a.yaml", &top_up("5"))])
-        .ok();
-    let again = env
-        .run(&["apply", &write(&env, "b.yaml", &top_up("5"))])
-        .ok();
+    env.run(&["apply", &env.write("a.yaml", &top_up("5"))]).ok();
+    let again = env.run(&["apply", &env.write("b.yaml", &top_up("5"))]).ok();
     assert!(again.stdout.contains("already applied"), "{}", again.stdout);
-    let other = env.run(&["apply", &write(&env, "c.yaml", &top_up("6"))]);
+    let other = env.run(&["apply", &env.write("c.yaml", &top_up("6"))]);
     assert_eq!(other.status, 2, "{}", other.stderr);
     assert!(
         other
@@ -430,7 +421,7 @@ fn a_step_id_identifies_a_step_and_an_id_reused_for_another_step_is_refused() {
 - { at: '2026-01-03T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }
 - { at: '2026-01-03T00:00:00Z', as: own, do: top_up_wallet, team: t, amount: '1' }
 ";
-    let out = env.run(&["apply", &write(&env, "d.yaml", twice)]).ok();
+    let out = env.run(&["apply", &env.write("d.yaml", twice)]).ok();
     assert_eq!(
         out.stdout.matches("already applied").count(),
         1,
@@ -452,7 +443,7 @@ fn t7_team_ids_that_differ_only_in_case_and_summary_in_any_case_are_refused() {
 - { at: '2026-01-01T00:00:00Z', as: own, do: create_account }
 - { at: '2026-01-01T00:00:01Z', as: own, do: create_team, team: acme, region: overseas }
 ";
-    env.run(&["apply", &write(&env, "ok.yaml", yaml)]).ok();
+    env.run(&["apply", &env.write("ok.yaml", yaml)]).ok();
     for (step, message) in [
         (
             "as: own, do: create_team, team: ACME, region: overseas",
@@ -468,7 +459,7 @@ fn t7_team_ids_that_differ_only_in_case_and_summary_in_any_case_are_refused() {
         ),
     ] {
         let yaml = format!("- {{ at: '2026-01-02T00:00:00Z', {step} }}\n");
-        let out = env.run(&["apply", &write(&env, "case.yaml", &yaml)]);
+        let out = env.run(&["apply", &env.write("case.yaml", &yaml)]);
         assert_eq!(out.status, 2, "{step}: {}", out.stderr);
         assert!(
             out.stderr.contains("step 1:")
