@@ -40,21 +40,17 @@ mod money {
 pub enum StatementLine {
     /// A purchase or renewal: the whole cycle (B5).
     Subscription {
-        /// The tier.
         tier: String,
-        /// Seats.
         seats: u32,
         /// First day of the cycle.
         period_start: NaiveDate,
         /// The next renewal.
         period_end: NaiveDate,
-        /// Amount.
         #[serde(with = "money")]
         amount: Decimal,
     },
     /// Seats added during a cycle (B6).
     Proration {
-        /// The tier.
         tier: String,
         /// Seats added (removals undone are not billed, O4).
         seats: u32,
@@ -62,7 +58,6 @@ pub enum StatementLine {
         days: i64,
         /// Days in the cycle.
         cycle_days: i64,
-        /// Amount.
         #[serde(with = "money")]
         amount: Decimal,
     },
@@ -82,20 +77,15 @@ pub struct Usage {
     pub tier: Option<String>,
     /// The key's holder or creator.
     pub user: String,
-    /// The key.
     pub key: String,
-    /// The model.
     pub model: String,
     /// The day the events belong to (B3).
     pub usage_day: NaiveDate,
     /// Usage of an earlier, already billed day (B14).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
-    /// Events.
     pub events: u64,
-    /// Input tokens.
     pub input_tokens: i64,
-    /// Output tokens.
     pub output_tokens: i64,
     /// The events' exact prices summed, rounded once (B7, B11).
     #[serde(with = "money")]
@@ -216,13 +206,9 @@ pub struct Balances {
 pub struct Unfunded {
     /// The holder.
     pub user: String,
-    /// The key.
     pub key: String,
-    /// Events.
     pub events: u64,
-    /// Input tokens.
     pub input_tokens: i64,
-    /// Output tokens.
     pub output_tokens: i64,
 }
 
@@ -238,7 +224,6 @@ pub struct Overdrawn {
 /// One Team's statement for one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
-    /// The Team.
     pub team: String,
     /// The billing day.
     pub day: NaiveDate,

@@ -15,9 +15,7 @@ pub enum ViewError {
     /// The user is not a member and may see nothing.
     #[error("`{user}` may see nothing of Team `{team}`'s billing: {reason}")]
     Nothing {
-        /// The user.
         user: String,
-        /// The Team.
         team: String,
         /// The gatekeeper's explanation.
         reason: String,
@@ -27,18 +25,13 @@ pub enum ViewError {
     Money(#[from] crate::money::Overflow),
     /// A usage line's model is not in the price list.
     #[error("the price list has no model `{model}`, which the statement bills")]
-    Unpriced {
-        /// The model.
-        model: String,
-    },
+    Unpriced { model: String },
     /// The price list does not give a usage line's amount: the day was billed with another.
     #[error(
         "the price list prices the `{model}` usage of key `{key}` on {usage_day} at {listed}, but the statement billed {billed}: the day was billed with another price list"
     )]
     Repriced {
-        /// The model.
         model: String,
-        /// The key.
         key: String,
         /// The line's usage day.
         usage_day: chrono::NaiveDate,

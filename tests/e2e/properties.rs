@@ -16,18 +16,15 @@ fn day(d: u32) -> chrono::NaiveDate {
 }
 
 /// Bills every day through `d` (B18); the report of `d`.
-fn bill(store: &mut Store, prices: &Prices, d: u32) -> billing::RunReport {
-    billing::run(
-        store,
+fn bill(store: &mut Store, prices: &Prices, d: u32) -> billing::DayReport {
+    let options = billing::RunOptions {
         prices,
-        day(d),
-        chrono::Utc::now(),
-        None,
-        &indicatif::ProgressBar::hidden(),
-        |_| {},
-    )
-    .unwrap()
-    .unwrap()
+        days: billing::Days::Through(day(d)),
+        now: chrono::Utc::now(),
+        out: None,
+        metrics: None,
+    };
+    billing::run(store, &options, &mut ()).unwrap()
 }
 
 proptest! {
