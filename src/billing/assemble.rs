@@ -10,7 +10,7 @@ use super::price::Priced;
 use super::replay::Replay;
 use super::statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded};
 use crate::balance::Balance;
-use crate::money;
+use crate::money::{self, Amount};
 use crate::prices::Currency;
 use crate::store::Spent;
 
@@ -55,10 +55,10 @@ fn statement(
     let totals = Totals::of(&lines).map_err(BillingError::money(&state.id))?;
     // A balance is exact (top-ups may have up to six decimals) and rounded once, here, so that
     // whether it is overdrawn is decided on the amount the statement shows.
-    let left = |topped_up, spent, today| {
+    let left = |topped_up, spent, today: Amount| {
         money::sub(topped_up, spent)
-            .and_then(|l| money::sub(l, today))
-            .map(super::replay::round)
+            .and_then(|l| money::sub(l, today.decimal()))
+            .map(Amount::round)
             .map_err(BillingError::money(&state.id))
     };
     let balances = Balances {
@@ -74,7 +74,7 @@ fn statement(
         (Balance::Wallet, balances.wallet),
     ]
     .into_iter()
-    .filter(|(_, amount)| amount.is_sign_negative() && !amount.is_zero())
+    .filter(|(_, amount)| amount.is_negative())
     .map(|(balance, amount)| Overdrawn { balance, amount })
     .collect();
     Ok(Some(Statement {

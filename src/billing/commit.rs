@@ -32,8 +32,8 @@ pub fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError
                 team: statement.team.clone(),
                 body: serde_json::to_string(statement)
                     .map_err(BillingError::json(&statement.team))?,
-                credits_spent: statement.totals.credits,
-                wallet_spent: statement.totals.payg,
+                credits_spent: statement.totals.credits.decimal(),
+                wallet_spent: statement.totals.payg.decimal(),
             })
         })
         .collect::<Result<Vec<_>, BillingError>>()?;

@@ -89,7 +89,7 @@ impl RunMetrics {
         self.late += summary.late;
         self.statements += summary.statements;
         for statement in &report.statements {
-            *self.totals.entry(statement.currency).or_default() += statement.totals.total;
+            *self.totals.entry(statement.currency).or_default() += statement.totals.total.decimal();
             self.overdrawn += statement.overdrawn.len() as u64;
         }
     }

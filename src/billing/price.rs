@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsError};
-use rust_decimal::Decimal;
 
 use super::columns::{
     self, EVENTS, INPUT_TOKENS, KEY_CODE, LATE, MODEL_CODE, MissingColumn, OUTCOME, OUTPUT_TOKENS,
@@ -18,6 +17,7 @@ use super::lookup::Lookup;
 use super::outcome::Outcome;
 use super::replay::{Replay, SeatUsage};
 use super::statement::{StatementLine, Unfunded, Usage};
+use crate::money::Amount;
 use crate::prices::{Currency, Prices};
 
 /// Grouped usage that can't be named or priced.
@@ -144,7 +144,7 @@ impl Priced {
                 input_tokens: input[row],
                 output_tokens: output[row],
                 amount: if outcome == Outcome::Plan {
-                    Decimal::ZERO
+                    Amount::ZERO
                 } else {
                     let price = prices
                         .usage_price(model, currency, input[row], output[row])
@@ -153,7 +153,7 @@ impl Priced {
                             model: model.clone(),
                             currency,
                         })?;
-                    super::replay::round(price)
+                    Amount::round(price)
                 },
             };
             self.usage

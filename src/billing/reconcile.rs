@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::error::BillingError;
 use super::outcome::{Outcome, Quarantine};
 use super::price::Priced;
 use super::statement::{Statement, StatementLine, Totals};
+use crate::money::Amount;
 use crate::prices::Currency;
 
 /// What a run did (`summary.json`): every event read is counted once in billed, unfunded,
@@ -34,7 +34,7 @@ pub struct Summary {
     /// Statements written.
     pub statements: u64,
     /// Statement totals per currency.
-    pub totals: BTreeMap<Currency, String>,
+    pub totals: BTreeMap<Currency, Amount>,
     /// How long the run took, in milliseconds.
     pub duration_ms: u64,
 }
@@ -50,17 +50,17 @@ pub fn summarize(
 ) -> Result<Summary, BillingError> {
     let counts = &priced.counts;
     let count = |outcome: Outcome| counts.get(&outcome).copied().unwrap_or(0);
-    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    let mut totals: BTreeMap<Currency, Amount> = BTreeMap::new();
     for statement in statements {
         let currency = statement.currency;
         let total = totals.entry(currency).or_default();
-        *total = crate::money::add(*total, statement.totals.total).map_err(|source| {
-            BillingError::DayTotal {
+        *total = total
+            .checked_add(statement.totals.total)
+            .map_err(|source| BillingError::DayTotal {
                 day,
                 currency,
                 source,
-            }
-        })?;
+            })?;
     }
     Ok(Summary {
         day,
@@ -74,10 +74,7 @@ pub fn summarize(
             .collect(),
         late: priced.late,
         statements: statements.len() as u64,
-        totals: totals
-            .into_iter()
-            .map(|(c, t)| (c, format!("{:.2}", t)))
-            .collect(),
+        totals,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }

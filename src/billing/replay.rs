@@ -12,7 +12,7 @@ use super::error::BillingError;
 use super::statement::StatementLine;
 use crate::calendar;
 use crate::ids::{self, IdKind};
-use crate::money;
+use crate::money::{self, Amount};
 use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
@@ -158,11 +158,6 @@ impl Histories {
     }
 }
 
-/// Rounds once, to cents, half away from zero (B7).
-pub fn round(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-}
-
 /// One Team's history replayed day after day: each day goes on from where the previous one
 /// ended, so billing a run of days folds each history once.
 #[derive(Debug)]
@@ -229,7 +224,10 @@ impl Replayer {
                         seats: seats.get(),
                         period_start: cycle.start,
                         period_end: cycle.end,
-                        amount: round(money::mul(Decimal::from(seats.get()), seat_price(tier)?)?),
+                        amount: Amount::round(money::mul(
+                            Decimal::from(seats.get()),
+                            seat_price(tier)?,
+                        )?),
                     });
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
@@ -262,7 +260,7 @@ impl Replayer {
                     seats: renewal.seats,
                     period_start: renewal.cycle.start,
                     period_end: renewal.cycle.end,
-                    amount: round(money::mul(
+                    amount: Amount::round(money::mul(
                         Decimal::from(renewal.seats),
                         seat_price(&renewal.tier)?,
                     )?),
@@ -286,7 +284,7 @@ impl Replayer {
                 seats,
                 days,
                 cycle_days,
-                amount: round(amount),
+                amount: Amount::round(amount),
             });
         }
         Ok(Replay {

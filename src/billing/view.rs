@@ -4,8 +4,8 @@
 use gatekeeper::{ActionRequest, Gatekeeper};
 use rust_decimal::Decimal;
 
-use super::replay::round;
 use super::statement::{Statement, StatementLine, Totals, Usage};
+use crate::money::Amount;
 use crate::prices::Prices;
 use crate::teams::{TeamState, actor, key_facts, team_facts};
 
@@ -36,9 +36,9 @@ pub enum ViewError {
         /// The line's usage day.
         usage_day: chrono::NaiveDate,
         /// The amount the price list gives.
-        listed: Decimal,
+        listed: Amount,
         /// The amount billed.
-        billed: Decimal,
+        billed: Amount,
     },
 }
 
@@ -89,7 +89,7 @@ impl UnitPrice {
                 usage.input_tokens,
                 usage.output_tokens,
             )?
-            .map(round)
+            .map(Amount::round)
             .ok_or_else(unpriced)?;
         if listed != usage.amount {
             return Err(ViewError::Repriced {
