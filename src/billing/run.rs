@@ -44,7 +44,8 @@ pub struct RunOptions<'a> {
     pub metrics: Option<&'a Path>,
 }
 
-/// Sees a run's progress, and each day's report.
+/// Sees a run's progress, and each day's report. `Send`: stages are reported from the thread
+/// that reduces the events too.
 pub trait Observer: Send {
     /// The run has reached `stage`.
     fn stage(&mut self, stage: Stage) {
