@@ -36,15 +36,14 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     };
     import(store, "events.csv", EVENTS)?;
     let previous = day().pred_opt().unwrap_or_default();
-    crate::billing::run(
-        store,
+    let options = crate::billing::RunOptions {
         prices,
-        previous,
-        chrono::Utc::now(),
-        None,
-        &indicatif::ProgressBar::hidden(),
-        |_| {},
-    )?;
+        days: crate::billing::Days::Through(previous),
+        now: chrono::Utc::now(),
+        out: None,
+        metrics: None,
+    };
+    crate::billing::run(store, &options, &mut ())?;
     import(store, "late-events.csv", LATE_EVENTS)?;
     store.repeat_event("e-001")?;
     Ok(day())

@@ -2,10 +2,9 @@
 
 use std::fmt::Write as _;
 
-use rust_decimal::Decimal;
-
 use crate::balance::Balance;
 use crate::billing::{Statement, StatementLine, Status, Summary, UnitPrice, Usage, View, Whose};
+use crate::money::Amount;
 
 /// A statement as a member reads it: what is charged to the Team (subscriptions and seats)
 /// apart from the usage, each usage line with who paid for it and its unit price, and what
@@ -231,9 +230,9 @@ fn count(n: u32, thing: &str) -> String {
     format!("{} {thing}{s}", grouped(&n.to_string()))
 }
 
-/// An amount with 2 decimals and thousands separators: `1,234.50`.
-fn money(amount: Decimal) -> String {
-    grouped(&format!("{amount:.2}"))
+/// An amount with its 2 decimals and thousands separators: `1,234.50`.
+fn money(amount: Amount) -> String {
+    grouped(&amount.to_string())
 }
 
 /// A decimal number's integer digits in groups of three: `-1234567.5` → `-1,234,567.5`.
@@ -424,6 +423,7 @@ mod tests {
         ] {
             assert_eq!(grouped(number), expected);
         }
-        assert_eq!(money(Decimal::new(-123_456_789, 2)), "-1,234,567.89");
+        let amount = Amount::round(rust_decimal::Decimal::new(-123_456_789, 2));
+        assert_eq!(money(amount), "-1,234,567.89");
     }
 }

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
+use super::columns::{
+    ACCESS, FUNDING, IV_CODE, KEY_CODE, PRIOR, QUOTA, SEAT_CODE, TIER_CODE, USER_CODE,
+};
 use super::replay::{KeyInterval, KeyKind, Replay, SeatUsage};
 use crate::calendar;
 use crate::prices::Prices;
@@ -45,7 +48,6 @@ pub struct Interval {
     pub funding: Funding,
     /// Index into [`Lookup::seats`] of the holder's seat cycle.
     pub seat: Option<u32>,
-    /// Credits access on.
     pub credits_access: bool,
 }
 
@@ -252,13 +254,13 @@ impl Lookup {
         let ivs = &self.intervals;
         let index = |i: Option<u32>| i.map(|i| code(i as usize));
         df!(
-            "iv_code" => codes(ivs.len()),
-            "funding" => ivs.iter().map(|i| i.funding as i32).collect::<Vec<_>>(),
-            "seat_code" => ivs.iter().map(|i| index(i.seat)).collect::<Vec<_>>(),
-            "access" => ivs.iter().map(|i| i.credits_access).collect::<Vec<_>>(),
-            "key_code" => ivs.iter().map(|i| code(i.key as usize)).collect::<Vec<_>>(),
-            "user_code" => ivs.iter().map(|i| index(i.user)).collect::<Vec<_>>(),
-            "tier_code" => ivs
+            IV_CODE => codes(ivs.len()),
+            FUNDING => ivs.iter().map(|i| i.funding as i32).collect::<Vec<_>>(),
+            SEAT_CODE => ivs.iter().map(|i| index(i.seat)).collect::<Vec<_>>(),
+            ACCESS => ivs.iter().map(|i| i.credits_access).collect::<Vec<_>>(),
+            KEY_CODE => ivs.iter().map(|i| code(i.key as usize)).collect::<Vec<_>>(),
+            USER_CODE => ivs.iter().map(|i| index(i.user)).collect::<Vec<_>>(),
+            TIER_CODE => ivs
                 .iter()
                 .map(|i| index(i.seat.and_then(|s| self.seat_tiers.get(s as usize).copied())))
                 .collect::<Vec<_>>(),
@@ -268,9 +270,9 @@ impl Lookup {
     /// `seat_code, quota, prior`: each seat cycle's quota and earlier usage.
     pub fn seats_frame(&self) -> PolarsResult<DataFrame> {
         df!(
-            "seat_code" => codes(self.seats.len()),
-            "quota" => self.quotas.clone(),
-            "prior" => self.prior.clone(),
+            SEAT_CODE => codes(self.seats.len()),
+            QUOTA => self.quotas.clone(),
+            PRIOR => self.prior.clone(),
         )
     }
 

@@ -11,20 +11,37 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::classify::Quarantine;
-use super::run::RunReport;
+use super::files::os_error;
+use super::outcome::Quarantine;
+use super::run::DayReport;
 use crate::prices::Currency;
+use crate::store::Store;
+
+/// A metrics file that can't be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the metrics file `{path}`")]
+pub struct MetricsUnwritable {
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+impl MetricsUnwritable {
+    fn at(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| MetricsUnwritable {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
 
 /// What one `billing run` did, as the metrics report it.
 #[derive(Debug, Clone, Default)]
 pub struct RunMetrics {
-    /// When the run ended.
     pub finished_at: Option<DateTime<Utc>>,
     /// The end of the latest run that exited 0, this one included.
     pub last_success: Option<DateTime<Utc>>,
-    /// The run's exit status.
     pub exit_status: i32,
-    /// How long it took, in seconds.
     pub duration_seconds: f64,
     /// Days billed (not reproduced).
     pub days_billed: u64,
@@ -37,9 +54,9 @@ pub struct RunMetrics {
     pub quarantined: BTreeMap<Quarantine, u64>,
     /// Late events billed (B14).
     pub late: u64,
-    /// Statements written.
+    /// Statements written for the days billed.
     pub statements: u64,
-    /// Statement totals per currency.
+    /// Statement totals of the days billed, per currency.
     pub totals: BTreeMap<Currency, Decimal>,
     /// Balances below zero (B16).
     pub overdrawn: u64,
@@ -51,7 +68,7 @@ pub struct RunMetrics {
 
 impl RunMetrics {
     /// Adds one day's report; a reproduced day counts only as reproduced.
-    pub fn add(&mut self, report: &RunReport) {
+    pub fn add(&mut self, report: &DayReport) {
         if report.reproduced {
             self.days_reproduced += 1;
             return;
@@ -72,7 +89,7 @@ impl RunMetrics {
         self.late += summary.late;
         self.statements += summary.statements;
         for statement in &report.statements {
-            *self.totals.entry(statement.currency).or_default() += statement.totals.total;
+            *self.totals.entry(statement.currency).or_default() += statement.totals.total.decimal();
             self.overdrawn += statement.overdrawn.len() as u64;
         }
     }
@@ -188,6 +205,22 @@ impl RunMetrics {
         text
     }
 
+    /// Takes the last success and the latest billed day from `store`; one it can't read is
+    /// logged and left out.
+    pub fn carry_from_store(&mut self, store: &Store) {
+        match store.last_attempts() {
+            Ok((_, success)) => self.last_success = success,
+            Err(e) => tracing::warn!("{}", crate::error_chain(&e)),
+        }
+        match store.latest_billed_day() {
+            Ok(latest) => {
+                self.latest_billed_day =
+                    latest.map(|d| crate::calendar::day_start(d, gatekeeper::Region::Overseas));
+            }
+            Err(e) => tracing::warn!("{}", crate::error_chain(&e)),
+        }
+    }
+
     /// Takes the last success and the latest billed day from the metrics file a previous run
     /// wrote at `path`, for a run that could not read them from the store (busy, or missing):
     /// the stale-run alert must see them whatever the outcome. A file that is absent or not
@@ -202,30 +235,25 @@ impl RunMetrics {
 
     /// Writes [`RunMetrics::render`] to `path` atomically (a temporary file, then a rename),
     /// mode 0644.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(directory_of(path)).map_err(os_error)?;
-        file.write_all(self.render().as_bytes())?;
-        file.as_file().sync_all()?;
-        readable_by_all(file.as_file())?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
+    pub fn write(&self, path: &Path) -> Result<(), MetricsUnwritable> {
+        (|| -> std::io::Result<()> {
+            let mut file = tempfile::NamedTempFile::new_in(directory_of(path)).map_err(os_error)?;
+            file.write_all(self.render().as_bytes())?;
+            file.as_file().sync_all()?;
+            readable_by_all(file.as_file())?;
+            file.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        })()
+        .map_err(MetricsUnwritable::at(path))
     }
 
     /// Whether [`RunMetrics::write`] can write `path`: a temporary file is made in its
     /// directory, then removed. A run checks this before it bills anything.
-    pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    pub fn check_writable(path: &Path) -> Result<(), MetricsUnwritable> {
         tempfile::NamedTempFile::new_in(directory_of(path))
-            .map_err(os_error)?
-            .close()
-    }
-}
-
-/// The operating system's error alone, without the name of the temporary file it was about:
-/// the caller names the path the user gave.
-pub(super) fn os_error(error: std::io::Error) -> std::io::Error {
-    match error.raw_os_error() {
-        Some(code) => std::io::Error::from_raw_os_error(code),
-        None => error,
+            .map_err(os_error)
+            .and_then(tempfile::NamedTempFile::close)
+            .map_err(MetricsUnwritable::at(path))
     }
 }
 

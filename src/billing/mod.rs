@@ -1,25 +1,60 @@
-//! The nightly billing job: extract a day's events from DuckDB as Arrow, classify and fund
-//! them with polars, price them exactly, add the day's subscription charges, assemble one
-//! statement per Team, reconcile, and commit (B1-B17).
+//! The nightly billing job (B1-B20). [`run`] tells one night from top to bottom; its stages,
+//! in order:
+//!
+//! - [`days`]: which days the run bills or reproduces (B15, B18, B20);
+//! - [`replay`]: every Team's history replayed to the end of the day: key intervals and the
+//!   day's subscription charges;
+//! - [`lookup`]: the run's integer codes for keys, intervals, seat cycles, users, tiers and
+//!   models;
+//! - [`extract`]: the store's settlement of the day, as polars frames;
+//! - [`reduce`]: each chunk of events reduced to quarantine counts and token sums, duplicates
+//!   corrected;
+//! - [`fund`]: funding on the sums, and event by event for the seat cycles the day crosses;
+//! - [`group`]: the funded usage grouped into lines, counts and seat usage;
+//! - [`price`]: the lines named and priced;
+//! - [`assemble`]: one statement per Team;
+//! - [`reconcile`]: the summary, and the check that everything adds up;
+//! - [`commit`]: the day committed to the store, or a billed day read back;
+//! - [`files`]: the day's files written atomically.
+//!
+//! Only `run`, `days`, `commit` and `extract` (and, for operators, `attempt`, `metrics` and
+//! `status`) talk to the store. Replay, lookup, reduce, fund, group, price, assemble and
+//! reconcile compute on what they are handed: a night can be split into shards that never
+//! open the store.
 
 mod arrow_bridge;
 mod assemble;
-mod classify;
+mod attempt;
+mod columns;
+mod commit;
+mod days;
+mod error;
 mod extract;
+mod files;
+mod frames;
+mod fund;
+mod group;
 mod id_hashes;
 mod lookup;
 mod metrics;
+mod outcome;
+mod price;
+mod reconcile;
+mod reduce;
 mod replay;
 mod run;
 mod statement;
 mod status;
 mod view;
 
-pub use classify::ABSURD_TOKENS;
-pub use metrics::RunMetrics;
-pub use run::{
-    BillingError, RunReport, Summary, days_through, default_day, run, run_day, statement_of,
-};
+pub use attempt::{Attempt, Ended};
+pub use commit::statement_of;
+pub use days::{Days, default_day};
+pub use error::BillingError;
+pub use metrics::{MetricsUnwritable, RunMetrics};
+pub use outcome::{ABSURD_TOKENS, Quarantine};
+pub use reconcile::Summary;
+pub use run::{DayReport, Observer, RunOptions, Stage, run};
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 pub use status::{RefusedFiles, Status};
 pub use view::{UnitPrice, View, ViewError, Whose, view};

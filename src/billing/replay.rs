@@ -1,14 +1,18 @@
-//! Replays each Team's history to the end of each billing day, one day after another: the state of every key over
-//! time (for funding events, B9, B10, S4) and the subscription charges of the day (B5, B6, B8).
+//! Replays each Team's history to the end of each billing day, one day after another: the state
+//! of every key over time (for funding events, B9, B10, S4) and the subscription charges of the
+//! day (B5, B6, B8). The histories are handed in; nothing here reads the store.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 
+use super::error::BillingError;
 use super::statement::StatementLine;
 use crate::calendar;
-use crate::money;
+use crate::ids::{self, IdKind};
+use crate::money::{self, Amount};
 use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
@@ -25,16 +29,12 @@ pub enum ReplayError {
     Charge(#[from] money::Overflow),
     /// A charge for a tier the price list does not price.
     #[error("tier `{tier}` has no price")]
-    Unpriced {
-        /// The tier.
-        tier: String,
-    },
+    Unpriced { tier: String },
 }
 
 /// What a key could spend during `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInterval {
-    /// The key.
     pub key_id: String,
     /// The holder (Token Plan Key) or creator (pay-as-you-go key).
     pub user: String,
@@ -42,7 +42,6 @@ pub struct KeyInterval {
     pub from_us: i64,
     /// End (exclusive), µs since the epoch.
     pub to_us: i64,
-    /// What funds it.
     pub kind: KeyKind,
 }
 
@@ -53,7 +52,6 @@ pub enum KeyKind {
     TokenPlan {
         /// `(tier, seat, cycle start)` of the holder's seat.
         seat: Option<(String, u32, NaiveDate)>,
-        /// Credits access on.
         credits_access: bool,
     },
     /// A live pay-as-you-go key: the wallet.
@@ -92,9 +90,72 @@ pub(crate) fn with_intervals(intervals: Vec<KeyInterval>) -> Replay {
     }
 }
 
-/// Rounds once, to cents, half away from zero (B7).
-pub fn round(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+/// Every Team's history through the last day of a run, replayed day after day: each history
+/// is read and folded once, however many days the run bills.
+#[derive(Debug)]
+pub struct Histories {
+    replayers: Vec<Replayer>,
+}
+
+impl Histories {
+    /// `teams`, each with its records in time order. Every Team id is checked against rule T7:
+    /// it becomes a file name.
+    pub fn new(teams: Vec<(TeamRow, Vec<Record>)>) -> Result<Self, BillingError> {
+        for (row, _) in &teams {
+            ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
+        }
+        Ok(Histories {
+            replayers: teams
+                .into_iter()
+                .map(|(row, records)| Replayer::new(row, records))
+                .collect(),
+        })
+    }
+
+    /// Every Team replayed to the end of `day`, by Team id, on every core; days come in
+    /// increasing order. A Team subscribing to a tier the price list does not price is an
+    /// error: it would bill nothing.
+    pub fn day(
+        &mut self,
+        day: NaiveDate,
+        prices: &Prices,
+    ) -> Result<BTreeMap<String, Replay>, BillingError> {
+        let replays: BTreeMap<String, Replay> = self
+            .replayers
+            .par_iter_mut()
+            .map(|replayer| {
+                let team = replayer.team().id.clone();
+                match replayer.day(day, prices) {
+                    Ok(replay) => Ok((team, replay)),
+                    Err(ReplayError::Overflow(source)) => {
+                        Err(BillingError::History { team, source })
+                    }
+                    Err(ReplayError::Unpriced { tier }) => {
+                        Err(BillingError::Unpriced { team, tier })
+                    }
+                    Err(ReplayError::Charge(source)) => Err(BillingError::Money { team, source }),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .collect();
+        // The replay refused a charge for an unpriced tier; a subscription without a charge
+        // today must be priced all the same.
+        for (team, replay) in &replays {
+            if let Some(tier) = replay
+                .state
+                .subscriptions
+                .keys()
+                .find(|tier| !prices.tiers.contains_key(*tier))
+            {
+                return Err(BillingError::Unpriced {
+                    team: team.clone(),
+                    tier: tier.clone(),
+                });
+            }
+        }
+        Ok(replays)
+    }
 }
 
 /// One Team's history replayed day after day: each day goes on from where the previous one
@@ -130,7 +191,6 @@ impl Replayer {
         }
     }
 
-    /// The Team.
     pub fn team(&self) -> &TeamRow {
         &self.team
     }
@@ -164,7 +224,10 @@ impl Replayer {
                         seats: seats.get(),
                         period_start: cycle.start,
                         period_end: cycle.end,
-                        amount: round(money::mul(Decimal::from(seats.get()), seat_price(tier)?)?),
+                        amount: Amount::round(money::mul(
+                            Decimal::from(seats.get()),
+                            seat_price(tier)?,
+                        )?),
                     });
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
@@ -197,7 +260,7 @@ impl Replayer {
                     seats: renewal.seats,
                     period_start: renewal.cycle.start,
                     period_end: renewal.cycle.end,
-                    amount: round(money::mul(
+                    amount: Amount::round(money::mul(
                         Decimal::from(renewal.seats),
                         seat_price(&renewal.tier)?,
                     )?),
@@ -221,7 +284,7 @@ impl Replayer {
                 seats,
                 days,
                 cycle_days,
-                amount: round(amount),
+                amount: Amount::round(amount),
             });
         }
         Ok(Replay {

@@ -4,35 +4,11 @@
 
 use chrono::NaiveDate;
 use gatekeeper::Region;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::balance::Balance;
+use crate::money::{Amount, Overflow};
 use crate::prices::Currency;
-
-/// Amounts as decimal strings with exactly 2 decimals.
-mod money {
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes an amount already rounded to the cent (B7) with two decimals; an amount that is
-    /// not is an error, never rounded a second time.
-    pub fn serialize<S: Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        if super::super::replay::round(*amount) != *amount {
-            return Err(serde::ser::Error::custom(format!(
-                "the amount `{amount}` is not rounded to the cent"
-            )));
-        }
-        let mut cents = *amount;
-        cents.rescale(2);
-        s.serialize_str(&cents.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// One line of a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,21 +16,16 @@ mod money {
 pub enum StatementLine {
     /// A purchase or renewal: the whole cycle (B5).
     Subscription {
-        /// The tier.
         tier: String,
-        /// Seats.
         seats: u32,
         /// First day of the cycle.
         period_start: NaiveDate,
         /// The next renewal.
         period_end: NaiveDate,
-        /// Amount.
-        #[serde(with = "money")]
-        amount: Decimal,
+        amount: Amount,
     },
     /// Seats added during a cycle (B6).
     Proration {
-        /// The tier.
         tier: String,
         /// Seats added (removals undone are not billed, O4).
         seats: u32,
@@ -62,9 +33,7 @@ pub enum StatementLine {
         days: i64,
         /// Days in the cycle.
         cycle_days: i64,
-        /// Amount.
-        #[serde(with = "money")]
-        amount: Decimal,
+        amount: Amount,
     },
     /// Token Plan usage covered by a seat (B9).
     Plan(Usage),
@@ -82,29 +51,23 @@ pub struct Usage {
     pub tier: Option<String>,
     /// The key's holder or creator.
     pub user: String,
-    /// The key.
     pub key: String,
-    /// The model.
     pub model: String,
     /// The day the events belong to (B3).
     pub usage_day: NaiveDate,
     /// Usage of an earlier, already billed day (B14).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late: bool,
-    /// Events.
     pub events: u64,
-    /// Input tokens.
     pub input_tokens: i64,
-    /// Output tokens.
     pub output_tokens: i64,
     /// The events' exact prices summed, rounded once (B7, B11).
-    #[serde(with = "money")]
-    pub amount: Decimal,
+    pub amount: Amount,
 }
 
 impl StatementLine {
     /// The line's amount.
-    pub fn amount(&self) -> Decimal {
+    pub fn amount(&self) -> Amount {
         match self {
             StatementLine::Subscription { amount, .. }
             | StatementLine::Proration { amount, .. } => *amount,
@@ -163,24 +126,20 @@ impl StatementLine {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Totals {
     /// Subscription and proration lines.
-    #[serde(with = "money")]
-    pub subscriptions: Decimal,
+    pub subscriptions: Amount,
     /// Credits lines.
-    #[serde(with = "money")]
-    pub credits: Decimal,
+    pub credits: Amount,
     /// Pay-as-you-go lines.
-    #[serde(with = "money")]
-    pub payg: Decimal,
+    pub payg: Amount,
     /// All lines.
-    #[serde(with = "money")]
-    pub total: Decimal,
+    pub total: Amount,
 }
 
 impl Totals {
     /// The totals of `lines`; a sum too large for an amount is an error.
-    pub fn of(lines: &[StatementLine]) -> Result<Totals, crate::money::Overflow> {
+    pub fn of(lines: &[StatementLine]) -> Result<Totals, Overflow> {
         let sum = |pick: fn(&StatementLine) -> bool| {
-            crate::money::sum(lines.iter().filter(|l| pick(l)).map(StatementLine::amount))
+            Amount::checked_sum(lines.iter().filter(|l| pick(l)).map(StatementLine::amount))
         };
         let subscriptions = sum(|l| {
             matches!(
@@ -195,7 +154,7 @@ impl Totals {
             subscriptions,
             credits,
             payg,
-            total: crate::money::sum([subscriptions, credits, payg, plan])?,
+            total: Amount::checked_sum([subscriptions, credits, payg, plan])?,
         })
     }
 }
@@ -204,11 +163,9 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Balances {
     /// The Credits pool.
-    #[serde(with = "money")]
-    pub credits: Decimal,
+    pub credits: Amount,
     /// The pay-as-you-go wallet.
-    #[serde(with = "money")]
-    pub wallet: Decimal,
+    pub wallet: Amount,
 }
 
 /// Token Plan usage that nothing funded (B10).
@@ -216,13 +173,9 @@ pub struct Balances {
 pub struct Unfunded {
     /// The holder.
     pub user: String,
-    /// The key.
     pub key: String,
-    /// Events.
     pub events: u64,
-    /// Input tokens.
     pub input_tokens: i64,
-    /// Output tokens.
     pub output_tokens: i64,
 }
 
@@ -231,14 +184,12 @@ pub struct Unfunded {
 pub struct Overdrawn {
     pub balance: Balance,
     /// The (negative) balance.
-    #[serde(with = "money")]
-    pub amount: Decimal,
+    pub amount: Amount,
 }
 
 /// One Team's statement for one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
-    /// The Team.
     pub team: String,
     /// The billing day.
     pub day: NaiveDate,
@@ -268,6 +219,8 @@ impl Statement {
 
 #[cfg(test)]
 mod tests {
+    use rust_decimal::Decimal;
+
     use super::*;
 
     fn subscription(amount: Decimal) -> StatementLine {
@@ -276,7 +229,7 @@ mod tests {
             seats: 1,
             period_start: NaiveDate::MIN,
             period_end: NaiveDate::MIN,
-            amount,
+            amount: Amount::round(amount),
         }
     }
 
@@ -285,37 +238,20 @@ mod tests {
         let lines = [subscription(Decimal::MAX), subscription(Decimal::ONE)];
         assert!(Totals::of(&lines).is_err());
         let totals = Totals::of(&[subscription(Decimal::TEN)]).unwrap();
-        assert_eq!(
-            (totals.subscriptions, totals.total),
-            (Decimal::TEN, Decimal::TEN)
-        );
+        let ten = Amount::round(Decimal::TEN);
+        assert_eq!((totals.subscriptions, totals.total), (ten, ten));
     }
 
     #[test]
-    fn an_amount_is_written_with_two_decimals_and_never_rounded_again() {
-        let balances = |credits: &str| Balances {
-            credits: credits.parse().unwrap(),
-            wallet: Decimal::ZERO,
+    fn amounts_are_written_with_two_decimals_and_read_back_only_so() {
+        let balances = Balances {
+            credits: Amount::round("1.5".parse().unwrap()),
+            wallet: Amount::round("-0.004".parse().unwrap()),
         };
-        assert_eq!(
-            serde_json::to_string(&balances("1.5")).unwrap(),
-            r#"{"credits":"1.50","wallet":"0.00"}"#
-        );
-        let rounded_to_zero = super::super::replay::round("-0.004".parse().unwrap());
-        assert_eq!(
-            serde_json::to_string(&Balances {
-                credits: rounded_to_zero,
-                wallet: Decimal::ZERO
-            })
-            .unwrap(),
-            r#"{"credits":"0.00","wallet":"0.00"}"#
-        );
-        let error = serde_json::to_string(&balances("1.005")).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("`1.005` is not rounded to the cent"),
-            "{error}"
-        );
+        let json = serde_json::to_string(&balances).unwrap();
+        assert_eq!(json, r#"{"credits":"1.50","wallet":"0.00"}"#);
+        assert_eq!(serde_json::from_str::<Balances>(&json).unwrap(), balances);
+        let unrounded = r#"{"credits":"1.005","wallet":"0.00"}"#;
+        assert!(serde_json::from_str::<Balances>(unrounded).is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::run::{BillingError, default_day, first_day};
-use crate::calendar;
+use super::days::{default_day, next_to_bill};
+use super::error::BillingError;
 use crate::store::{Attempt, Store, Unsettled};
 
 /// What an operator checks in the morning.
@@ -37,11 +37,7 @@ impl Status {
     ) -> Result<Status, BillingError> {
         let latest_billed_day = store.latest_billed_day()?;
         let yesterday = default_day(now);
-        let first = match latest_billed_day {
-            Some(latest) => Some(calendar::next_day(latest)),
-            None => first_day(store)?,
-        };
-        let unbilled_days = first
+        let unbilled_days = next_to_bill(store, latest_billed_day)?
             .map(|first| first.iter_days().take_while(|d| *d <= yesterday).collect())
             .unwrap_or_default();
         let (last_run, last_success) = store.last_attempts()?;

@@ -4,8 +4,8 @@
 use gatekeeper::{ActionRequest, Gatekeeper};
 use rust_decimal::Decimal;
 
-use super::replay::round;
 use super::statement::{Statement, StatementLine, Totals, Usage};
+use crate::money::Amount;
 use crate::prices::Prices;
 use crate::teams::{TeamState, actor, key_facts, team_facts};
 
@@ -15,9 +15,7 @@ pub enum ViewError {
     /// The user is not a member and may see nothing.
     #[error("`{user}` may see nothing of Team `{team}`'s billing: {reason}")]
     Nothing {
-        /// The user.
         user: String,
-        /// The Team.
         team: String,
         /// The gatekeeper's explanation.
         reason: String,
@@ -27,25 +25,20 @@ pub enum ViewError {
     Money(#[from] crate::money::Overflow),
     /// A usage line's model is not in the price list.
     #[error("the price list has no model `{model}`, which the statement bills")]
-    Unpriced {
-        /// The model.
-        model: String,
-    },
+    Unpriced { model: String },
     /// The price list does not give a usage line's amount: the day was billed with another.
     #[error(
         "the price list prices the `{model}` usage of key `{key}` on {usage_day} at {listed}, but the statement billed {billed}: the day was billed with another price list"
     )]
     Repriced {
-        /// The model.
         model: String,
-        /// The key.
         key: String,
         /// The line's usage day.
         usage_day: chrono::NaiveDate,
         /// The amount the price list gives.
-        listed: Decimal,
+        listed: Amount,
         /// The amount billed.
-        billed: Decimal,
+        billed: Amount,
     },
 }
 
@@ -96,7 +89,7 @@ impl UnitPrice {
                 usage.input_tokens,
                 usage.output_tokens,
             )?
-            .map(round)
+            .map(Amount::round)
             .ok_or_else(unpriced)?;
         if listed != usage.amount {
             return Err(ViewError::Repriced {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use tokenplan::billing::BillingError;
+use tokenplan::billing::{Attempt, BillingError, DayReport, Days, Observer, RunOptions, Stage};
 
 use super::*;
 
@@ -17,20 +17,22 @@ pub(super) fn billing_run(
     date: Option<chrono::NaiveDate>,
     paths: RunPaths<'_>,
 ) -> CommandResult {
-    let started = chrono::Utc::now();
-    let clock = std::time::Instant::now();
-    let mut metrics = tokenplan::billing::RunMetrics::default();
-    let day = date.unwrap_or_else(|| tokenplan::billing::default_day(started));
+    let mut attempt = Attempt::start(chrono::Utc::now(), date);
     let mut store = None;
-    let mut result = bill_through(cli, &mut store, day, started, paths, &mut metrics);
-    let finished = chrono::Utc::now();
+    let mut result = bill_through(cli, &mut store, &mut attempt, paths);
+    let mut ended = attempt.end(chrono::Utc::now());
     if let Some(path) = paths.metrics {
-        metrics.finished_at = Some(finished);
-        metrics.duration_seconds = clock.elapsed().as_secs_f64();
-        result = write_metrics(cli, path, result, store.as_ref(), &mut metrics);
+        let written = ended.write_metrics(path, store.as_ref(), exit_status(&result).code());
+        result = metrics_written(cli, written, result);
     }
     if let Some(store) = &store {
-        record_attempt(store, started, finished, day, &metrics, &result);
+        let message = match &result {
+            Err(Failure { error: Some(e), .. }) => render(e.as_ref()),
+            _ => String::new(),
+        };
+        if let Err(e) = ended.record(store, exit_status(&result).code(), message) {
+            tracing::warn!("{}", render(&e));
+        }
     }
     result
 }
@@ -38,52 +40,20 @@ pub(super) fn billing_run(
 /// The paths a `billing run` writes to, or reads besides the store.
 #[derive(Clone, Copy)]
 pub(super) struct RunPaths<'a> {
-    /// `--out`.
     pub out: Option<&'a Path>,
-    /// `--metrics`.
     pub metrics: Option<&'a Path>,
-    /// `--spool`.
     pub spool: Option<&'a Path>,
 }
 
-/// A metrics file that can't be written: exit 2 when found before billing, 3 after.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write the metrics file `{path}`")]
-struct MetricsUnwritable {
-    path: String,
-    #[source]
-    source: std::io::Error,
-}
-
-impl MetricsUnwritable {
-    fn at(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
-        move |source| MetricsUnwritable {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-}
-
-/// Writes the run's outcome to `path`, with the last success and the latest billed day (from
-/// the store when it opened, else carried from the previous metrics file). A write that fails
-/// turns a successful run into exit 3.
-fn write_metrics(
+/// The run's result once its metrics were `written`: a metrics file that can't be written
+/// turns a successful run into exit 3; a failed run keeps its own failure, and the metrics
+/// error is told too unless it is that failure.
+fn metrics_written(
     cli: &Cli,
-    path: &Path,
+    written: Result<(), tokenplan::billing::MetricsUnwritable>,
     result: CommandResult,
-    store: Option<&Store>,
-    metrics: &mut tokenplan::billing::RunMetrics,
 ) -> CommandResult {
-    let status = exit_status(&result);
-    metrics.exit_status = status.code();
-    match store {
-        Some(store) => carry_from_store(store, metrics),
-        None => metrics.carry_from(path),
-    }
-    if status == Exit::Success {
-        metrics.last_success = metrics.finished_at;
-    }
-    let Err(error) = metrics.write(path).map_err(MetricsUnwritable::at(path)) else {
+    let Err(error) = written else {
         return result;
     };
     match result {
@@ -96,12 +66,9 @@ fn write_metrics(
             ),
         }),
         Err(failure) => {
-            // The run's own failure is the one to exit with; a metrics file found unwritable
-            // before billing is that failure, already told.
-            let told = failure
-                .error
-                .as_ref()
-                .is_some_and(|e| e.downcast_ref::<MetricsUnwritable>().is_some());
+            let told = failure.error.as_ref().is_some_and(|e| {
+                matches!(e.downcast_ref::<BillingError>(), Some(BillingError::Metrics(_)))
+            });
             if !told {
                 print_error(cli.log_format, &anyhow::Error::new(error), None);
             }
@@ -118,81 +85,33 @@ fn exit_status(result: &CommandResult) -> Exit {
     }
 }
 
-/// The last success and the latest billed day as the store records them.
-fn carry_from_store(store: &Store, metrics: &mut tokenplan::billing::RunMetrics) {
-    match store.last_attempts() {
-        Ok((_, success)) => metrics.last_success = success,
-        Err(e) => tracing::warn!("{}", render(&e)),
-    }
-    match store.latest_billed_day() {
-        Ok(latest) => {
-            metrics.latest_billed_day =
-                latest.map(|d| tokenplan::calendar::day_start(d, gatekeeper::Region::Overseas));
-        }
-        Err(e) => tracing::warn!("{}", render(&e)),
-    }
-}
-
-/// Records how the run ended, for `billing status`: the exit status the metrics report.
-fn record_attempt(
-    store: &Store,
-    started: chrono::DateTime<chrono::Utc>,
-    finished: chrono::DateTime<chrono::Utc>,
-    day: chrono::NaiveDate,
-    metrics: &tokenplan::billing::RunMetrics,
-    result: &CommandResult,
-) {
-    let attempt = tokenplan::store::Attempt {
-        started_at: started,
-        finished_at: finished,
-        through_day: day,
-        exit_status: exit_status(result).code(),
-        days_billed: u32::try_from(metrics.days_billed).unwrap_or(u32::MAX),
-        days_reproduced: u32::try_from(metrics.days_reproduced).unwrap_or(u32::MAX),
-        message: match result {
-            Err(Failure { error: Some(e), .. }) => render(e.as_ref()),
-            _ => String::new(),
-        },
-    };
-    if let Err(e) = store.record_attempt(&attempt) {
-        tracing::warn!("{}", render(&e));
-    }
-}
-
 /// The run itself: counts the refused spool files, opens the store into `store` (so the
-/// caller can record the outcome), checks that `--metrics` can be written, and bills through
-/// `day`, adding each day to `metrics`.
+/// caller can record the outcome), and bills through the attempt's day.
 fn bill_through(
     cli: &Cli,
     store: &mut Option<Store>,
-    day: chrono::NaiveDate,
-    now: chrono::DateTime<chrono::Utc>,
+    attempt: &mut Attempt,
     paths: RunPaths<'_>,
-    metrics: &mut tokenplan::billing::RunMetrics,
 ) -> CommandResult {
     if let Some(spool) = paths.spool {
-        let refused = tokenplan::billing::RefusedFiles::count(spool).map_err(spool_failure)?;
-        metrics.refused_spool_files = Some(refused.count);
+        attempt.count_refused(spool).map_err(spool_failure)?;
     }
     let store = store.insert(open_existing_store(cli)?);
-    if let Some(path) = paths.metrics {
-        tokenplan::billing::RunMetrics::check_writable(path)
-            .map_err(MetricsUnwritable::at(path))
-            .map_err(|e| {
-                Failure::input(e)
-                    .hint("create the directory or pass another --metrics; nothing was billed")
-            })?;
-    }
     let prices = prices(cli)?;
-    let bar = progress(cli);
-    let mut printed = Ok(());
-    let result = tokenplan::billing::run(store, &prices, day, now, paths.out, &bar, |report| {
-        metrics.add(report);
-        if printed.is_ok() {
-            printed = print_day(cli, report);
-        }
-    });
-    bar.finish_and_clear();
+    let options = RunOptions {
+        prices: &prices,
+        days: Days::Through(attempt.through_day()),
+        now: attempt.started_at(),
+        out: paths.out,
+        metrics: paths.metrics,
+    };
+    let mut printer = Printer {
+        cli,
+        bar: Bar(progress(cli)),
+        printed: Ok(()),
+    };
+    let result = tokenplan::billing::run(store, &options, &mut attempt.counting(&mut printer));
+    printer.bar.0.finish_and_clear();
     result.map_err(|e| match e {
         BillingError::Unfinished { .. } => Failure::input(e)
             .hint("bill a day once it has ended everywhere; without --date, the run bills the latest such day"),
@@ -203,6 +122,8 @@ fn bill_through(
         BillingError::Unwritable { .. } => {
             Failure::input(e).hint("create the directory or pass another --out")
         }
+        BillingError::Metrics(_) => Failure::input(e)
+            .hint("create the directory or pass another --metrics; nothing was billed"),
         BillingError::Files { .. } => Failure {
             status: Exit::FilesNotWritten,
             error: Some(e.into()),
@@ -210,7 +131,7 @@ fn bill_through(
         },
         e => Failure::work(e),
     })?;
-    printed?;
+    printer.printed?;
     Ok(Exit::Success)
 }
 
@@ -219,9 +140,38 @@ fn spool_failure(error: BillingError) -> Failure {
     Failure::input(error).hint("check --spool (or TOKENPLAN_SPOOL): the gateway's spool directory")
 }
 
+/// The progress bar, showing the stage a run is at.
+struct Bar(indicatif::ProgressBar);
+
+impl Observer for Bar {
+    fn stage(&mut self, stage: Stage) {
+        self.0.set_message(stage.to_string());
+    }
+}
+
+/// The progress bar, and each day printed as it is done.
+struct Printer<'a> {
+    cli: &'a Cli,
+    bar: Bar,
+    /// How printing went: after a failure, nothing more is printed.
+    printed: Result<(), Failure>,
+}
+
+impl Observer for Printer<'_> {
+    fn stage(&mut self, stage: Stage) {
+        self.bar.stage(stage);
+    }
+
+    fn day(&mut self, report: &DayReport) {
+        if self.printed.is_ok() {
+            self.printed = print_day(self.cli, report);
+        }
+    }
+}
+
 /// One day's summary line on stdout, and what was done on stderr: where its files are, only
 /// once they are written.
-fn print_day(cli: &Cli, report: &tokenplan::billing::RunReport) -> Result<(), Failure> {
+fn print_day(cli: &Cli, report: &DayReport) -> Result<(), Failure> {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         outcome: &'a str,
@@ -316,10 +266,16 @@ pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> CommandResult {
     let dir = tempfile::tempdir().map_err(Failure::work)?;
     let mut store = Store::open(&dir.path().join("demo.duckdb")).map_err(Failure::work)?;
     let day = tokenplan::demo::load(&mut store, &gate, &prices).map_err(Failure::work)?;
-    let bar = progress(cli);
-    let report =
-        tokenplan::billing::run_day(&mut store, &prices, day, chrono::Utc::now(), out, &bar);
-    bar.finish_and_clear();
+    let options = RunOptions {
+        prices: &prices,
+        days: Days::Only(day),
+        now: chrono::Utc::now(),
+        out,
+        metrics: None,
+    };
+    let mut bar = Bar(progress(cli));
+    let report = tokenplan::billing::run(&mut store, &options, &mut bar);
+    bar.0.finish_and_clear();
     let report = report.map_err(Failure::work)?;
     for statement in &report.statements {
         let view = tokenplan::billing::View {

@@ -159,30 +159,100 @@ fn b20_a_day_that_has_not_ended_everywhere_is_refused_and_nothing_is_billed() {
     assert_eq!(env.rows("billing_runs"), 0);
 }
 
-#[test]
-fn b18_a_day_after_a_gap_can_only_be_billed_with_the_days_before_it() {
-    // Through the library: run_day refuses to skip a day, even when asked directly.
-    let env = Env::new();
-    env.load("usage", &[]);
+/// Bills `days` of the store of `env` (the `usage` scenario's prices) through the library,
+/// with `observer`.
+fn bill_in_library(
+    env: &Env,
+    days: tokenplan::billing::Days,
+    observer: &mut impl tokenplan::billing::Observer,
+) -> Result<tokenplan::billing::DayReport, tokenplan::billing::BillingError> {
     let mut store = tokenplan::store::Store::open(&env.db()).unwrap();
     let prices =
         tokenplan::prices::Prices::from_file(&scenario("small-quota-prices.yaml")).unwrap();
-    let day = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
-    let hidden = indicatif::ProgressBar::hidden();
-    let err = tokenplan::billing::run_day(
-        &mut store,
-        &prices,
-        day("2026-05-03"),
-        chrono::Utc::now(),
-        None,
-        &hidden,
-    )
-    .unwrap_err()
-    .to_string();
+    let options = tokenplan::billing::RunOptions {
+        prices: &prices,
+        days,
+        now: chrono::Utc::now(),
+        out: None,
+        metrics: None,
+    };
+    tokenplan::billing::run(&mut store, &options, observer)
+}
+
+fn date(d: &str) -> chrono::NaiveDate {
+    d.parse().unwrap()
+}
+
+#[test]
+fn b18_a_day_after_a_gap_can_only_be_billed_with_the_days_before_it() {
+    // Through the library: a run of one day refuses to skip a day, even when asked directly.
+    let env = Env::new();
+    env.load("usage", &[]);
+    let only = tokenplan::billing::Days::Only(date("2026-05-03"));
+    let err = bill_in_library(&env, only, &mut ())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("can't be billed before") && err.contains("rule B18"),
         "{err}"
     );
+}
+
+#[test]
+fn an_observer_of_the_library_sees_each_stage_and_each_day_in_order() {
+    use tokenplan::billing::{DayReport, Days, Observer, Stage};
+    #[derive(Default)]
+    struct Seen {
+        stages: Vec<Stage>,
+        days: Vec<(String, bool)>,
+    }
+    impl Observer for Seen {
+        fn stage(&mut self, stage: Stage) {
+            self.stages.push(stage);
+        }
+        fn day(&mut self, report: &DayReport) {
+            self.days
+                .push((report.summary.day.to_string(), report.reproduced));
+        }
+    }
+    let env = Env::new();
+    env.load("usage", &[]);
+    let mut seen = Seen::default();
+    let last = bill_in_library(&env, Days::Through(date("2026-05-02")), &mut seen).unwrap();
+    assert_eq!(
+        seen.days,
+        [
+            ("2026-05-01".to_owned(), false),
+            ("2026-05-02".to_owned(), false)
+        ]
+    );
+    assert_eq!(
+        (last.summary.day, last.summary.events_read),
+        (date("2026-05-02"), 6)
+    );
+    let night = [
+        Stage::Replaying,
+        Stage::Reading,
+        Stage::FindingDuplicates,
+        Stage::FundingInOrder,
+        Stage::Assembling,
+        Stage::Committing,
+    ];
+    let stages: Vec<Stage> = seen
+        .stages
+        .iter()
+        .copied()
+        .filter(|stage| !matches!(stage, Stage::Read(_)))
+        .collect();
+    assert_eq!(stages, [night, night].concat());
+    assert!(seen.stages.contains(&Stage::Read(6)), "{:?}", seen.stages);
+
+    // A day billed is reproduced, and no stage is gone through again.
+    let mut again = Seen::default();
+    let report = bill_in_library(&env, Days::Only(date("2026-05-01")), &mut again).unwrap();
+    assert!(report.reproduced);
+    assert_eq!(again.days, [("2026-05-01".to_owned(), true)]);
+    assert!(again.stages.is_empty(), "{:?}", again.stages);
 }
 
 /// A metrics file as Prometheus reads it: every sample a gauge with its HELP and TYPE, none

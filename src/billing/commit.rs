@@ -1,0 +1,81 @@
+//! A computed day committed to the store in one transaction, and a billed day read back as
+//! stored: a billed day is reproduced, never recomputed (B15).
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+
+use super::error::BillingError;
+use super::reconcile::Summary;
+use super::replay::SeatUsage;
+use super::run::DayReport;
+use super::statement::Statement;
+use crate::store::{DayRows, StatementRow, Store};
+
+/// A day computed and reconciled, not yet committed.
+pub struct Computed {
+    pub report: DayReport,
+    /// The last `usage_events` row the run saw: the day settles every event up to it.
+    pub max_rowid: i64,
+    /// Tokens each seat cycle's quota covered on the day.
+    pub seat_usage: Vec<SeatUsage>,
+}
+
+/// Writes the day's statements, seat usage and summary in one transaction.
+pub fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
+    let report = &computed.report;
+    // Compact in the store (files and views print it pretty), serialized on every core.
+    let statements = report
+        .statements
+        .par_iter()
+        .map(|statement| {
+            Ok(StatementRow {
+                team: statement.team.clone(),
+                body: serde_json::to_string(statement)
+                    .map_err(BillingError::json(&statement.team))?,
+                credits_spent: statement.totals.credits.decimal(),
+                wallet_spent: statement.totals.payg.decimal(),
+            })
+        })
+        .collect::<Result<Vec<_>, BillingError>>()?;
+    let summary = serde_json::to_string(&report.summary).map_err(BillingError::json("summary"))?;
+    store.commit_day(&DayRows {
+        day: report.summary.day,
+        statements: &statements,
+        seat_usage: &computed.seat_usage,
+        max_rowid: computed.max_rowid,
+        summary: &summary,
+    })?;
+    Ok(())
+}
+
+/// The stored run of `day`, if it was billed.
+pub fn reproduce(store: &Store, day: NaiveDate) -> Result<Option<DayReport>, BillingError> {
+    let Some(run) = store.stored_run(day)? else {
+        return Ok(None);
+    };
+    let summary: Summary =
+        serde_json::from_str(&run.summary).map_err(BillingError::json("summary"))?;
+    let statements = run
+        .statements
+        .iter()
+        .map(|(team, body)| serde_json::from_str(body).map_err(BillingError::json(team)))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(DayReport {
+        statements,
+        summary,
+        reproduced: true,
+        written_to: None,
+    }))
+}
+
+/// The stored statement of one Team and day.
+pub fn statement_of(
+    store: &Store,
+    day: NaiveDate,
+    team: &str,
+) -> Result<Option<Statement>, BillingError> {
+    store
+        .statement_body(day, team)?
+        .map(|body| serde_json::from_str(&body).map_err(BillingError::json(team)))
+        .transpose()
+}
