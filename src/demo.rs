@@ -13,9 +13,11 @@ const EVENTS: &str = include_str!("../fixtures/demo/events.csv");
 const LATE_EVENTS: &str = include_str!("../fixtures/demo/late-events.csv");
 
 /// The day the demo bills.
-pub fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()
-}
+pub const DAY: NaiveDate =
+    NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date (checked as it builds)");
+
+/// The day before, billed by the demo before [`DAY`]'s late events arrive.
+const PREVIOUS_DAY: NaiveDate = DAY.pred_opt().expect("a date (checked as it builds)");
 
 /// Fills `store` with the demo: the scenario, a billed previous day, then the day's events
 /// (with a duplicate inserted directly, as a gateway might) and a late event. Returns the day
@@ -35,11 +37,10 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
         Ok(())
     };
     import(store, "events.csv", EVENTS)?;
-    let previous = day().pred_opt().unwrap_or_default();
     crate::billing::run(
         store,
         prices,
-        previous,
+        PREVIOUS_DAY,
         chrono::Utc::now(),
         None,
         &indicatif::ProgressBar::hidden(),
@@ -47,5 +48,5 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     )?;
     import(store, "late-events.csv", LATE_EVENTS)?;
     store.repeat_event("e-001")?;
-    Ok(day())
+    Ok(DAY)
 }
