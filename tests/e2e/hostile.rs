@@ -202,6 +202,19 @@ fn a_multi_file_import_is_all_or_nothing_and_says_what_became_of_each_file() {
     );
 }
 
+/// The smallest store `generate` makes.
+const GENERATE: &[&str] = &[
+    "generate",
+    "--teams",
+    "1",
+    "--members",
+    "1",
+    "--days",
+    "1",
+    "--events",
+    "1",
+];
+
 /// `billing show` and `policy explain` of a Team `t` that no store has.
 const SHOW: &[&str] = &[
     "billing",
@@ -307,17 +320,7 @@ fn a_duckdb_file_of_another_application_is_refused_by_every_command_and_left_as_
     let commands: [&[&str]; 7] = [
         &["apply", scenario.to_str().unwrap()],
         &["events", "import", events.to_str().unwrap()],
-        &[
-            "generate",
-            "--teams",
-            "1",
-            "--members",
-            "1",
-            "--days",
-            "1",
-            "--events",
-            "1",
-        ],
+        GENERATE,
         &["billing", "run", "--date", "2026-01-01"],
         &["billing", "status"],
         SHOW,
@@ -619,77 +622,35 @@ fn dates_outside_2000_to_9999_are_refused_naming_the_flag_or_field() {
     let outside = |day: &str| {
         format!("{day} is outside the calendar tokenplan takes, 2000-01-01 to 9999-12-31")
     };
-    for (args, refusal) in [
+    let run: &[&str] = &["billing", "run"];
+    let show: &[&str] = &["billing", "show", "--team", "own", "--as", "own"];
+    let explain: &[&str] = &[
+        "policy", "explain", "--as", "own", "--action", "leave", "--team", "own",
+    ];
+    let date = "for '--date <DATE>'";
+    let cases: [(&[&str], &[&str], &str, &str); 6] = [
+        (run, &["--date", "1999-12-31"], date, "1999-12-31"),
+        (run, &["--date", "+262142-12-31"], date, "+262142-12-31"),
+        (show, &["--date", "+10000-01-01"], date, "+10000-01-01"),
+        (show, &["--date=-0001-12-31"], date, "-0001-12-31"),
         (
-            &["billing", "run", "--date", "1999-12-31"][..],
-            format!(
-                "invalid value '1999-12-31' for '--date <DATE>': {}",
-                outside("1999-12-31")
-            ),
+            GENERATE,
+            &["--last-day", "1970-01-01"],
+            "for '--last-day <LAST_DAY>'",
+            "1970-01-01",
         ),
         (
-            &["billing", "run", "--date", "+262142-12-31"],
-            format!("for '--date <DATE>': {}", outside("+262142-12-31")),
+            explain,
+            &["--at", "1999-12-31T23:59:59Z"],
+            "--at",
+            "1999-12-31",
         ),
-        (
-            &[
-                "billing",
-                "show",
-                "--date",
-                "+10000-01-01",
-                "--team",
-                "own",
-                "--as",
-                "own",
-            ],
-            format!("for '--date <DATE>': {}", outside("+10000-01-01")),
-        ),
-        (
-            &[
-                "billing",
-                "show",
-                "--date=-0001-12-31",
-                "--team",
-                "own",
-                "--as",
-                "own",
-            ],
-            format!("for '--date <DATE>': {}", outside("-0001-12-31")),
-        ),
-        (
-            &[
-                "generate",
-                "--teams",
-                "1",
-                "--members",
-                "1",
-                "--days",
-                "1",
-                "--events",
-                "1",
-                "--last-day",
-                "1970-01-01",
-            ],
-            format!("for '--last-day <LAST_DAY>': {}", outside("1970-01-01")),
-        ),
-        (
-            &[
-                "policy",
-                "explain",
-                "--as",
-                "own",
-                "--action",
-                "leave",
-                "--team",
-                "own",
-                "--at",
-                "1999-12-31T23:59:59Z",
-            ],
-            format!("--at: {}", outside("1999-12-31")),
-        ),
-    ] {
-        let out = env.run(args);
+    ];
+    for (command, when, named, day) in cases {
+        let args = [command, when].concat();
+        let out = env.run(&args);
         assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
+        let refusal = format!("{named}: {}", outside(day));
         assert!(out.stderr.contains(&refusal), "{args:?}: {}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
