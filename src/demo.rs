@@ -13,9 +13,11 @@ const EVENTS: &str = include_str!("../fixtures/demo/events.csv");
 const LATE_EVENTS: &str = include_str!("../fixtures/demo/late-events.csv");
 
 /// The day the demo bills.
-pub fn day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()
-}
+pub const DAY: NaiveDate =
+    NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date (checked as it builds)");
+
+/// The day before, billed by the demo before [`DAY`]'s late events arrive.
+const PREVIOUS_DAY: NaiveDate = DAY.pred_opt().expect("a date (checked as it builds)");
 
 /// Fills `store` with the demo: the scenario, a billed previous day, then the day's events
 /// (with a duplicate inserted directly, as a gateway might) and a late event. Returns the day
@@ -35,10 +37,9 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
         Ok(())
     };
     import(store, "events.csv", EVENTS)?;
-    let previous = day().pred_opt().unwrap_or_default();
     let options = crate::billing::RunOptions {
         prices,
-        days: crate::billing::Days::Through(previous),
+        days: crate::billing::Days::Through(PREVIOUS_DAY),
         now: chrono::Utc::now(),
         out: None,
         metrics: None,
@@ -46,5 +47,5 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
     crate::billing::run(store, &options, &mut ())?;
     import(store, "late-events.csv", LATE_EVENTS)?;
     store.repeat_event("e-001")?;
-    Ok(day())
+    Ok(DAY)
 }

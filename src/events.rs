@@ -15,6 +15,7 @@ use std::path::Path;
 use chrono::{DateTime, TimeDelta, Utc};
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
+use crate::calendar;
 use crate::ids::{self, shown};
 use crate::store::{NewEvent, Store, StoreError};
 use crate::unique_keys::UniqueKeys;
@@ -33,12 +34,6 @@ pub const COLUMNS: [&str; 6] = [
 /// record is a few hundred bytes, and a longer one refuses its file instead of being read
 /// into memory whole (a line that never ends).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
-
-/// The earliest plausible event time, 2000-01-01T00:00:00Z, in seconds since the epoch: no
-/// usage of Token Plan Teams (nor of any large language model billed by tokens) happened
-/// before 2000, so an earlier `ts` is a reset clock or an unset field (`1970-01-01`,
-/// `0001-01-01`), and would make the first billing run start that many days back.
-pub const EARLIEST_EVENT: i64 = 946_684_800;
 
 /// How far after the clock an event may be stamped: Stripe's tolerance for meter events.
 /// Anything later is a wrong clock on the gateway, and would be billed on a day not yet come.
@@ -80,19 +75,14 @@ pub enum ImportError {
     },
     /// The extension names no supported format.
     #[error("`{file}`: unknown format; name files `.csv`, `.jsonl` (or `.ndjson`) or `.parquet`")]
-    Format {
-        /// The file.
-        file: String,
-    },
+    Format { file: String },
     /// Rows that can't be stored.
     #[error("`{file}`: {} row(s) can't be stored, so nothing of the file was:\n{}", rows.len(), rows.iter().take(20).map(|r| format!("  {r}")).collect::<Vec<_>>().join("\n"))]
     Rows {
-        /// The file.
         file: String,
         /// `line N: reason`, in line order.
         rows: Vec<String>,
     },
-    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -154,7 +144,9 @@ fn read_error<E: Into<ReadCause>>(file: &str) -> impl Fn(E) -> ImportError + '_ 
     }
 }
 
-/// The times an event's `ts` may hold: from [`EARLIEST_EVENT`] to `latest`.
+/// The times an event's `ts` may hold: from the first instant of [`calendar::FIRST_DAY`] to
+/// `latest`. An earlier `ts` is a reset clock or an unset field (`1970-01-01`, `0001-01-01`),
+/// and would make the first billing run start that many days back.
 struct Plausible {
     latest: DateTime<Utc>,
 }
@@ -162,10 +154,11 @@ struct Plausible {
 impl Plausible {
     /// `Err` says why `ts` is not a time an event can have.
     fn check(&self, ts: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-        if ts.timestamp() < EARLIEST_EVENT {
+        if ts.date_naive() < calendar::FIRST_DAY {
             Err(format!(
-                "`ts` {} is before 2000-01-01: no usage is that old (a reset clock or an unset field?)",
-                ts.to_rfc3339()
+                "`ts` {} is before {}: no usage is that old (a reset clock or an unset field?)",
+                ts.to_rfc3339(),
+                calendar::FIRST_DAY
             ))
         } else if ts > self.latest {
             Err(format!(

@@ -2,11 +2,14 @@
 //! are appended as the records `apply` would write (no decisions are logged); usage events are
 //! generated inside DuckDB, deterministically from their index.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gatekeeper::{Region, Role};
 use rust_decimal::Decimal;
 
 use crate::calendar;
+use crate::ids::{IdError, PaygKeyId, TeamId, UserId};
 use crate::store::{Generated, Store, StoreError, SyntheticEvents};
 use crate::teams::{Operation, Seats, TopUp};
 
@@ -57,6 +60,12 @@ pub fn generate(
     )
 }
 
+/// An id `generate` makes: a letter, digits and `_`.
+#[expect(clippy::expect_used, reason = "a letter, digits and `_` follow T7")]
+fn id<T: FromStr<Err = IdError>>(text: String) -> T {
+    text.parse().expect("an id of a letter, digits and `_`")
+}
+
 /// Appends the Team `t<t>`: its members, their invitations, a subscription with a seat for
 /// half of them, top-ups and a pay-as-you-go key.
 fn team(
@@ -65,17 +74,18 @@ fn team(
     members: usize,
     setup: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let team = format!("t{t}");
+    let team: TeamId = id(format!("t{t}"));
     let region = if t.is_multiple_of(2) {
         Region::Overseas
     } else {
         Region::Domestic
     };
-    let user = |m: usize| format!("u{t}_{m}");
+    let user = |m: usize| -> UserId { id(format!("u{t}_{m}")) };
+    let owner = user(0);
     for m in 0..members {
-        generated.user(&user(m), region, setup)?;
+        generated.user(user(m).as_str(), region, setup)?;
     }
-    generated.team(&team, region, &user(0), setup)?;
+    generated.team(team.as_str(), region, owner.as_str(), setup)?;
     let seats = members.div_ceil(2);
     #[expect(clippy::expect_used, reason = "100 is a positive whole amount")]
     let hundred = TopUp::new(Decimal::ONE_HUNDRED).expect("a valid top-up");
@@ -86,7 +96,13 @@ fn team(
             table: "team_records",
             message: e.to_string(),
         })?;
-        generated.record(&team, at, &user(0), operation.name(), &payload)?;
+        generated.record(
+            team.as_str(),
+            at,
+            owner.as_str(),
+            operation.name(),
+            &payload,
+        )?;
         Ok::<_, StoreError>(at)
     };
     for m in 1..members {
@@ -134,7 +150,7 @@ fn team(
             amount: hundred,
         },
     )?;
-    let key = format!("k{t}");
+    let key: PaygKeyId = id(format!("k{t}"));
     let created = step(
         generated,
         Operation::CreatePaygKey {
@@ -142,5 +158,5 @@ fn team(
             key: key.clone(),
         },
     )?;
-    generated.payg_key(&key, &team, &user(0), created)
+    generated.payg_key(key.as_str(), team.as_str(), owner.as_str(), created)
 }

@@ -1,10 +1,14 @@
 //! The ids of users, Teams and pay-as-you-go keys (rule T7), and the Token Plan Key ids built
-//! from them (`tp:TEAM:USER`). Ids name files under `billing run --out`, so only ids that pass
-//! [`check`] ever become paths.
+//! from them (`tp:TEAM:USER`). [`TeamId`], [`UserId`] and [`PaygKeyId`] are made only through
+//! T7's [`check`]: from text, from a `String` or deserialized. Ids name files under `billing run
+//! --out`, so only ids that pass [`check`] ever become paths.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::str::FromStr;
 
 use gatekeeper::TokenPlanKeyId;
+use serde::{Deserialize, Serialize};
 
 /// What an id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,21 +37,15 @@ pub const MAX_LEN: usize = 64;
 /// An id that breaks rule T7. The id is shown escaped, so a control character is visible.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    /// The empty string.
     #[error("a {kind} id can't be empty (rule T7)")]
-    Empty {
-        /// What the id names.
-        kind: IdKind,
-    },
+    Empty { kind: IdKind },
     /// Over [`MAX_LEN`] characters.
     #[error(
         "{kind} id `{}…` is {len} characters long; ids have at most 64 (rule T7)",
         shown(id, 24)
     )]
     TooLong {
-        /// What the id names.
         kind: IdKind,
-        /// The id.
         id: String,
         /// Its length in characters.
         len: usize,
@@ -55,9 +53,7 @@ pub enum IdError {
     /// A character outside ASCII letters, digits, `-`, `_` and `.`.
     #[error("{kind} id `{}` contains `{}`; ids use only ASCII letters, digits, `-`, `_` and `.` (rule T7)", shown(id, MAX_LEN), character.escape_debug())]
     Character {
-        /// What the id names.
         kind: IdKind,
-        /// The id.
         id: String,
         /// The first character not allowed.
         character: char,
@@ -68,11 +64,8 @@ pub enum IdError {
         shown(id, MAX_LEN)
     )]
     Start {
-        /// What the id names.
         kind: IdKind,
-        /// The id.
         id: String,
-        /// Its first character.
         first: char,
     },
     /// `summary` in any case, the name of a billing day's summary file.
@@ -80,17 +73,13 @@ pub enum IdError {
         "`{}` is not a Team id: `summary`, in any case, names the run summary's file (rule T7)",
         shown(id, MAX_LEN)
     )]
-    Reserved {
-        /// The id.
-        id: String,
-    },
+    Reserved { id: String },
     /// A key id that is neither a pay-as-you-go key id nor `tp:TEAM:USER` of valid ids.
     #[error(
         "key id `{}` is neither a pay-as-you-go key id nor a Token Plan Key id `tp:TEAM:USER`: {reason}",
         shown(id, MAX_LEN)
     )]
     Key {
-        /// The key id.
         id: String,
         /// What is wrong with its parts.
         reason: Box<IdError>,
@@ -115,6 +104,80 @@ pub fn escaped(text: &str) -> String {
         }
     }
     shown
+}
+
+/// An id type whose values passed [`check`] for its kind; written and read as a string, a
+/// value that breaks T7 refused on deserialize with the same [`IdError`].
+macro_rules! checked_id {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+
+            fn try_from(id: String) -> Result<Self, IdError> {
+                check($kind, &id).map(|()| Self(id))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            fn from_str(id: &str) -> Result<Self, IdError> {
+                check($kind, id).map(|()| Self(id.to_owned()))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+checked_id!(
+    /// A Team's id: never `summary`, in any case.
+    TeamId,
+    IdKind::Team
+);
+
+checked_id!(UserId, IdKind::User);
+
+checked_id!(
+    /// A pay-as-you-go key's id: never of the Token Plan Key form `tp:TEAM:USER`, since T7
+    /// refuses `:`.
+    PaygKeyId,
+    IdKind::PaygKey
+);
+
+impl UserId {
+    /// The id of the user's Default Team, which is theirs, if T7 takes it as a Team id (it
+    /// refuses `summary` there).
+    pub fn default_team(&self) -> Result<TeamId, IdError> {
+        self.as_str().parse()
+    }
 }
 
 /// Checks `id` against rule T7.
@@ -228,6 +291,45 @@ mod tests {
         );
         assert!(check_key("tp:summary:bob").is_err());
         assert!(check_key("tp:acme").is_err());
+    }
+
+    #[test]
+    fn id_types_are_made_only_through_t7_and_refuse_the_same_way_when_deserialized() {
+        let team: TeamId = "acme".parse().unwrap();
+        assert_eq!(
+            (team.as_str(), team.to_string()),
+            ("acme", "acme".to_owned())
+        );
+        assert_eq!(TeamId::try_from("acme".to_owned()), Ok(team.clone()));
+        assert_eq!(
+            "a/b".parse::<TeamId>(),
+            Err(check(IdKind::Team, "a/b").unwrap_err())
+        );
+        assert_eq!(
+            "tp:t:u".parse::<PaygKeyId>(),
+            Err(check(IdKind::PaygKey, "tp:t:u").unwrap_err())
+        );
+        assert!("summary".parse::<UserId>().is_ok());
+        assert_eq!(serde_json::to_string(&team).unwrap(), "\"acme\"");
+        assert_eq!(serde_json::from_str::<TeamId>("\"acme\"").unwrap(), team);
+        let refused = serde_json::from_str::<TeamId>("\"../escape\"").unwrap_err();
+        let message = check(IdKind::Team, "../escape").unwrap_err().to_string();
+        assert!(refused.to_string().starts_with(&message), "{refused}");
+        let by_id = std::collections::BTreeMap::from([(team, 1)]);
+        assert_eq!(by_id.get("acme"), Some(&1));
+    }
+
+    #[test]
+    fn a_default_teams_id_is_its_users_checked_as_a_team_id() {
+        let user: UserId = "olga".parse().unwrap();
+        assert_eq!(user.default_team().unwrap().as_str(), "olga");
+        let summary: UserId = "Summary".parse().unwrap();
+        assert_eq!(
+            summary.default_team(),
+            Err(IdError::Reserved {
+                id: "Summary".to_owned()
+            })
+        );
     }
 
     #[test]

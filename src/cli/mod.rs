@@ -21,11 +21,15 @@ use policy::policy;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use chrono::NaiveDate;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gatekeeper::matrix::RoleMatrix;
 use gatekeeper::{Action, Gatekeeper, Region, Role};
+use tokenplan::calendar;
 use tokenplan::events;
+use tokenplan::ids::{IdError, TeamId, UserId};
 use tokenplan::prices::Prices;
 use tokenplan::review::{self, PolicyDiff};
 use tokenplan::store::{Access, Store, StoreError};
@@ -127,8 +131,8 @@ enum Command {
         #[arg(long)]
         events: u64,
         /// The last day with events.
-        #[arg(long, default_value = "2026-11-23")]
-        last_day: chrono::NaiveDate,
+        #[arg(long, default_value = "2026-11-23", value_parser = calendar_day)]
+        last_day: NaiveDate,
     },
     /// The main job on built-in data: a temporary store, the demo scenario and events, a
     /// billing run, and the statements.
@@ -148,8 +152,8 @@ enum BillingCommand {
     )]
     Run {
         /// The day (YYYY-MM-DD).
-        #[arg(long)]
-        date: Option<chrono::NaiveDate>,
+        #[arg(long, value_parser = calendar_day)]
+        date: Option<NaiveDate>,
         /// Write DIR/DAY/TEAM.json and DIR/DAY/summary.json.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -182,14 +186,14 @@ enum BillingCommand {
     )]
     Show {
         /// The day (YYYY-MM-DD).
-        #[arg(long)]
-        date: chrono::NaiveDate,
+        #[arg(long, value_parser = calendar_day)]
+        date: NaiveDate,
         /// The Team.
-        #[arg(long)]
-        team: String,
+        #[arg(long, value_parser = IdParser::<TeamId>::new())]
+        team: TeamId,
         /// The member looking.
-        #[arg(long = "as", value_name = "USER")]
-        actor: String,
+        #[arg(long = "as", value_name = "USER", value_parser = IdParser::<UserId>::new())]
+        actor: UserId,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
@@ -304,17 +308,17 @@ const MAX_FACT: i64 = 10_000;
 #[derive(Args)]
 struct ExplainArgs {
     /// The acting user.
-    #[arg(long = "as", value_name = "USER")]
-    actor: String,
+    #[arg(long = "as", value_name = "USER", value_parser = IdParser::<UserId>::new())]
+    actor: UserId,
     /// An action of the schema (`invite`, `add_seats`, `view_usage`, ...).
     #[arg(long, value_parser = one_of(Action::ALL, |a| a.as_str()), hide_possible_values = true)]
     action: Action,
     /// The Team.
-    #[arg(long)]
-    team: String,
+    #[arg(long, value_parser = IdParser::<TeamId>::new())]
+    team: TeamId,
     /// The user the action is about (invite, remove_member, assign_seat, ...).
-    #[arg(long)]
-    target: Option<String>,
+    #[arg(long, value_parser = IdParser::<UserId>::new())]
+    target: Option<UserId>,
     /// The role, for invite and change_role.
     #[arg(long, value_parser = one_of(&Role::ALL, |r| r.as_str()))]
     role: Option<Role>,
@@ -329,8 +333,8 @@ struct ExplainArgs {
     #[arg(long)]
     key: Option<String>,
     /// The member a seat is reassigned from.
-    #[arg(long)]
-    from: Option<String>,
+    #[arg(long, value_parser = IdParser::<UserId>::new())]
+    from: Option<UserId>,
     /// The instant to decide at (RFC 3339); default now.
     #[arg(long, conflicts_with = "as_role")]
     at: Option<String>,
@@ -518,6 +522,43 @@ where
     PossibleValuesParser::new(all.iter().map(name)).try_map(|text| text.parse())
 }
 
+/// A day on the command line: a date of the calendar tokenplan takes.
+fn calendar_day(text: &str) -> Result<NaiveDate, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(calendar::check_day(text.parse()?)?)
+}
+
+/// A parser for an id of rule T7 (`TeamId`, `UserId`): a refusal is a usage error (exit 2)
+/// naming the flag, the id shown escaped as [`IdError`] shows it, never raw.
+#[derive(Clone)]
+struct IdParser<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> IdParser<T> {
+    fn new() -> Self {
+        IdParser(std::marker::PhantomData)
+    }
+}
+
+impl<T> TypedValueParser for IdParser<T>
+where
+    T: std::str::FromStr<Err = IdError> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        // Bytes that are not UTF-8 become U+FFFD, which T7 refuses.
+        value.to_string_lossy().parse().map_err(|e: IdError| {
+            let arg = arg.map_or_else(|| "the id".to_owned(), ToString::to_string);
+            let message = format!("invalid value for '{arg}': {e}");
+            clap::Error::raw(ErrorKind::ValueValidation, message).format(&mut cmd.clone())
+        })
+    }
+}
+
 /// `--as-role`: the actor's role, `None` for `none` (not a member).
 #[derive(Debug, Clone, Copy)]
 struct ActorRole(Option<Role>);
@@ -596,7 +637,7 @@ fn dispatch(cli: &Cli) -> CommandResult {
             team,
             actor,
             format,
-        }) => show(cli, *date, team, actor, *format),
+        }) => show(cli, *date, team.as_str(), actor.as_str(), *format),
         Command::Demo { out } => demo(cli, out.as_deref()),
         Command::Generate {
             teams,

@@ -57,7 +57,9 @@ pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResu
             step.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             step.actor,
             step.operation.name(),
-            step.operation.team(&step.actor),
+            step.operation
+                .team()
+                .map_or(step.actor.as_str(), TeamId::as_str),
         );
     }
     if !applied.stored {

@@ -394,6 +394,7 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> CommandResult {
     };
     let request = explained::request(
         &state,
+        &args.team,
         &args.actor,
         args.action,
         &explained::Fields {
@@ -439,7 +440,7 @@ fn facts_state(
         target_seat: args.target_seat,
         live_keys: usize::from(args.live_keys),
     };
-    explained::state_from_facts(&args.team, &args.actor, args.target.as_deref(), &facts)
+    explained::state_from_facts(&args.team, &args.actor, args.target.as_ref(), &facts)
 }
 
 /// The Team's state at `--at` (default: now), and what its statements billed to Credits before
@@ -451,12 +452,17 @@ fn stored_state(
     let store = open_read_only_store(cli)?;
     let at = match &args.at {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .with_context(|| format!("--at `{text}` is not an RFC 3339 time"))
-            .map_err(Failure::input)?
-            .with_timezone(&chrono::Utc),
+            .with_context(|| {
+                format!(
+                    "--at `{}` is not an RFC 3339 time",
+                    tokenplan::ids::escaped(text)
+                )
+            })
+            .and_then(|at| calendar::check_instant(at.with_timezone(&chrono::Utc)).context("--at"))
+            .map_err(Failure::input)?,
         None => chrono::Utc::now(),
     };
-    let state = tokenplan::teams::team_state(&store, &args.team, at)
+    let state = tokenplan::teams::team_state(&store, args.team.as_str(), at)
         .map_err(Failure::work)?
         .ok_or_else(|| {
             Failure::input(anyhow::anyhow!(
@@ -471,7 +477,7 @@ fn stored_state(
         .into_iter()
         .filter_map(|(flag, user)| user.as_ref().map(|user| (flag, user)));
     for (flag, user) in actor.into_iter().chain(named) {
-        if !store.user_exists(user).map_err(Failure::work)? {
+        if !store.user_exists(user.as_str()).map_err(Failure::work)? {
             return Err(Failure::input(anyhow::anyhow!(
                 "--{flag}: no user `{user}` in `{}`",
                 cli.db.display()
@@ -479,10 +485,13 @@ fn stored_state(
             .hint("check the id, or decide on facts: --as-role ROLE ..."));
         }
     }
-    let today = tokenplan::calendar::billing_day(at, state.region);
+    let today = calendar::billing_day(at, state.region);
     let spent = store
-        .spent_before(today, Some(&args.team))
+        .spent_before(today, Some(args.team.as_str()))
         .map_err(Failure::work)?;
-    let credits = spent.get(&args.team).map(|s| s.credits).unwrap_or_default();
+    let credits = spent
+        .get(args.team.as_str())
+        .map(|s| s.credits)
+        .unwrap_or_default();
     Ok((state, credits))
 }

@@ -2,6 +2,7 @@
 
 use gatekeeper::{Action, ActionRequest, Request, Role, TokenPlanKeyId};
 
+use crate::ids::{IdError, PaygKeyId, TeamId, UserId, escaped};
 use crate::teams::{
     Operation, QuantityError, Seats, TeamState, TopUp, actor as actor_facts, key_facts, payg_key,
     request as operation_request, team_facts, token_plan_key,
@@ -11,17 +12,14 @@ use crate::teams::{
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
     /// The user the action is about.
-    pub target: Option<String>,
-    /// A role.
+    pub target: Option<UserId>,
     pub role: Option<Role>,
-    /// A tier.
     pub tier: Option<String>,
-    /// A seat count.
     pub seats: Option<u32>,
-    /// A key id.
+    /// A Token Plan Key id `tp:TEAM:USER` or a pay-as-you-go key id.
     pub key: Option<String>,
     /// The member a seat is reassigned from.
-    pub from: Option<String>,
+    pub from: Option<UserId>,
     /// What statements billed to the Team's Credits before the day asked about.
     pub credits_spent: rust_decimal::Decimal,
 }
@@ -31,38 +29,30 @@ pub struct Fields {
 pub enum ExplainError {
     /// A flag the action needs is missing.
     #[error("`{action}` needs --{flag}")]
-    Missing {
-        /// The action.
-        action: Action,
-        /// The flag.
-        flag: &'static str,
-    },
+    Missing { action: Action, flag: &'static str },
     /// A flag was given that the action does not read.
     #[error("`{action}` does not use --{flag}; leave it out")]
-    Unused {
-        /// The action.
-        action: Action,
-        /// The flag.
-        flag: &'static str,
-    },
+    Unused { action: Action, flag: &'static str },
     /// A key that the Team does not have.
-    #[error("Team `{team}` has no key `{key}`")]
+    #[error("Team `{team}` has no key `{}`", escaped(key))]
     UnknownKey {
-        /// The Team.
         team: String,
         /// The key id given.
         key: String,
     },
     /// `--key` of `use_token_plan_key` is not a member's Token Plan Key in this Team.
     #[error(
-        "`{key}` is not a Token Plan Key of Team `{team}`: one is `tp:{team}:USER`, USER a member"
+        "`{}` is not a Token Plan Key of Team `{team}`: one is `tp:{team}:USER`, USER a member",
+        escaped(key)
     )]
     NotTokenPlanKey {
-        /// The Team.
         team: String,
         /// The key id given.
         key: String,
     },
+    /// `--key` of `create_payg_key` breaks rule T7.
+    #[error("--key")]
+    KeyId(#[source] IdError),
     /// `--members` below the members the other facts name.
     #[error(
         "--members {members} is fewer than the {named} member(s) the other flags name (the Owner, the actor and a member target)"
@@ -81,12 +71,7 @@ pub enum ExplainError {
     SeatWithoutSeats,
     /// `create_payg_key` with an id the Team already has.
     #[error("Team `{team}` already has a key `{key}`; choose another id")]
-    KeyTaken {
-        /// The Team.
-        team: String,
-        /// The key id given.
-        key: String,
-    },
+    KeyTaken { team: String, key: PaygKeyId },
 }
 
 /// The flags of [`Fields`], each marked when the action reads it.
@@ -136,11 +121,12 @@ impl Flags<'_> {
     }
 }
 
-/// The request `actor` would make for `action` in the Team of `state`. Every flag of `fields`
-/// is read by the action, or by the caller (`also_read`), or refused.
+/// The request `actor` would make for `action` in Team `team`, whose state is `state`. Every
+/// flag of `fields` is read by the action, or by the caller (`also_read`), or refused.
 pub fn request(
     state: &TeamState,
-    actor: &str,
+    team: &TeamId,
+    actor: &UserId,
     action: Action,
     fields: &Fields,
     also_read: &[&str],
@@ -150,19 +136,20 @@ pub fn request(
         action,
         read: std::cell::RefCell::default(),
     };
-    let request = read_request(state, actor, &flags)?;
+    let request = read_request(state, team, actor, &flags)?;
     flags.refuse_unread(also_read)?;
     Ok(request)
 }
 
 fn read_request(
     state: &TeamState,
-    actor: &str,
+    team: &TeamId,
+    actor: &UserId,
     flags: &Flags<'_>,
 ) -> Result<Request, ExplainError> {
     let fields = flags.fields;
     let action = flags.action;
-    let team = state.id.clone();
+    let team = team.clone();
     let target = || flags.need(&fields.target, "target");
     let tier = || flags.need(&fields.tier, "tier");
     let seats = || flags.need(&fields.seats, "seats");
@@ -170,7 +157,7 @@ fn read_request(
     let role = || flags.need(&fields.role, "role");
     let view = |action_request| {
         Ok(Request::new(
-            actor_facts(state, actor),
+            actor_facts(state, actor.as_str()),
             team_facts(state),
             action_request,
         ))
@@ -178,10 +165,8 @@ fn read_request(
     let operation = match action {
         Action::ViewBilling => return view(ActionRequest::ViewBilling),
         Action::ViewPaygKey => {
-            return view(ActionRequest::ViewPaygKey(payg_key(
-                state,
-                &existing_payg_key(state, key()?)?,
-            )));
+            let key = existing_payg_key(state, key()?)?;
+            return view(ActionRequest::ViewPaygKey(payg_key(state, key.as_str())));
         }
         Action::ViewUsage => {
             return view(ActionRequest::ViewUsage(key_facts(
@@ -192,7 +177,7 @@ fn read_request(
         Action::UseTokenPlanKey => {
             let holder = match flags.optional(&fields.key, "key") {
                 Some(key) => token_plan_key_holder(state, key)?,
-                None => actor.to_owned(),
+                None => actor.to_string(),
             };
             return view(ActionRequest::UseTokenPlanKey {
                 key: token_plan_key(state, &holder),
@@ -285,34 +270,33 @@ fn read_request(
 }
 
 /// `key`, a pay-as-you-go key of the Team.
-fn existing_payg_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
-    if state.payg_keys.contains_key(&key) {
-        Ok(key)
-    } else {
-        Err(ExplainError::UnknownKey {
+fn existing_payg_key(state: &TeamState, key: String) -> Result<PaygKeyId, ExplainError> {
+    match key.parse::<PaygKeyId>() {
+        Ok(id) if state.payg_keys.contains_key(id.as_str()) => Ok(id),
+        _ => Err(ExplainError::UnknownKey {
             team: state.id.clone(),
             key,
-        })
+        }),
     }
 }
 
 /// `key`, an id the Team does not have yet.
-fn new_payg_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
-    if state.payg_keys.contains_key(&key) {
-        Err(ExplainError::KeyTaken {
+fn new_payg_key(state: &TeamState, key: String) -> Result<PaygKeyId, ExplainError> {
+    let key: PaygKeyId = key.parse().map_err(ExplainError::KeyId)?;
+    if state.payg_keys.contains_key(key.as_str()) {
+        return Err(ExplainError::KeyTaken {
             team: state.id.clone(),
             key,
-        })
-    } else {
-        Ok(key)
+        });
     }
+    Ok(key)
 }
 
 /// `key`, a member's Token Plan Key or a pay-as-you-go key of the Team.
 fn existing_key(state: &TeamState, key: String) -> Result<String, ExplainError> {
     match TokenPlanKeyId::parse(&key) {
         Some(id) if id.team == state.id && state.members.contains_key(id.user) => Ok(key),
-        _ => existing_payg_key(state, key),
+        _ => existing_payg_key(state, key).map(String::from),
     }
 }
 
@@ -334,9 +318,7 @@ fn token_plan_key_holder(state: &TeamState, key: String) -> Result<String, Expla
 pub struct Facts {
     /// The actor's role (`None`: not a member).
     pub role: Option<Role>,
-    /// The Team's region.
     pub region: gatekeeper::Region,
-    /// Whether it is a Default Team.
     pub is_default: bool,
     /// Members, the Owner, actor and target included (default: just those).
     pub members: Option<usize>,
@@ -354,28 +336,28 @@ pub struct Facts {
 
 /// A Team state with exactly these facts, at the epoch.
 pub fn state_from_facts(
-    team: &str,
-    actor: &str,
-    target: Option<&str>,
+    team: &TeamId,
+    actor: &UserId,
+    target: Option<&UserId>,
     facts: &Facts,
 ) -> Result<TeamState, ExplainError> {
     use crate::teams::{Holder, Member, PaygKey, Subscription};
     let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     let owner = if facts.role == Some(Role::Owner) {
-        actor.to_owned()
+        actor.as_str()
     } else {
-        "owner".to_owned()
+        "owner"
     };
-    let mut state = TeamState::new(team, facts.region, facts.is_default, &owner, at);
+    let mut state = TeamState::new(team.as_str(), facts.region, facts.is_default, owner, at);
     let member = |role| Member {
         role,
         credits_access: true,
     };
     if let Some(role) = facts.role {
-        state.members.insert(actor.to_owned(), member(role));
+        state.members.insert(actor.to_string(), member(role));
     }
     if let (Some(target), Some(role)) = (target, facts.target_role) {
-        state.members.insert(target.to_owned(), member(role));
+        state.members.insert(target.to_string(), member(role));
     }
     let named = state.members.len();
     let members = facts.members.unwrap_or(named);
@@ -398,7 +380,7 @@ pub fn state_from_facts(
             holders.insert(
                 1,
                 Holder {
-                    user: target.to_owned(),
+                    user: target.to_string(),
                     since: at,
                 },
             );
@@ -419,7 +401,7 @@ pub fn state_from_facts(
         state.payg_keys.insert(
             format!("key-{i}"),
             PaygKey {
-                creator: actor.to_owned(),
+                creator: actor.to_string(),
                 deleted_at: None,
             },
         );

@@ -77,12 +77,20 @@ impl Store {
         Ok(earliest)
     }
 
-    /// The latest billed day, if any: days up to it are closed (B19).
+    /// The latest billed day, if any: days up to it are closed (B19). A day outside the
+    /// calendar tokenplan takes is an error (a store edited by hand).
     pub fn latest_billed_day(&self) -> Result<Option<NaiveDate>, StoreError> {
-        query_row(&self.conn, "SELECT max(day) FROM billing_runs", [], |r| {
+        let latest = query_row(&self.conn, "SELECT max(day) FROM billing_runs", [], |r| {
             r.get::<_, Option<NaiveDate>>(0)
         })
-        .map_err(query_error("cannot read the billed days"))
+        .map_err(query_error("cannot read the billed days"))?;
+        latest
+            .map(calendar::check_day)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                table: "billing_runs",
+                message: e.to_string(),
+            })
     }
 
     /// The events no run has settled. Billed days form one unbroken run (B18), so the

@@ -1,28 +1,27 @@
 //! Team histories: what a decided step appends (`audit_log`, its identity, `team_records` and
-//! the rows of what it creates), and the records read back. Payloads are opaque JSON here: the store
-//! depends on nothing above it, and `teams` decodes them.
+//! the rows of what it creates), and the records read back. Only checked ids (T7) are
+//! appended. Payloads are opaque JSON here: the store depends on nothing above it, and `teams`
+//! decodes them.
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, OptionalExt, params};
 use gatekeeper::{Decision, Region};
 
 use super::{Store, StoreError, execute, query_error};
+use crate::ids::{PaygKeyId, TeamId, UserId};
 
 /// What one decided step appends.
 pub struct Entry<'a> {
-    /// When.
     pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: &'a str,
+    pub actor: &'a UserId,
     /// The Team acted in.
-    pub team: &'a str,
+    pub team: &'a TeamId,
     /// The operation's name (`add_member`, ...).
     pub operation: &'a str,
     /// The operation as JSON: in the step's identity, and in the Team's history when allowed.
     pub payload: &'a str,
     /// The account, Team or key an allowed step creates.
     pub creates: Option<Creates<'a>>,
-    /// The gatekeeper's answer.
     pub decision: &'a Decision,
     /// The step's `id` (its idempotency key), when it has one.
     pub step_id: Option<&'a str>,
@@ -31,35 +30,22 @@ pub struct Entry<'a> {
 /// A row an allowed step creates besides its record.
 #[derive(Debug, Clone, Copy)]
 pub enum Creates<'a> {
-    /// An account (`users`) and its Default Team, both named after the actor.
-    Account {
-        /// Where the account lives.
-        region: Region,
-    },
+    /// An account (`users`) and its Default Team, the entry's Team, both named after the
+    /// actor.
+    Account { region: Region },
     /// A Team the actor owns.
-    Team {
-        /// Its id.
-        team: &'a str,
-        /// Its region.
-        region: Region,
-    },
-    /// A pay-as-you-go key.
+    Team { team: &'a TeamId, region: Region },
     PaygKey {
-        /// Its Team.
-        team: &'a str,
-        /// Its id.
-        key: &'a str,
+        team: &'a TeamId,
+        key: &'a PaygKeyId,
     },
 }
 
-/// One row of `team_records`, its payload not yet decoded.
+/// One row of `team_records`, as stored: its ids not yet checked, its payload not yet decoded.
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
-    /// The Team.
     pub team: String,
-    /// When.
     pub at: DateTime<Utc>,
-    /// Who.
     pub actor: String,
     /// The operation as JSON.
     pub payload: String,
@@ -68,11 +54,8 @@ pub struct StoredRecord {
 /// A decided step's identity, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepIdentity {
-    /// The Team.
     pub team: String,
-    /// When.
     pub at: DateTime<Utc>,
-    /// Who.
     pub actor: String,
     /// The operation with its fields, as JSON.
     pub payload: String,
@@ -185,8 +168,8 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
         "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             entry.at,
-            entry.actor,
-            entry.team,
+            entry.actor.as_str(),
+            entry.team.as_str(),
             entry.operation,
             decision.is_allowed(),
             policies.join(","),
@@ -200,9 +183,9 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
         "INSERT INTO step_identities VALUES (?, ?, ?, ?, ?, ?)",
         params![
             entry.step_id,
-            entry.team,
+            entry.team.as_str(),
             entry.at,
-            entry.actor,
+            entry.actor.as_str(),
             entry.payload,
             decision.is_allowed()
         ],
@@ -216,10 +199,10 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
             execute(
                 tx,
                 "INSERT INTO users VALUES (?, ?, ?)",
-                params![entry.actor, region.as_str(), entry.at],
+                params![entry.actor.as_str(), region.as_str(), entry.at],
             )
             .map_err(query_error(what))?;
-            insert_team(tx, entry.actor, region, true, entry.actor, entry.at)
+            insert_team(tx, entry.team, region, true, entry.actor, entry.at)
                 .map_err(query_error(what))?;
         }
         Some(Creates::Team { team, region }) => {
@@ -230,7 +213,7 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
             execute(
                 tx,
                 "INSERT INTO payg_keys VALUES (?, ?, ?, ?)",
-                params![key, team, entry.actor, entry.at],
+                params![key.as_str(), team.as_str(), entry.actor.as_str(), entry.at],
             )
             .map_err(query_error(what))?;
         }
@@ -240,9 +223,9 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
         tx,
         "INSERT INTO team_records VALUES (nextval('record_seq'), ?, ?, ?, ?, ?)",
         params![
-            entry.team,
+            entry.team.as_str(),
             entry.at,
-            entry.actor,
+            entry.actor.as_str(),
             entry.operation,
             entry.payload
         ],
@@ -253,15 +236,21 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
 
 fn insert_team(
     tx: &Connection,
-    team: &str,
+    team: &TeamId,
     region: Region,
     is_default: bool,
-    owner: &str,
+    owner: &UserId,
     at: DateTime<Utc>,
 ) -> duckdb::Result<usize> {
     execute(
         tx,
         "INSERT INTO teams VALUES (?, ?, ?, ?, ?)",
-        params![team, region.as_str(), is_default, owner, at],
+        params![
+            team.as_str(),
+            region.as_str(),
+            is_default,
+            owner.as_str(),
+            at
+        ],
     )
 }

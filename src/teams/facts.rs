@@ -8,6 +8,7 @@ use gatekeeper::{
 
 use super::operation::Operation;
 use super::state::{TeamState, split_addition};
+use crate::ids::UserId;
 
 /// The Team's facts now.
 pub fn team_facts(state: &TeamState) -> TeamFacts {
@@ -94,21 +95,22 @@ fn subscription_change(
 
 /// The request for `operation` by `user` on a Team in `state` (already advanced to its time).
 /// For `create_account` and `create_team`, `state` is the Team about to be created.
-pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request {
+pub fn request(state: &TeamState, user: &UserId, operation: &Operation) -> Request {
+    let target = |user: &UserId| target(state, user.as_str());
     let seats_now = state.seat_count();
     let action = match operation {
         Operation::CreateAccount { .. } => ActionRequest::CreateAccount,
         Operation::CreateTeam { .. } => ActionRequest::CreateTeam,
         Operation::Invite { user: u, role, .. } => ActionRequest::Invite {
-            target: target(state, u),
+            target: target(u),
             role: *role,
         },
-        Operation::RemoveMember { user: u, .. } => ActionRequest::RemoveMember {
-            target: target(state, u),
-        },
+        Operation::RemoveMember { user: u, .. } => {
+            ActionRequest::RemoveMember { target: target(u) }
+        }
         Operation::Leave { .. } => ActionRequest::Leave,
         Operation::ChangeRole { user: u, role, .. } => ActionRequest::ChangeRole {
-            target: target(state, u),
+            target: target(u),
             role: *role,
         },
         Operation::BuySubscription { tier, seats, .. } => {
@@ -142,35 +144,37 @@ pub fn request(state: &TeamState, user: &str, operation: &Operation) -> Request 
             ActionRequest::RestoreRenewal(subscription_change(state, tier, 0, seats_now))
         }
         Operation::AssignSeat { tier, user: u, .. } => ActionRequest::AssignSeat {
-            target: target(state, u),
+            target: target(u),
             tier: tier.clone(),
             free_seats: state
                 .subscriptions
                 .get(tier)
                 .map_or(0, |s| i64::from(s.free_seats())),
         },
-        Operation::UnassignSeat { user: u, .. } => ActionRequest::UnassignSeat {
-            target: target(state, u),
-        },
+        Operation::UnassignSeat { user: u, .. } => {
+            ActionRequest::UnassignSeat { target: target(u) }
+        }
         Operation::ReassignSeat { from, to, .. } => ActionRequest::ReassignSeat {
-            from: target(state, from),
-            target: target(state, to),
+            from: target(from),
+            target: target(to),
         },
         Operation::TopUpCredits { .. } => ActionRequest::TopUpCredits,
         Operation::TopUpWallet { .. } => ActionRequest::TopUpWallet,
-        Operation::SetCreditsAccess { user: u, .. } => ActionRequest::SetCreditsAccess {
-            target: target(state, u),
-        },
+        Operation::SetCreditsAccess { user: u, .. } => {
+            ActionRequest::SetCreditsAccess { target: target(u) }
+        }
         Operation::CreatePaygKey { .. } => ActionRequest::CreatePaygKey {
-            live_keys: i64::try_from(state.live_keys_of(user)).unwrap_or(i64::MAX),
+            live_keys: i64::try_from(state.live_keys_of(user.as_str())).unwrap_or(i64::MAX),
         },
-        Operation::DeletePaygKey { key, .. } => ActionRequest::DeletePaygKey(payg_key(state, key)),
+        Operation::DeletePaygKey { key, .. } => {
+            ActionRequest::DeletePaygKey(payg_key(state, key.as_str()))
+        }
     };
     let actor = match operation {
         Operation::CreateAccount { .. } | Operation::CreateTeam { .. } => {
-            Actor::User(user.to_owned())
+            Actor::User(user.to_string())
         }
-        _ => actor(state, user),
+        _ => actor(state, user.as_str()),
     };
     Request::new(actor, team_facts(state), action)
 }

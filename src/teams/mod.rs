@@ -22,7 +22,7 @@ pub use state::{
 };
 
 use crate::calendar;
-use crate::ids::{self, IdKind};
+use crate::ids::{IdError, PaygKeyId, TeamId, UserId};
 use crate::prices::Prices;
 use crate::store::{Creates, Entry, StepIdentity, Store, StoreError};
 
@@ -36,21 +36,19 @@ pub const CLOCK_TOLERANCE: Duration = Duration::minutes(5);
 pub enum ApplyError {
     /// `create_account` by a user who has one.
     #[error("`{0}` already has an account")]
-    AccountExists(String),
+    AccountExists(UserId),
     /// A step by a user without an account.
     #[error("`{0}` has no account; add a `create_account` step for them first")]
-    NoAccount(String),
+    NoAccount(UserId),
     /// A step that names a user without an account.
     #[error("no user `{0}`; they need an account (`create_account`)")]
-    NoUser(String),
-    /// A step in a Team that does not exist.
+    NoUser(UserId),
     #[error("no Team `{0}`")]
-    NoTeam(String),
+    NoTeam(TeamId),
     /// A new Team whose id is taken; `hint` ends the message.
     #[error("a Team `{team}` already exists{hint}")]
     TeamExists {
-        /// The id.
-        team: String,
+        team: TeamId,
         /// What to do instead, for a Default Team.
         hint: &'static str,
     },
@@ -59,45 +57,39 @@ pub enum ApplyError {
         "`at` ({at}) is before Team `{team}`'s latest change ({last}); steps must be in time order"
     )]
     OutOfOrder {
-        /// The step's time.
         at: DateTime<Utc>,
-        team: String,
+        team: TeamId,
         /// The Team's latest change.
         last: DateTime<Utc>,
     },
     /// A new key whose id another Team's key has.
     #[error("key id `{key}` is taken (Team `{team}`); choose another")]
     KeyTaken {
-        key: String,
+        key: PaygKeyId,
         /// The Team that has it.
         team: String,
     },
-    /// A key deleted already.
     #[error("key `{0}` is already deleted")]
-    KeyDeleted(String),
+    KeyDeleted(PaygKeyId),
     /// A key the Team does not have.
     #[error("Team `{team}` has no key `{key}`")]
-    NoKey { team: String, key: String },
+    NoKey { team: String, key: PaygKeyId },
     /// A tier the price list does not have.
     #[error(transparent)]
     UnknownTier(#[from] crate::prices::UnknownTier),
-    /// An id that breaks rule T7.
-    #[error("`{field}`")]
-    Id {
-        /// The step's field that holds it (`as`, `team`, `user`, `key`, ...).
-        field: &'static str,
-        /// What is wrong with it.
-        #[source]
-        source: ids::IdError,
-    },
+    /// A `create_account` whose actor's id can't be their Default Team's (T7).
+    #[error("`as`")]
+    DefaultTeamId(#[source] IdError),
+    /// A step dated outside the calendar tokenplan takes.
+    #[error("`at`")]
+    Calendar(#[source] calendar::OutsideCalendar),
     /// A step dated inside a day that is already billed (B19).
     #[error(
         "`at` ({at}) is inside {day}, which is billed and closed (rule B19): Team `{team}`'s days up to {day} end at {end}; date the step at or after {end}"
     )]
     ClosedDay {
-        /// The step's time.
         at: DateTime<Utc>,
-        team: String,
+        team: TeamId,
         /// The latest billed day.
         day: NaiveDate,
         /// The end of that day in the Team's billing zone.
@@ -109,7 +101,7 @@ pub enum ApplyError {
     )]
     TeamIdTaken {
         /// The new id.
-        team: String,
+        team: TeamId,
         /// The existing Team's id.
         existing: String,
     },
@@ -118,7 +110,6 @@ pub enum ApplyError {
         "`at` ({at}) is more than 5 minutes after the clock ({clock}); a step can't be dated in the future: every later step of its Team would be refused"
     )]
     Future {
-        /// The step's time.
         at: DateTime<Utc>,
         /// The clock when it was checked, to the second.
         clock: DateTime<Utc>,
@@ -136,7 +127,6 @@ pub enum ApplyError {
     /// The step's amount would overflow a balance.
     #[error(transparent)]
     Overflow(#[from] Overflow),
-    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -200,8 +190,8 @@ pub struct Teams<'a> {
     store: &'a mut Store,
     gate: &'a Gatekeeper,
     prices: &'a Prices,
-    states: HashMap<String, TeamState>,
-    users: HashSet<String>,
+    states: HashMap<TeamId, TeamState>,
+    users: HashSet<UserId>,
     /// The latest billed day, read once (B19).
     closed: Option<Option<NaiveDate>>,
 }
@@ -277,23 +267,25 @@ impl<'a> Teams<'a> {
     /// or without one its Team, instant, actor and operation with its fields): then it stores
     /// nothing. The same `id` with another step is an error.
     pub fn apply(&mut self, step: &Step) -> Result<Outcome, ApplyError> {
-        check_ids(&step.actor, &step.operation)?;
+        let team = step.team().map_err(ApplyError::DefaultTeamId)?;
+        calendar::check_instant(step.at).map_err(ApplyError::Calendar)?;
         check_clock(step.at, Utc::now())?;
         let payload = serde_json::to_string(&step.operation).map_err(|e| StoreError::Corrupt {
             table: "team_records",
             message: e.to_string(),
         })?;
         let identity = StepIdentity {
-            team: step.operation.team(&step.actor).to_owned(),
+            team: team.to_string(),
             // As precise as the store keeps instants.
             at: step.at.trunc_subsecs(6),
-            actor: step.actor.clone(),
+            actor: step.actor.to_string(),
             payload,
         };
         if let Some(allowed) = self.applied_before(step.id.as_deref(), &identity)? {
             return Ok(Outcome::AlreadyApplied { allowed });
         }
-        self.decide(step, identity).map(Outcome::Decided)
+        self.decide(step, team, &identity.payload)
+            .map(Outcome::Decided)
     }
 
     /// Whether the step of `identity` (or of `id`) is stored, and if so, whether it was
@@ -306,7 +298,7 @@ impl<'a> Teams<'a> {
         let Some(id) = id else {
             // A step after its Team's latest change, known when the Team is cached, is new.
             let later = |state: &TeamState| identity.at > state.at;
-            if self.states.get(&identity.team).is_some_and(later) {
+            if self.states.get(identity.team.as_str()).is_some_and(later) {
                 return Ok(None);
             }
             return Ok(self.store.step_like(identity)?);
@@ -321,10 +313,10 @@ impl<'a> Teams<'a> {
         }
     }
 
-    /// Decides a new step and appends it with its identity.
-    fn decide(&mut self, step: &Step, identity: StepIdentity) -> Result<Decision, ApplyError> {
-        let (actor, operation, at) = (step.actor.as_str(), &step.operation, step.at);
-        let team = identity.team;
+    /// Decides a new step in `team` and appends it with its identity (`payload`, the
+    /// operation with its fields).
+    fn decide(&mut self, step: &Step, team: TeamId, payload: &str) -> Result<Decision, ApplyError> {
+        let (actor, operation, at) = (&step.actor, &step.operation, step.at);
         let mut state = self.state_for(actor, operation, &team, at)?;
         self.check_open(&team, state.region, at)?;
         self.check_references(&state, operation)?;
@@ -339,7 +331,7 @@ impl<'a> Teams<'a> {
             actor,
             team: &team,
             operation: operation.name(),
-            payload: &identity.payload,
+            payload,
             creates: creates(operation),
             decision: &decision,
             step_id: step.id.as_deref(),
@@ -351,7 +343,7 @@ impl<'a> Teams<'a> {
     /// A step dated inside a billed day would never be billed: it is refused (B19).
     fn check_open(
         &mut self,
-        team: &str,
+        team: &TeamId,
         region: Region,
         at: DateTime<Utc>,
     ) -> Result<(), ApplyError> {
@@ -364,7 +356,7 @@ impl<'a> Teams<'a> {
         if at < end {
             return Err(ApplyError::ClosedDay {
                 at,
-                team: team.to_owned(),
+                team: team.clone(),
                 day,
                 end,
             });
@@ -376,26 +368,29 @@ impl<'a> Teams<'a> {
     /// create one) the Team about to exist.
     fn state_for(
         &mut self,
-        actor: &str,
+        actor: &UserId,
         operation: &Operation,
-        team: &str,
+        team: &TeamId,
         at: DateTime<Utc>,
     ) -> Result<TeamState, ApplyError> {
         let actor_exists = self.user_exists(actor)?;
+        let new_team = |region, is_default| {
+            TeamState::new(team.as_str(), region, is_default, actor.as_str(), at)
+        };
         match operation {
             Operation::CreateAccount { region } => {
                 if actor_exists {
-                    return Err(ApplyError::AccountExists(actor.to_owned()));
+                    return Err(ApplyError::AccountExists(actor.clone()));
                 }
                 self.check_new_team(team, "; choose another user id")?;
-                return Ok(TeamState::new(team, *region, true, actor, at));
+                return Ok(new_team(*region, true));
             }
             _ if !actor_exists => {
-                return Err(ApplyError::NoAccount(actor.to_owned()));
+                return Err(ApplyError::NoAccount(actor.clone()));
             }
             Operation::CreateTeam { region, .. } => {
                 self.check_new_team(team, "")?;
-                return Ok(TeamState::new(team, *region, false, actor, at));
+                return Ok(new_team(*region, false));
             }
             _ => {}
         }
@@ -405,23 +400,23 @@ impl<'a> Teams<'a> {
                 let last = state.at;
                 (state, last)
             }
-            None => match team_state(&*self.store, team, at)? {
+            None => match team_state(&*self.store, team.as_str(), at)? {
                 Some(state) => {
                     let last = self
                         .store
-                        .last_change(team)?
+                        .last_change(team.as_str())?
                         .unwrap_or(state.at)
                         .max(state.at);
                     (state, last)
                 }
-                None => return Err(ApplyError::NoTeam(team.to_owned())),
+                None => return Err(ApplyError::NoTeam(team.clone())),
             },
         };
         if at < last {
-            self.states.insert(team.to_owned(), state);
+            self.states.insert(team.clone(), state);
             return Err(ApplyError::OutOfOrder {
                 at,
-                team: team.to_owned(),
+                team: team.clone(),
                 last,
             });
         }
@@ -431,28 +426,28 @@ impl<'a> Teams<'a> {
 
     /// No Team has the id of a Team about to be created, in any case (T7); `hint` ends the
     /// message for the very same id.
-    fn check_new_team(&self, team: &str, hint: &'static str) -> Result<(), ApplyError> {
-        match self.store.team_id_ignoring_case(team)? {
+    fn check_new_team(&self, team: &TeamId, hint: &'static str) -> Result<(), ApplyError> {
+        match self.store.team_id_ignoring_case(team.as_str())? {
             None => Ok(()),
-            Some(existing) if existing == team => Err(ApplyError::TeamExists {
-                team: existing,
+            Some(existing) if existing == team.as_str() => Err(ApplyError::TeamExists {
+                team: team.clone(),
                 hint,
             }),
             Some(existing) => Err(ApplyError::TeamIdTaken {
-                team: team.to_owned(),
+                team: team.clone(),
                 existing,
             }),
         }
     }
 
     /// Whether `user` has an account; accounts are never removed, so known ones are remembered.
-    fn user_exists(&mut self, user: &str) -> Result<bool, StoreError> {
+    fn user_exists(&mut self, user: &UserId) -> Result<bool, StoreError> {
         if self.users.contains(user) {
             return Ok(true);
         }
-        let exists = self.store.user_exists(user)?;
+        let exists = self.store.user_exists(user.as_str())?;
         if exists {
-            self.users.insert(user.to_owned());
+            self.users.insert(user.clone());
         }
         Ok(exists)
     }
@@ -490,14 +485,14 @@ impl<'a> Teams<'a> {
             | Operation::AssignSeat { tier, .. } => {
                 self.prices.tier(tier).map(|_| ()).map_err(ApplyError::from)
             }
-            Operation::CreatePaygKey { key, .. } => match self.store.payg_key_team(key)? {
+            Operation::CreatePaygKey { key, .. } => match self.store.payg_key_team(key.as_str())? {
                 Some(team) => Err(ApplyError::KeyTaken {
                     key: key.clone(),
                     team,
                 }),
                 None => Ok(()),
             },
-            Operation::DeletePaygKey { key, .. } => match state.payg_keys.get(key) {
+            Operation::DeletePaygKey { key, .. } => match state.payg_keys.get(key.as_str()) {
                 Some(k) if k.deleted_at.is_none() => Ok(()),
                 Some(_) => Err(ApplyError::KeyDeleted(key.clone())),
                 None => Err(ApplyError::NoKey {
@@ -547,20 +542,6 @@ fn creates(operation: &Operation) -> Option<Creates<'_>> {
     }
 }
 
-/// Every id the step names follows rule T7; the acting user's id is also their Default
-/// Team's when they create an account.
-fn check_ids(actor: &str, operation: &Operation) -> Result<(), ApplyError> {
-    let id_error = |field| move |source| ApplyError::Id { field, source };
-    ids::check(IdKind::User, actor).map_err(id_error("as"))?;
-    if matches!(operation, Operation::CreateAccount { .. }) {
-        ids::check(IdKind::Team, actor).map_err(id_error("as"))?;
-    }
-    for (field, kind, id) in operation.ids() {
-        ids::check(kind, id).map_err(id_error(field))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
@@ -568,6 +549,10 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn id<T: std::str::FromStr<Err: std::fmt::Debug>>(text: &str) -> T {
         text.parse().unwrap()
     }
 
@@ -581,12 +566,12 @@ mod tests {
             region: Region::Overseas,
         };
         let top_up = |amount: &str| Operation::TopUpWallet {
-            team: "own".into(),
+            team: id("own"),
             amount: TopUp::new(amount.parse().unwrap()).unwrap(),
         };
         let steps = [
-            Step::new("own", account, at("2026-01-01T00:00:00Z")),
-            Step::new("own", top_up("5"), at("2026-01-02T00:00:00Z")).with_id("request-1"),
+            Step::new(id("own"), account, at("2026-01-01T00:00:00Z")),
+            Step::new(id("own"), top_up("5"), at("2026-01-02T00:00:00Z")).with_id("request-1"),
         ];
         for step in &steps {
             assert!(matches!(teams.apply(step), Ok(Outcome::Decided(d)) if d.is_allowed()));
@@ -598,7 +583,7 @@ mod tests {
             ));
         }
         let retried_with_another_amount =
-            Step::new("own", top_up("6"), at("2026-01-02T00:00:00Z")).with_id("request-1");
+            Step::new(id("own"), top_up("6"), at("2026-01-02T00:00:00Z")).with_id("request-1");
         let refused = teams.apply(&retried_with_another_amount).unwrap_err();
         assert!(
             refused
@@ -619,13 +604,11 @@ mod tests {
         let prices = Prices::bundled().unwrap();
         let mut store = Store::open_in_memory().unwrap();
         let mut teams = Teams::new(&mut store, &gate, &prices);
-        let leave = Operation::Leave {
-            team: "acme".into(),
-        };
+        let leave = Operation::Leave { team: id("acme") };
         let refused = teams
-            .apply(&Step::new("olga", leave, at("2026-01-01T00:00:00Z")))
+            .apply(&Step::new(id("olga"), leave, at("2026-01-01T00:00:00Z")))
             .unwrap_err();
-        assert!(matches!(&refused, ApplyError::NoAccount(user) if user == "olga"));
+        assert!(matches!(&refused, ApplyError::NoAccount(user) if user.as_str() == "olga"));
         assert_eq!(
             refused.to_string(),
             "`olga` has no account; add a `create_account` step for them first"
@@ -633,26 +616,28 @@ mod tests {
         let account = Operation::CreateAccount {
             region: Region::Overseas,
         };
-        let create = Step::new("olga", account, at("2026-01-01T00:00:00Z"));
+        let create = Step::new(id("olga"), account, at("2026-01-01T00:00:00Z"));
         assert!(teams.apply(&create).is_ok());
-        let again = Step::new("olga", create.operation.clone(), at("2026-01-02T00:00:00Z"));
+        let again = Step::new(
+            id("olga"),
+            create.operation.clone(),
+            at("2026-01-02T00:00:00Z"),
+        );
         assert_eq!(
             teams.apply(&again).unwrap_err().to_string(),
             "`olga` already has an account"
         );
-        let leave = Operation::Leave {
-            team: "acme".into(),
-        };
+        let leave = Operation::Leave { team: id("acme") };
         let refused = teams
-            .apply(&Step::new("olga", leave, at("2026-01-03T00:00:00Z")))
+            .apply(&Step::new(id("olga"), leave, at("2026-01-03T00:00:00Z")))
             .unwrap_err();
         assert_eq!(refused.to_string(), "no Team `acme`");
         let top_up = Operation::TopUpWallet {
-            team: "olga".into(),
+            team: id("olga"),
             amount: TopUp::new(Decimal::ONE).unwrap(),
         };
         let refused = teams
-            .apply(&Step::new("olga", top_up, at("2025-12-31T00:00:00Z")))
+            .apply(&Step::new(id("olga"), top_up, at("2025-12-31T00:00:00Z")))
             .unwrap_err();
         assert!(
             matches!(refused, ApplyError::OutOfOrder { .. }),

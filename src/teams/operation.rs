@@ -5,111 +5,122 @@ use gatekeeper::{Action, Region, Role};
 use serde::{Deserialize, Serialize};
 
 use super::quantity::{Seats, TopUp};
-use crate::ids::IdKind;
+use crate::ids::{IdError, IdKind, PaygKeyId, TeamId, UserId};
 
-/// One operation on the store, with its fields (interfaces.md, scenario files).
+/// The fields of an operation that hold ids, and what each names: the same in every operation.
+pub(super) const ID_FIELDS: [(&str, IdKind); 5] = [
+    ("team", IdKind::Team),
+    ("user", IdKind::User),
+    ("from", IdKind::User),
+    ("to", IdKind::User),
+    ("key", IdKind::PaygKey),
+];
+
+/// One operation on the store, with its fields (interfaces.md, scenario files). Its ids are
+/// checked (T7) and its quantities positive as it is made or deserialized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
     /// T1: the acting user's account and Default Team.
     CreateAccount {
-        /// Region of the Default Team.
+        /// Region of the Default Team (default overseas).
         #[serde(default = "overseas")]
         region: Region,
     },
     /// A new Team owned by the actor.
     CreateTeam {
-        /// The Team id.
-        team: String,
+        team: TeamId,
         region: Region,
     },
-    /// Invite a user.
+    /// Invite a user as `admin` or `reader`.
     Invite {
-        team: String,
-        /// The invited user.
-        user: String,
-        /// `admin` or `reader`.
+        team: TeamId,
+        user: UserId,
         role: Role,
     },
-    /// Remove a member.
     RemoveMember {
-        team: String,
-        /// The member.
-        user: String,
+        team: TeamId,
+        user: UserId,
     },
     /// The actor leaves.
-    Leave { team: String },
+    Leave {
+        team: TeamId,
+    },
     /// Change a member's role.
     ChangeRole {
-        team: String,
-        /// The member.
-        user: String,
-        /// The new role.
+        team: TeamId,
+        user: UserId,
         role: Role,
     },
     /// Buy a tier's subscription.
     BuySubscription {
-        team: String,
+        team: TeamId,
         tier: String,
         seats: Seats,
     },
-    /// Add seats.
     AddSeats {
-        team: String,
+        team: TeamId,
         tier: String,
         seats: Seats,
     },
     /// Remove seats (overseas: at the next renewal).
     RemoveSeats {
-        team: String,
+        team: TeamId,
         tier: String,
         seats: Seats,
     },
     /// Cancel a tier's renewal (domestic).
-    CancelRenewal { team: String, tier: String },
-    /// Restore a tier's renewal (always refused, D5).
-    RestoreRenewal { team: String, tier: String },
-    /// Assign a seat of a tier.
-    AssignSeat {
-        team: String,
+    CancelRenewal {
+        team: TeamId,
         tier: String,
-        /// The member.
-        user: String,
+    },
+    /// Restore a tier's renewal (always refused, D5).
+    RestoreRenewal {
+        team: TeamId,
+        tier: String,
+    },
+    /// Assign a seat of a tier to a member.
+    AssignSeat {
+        team: TeamId,
+        tier: String,
+        user: UserId,
     },
     /// Take a member's seat back.
     UnassignSeat {
-        team: String,
-        /// The member.
-        user: String,
+        team: TeamId,
+        user: UserId,
     },
-    /// Move a seat with its usage (S4).
+    /// Move a seat with its usage (S4) from the member who holds it to another.
     ReassignSeat {
-        team: String,
-        /// The member who holds it.
-        from: String,
-        /// The member who gets it.
-        to: String,
+        team: TeamId,
+        from: UserId,
+        to: UserId,
     },
     /// Top up the Credits pool.
-    TopUpCredits { team: String, amount: TopUp },
+    TopUpCredits {
+        team: TeamId,
+        amount: TopUp,
+    },
     /// Top up the pay-as-you-go wallet.
-    TopUpWallet { team: String, amount: TopUp },
+    TopUpWallet {
+        team: TeamId,
+        amount: TopUp,
+    },
     /// Turn a member's Credits access on or off.
     SetCreditsAccess {
-        team: String,
-        /// The member.
-        user: String,
-        /// On or off.
+        team: TeamId,
+        user: UserId,
         enabled: bool,
     },
-    /// Create a pay-as-you-go key.
+    /// Create a pay-as-you-go key of this id.
     CreatePaygKey {
-        team: String,
-        /// The new key's id.
-        key: String,
+        team: TeamId,
+        key: PaygKeyId,
     },
-    /// Delete a pay-as-you-go key.
-    DeletePaygKey { team: String, key: String },
+    DeletePaygKey {
+        team: TeamId,
+        key: PaygKeyId,
+    },
 }
 
 fn overseas() -> Region {
@@ -147,37 +158,11 @@ impl Operation {
         self.action().as_str()
     }
 
-    /// The user, Team and key ids the operation names, with their field names (T7).
-    pub fn ids(&self) -> Vec<(&'static str, IdKind, &str)> {
-        let mut ids = Vec::new();
-        if !matches!(self, Operation::CreateAccount { .. }) {
-            ids.push(("team", IdKind::Team, self.team("")));
-        }
+    /// The Team the operation acts in; none for `create_account`, whose Team is the actor's
+    /// Default Team.
+    pub fn team(&self) -> Option<&TeamId> {
         match self {
-            Operation::Invite { user, .. }
-            | Operation::RemoveMember { user, .. }
-            | Operation::ChangeRole { user, .. }
-            | Operation::AssignSeat { user, .. }
-            | Operation::UnassignSeat { user, .. }
-            | Operation::SetCreditsAccess { user, .. } => {
-                ids.push(("user", IdKind::User, user));
-            }
-            Operation::ReassignSeat { from, to, .. } => {
-                ids.push(("from", IdKind::User, from));
-                ids.push(("to", IdKind::User, to));
-            }
-            Operation::CreatePaygKey { key, .. } | Operation::DeletePaygKey { key, .. } => {
-                ids.push(("key", IdKind::PaygKey, key));
-            }
-            _ => {}
-        }
-        ids
-    }
-
-    /// The Team the operation acts in; for `create_account`, the actor's Default Team.
-    pub fn team<'a>(&'a self, actor: &'a str) -> &'a str {
-        match self {
-            Operation::CreateAccount { .. } => actor,
+            Operation::CreateAccount { .. } => None,
             Operation::CreateTeam { team, .. }
             | Operation::Invite { team, .. }
             | Operation::RemoveMember { team, .. }
@@ -195,7 +180,7 @@ impl Operation {
             | Operation::TopUpWallet { team, .. }
             | Operation::SetCreditsAccess { team, .. }
             | Operation::CreatePaygKey { team, .. }
-            | Operation::DeletePaygKey { team, .. } => team,
+            | Operation::DeletePaygKey { team, .. } => Some(team),
         }
     }
 }
@@ -210,7 +195,7 @@ pub struct Step {
     /// When (`at`).
     pub at: DateTime<Utc>,
     /// The acting user (`as`).
-    pub actor: String,
+    pub actor: UserId,
     /// What (`do` and its fields).
     pub operation: Operation,
     /// `expect: denied`.
@@ -219,11 +204,11 @@ pub struct Step {
 
 impl Step {
     /// `operation` by `actor` at `at`, without an `id`, expected to be allowed.
-    pub fn new(actor: impl Into<String>, operation: Operation, at: DateTime<Utc>) -> Step {
+    pub fn new(actor: UserId, operation: Operation, at: DateTime<Utc>) -> Step {
         Step {
             id: None,
             at,
-            actor: actor.into(),
+            actor,
             operation,
             expect_denied: false,
         }
@@ -234,6 +219,15 @@ impl Step {
         Step {
             id: Some(id.into()),
             ..self
+        }
+    }
+
+    /// The Team the step acts in: its operation's, or for `create_account` the actor's Default
+    /// Team, refused when the actor's id can't be a Team's (T7).
+    pub fn team(&self) -> Result<TeamId, IdError> {
+        match self.operation.team() {
+            Some(team) => Ok(team.clone()),
+            None => self.actor.default_team(),
         }
     }
 }

@@ -13,7 +13,6 @@ const AMOUNT_DECIMALS: u32 = 6;
 /// A quantity an operation can't carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
-    /// Zero seats.
     #[error("`seats` must be at least 1")]
     NoSeats,
     /// A top-up that is zero or negative.
@@ -29,7 +28,6 @@ pub enum QuantityError {
 pub struct Seats(NonZeroU32);
 
 impl Seats {
-    /// One seat.
     pub const ONE: Seats = Seats(NonZeroU32::MIN);
 
     /// `seats`, unless it is zero.
@@ -39,7 +37,6 @@ impl Seats {
             .ok_or(QuantityError::NoSeats)
     }
 
-    /// The number.
     pub fn get(self) -> u32 {
         self.0.get()
     }
@@ -79,7 +76,6 @@ impl TopUp {
         Ok(TopUp(amount))
     }
 
-    /// The amount.
     pub fn get(self) -> Decimal {
         self.0
     }

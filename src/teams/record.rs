@@ -1,34 +1,48 @@
-//! The one decoder of `team_records`: stored payloads become [`Operation`]s, and a Team's
-//! history folds into its state.
+//! The one decoder of `team_records`: stored rows become [`Record`]s, their ids and payloads
+//! checked as they are read, and a Team's history folds into its state.
 
 use chrono::{DateTime, Utc};
 
 use super::{Operation, TeamState};
+use crate::calendar;
+use crate::ids::{UserId, escaped};
 use crate::store::{Store, StoreError, StoredRecord, TeamRow};
 
 /// A recorded operation.
 #[derive(Debug, Clone)]
 pub struct Record {
-    /// When.
     pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: String,
-    /// What.
+    pub actor: UserId,
     pub operation: Operation,
 }
 
 impl Record {
-    /// Decodes a stored record's payload.
+    /// Decodes a stored record: an actor that breaks T7, a time outside the calendar or a
+    /// payload that is not an operation (a store edited by hand) is an error.
     pub fn decode(stored: StoredRecord) -> Result<Record, StoreError> {
-        let operation = serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
             table: "team_records",
-            message: format!("Team `{}` at {}: {e}", stored.team, stored.at),
-        })?;
+            message: format!("Team `{}` at {}: {e}", escaped(&stored.team), stored.at),
+        };
+        let at = calendar::check_instant(stored.at).map_err(|e| corrupt(&e))?;
+        let actor = stored.actor.parse().map_err(|e| corrupt(&e))?;
+        let operation = serde_json::from_str(&stored.payload).map_err(|e| corrupt(&e))?;
         Ok(Record {
-            at: stored.at,
-            actor: stored.actor,
+            at,
+            actor,
             operation,
         })
+    }
+}
+
+/// `row`, unless it was created outside the calendar tokenplan takes (a store edited by hand).
+fn checked(row: TeamRow) -> Result<TeamRow, StoreError> {
+    match calendar::check_instant(row.created_at) {
+        Ok(_) => Ok(row),
+        Err(e) => Err(StoreError::Corrupt {
+            table: "teams",
+            message: format!("Team `{}`: {e}", escaped(&row.id)),
+        }),
     }
 }
 
@@ -38,7 +52,7 @@ pub fn team_state(
     team: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<TeamState>, StoreError> {
-    let Some(row) = store.team(team)? else {
+    let Some(row) = store.team(team)?.map(checked).transpose()? else {
         return Ok(None);
     };
     let mut state = TeamState::new(
@@ -70,8 +84,8 @@ pub fn histories(
     let mut teams: Vec<(TeamRow, Vec<Record>)> = store
         .teams()?
         .into_iter()
-        .map(|row| (row, Vec::new()))
-        .collect();
+        .map(|row| Ok((checked(row)?, Vec::new())))
+        .collect::<Result<_, StoreError>>()?;
     let index: std::collections::HashMap<String, usize> = teams
         .iter()
         .enumerate()

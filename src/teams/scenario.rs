@@ -3,17 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde_yaml::{Mapping, Value};
 
-use super::operation::{Operation, Step};
-use crate::ids::escaped;
+use super::operation::{ID_FIELDS, Operation, Step};
+use crate::ids::{self, IdError, escaped};
 
 /// A scenario file that can't be run as written.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// Not YAML.
     #[error("`{file}` is not a YAML list of steps")]
     Yaml {
         file: String,
-        /// What the parser said.
         source: serde_yaml::Error,
     },
     /// YAML, but not a list.
@@ -33,10 +31,8 @@ pub enum ScenarioError {
 /// What is wrong with one step, naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// Not a mapping.
     #[error("a step must be a mapping with `at`, `as` and `do`")]
     NotAMapping,
-    /// A required field is absent.
     #[error("missing field `{0}`")]
     Missing(&'static str),
     /// A field is blank.
@@ -63,6 +59,14 @@ pub enum StepError {
     /// `expect` holds something other than `denied`.
     #[error("`expect` must be `denied`, not `{}`", escaped(.0))]
     Expect(String),
+    /// An id that breaks rule T7.
+    #[error("`{field}`")]
+    Id {
+        /// The field that holds it (`as`, `team`, `user`, `from`, `to`, `key`).
+        field: &'static str,
+        #[source]
+        source: IdError,
+    },
     /// `do` is not a string.
     #[error("`do` must be an operation name, not `{}`", escaped(.0))]
     NotAnOperation(String),
@@ -131,7 +135,12 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
             source,
         })?
         .with_timezone(&Utc);
-    let actor = take_string(&mut map, "as")?;
+    let actor = take_string(&mut map, "as")?
+        .try_into()
+        .map_err(|source| StepError::Id {
+            field: "as",
+            source,
+        })?;
     let id = if map.contains_key("id") {
         Some(take_string(&mut map, "id")?)
     } else {
@@ -150,8 +159,12 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
     let operation: Operation = match serde_yaml::from_value(Value::Mapping(map.clone())) {
         Ok(operation) => operation,
         Err(e) => {
+            let misfit = misfit_field(&name, &map);
+            if let Some(refusal) = misfit.as_deref().and_then(|field| id_refusal(&map, field)) {
+                return Err(refusal);
+            }
             let message = e.to_string().replace("do: ", "");
-            let message = match misfit_field(&name, &map) {
+            let message = match misfit {
                 Some(field) if !message.contains(&format!("`{field}`")) => {
                     format!("`{field}`: {message}")
                 }
@@ -167,6 +180,17 @@ fn parse_step(item: Value) -> Result<Step, StepError> {
         operation,
         expect_denied,
     })
+}
+
+/// The refusal of `field` when it holds an id that breaks rule T7: the operation's own error
+/// is a parser's message, without the id's [`IdError`].
+fn id_refusal(map: &Mapping, field: &str) -> Option<StepError> {
+    let (field, kind) = ID_FIELDS.into_iter().find(|(name, _)| *name == field)?;
+    let Some(Value::String(id)) = map.get(field) else {
+        return None;
+    };
+    let source = ids::check(kind, id).err()?;
+    Some(StepError::Id { field, source })
 }
 
 /// The field of `map` whose value operation `name` can't take: deserialized alone with `do`,
@@ -257,6 +281,24 @@ mod tests {
         assert!(
             error("- { at: '2026-11-23T09:00:00Z', do: leave, team: acme }")
                 .contains("missing field `as`")
+        );
+        assert_eq!(
+            error("- { at: '2026-11-23T09:00:00Z', as: a/b, do: create_account }"),
+            "`s.yaml` step 1: `as`: user id `a/b` contains `/`; ids use only ASCII letters, digits, `-`, `_` and `.` (rule T7)"
+        );
+        assert_eq!(
+            error(
+                "- { at: '2026-11-23T09:00:00Z', as: olga, do: invite, team: acme, user: '-x', role: admin }"
+            ),
+            "`s.yaml` step 1: `user`: user id `-x` starts with `-`; ids start with a letter, a digit or `_` (rule T7)"
+        );
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: create_payg_key, team: acme, key: 'tp:acme:olga' }")
+                .starts_with("`s.yaml` step 1: `key`: pay-as-you-go key id `tp:acme:olga` contains `:`")
+        );
+        assert!(
+            error("- { at: '2026-11-23T09:00:00Z', as: olga, do: reassign_seat, team: acme, from: ann, to: '' }")
+                .starts_with("`s.yaml` step 1: `to`: a user id can't be empty")
         );
         assert!(
             error("- { at: '2026-11-23T09:00:00Z', as: olga, do: leave, team: acme, colour: red }")

@@ -10,11 +10,10 @@ use rust_decimal::Decimal;
 use super::operation::Operation;
 use crate::balance::Balance;
 use crate::calendar::{self, Cycle};
+use crate::ids::UserId;
 
-/// A member of a Team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// Their role.
     pub role: Role,
     /// Whether their Credits access is on (C4: on unless turned off).
     pub credits_access: bool,
@@ -23,7 +22,6 @@ pub struct Member {
 /// A seat's current holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
-    /// The member.
     pub user: String,
     /// When the seat was assigned to them.
     pub since: DateTime<Utc>,
@@ -73,10 +71,8 @@ impl Subscription {
     }
 }
 
-/// A pay-as-you-go key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaygKey {
-    /// Who created it.
     pub creator: String,
     /// When it was deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
@@ -85,7 +81,6 @@ pub struct PaygKey {
 /// What happened at a renewal, for billing (B5, B8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renewal {
-    /// The renewal day.
     pub day: NaiveDate,
     pub tier: String,
     /// Seats that renewed (0 when the tier ended).
@@ -97,10 +92,8 @@ pub struct Renewal {
 /// A Team's state at an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeamState {
-    /// The Team id.
     pub id: String,
     pub region: Region,
-    /// Whether it is a Default Team.
     pub is_default: bool,
     /// Members by user id.
     pub members: BTreeMap<String, Member>,
@@ -219,7 +212,7 @@ impl TeamState {
     /// that would overflow its balance changes nothing and is an error.
     pub fn apply(
         &mut self,
-        actor: &str,
+        actor: &UserId,
         operation: &Operation,
         at: DateTime<Utc>,
     ) -> Result<(), Overflow> {
@@ -228,17 +221,17 @@ impl TeamState {
             Operation::CreateAccount { .. } | Operation::CreateTeam { .. } => {}
             Operation::Invite { user, role, .. } => {
                 self.members.insert(
-                    user.clone(),
+                    user.to_string(),
                     Member {
                         role: *role,
                         credits_access: true,
                     },
                 );
             }
-            Operation::RemoveMember { user, .. } => self.drop_member(user),
-            Operation::Leave { .. } => self.drop_member(actor),
+            Operation::RemoveMember { user, .. } => self.drop_member(user.as_str()),
+            Operation::Leave { .. } => self.drop_member(actor.as_str()),
             Operation::ChangeRole { user, role, .. } => {
-                if let Some(member) = self.members.get_mut(user) {
+                if let Some(member) = self.members.get_mut(user.as_str()) {
                     member.role = *role;
                 }
             }
@@ -288,17 +281,18 @@ impl TeamState {
                     sub.holders.insert(
                         seat,
                         Holder {
-                            user: user.clone(),
+                            user: user.to_string(),
                             since: at,
                         },
                     );
                 }
             }
-            Operation::UnassignSeat { user, .. } => self.release(user),
+            Operation::UnassignSeat { user, .. } => self.release(user.as_str()),
             Operation::ReassignSeat { from, to, .. } => {
                 for sub in self.subscriptions.values_mut() {
-                    if let Some(holder) = sub.holders.values_mut().find(|h| &h.user == from) {
-                        holder.user = to.clone();
+                    if let Some(holder) = sub.holders.values_mut().find(|h| h.user == from.as_str())
+                    {
+                        holder.user = to.to_string();
                         holder.since = at;
                     }
                 }
@@ -312,21 +306,21 @@ impl TeamState {
                     checked_add(self.wallet_topped_up, amount.get(), Balance::Wallet)?;
             }
             Operation::SetCreditsAccess { user, enabled, .. } => {
-                if let Some(member) = self.members.get_mut(user) {
+                if let Some(member) = self.members.get_mut(user.as_str()) {
                     member.credits_access = *enabled;
                 }
             }
             Operation::CreatePaygKey { key, .. } => {
                 self.payg_keys.insert(
-                    key.clone(),
+                    key.to_string(),
                     PaygKey {
-                        creator: actor.to_owned(),
+                        creator: actor.to_string(),
                         deleted_at: None,
                     },
                 );
             }
             Operation::DeletePaygKey { key, .. } => {
-                if let Some(k) = self.payg_keys.get_mut(key) {
+                if let Some(k) = self.payg_keys.get_mut(key.as_str()) {
                     k.deleted_at = Some(at);
                 }
             }
@@ -396,6 +390,10 @@ mod tests {
     use super::*;
     use crate::teams::Seats;
 
+    fn id<T: std::str::FromStr<Err: std::fmt::Debug>>(text: &str) -> T {
+        text.parse().unwrap()
+    }
+
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
@@ -409,30 +407,31 @@ mod tests {
             t("2026-01-31T10:00:00Z"),
         );
         let buy = Operation::BuySubscription {
-            team: "acme".into(),
+            team: id("acme"),
             tier: "plus".into(),
             seats: Seats::new(seats).unwrap(),
         };
-        team.apply("olga", &buy, t("2026-01-31T10:00:00Z")).unwrap();
+        team.apply(&id("olga"), &buy, t("2026-01-31T10:00:00Z"))
+            .unwrap();
         team
     }
 
     fn invite(team: &mut TeamState, user: &str, at: DateTime<Utc>) {
         let invite = Operation::Invite {
-            team: "acme".into(),
-            user: user.into(),
+            team: id("acme"),
+            user: id(user),
             role: Role::Reader,
         };
-        team.apply("olga", &invite, at).unwrap();
+        team.apply(&id("olga"), &invite, at).unwrap();
     }
 
     fn assign(team: &mut TeamState, user: &str, at: DateTime<Utc>) {
         let assign = Operation::AssignSeat {
-            team: "acme".into(),
+            team: id("acme"),
             tier: "plus".into(),
-            user: user.into(),
+            user: id(user),
         };
-        team.apply("olga", &assign, at).unwrap();
+        team.apply(&id("olga"), &assign, at).unwrap();
     }
 
     #[test]
@@ -444,9 +443,9 @@ mod tests {
             assign(&mut team, user, at);
         }
         team.apply(
-            "olga",
+            &id("olga"),
             &Operation::RemoveSeats {
-                team: "acme".into(),
+                team: id("acme"),
                 tier: "plus".into(),
                 seats: Seats::new(2).unwrap(),
             },
@@ -466,9 +465,9 @@ mod tests {
     fn o4_adding_seats_first_undoes_pending_removals() {
         let mut team = team_with_seats(5);
         team.apply(
-            "olga",
+            &id("olga"),
             &Operation::RemoveSeats {
-                team: "acme".into(),
+                team: id("acme"),
                 tier: "plus".into(),
                 seats: Seats::new(3).unwrap(),
             },
@@ -476,9 +475,9 @@ mod tests {
         )
         .unwrap();
         team.apply(
-            "olga",
+            &id("olga"),
             &Operation::AddSeats {
-                team: "acme".into(),
+                team: id("acme"),
                 tier: "plus".into(),
                 seats: Seats::new(4).unwrap(),
             },
@@ -497,9 +496,9 @@ mod tests {
     fn d4_canceled_tier_ends_at_renewal() {
         let mut team = team_with_seats(2);
         team.apply(
-            "olga",
+            &id("olga"),
             &Operation::CancelRenewal {
-                team: "acme".into(),
+                team: id("acme"),
                 tier: "plus".into(),
             },
             t("2026-02-01T00:00:00Z"),
@@ -522,11 +521,11 @@ mod tests {
         }
         assign(&mut team, "ann", at);
         team.apply(
-            "olga",
+            &id("olga"),
             &Operation::ReassignSeat {
-                team: "acme".into(),
-                from: "ann".into(),
-                to: "bob".into(),
+                team: id("acme"),
+                from: id("ann"),
+                to: id("bob"),
             },
             at,
         )

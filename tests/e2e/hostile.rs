@@ -69,28 +69,46 @@ fn t7_ids_that_could_escape_collide_or_hide_are_refused_naming_the_step() {
 
 #[test]
 fn t7_a_hand_edited_team_id_never_becomes_a_path_outside_out() {
-    let env = Env::new();
-    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
-    env.sql(
-        "INSERT INTO teams VALUES ('../escape', 'overseas', false, 'own', TIMESTAMPTZ '2026-01-01 00:00:00+00');
-         INSERT INTO team_records VALUES (nextval('record_seq'), '../escape', TIMESTAMPTZ '2026-01-01 00:00:00+00', 'own', 'top_up_credits', '{\"do\":\"top_up_credits\",\"team\":\"../escape\",\"amount\":\"5\"}')",
-    );
-    let out = env.run(&[
-        "billing",
-        "run",
-        "--date",
-        "2026-01-01",
-        "--out",
-        env.out().join("a/b").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("breaks rule T7") && out.stderr.contains("`../escape`"),
-        "{}",
-        out.stderr
-    );
-    assert!(!env.out().join("a/escape.json").exists());
-    assert_eq!(env.rows("billing_runs"), 0, "nothing was committed");
+    // A Team row whose id breaks T7 is refused before any statement is written; a record
+    // naming an id that breaks T7 (in its payload or as its actor) is refused as it is read.
+    for (payload_team, actor, refusal) in [
+        (
+            "own",
+            "own",
+            "the store holds a Team whose id breaks rule T7",
+        ),
+        (
+            "../escape",
+            "own",
+            "corrupt record in `team_records`: Team `../escape` at 2026-01-01 00:00:00 UTC: Team id `../escape` starts with `.`",
+        ),
+        ("own", "a/b", "user id `a/b` contains `/`"),
+    ] {
+        let env = Env::new();
+        env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
+        env.sql(&format!(
+            "INSERT INTO teams VALUES ('../escape', 'overseas', false, 'own', TIMESTAMPTZ '2026-01-01 00:00:00+00');
+             INSERT INTO team_records VALUES (nextval('record_seq'), '../escape', TIMESTAMPTZ '2026-01-01 00:00:00+00', '{actor}', 'top_up_credits', '{{\"do\":\"top_up_credits\",\"team\":\"{payload_team}\",\"amount\":\"5\"}}')",
+        ));
+        let out = env.run(&[
+            "billing",
+            "run",
+            "--date",
+            "2026-01-01",
+            "--out",
+            env.out().join("a/b").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(refusal)
+                && out.stderr.contains("`../escape`")
+                && out.stderr.contains("rule T7"),
+            "{refusal}: {}",
+            out.stderr
+        );
+        assert!(!env.out().join("a/escape.json").exists());
+        assert_eq!(env.rows("billing_runs"), 0, "nothing was committed");
+    }
 }
 
 #[test]
@@ -183,6 +201,19 @@ fn a_multi_file_import_is_all_or_nothing_and_says_what_became_of_each_file() {
         out.stdout
     );
 }
+
+/// The smallest store `generate` makes.
+const GENERATE: &[&str] = &[
+    "generate",
+    "--teams",
+    "1",
+    "--members",
+    "1",
+    "--days",
+    "1",
+    "--events",
+    "1",
+];
 
 /// `billing show` and `policy explain` of a Team `t` that no store has.
 const SHOW: &[&str] = &[
@@ -289,17 +320,7 @@ fn a_duckdb_file_of_another_application_is_refused_by_every_command_and_left_as_
     let commands: [&[&str]; 7] = [
         &["apply", scenario.to_str().unwrap()],
         &["events", "import", events.to_str().unwrap()],
-        &[
-            "generate",
-            "--teams",
-            "1",
-            "--members",
-            "1",
-            "--days",
-            "1",
-            "--events",
-            "1",
-        ],
+        GENERATE,
         &["billing", "run", "--date", "2026-01-01"],
         &["billing", "status"],
         SHOW,
@@ -509,6 +530,10 @@ fn refusals_escape_control_characters_and_name_the_field() {
             "- { at: '2026-01-02T00:00:00Z', as: own, do: set_credits_access, team: own, user: own, enabled: maybe }\n",
             "`enabled`: ",
         ),
+        (
+            "- { at: '2026-01-02T00:00:00Z', as: own, do: invite, team: own, user: \"gh\\eost\", role: reader }\n",
+            "step 1: `user`: user id `gh\\u{1b}ost` contains `\\u{1b}`",
+        ),
     ];
     for (yaml, shown) in cases {
         let out = env.run(&["apply", &env.write("bad.yaml", yaml)]);
@@ -536,4 +561,118 @@ fn steps_of_a_refused_file_say_they_were_not_stored() {
         out.stdout
     );
     assert!(!out.stdout.contains(": ok"), "{}", out.stdout);
+}
+
+#[test]
+fn t7_ids_on_the_command_line_are_refused_naming_the_flag() {
+    let env = Env::new();
+    let show = |team: &str, user: &str| {
+        env.run(&[
+            "billing",
+            "show",
+            "--date",
+            "2026-01-01",
+            "--team",
+            team,
+            "--as",
+            user,
+        ])
+    };
+    let explain = |extra: &[&str]| {
+        let args = [&["policy", "explain", "--action", "invite"][..], extra].concat();
+        env.run(&args)
+    };
+    for (out, refusal) in [
+        (
+            show("../x", "u"),
+            "invalid value for '--team <TEAM>': Team id `../x` starts with `.`",
+        ),
+        (
+            show("t", "u\u{1b}[31m"),
+            "invalid value for '--as <USER>': user id `u\\u{1b}[31m` contains `\\u{1b}`",
+        ),
+        (
+            explain(&["--as", "u", "--team", "Summary", "--target", "v"]),
+            "invalid value for '--team <TEAM>': `Summary` is not a Team id",
+        ),
+        (
+            explain(&["--as", "u", "--team", "t", "--target", "a/b"]),
+            "invalid value for '--target <TARGET>': user id `a/b` contains `/`",
+        ),
+        (
+            explain(&["--as", &"x".repeat(65), "--team", "t"]),
+            "invalid value for '--as <USER>': user id `xxxxxxxxxxxxxxxxxxxxxxxx…` is 65 characters long",
+        ),
+    ] {
+        assert_eq!(out.status, 2, "{refusal}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(refusal) && out.stderr.contains("(rule T7)"),
+            "{refusal}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    }
+    assert!(!env.db().exists(), "refused before any store is opened");
+}
+
+#[test]
+fn dates_outside_2000_to_9999_are_refused_naming_the_flag_or_field() {
+    let env = Env::new();
+    env.run(&["apply", &env.write("ok.yaml", ACCOUNT)]).ok();
+    let outside = |day: &str| {
+        format!("{day} is outside the calendar tokenplan takes, 2000-01-01 to 9999-12-31")
+    };
+    let run: &[&str] = &["billing", "run"];
+    let show: &[&str] = &["billing", "show", "--team", "own", "--as", "own"];
+    let explain: &[&str] = &[
+        "policy", "explain", "--as", "own", "--action", "leave", "--team", "own",
+    ];
+    let date = "for '--date <DATE>'";
+    let cases: [(&[&str], &[&str], &str, &str); 6] = [
+        (run, &["--date", "1999-12-31"], date, "1999-12-31"),
+        (run, &["--date", "+262142-12-31"], date, "+262142-12-31"),
+        (show, &["--date", "+10000-01-01"], date, "+10000-01-01"),
+        (show, &["--date=-0001-12-31"], date, "-0001-12-31"),
+        (
+            GENERATE,
+            &["--last-day", "1970-01-01"],
+            "for '--last-day <LAST_DAY>'",
+            "1970-01-01",
+        ),
+        (
+            explain,
+            &["--at", "1999-12-31T23:59:59Z"],
+            "--at",
+            "1999-12-31",
+        ),
+    ];
+    for (command, when, named, day) in cases {
+        let args = [command, when].concat();
+        let out = env.run(&args);
+        assert_eq!(out.status, 2, "{args:?}: {}", out.stderr);
+        let refusal = format!("{named}: {}", outside(day));
+        assert!(out.stderr.contains(&refusal), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    // The calendar's last day is taken, and refused as a day that has not ended (B20).
+    let out = env.run(&["billing", "run", "--date", "9999-12-31"]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("9999-12-31 has not ended in every region's billing zone: it ends at +10000-01-01 00:00:00 UTC"),
+        "{}",
+        out.stderr
+    );
+    // A step dated before the calendar is refused naming its field, and nothing is stored.
+    let early =
+        "- { at: '1999-12-31T23:59:59Z', as: own, do: top_up_wallet, team: own, amount: '1' }\n";
+    let out = env.run(&["apply", &env.write("early.yaml", early)]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("step 1: `at`: {}", outside("1999-12-31"))),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rows("team_records"), 1, "only the account's");
+    assert_eq!(env.rows("billing_runs"), 0);
 }

@@ -105,8 +105,8 @@ fn check_totals(statement: &Statement) -> Result<(), TestCaseError> {
 fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
     use tokenplan::teams::Operation::*;
     use tokenplan::teams::Seats;
-    let team = "t".to_owned();
-    let user = format!("u{}", n % 120);
+    let team: tokenplan::ids::TeamId = "t".parse().unwrap();
+    let user: tokenplan::ids::UserId = format!("u{}", n % 120).parse().unwrap();
     match kind % 7 {
         0 | 1 => Invite {
             team,
@@ -134,7 +134,7 @@ fn operation(kind: u8, n: u32) -> tokenplan::teams::Operation {
         },
         5 => CreatePaygKey {
             team,
-            key: format!("k{n}"),
+            key: format!("k{n}").parse().unwrap(),
         },
         _ => RemoveMember { team, user },
     }
@@ -153,24 +153,26 @@ proptest! {
         let mut at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let mut tick = || { at += chrono::Duration::hours(7); at };
         for user in std::iter::once("own".to_owned()).chain((0..120).map(|i| format!("u{i}"))) {
-            teams.apply(&Step::new(user, Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick())).unwrap();
+            teams.apply(&Step::new(user.parse().unwrap(), Operation::CreateAccount { region: gatekeeper::Region::Overseas }, tick())).unwrap();
         }
-        teams.apply(&Step::new("own", Operation::CreateTeam { team: "t".into(), region: gatekeeper::Region::Overseas }, tick())).unwrap();
-        teams.apply(&Step::new("own", Operation::BuySubscription { team: "t".into(), tier: "plus".into(), seats: Seats::ONE }, tick())).unwrap();
+        let own: tokenplan::ids::UserId = "own".parse().unwrap();
+        let t: tokenplan::ids::TeamId = "t".parse().unwrap();
+        teams.apply(&Step::new(own.clone(), Operation::CreateTeam { team: t.clone(), region: gatekeeper::Region::Overseas }, tick())).unwrap();
+        teams.apply(&Step::new(own.clone(), Operation::BuySubscription { team: t.clone(), tier: "plus".into(), seats: Seats::ONE }, tick())).unwrap();
         // The Team is filled to its limit first, so the random steps start at the T5 boundary:
         // every invite up to the 100th member is allowed, the next one refused.
         for i in 0..99 {
-            let invite = Operation::Invite { team: "t".into(), user: format!("u{i}"), role: gatekeeper::Role::Reader };
-            prop_assert!(teams.apply(&Step::new("own", invite, tick())).unwrap().decision().is_some_and(|d| d.is_allowed()), "invite {}", i + 2);
+            let invite = Operation::Invite { team: t.clone(), user: format!("u{i}").parse().unwrap(), role: gatekeeper::Role::Reader };
+            prop_assert!(teams.apply(&Step::new(own.clone(), invite, tick())).unwrap().decision().is_some_and(|d| d.is_allowed()), "invite {}", i + 2);
         }
-        let one_more = Operation::Invite { team: "t".into(), user: "u99".into(), role: gatekeeper::Role::Reader };
-        let refused = teams.apply(&Step::new("own", one_more, tick())).unwrap();
+        let one_more = Operation::Invite { team: t.clone(), user: "u99".parse().unwrap(), role: gatekeeper::Role::Reader };
+        let refused = teams.apply(&Step::new(own.clone(), one_more, tick())).unwrap();
         prop_assert!(refused.decision().is_some_and(|d| !d.is_allowed() && d.rules().contains(&"T5")), "T5 at 100 members");
         for (kind, n, actor) in steps {
             let operation = operation(kind, n);
             // The Owner, an admin-ish or a reader-ish member acts; references that don't
             // exist are input errors and change nothing.
-            let actor = match actor { 0 => "own".to_owned(), _ => format!("u{}", n % 7) };
+            let actor = match actor { 0 => own.clone(), _ => format!("u{}", n % 7).parse().unwrap() };
             let _ = teams.apply(&Step::new(actor, operation, tick()));
         }
         drop(teams);
