@@ -2,6 +2,7 @@
 //! them with polars, price them exactly, add the day's subscription charges, assemble one
 //! statement per Team, reconcile, and commit (B1-B17).
 
+mod archive;
 mod arrow_bridge;
 mod assemble;
 mod classify;
@@ -15,6 +16,7 @@ mod statement;
 mod status;
 mod view;
 
+pub use archive::{ArchiveError, ArchivedDay, Checked, Problem, archive, first_kept_day, verify};
 pub use classify::ABSURD_TOKENS;
 pub use metrics::RunMetrics;
 pub use run::{
