@@ -20,7 +20,7 @@ pub enum ObjectsError {
     Scheme {
         url: String,
     },
-    /// A local directory that can't be made or found.
+    /// A local directory whose absolute path can't be found.
     #[error("cannot use the directory `{url}`")]
     Directory {
         url: String,
@@ -67,7 +67,8 @@ impl std::fmt::Debug for Objects {
 }
 
 impl Objects {
-    /// The objects under `url`: `s3://bucket/prefix`, or a directory, made if missing.
+    /// The objects under `url`: `s3://bucket/prefix`, or a directory (made by the first
+    /// write).
     pub fn open(url: &str) -> Result<Objects, ObjectsError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -96,13 +97,16 @@ impl Objects {
                 });
             }
             None => {
-                let directory = |source| ObjectsError::Directory {
-                    url: url.to_owned(),
-                    source,
-                };
-                std::fs::create_dir_all(url).map_err(directory)?;
-                let absolute = std::fs::canonicalize(url).map_err(directory)?;
-                let local = LocalFileSystem::new_with_prefix(&absolute).map_err(open)?;
+                let absolute = std::path::absolute(url).map_err(|source| {
+                    ObjectsError::Directory {
+                        url: url.to_owned(),
+                        source,
+                    }
+                })?;
+                let absolute: std::path::PathBuf = absolute.components().collect();
+                let prefix = ObjectPath::from_absolute_path(&absolute)
+                    .map_err(|e| open(e.into()))?;
+                let local = PrefixStore::new(LocalFileSystem::new(), prefix);
                 (Arc::new(local), absolute.display().to_string())
             }
         };
@@ -184,11 +188,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_directory_holds_objects_by_name_and_is_made_if_missing() {
+    fn a_directory_holds_objects_by_name_and_is_made_by_the_first_write() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("archive");
-        let objects = Objects::open(root.to_str().unwrap()).unwrap();
-        assert_eq!(objects.url(), std::fs::canonicalize(&root).unwrap().to_str().unwrap());
+        let objects = Objects::open(&format!("{}/", root.display())).unwrap();
+        assert_eq!(objects.url(), root.to_str().unwrap());
+        assert_eq!(objects.list("").unwrap(), Vec::<String>::new());
+        assert_eq!(objects.get("day=2026-01-02/events-0.parquet").unwrap(), None);
+        assert!(!root.exists());
         objects.put("day=2026-01-02/events-0.parquet", b"abc".to_vec()).unwrap();
         objects.put("day=2026-01-03/events-0.parquet", b"d".to_vec()).unwrap();
         assert!(root.join("day=2026-01-02/events-0.parquet").is_file());

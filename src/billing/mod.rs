@@ -23,5 +23,5 @@ pub use run::{
     BillingError, RunReport, Summary, days_through, default_day, run, run_day, statement_of,
 };
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
-pub use status::{RefusedFiles, Status};
+pub use status::{RefusedFiles, Status, WindowStatus};
 pub use view::{UnitPrice, View, ViewError, Whose, view};

@@ -128,9 +128,9 @@ impl Store {
             .conn()
             .prepare(&format!(
                 "WITH days AS (
-                     SELECT {} AS day, count(*) AS rows FROM usage_events
+                     SELECT {} AS day, count(*) AS events FROM usage_events
                      WHERE {} GROUP BY ALL)
-                 SELECT day, rows, coalesce(max(f.part) + 1, 0) FROM days
+                 SELECT day, events, coalesce(max(f.part) + 1, 0) FROM days
                  LEFT JOIN archived_files f USING (day) GROUP BY ALL ORDER BY day",
                 utc_day(),
                 archived_rows(archivable)
