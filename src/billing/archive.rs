@@ -357,3 +357,74 @@ fn archive_day(name: &str) -> Option<NaiveDate> {
     let (directory, _) = name.split_once('/')?;
     directory.strip_prefix("day=")?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{DataType, TimeUnit};
+
+    use super::*;
+    use crate::calendar::next_day;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_utc_day_leaves_when_the_day_after_it_is_more_than_the_window_before_the_latest() {
+        let kept = first_kept_day(day("2026-02-10"), 35);
+        assert_eq!(kept, day("2026-01-05"));
+        // The last UTC day that leaves: its events' usage days are at most 2026-01-05, 36 days
+        // before 2026-02-10.
+        let last = kept.pred_opt().unwrap();
+        assert_eq!((day("2026-02-10") - next_day(last)).num_days(), 36);
+        // The first that stays has events of usage day 2026-01-06 (UTC+08:00), 35 days before.
+        assert_eq!((day("2026-02-10") - next_day(kept)).num_days(), 35);
+    }
+
+    #[test]
+    fn a_day_is_one_zstd_parquet_file_with_every_column_of_usage_events() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.insert_test_events(3000);
+        store
+            .commit_day(&crate::store::DayRows {
+                day: day("2026-11-23"),
+                statements: &[],
+                seat_usage: &[],
+                max_rowid: 2999,
+                summary: "{}",
+            })
+            .unwrap();
+        let archivable = store.archivable(day("2026-11-24")).unwrap().unwrap();
+        let bytes = parquet_of_day(&store, &archivable, day("2026-11-23")).unwrap();
+        let frame = ParquetReader::new(Cursor::new(&bytes)).finish().unwrap();
+        assert_eq!(frame.height(), 3000);
+        let columns: Vec<&str> = frame.get_column_names().into_iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            columns,
+            ["event_id", "ts", "key_id", "model", "input_tokens", "output_tokens", "ingested_at"]
+        );
+        assert!(matches!(
+            frame.column("ts").unwrap().dtype(),
+            DataType::Datetime(TimeUnit::Microseconds, Some(_))
+        ));
+        assert_eq!(check(Some(&bytes), &sha256_hex(&bytes), 3000), None);
+        assert_eq!(
+            check(Some(&bytes), &sha256_hex(&bytes), 2999),
+            Some(Problem::Rows { rows: 3000 })
+        );
+        assert_eq!(check(None, "00", 3000), Some(Problem::Missing));
+        assert!(matches!(
+            check(Some(b"not parquet"), "00", 3000),
+            Some(Problem::Changed { .. })
+        ));
+        let empty_sha = sha256_hex(b"");
+        assert_eq!(
+            empty_sha,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(matches!(
+            check(Some(b""), &empty_sha, 0),
+            Some(Problem::Unreadable { .. })
+        ));
+    }
+}

@@ -356,3 +356,181 @@ fn rebuild_without(tx: &Connection, archivable: &Archivable) -> duckdb::Result<(
         indexes = indexes.join(";\n"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    /// A store with events `e0..e11` two a UTC day from 2026-01-01, then `late` (of 2026-01-01)
+    /// and `untimed`, settled by runs of 2026-01-05 (`e0..e7`) and 2026-01-06 (those and
+    /// `late` and `untimed`), then `e12` and `e13` (of 2026-01-01 and 2026-01-07) that no run
+    /// saw yet.
+    fn store() -> Store {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .conn()
+            .execute_batch(
+                "INSERT INTO usage_events (event_id, ts, key_id)
+                 SELECT 'e' || i, make_timestamp(epoch_us(TIMESTAMPTZ '2026-01-01 10:00:00+00')
+                                                 + i // 2 * 86400000000)::TIMESTAMPTZ, 'k'
+                 FROM range(12) t(i);
+                 INSERT INTO usage_events (event_id, ts, key_id) VALUES
+                     ('late', TIMESTAMPTZ '2026-01-01 23:00:00+00', 'k'), ('untimed', NULL, 'k');
+                 INSERT INTO billing_runs VALUES ('2026-01-05', 0, 7, '{}'), ('2026-01-06', 0, 13, '{}');
+                 INSERT INTO usage_events (event_id, ts, key_id) VALUES
+                     ('e12', TIMESTAMPTZ '2026-01-01 12:00:00+00', 'k'),
+                     ('e13', TIMESTAMPTZ '2026-01-07 12:00:00+00', 'k');",
+            )
+            .unwrap();
+        store
+    }
+
+    /// Each event with the runs (their days) whose `max_rowid` is at or above its row.
+    fn settled_by(store: &Store) -> BTreeMap<String, String> {
+        store
+            .conn()
+            .prepare(
+                "SELECT e.event_id, coalesce(string_agg(r.day::VARCHAR, ' ' ORDER BY r.day), '')
+                 FROM usage_events e LEFT JOIN billing_runs r ON e.rowid <= r.max_rowid
+                 GROUP BY ALL",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn files(days: &[DayToArchive]) -> Vec<ArchivedFile> {
+        days.iter()
+            .map(|d| ArchivedFile {
+                day: d.day,
+                part: d.part,
+                location: "/archive".into(),
+                file: format!("day={}/events-{}.parquet", d.day, d.part),
+                rows: d.rows,
+                sha256: "00".into(),
+                archived_at: DateTime::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn archiving_leaves_every_kept_event_settled_by_the_same_runs_and_new_rows_unsettled() {
+        let mut store = store();
+        let archivable = store.archivable(day("2026-01-03")).unwrap().unwrap();
+        assert_eq!(archivable.settled_upto, 13);
+        let days = store.days_to_archive(&archivable).unwrap();
+        assert_eq!(
+            days,
+            [
+                DayToArchive {
+                    day: day("2026-01-01"),
+                    rows: 3,
+                    part: 0
+                },
+                DayToArchive {
+                    day: day("2026-01-02"),
+                    rows: 2,
+                    part: 0
+                },
+            ]
+        );
+        let mut before = settled_by(&store);
+        store.commit_archive(&archivable, &files(&days)).unwrap();
+        for gone in ["e0", "e1", "e2", "e3", "late"] {
+            before.remove(gone);
+        }
+        assert_eq!(settled_by(&store), before, "untimed, e12 and e13 among them");
+        store
+            .conn()
+            .execute_batch("CHECKPOINT; INSERT INTO usage_events (event_id) VALUES ('new')")
+            .unwrap();
+        assert_eq!(settled_by(&store)["new"], "");
+        assert_eq!(store.archived_files().unwrap(), files(&days));
+    }
+
+    #[test]
+    fn a_day_archived_again_takes_the_next_part_and_the_summary_counts_both() {
+        let mut store = store();
+        let archivable = store.archivable(day("2026-01-02")).unwrap().unwrap();
+        let first = store.days_to_archive(&archivable).unwrap();
+        store.commit_archive(&archivable, &files(&first)).unwrap();
+        // A later run settles e12, of the archived day.
+        store
+            .conn()
+            .execute_batch("INSERT INTO billing_runs VALUES ('2026-01-07', 0, 99, '{}')")
+            .unwrap();
+        let archivable = store.archivable(day("2026-01-02")).unwrap().unwrap();
+        let again = store.days_to_archive(&archivable).unwrap();
+        assert_eq!(
+            again,
+            [DayToArchive {
+                day: day("2026-01-01"),
+                rows: 1,
+                part: 1
+            }]
+        );
+        store.commit_archive(&archivable, &files(&again)).unwrap();
+        let summary = store.archive_summary().unwrap();
+        assert_eq!(
+            (summary.days, summary.events, summary.locations),
+            (1, 4, vec!["/archive".to_owned()])
+        );
+    }
+
+    #[test]
+    fn an_archive_whose_events_changed_since_they_were_written_commits_nothing() {
+        let mut store = store();
+        let archivable = store.archivable(day("2026-01-03")).unwrap().unwrap();
+        let mut written = files(&store.days_to_archive(&archivable).unwrap());
+        written[0].rows -= 1;
+        assert!(matches!(
+            store.commit_archive(&archivable, &written),
+            Err(StoreError::Corrupt {
+                table: "usage_events",
+                ..
+            })
+        ));
+        assert_eq!(store.archived_files().unwrap(), []);
+        assert_eq!(settled_by(&store).len(), 16);
+    }
+
+    #[test]
+    fn the_rebuilt_table_keeps_its_default_and_indexes() {
+        let mut store = store();
+        store
+            .conn()
+            .execute_batch("CREATE INDEX events_by_key ON usage_events (key_id)")
+            .unwrap();
+        let archivable = store.archivable(day("2026-01-03")).unwrap().unwrap();
+        let days = store.days_to_archive(&archivable).unwrap();
+        store.commit_archive(&archivable, &files(&days)).unwrap();
+        let indexes: i64 = query_row(
+            store.conn(),
+            "SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'usage_events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+        assert_eq!(indexes, 1);
+        store
+            .conn()
+            .execute_batch("INSERT INTO usage_events (event_id) VALUES ('new')")
+            .unwrap();
+        let stamped: bool = query_row(
+            store.conn(),
+            "SELECT ingested_at IS NOT NULL FROM usage_events WHERE event_id = 'new'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+        assert!(stamped);
+    }
+}

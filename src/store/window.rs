@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(
             store.window().unwrap(),
             Some(Window {
-                days: DEFAULT_WINDOW_DAYS,
+                days: 35,
                 fixed_on: day("2026-03-02"),
             })
         );
