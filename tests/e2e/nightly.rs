@@ -8,7 +8,7 @@ use crate::support::{Env, scenario};
 
 /// Every file under `dir`'s day directories by relative path; summaries without their `duration_ms`, the one
 /// field that measures the run rather than the day.
-fn files(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for day in std::fs::read_dir(dir).unwrap() {
         let day = day.unwrap().path();
@@ -29,8 +29,8 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
     files
 }
 
-/// The summary lines a run printed, as JSON.
-fn summaries(stdout: &str) -> Vec<serde_json::Value> {
+/// The lines a command printed, as JSON.
+pub(crate) fn summaries(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -555,7 +555,6 @@ const KILL_DAY: &str = "2026-11-23";
 /// Starts `billing run --date KILL_DAY` and kills it with SIGKILL at the first log line that
 /// contains `stage`; whether the line came before the run ended.
 fn kill_at(env: &Env, stage: &str) -> bool {
-    use std::io::BufRead as _;
     let out = env.out();
     let args = [
         "billing",
@@ -565,8 +564,15 @@ fn kill_at(env: &Env, stage: &str) -> bool {
         "--out",
         out.to_str().unwrap(),
     ];
+    kill_at_log(env, &args, stage)
+}
+
+/// Starts `tokenplan ARGS` logging at debug and kills it with SIGKILL at the first log line
+/// that contains `stage`; whether the line came before the command ended.
+pub(crate) fn kill_at_log(env: &Env, args: &[&str], stage: &str) -> bool {
+    use std::io::BufRead as _;
     let mut child = env
-        .command(&args, &[("TOKENPLAN_LOG", "tokenplan=debug")])
+        .command(args, &[("TOKENPLAN_LOG", "tokenplan=debug")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -625,7 +631,7 @@ fn b13_b15_a_run_killed_at_any_stage_leaves_days_whole_and_the_next_run_is_unint
 }
 
 /// `billing status --format json`.
-fn status_json(env: &Env, extra: &[&str]) -> serde_json::Value {
+pub(crate) fn status_json(env: &Env, extra: &[&str]) -> serde_json::Value {
     let out = env
         .run(&[&["billing", "status", "--format", "json"], extra].concat())
         .ok();
