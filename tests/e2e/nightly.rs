@@ -375,8 +375,13 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
 
 /// `jobs/nightly.sh` as cron starts it: a bare environment (cron's PATH, without the
 /// directory of the binary) holding only the crontab's variables, `TOKENPLAN_BIN` among them
-/// when `bin` is given.
-fn nightly_sh(env: &Env, spool: &Path, bin: Option<&Path>) -> std::process::Command {
+/// when `bin` is given, and `TOKENPLAN_ARCHIVE` when `archive` is.
+fn nightly_sh(
+    env: &Env,
+    spool: &Path,
+    bin: Option<&Path>,
+    archive: Option<&Path>,
+) -> std::process::Command {
     let var = |name: &str, value: &Path| format!("{name}={}", value.display());
     let mut command = std::process::Command::new("env");
     command.args([
@@ -391,6 +396,9 @@ fn nightly_sh(env: &Env, spool: &Path, bin: Option<&Path>) -> std::process::Comm
     ]);
     if let Some(bin) = bin {
         command.arg(var("TOKENPLAN_BIN", bin));
+    }
+    if let Some(archive) = archive {
+        command.arg(var("TOKENPLAN_ARCHIVE", archive));
     }
     command.arg(crate::support::repo().join("jobs/nightly.sh"));
     command
@@ -445,7 +453,7 @@ fn the_nightly_unit_under_cron_imports_the_spool_then_bills_while_another_import
     let other = env.dir.path().join("other.jsonl");
     std::fs::write(&other, spooled("s-4", "2026-05-03T10:00:00Z")).unwrap();
     let import = env.spawn(&["events", "import", other.to_str().unwrap()]);
-    let nightly = nightly_sh(&env, &spool, Some(bin())).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin()), None).output().unwrap();
     let import = import.wait_with_output().unwrap();
     assert_eq!(
         import.status.code(),
@@ -484,7 +492,7 @@ fn the_nightly_unit_without_a_binary_it_can_run_touches_nothing() {
     // was moved to refused/ (the shell's exit 127).
     let missing = env.dir.path().join("no-such-tokenplan");
     for bin in [None, Some(missing.as_path())] {
-        let nightly = nightly_sh(&env, &spool, bin).output().unwrap();
+        let nightly = nightly_sh(&env, &spool, bin, None).output().unwrap();
         let stderr = String::from_utf8_lossy(&nightly.stderr);
         assert_eq!(nightly.status.code(), Some(2), "{stderr}");
         assert!(
@@ -512,13 +520,48 @@ fn the_nightly_unit_moves_a_file_to_refused_only_when_the_import_refused_it() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let nightly = nightly_sh(&env, &spool, Some(&broken)).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(&broken), None).output().unwrap();
     let stderr = String::from_utf8_lossy(&nightly.stderr);
     assert_eq!(nightly.status.code(), Some(127), "{stderr}");
     assert!(stderr.contains("it stays in"), "{stderr}");
     assert!(spool.join("a.jsonl").exists() && spool.join("bad.jsonl").exists());
     assert!(names(&spool.join("refused")).is_empty());
     assert!(names(&spool.join("imported")).is_empty());
+}
+
+#[test]
+fn the_nightly_unit_archives_after_a_successful_run_and_a_failed_archive_unbills_nothing() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let spool = env.dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    // A regular file where the archive directory should be: nothing can be made under it.
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, "").unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin()), Some(&blocked.join("archive")))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&nightly.stderr);
+    assert_eq!(nightly.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the days stay billed"), "{stderr}");
+    let billed = env.rows("billing_runs");
+    assert!(billed > 100, "every day through yesterday");
+    assert_eq!(env.rows("usage_events"), 6);
+
+    let archive = env.dir.path().join("archive");
+    let nightly = nightly_sh(&env, &spool, Some(bin()), Some(&archive))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&nightly.stderr);
+    assert_eq!(nightly.status.code(), Some(0), "{stderr}");
+    assert_eq!(env.rows("billing_runs"), billed);
+    assert_eq!(env.rows("usage_events"), 0);
+    assert!(archive.join("day=2026-05-02/events-0.parquet").is_file());
+    // The archive's lines go to the log: stdout holds only the run's summaries.
+    assert!(stderr.contains("\"day\":\"2026-05-02\""), "{stderr}");
+    for line in summaries(&String::from_utf8_lossy(&nightly.stdout)) {
+        assert!(line.get("outcome").is_some(), "{line}");
+    }
 }
 
 /// A generated store whose days before `KILL_DAY` are billed.
