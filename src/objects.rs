@@ -32,7 +32,7 @@ pub enum ObjectsError {
     Open {
         url: String,
         #[source]
-        source: object_store::Error,
+        source: ObjectStoreError,
     },
     /// The runtime that drives the object store could not start.
     #[error("cannot start the runtime for `{url}`")]
@@ -49,9 +49,22 @@ pub enum ObjectsError {
         name: String,
         url: String,
         #[source]
-        source: object_store::Error,
+        source: ObjectStoreError,
     },
 }
+
+/// An `object_store` error as the end of an error chain: its message already tells its causes,
+/// which its `source()` would tell again.
+#[derive(Debug)]
+pub struct ObjectStoreError(pub object_store::Error);
+
+impl std::fmt::Display for ObjectStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ObjectStoreError {}
 
 /// The objects under one location.
 pub struct Objects {
@@ -79,7 +92,7 @@ impl Objects {
             })?;
         let open = |source| ObjectsError::Open {
             url: url.to_owned(),
-            source,
+            source: ObjectStoreError(source),
         };
         let (store, url): (Arc<dyn ObjectStore>, String) = match url.split_once("://") {
             Some(("s3", rest)) => {
@@ -178,7 +191,7 @@ impl Objects {
             action,
             name,
             url,
-            source,
+            source: ObjectStoreError(source),
         }
     }
 }

@@ -36,12 +36,8 @@ pub enum ArchiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The location can't be written (found before anything is read or deleted).
-    #[error("the archive location `{location}` cannot be written; nothing was archived")]
-    Unwritable {
-        location: String,
-        #[source]
-        source: ObjectsError,
-    },
+    #[error("the archive location cannot be written; nothing was archived")]
+    Unwritable(#[source] ObjectsError),
     /// Writing or reading a file failed.
     #[error("nothing was archived")]
     Objects(#[from] ObjectsError),
@@ -167,10 +163,7 @@ fn check_writable(objects: &Objects) -> Result<(), ArchiveError> {
     objects
         .put(PROBE, Vec::new())
         .and_then(|()| objects.delete(PROBE))
-        .map_err(|source| ArchiveError::Unwritable {
-            location: objects.url().to_owned(),
-            source,
-        })
+        .map_err(ArchiveError::Unwritable)
 }
 
 /// Writes one day's events as a Parquet file, reads it back and checks it.

@@ -20,7 +20,7 @@ pub(super) fn archive(cli: &Cli, to: &str) -> CommandResult {
         days.push(day.clone());
     })
     .map_err(|e| match e {
-        ArchiveError::Unwritable { .. } => Failure::input(e).hint(LOCATION_HINT),
+        ArchiveError::Unwritable(_) => Failure::input(e).hint(LOCATION_HINT),
         e => Failure::work(e).hint(
             "nothing was deleted from the store; run `tokenplan billing archive` again to archive the days",
         ),

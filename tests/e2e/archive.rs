@@ -301,3 +301,129 @@ fn b22_an_archive_killed_at_each_stage_loses_and_doubles_nothing_and_the_next_ru
         assert!(env.rows("usage_events") > 0, "2026-01-04 stays");
     }
 }
+
+/// A local S3 server (moto, in memory) for as long as it lives.
+struct Moto {
+    server: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server` when it is on PATH; without it the test is skipped, unless CI=true
+    /// (`.ci/run` installs it).
+    fn start() -> Option<Moto> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let server = match server {
+            Ok(server) => server,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                assert_ne!(
+                    std::env::var("CI").as_deref(),
+                    Ok("true"),
+                    "moto_server is not on PATH: pip install 'moto[server]'"
+                );
+                eprintln!("skipped: moto_server is not on PATH");
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let moto = Moto { server, port };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "moto_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// Makes the bucket `name` (moto takes an unsigned request for it).
+    fn create_bucket(&self, name: &str) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+
+    /// The `AWS_*` variables of a client of this server.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "tokenplan".into()),
+            ("AWS_SECRET_ACCESS_KEY", "tokenplan".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn b22_old_days_leave_for_s3_and_verify_names_a_day_whose_object_is_missing() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    moto.create_bucket("archive");
+    let env = usage_billed();
+    let before = ids_in_store(&env);
+    let vars = moto.env();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = |args: &[&str]| env.run_with(&[&["billing", "archive"], args].concat(), &vars);
+    let out = run(&["--to", "s3://archive/tokenplan/"]).ok();
+    let lines = summaries(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert_eq!(
+        lines[0]["file"],
+        "s3://archive/tokenplan/day=2026-05-02/events-0.parquet"
+    );
+    assert_eq!(lines[0]["rows"], 6);
+    assert_eq!(env.rows("usage_events"), 0);
+    assert_eq!(env.rows("archived_files"), 1);
+    run(&["--verify"]).ok();
+    assert_eq!(before.len(), 6);
+
+    // Looked for where it is not, the day's object is missing.
+    let verified = run(&["--verify", "--to", "s3://archive/elsewhere"]);
+    assert_eq!(verified.status, 1, "{}", verified.stderr);
+    assert!(
+        verified.stderr.contains("2026-05-02") && verified.stderr.contains("missing"),
+        "{}",
+        verified.stderr
+    );
+    // A bucket that does not exist can't be written: nothing happens.
+    let env = usage_billed();
+    let out = env.run_with(
+        &["billing", "archive", "--to", "s3://no-such-bucket/tokenplan"],
+        &vars,
+    );
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`s3://no-such-bucket/tokenplan`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rows("usage_events"), 6);
+}
