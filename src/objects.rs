@@ -17,9 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 pub enum ObjectsError {
     /// The URL has a scheme other than `s3://`.
     #[error("`{url}` is neither a directory nor an `s3://bucket/prefix` URL")]
-    Scheme {
-        url: String,
-    },
+    Scheme { url: String },
     /// A local directory whose absolute path can't be found.
     #[error("cannot use the directory `{url}`")]
     Directory {
@@ -56,7 +54,7 @@ pub enum ObjectsError {
 /// An `object_store` error as the end of an error chain: its message already tells its causes,
 /// which its `source()` would tell again.
 #[derive(Debug)]
-pub struct ObjectStoreError(pub object_store::Error);
+pub struct ObjectStoreError(Box<object_store::Error>);
 
 impl std::fmt::Display for ObjectStoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,7 +90,7 @@ impl Objects {
             })?;
         let open = |source| ObjectsError::Open {
             url: url.to_owned(),
-            source: ObjectStoreError(source),
+            source: ObjectStoreError(Box::new(source)),
         };
         let (store, url): (Arc<dyn ObjectStore>, String) = match url.split_once("://") {
             Some(("s3", rest)) => {
@@ -110,15 +108,14 @@ impl Objects {
                 });
             }
             None => {
-                let absolute = std::path::absolute(url).map_err(|source| {
-                    ObjectsError::Directory {
+                let absolute =
+                    std::path::absolute(url).map_err(|source| ObjectsError::Directory {
                         url: url.to_owned(),
                         source,
-                    }
-                })?;
+                    })?;
                 let absolute: std::path::PathBuf = absolute.components().collect();
-                let prefix = ObjectPath::from_absolute_path(&absolute)
-                    .map_err(|e| open(e.into()))?;
+                let prefix =
+                    ObjectPath::from_absolute_path(&absolute).map_err(|e| open(e.into()))?;
                 let local = PrefixStore::new(LocalFileSystem::new(), prefix);
                 (Arc::new(local), absolute.display().to_string())
             }
@@ -185,13 +182,17 @@ impl Objects {
     }
 
     /// The error of `action` on the object `name`.
-    fn failed(&self, action: &'static str, name: &str) -> impl FnOnce(object_store::Error) -> ObjectsError {
+    fn failed(
+        &self,
+        action: &'static str,
+        name: &str,
+    ) -> impl FnOnce(object_store::Error) -> ObjectsError {
         let (name, url) = (name.to_owned(), self.url.clone());
         move |source| ObjectsError::Object {
             action,
             name,
             url,
-            source: ObjectStoreError(source),
+            source: ObjectStoreError(Box::new(source)),
         }
     }
 }
@@ -207,23 +208,39 @@ mod tests {
         let objects = Objects::open(&format!("{}/", root.display())).unwrap();
         assert_eq!(objects.url(), root.to_str().unwrap());
         assert_eq!(objects.list("").unwrap(), Vec::<String>::new());
-        assert_eq!(objects.get("day=2026-01-02/events-0.parquet").unwrap(), None);
+        assert_eq!(
+            objects.get("day=2026-01-02/events-0.parquet").unwrap(),
+            None
+        );
         assert!(!root.exists());
-        objects.put("day=2026-01-02/events-0.parquet", b"abc".to_vec()).unwrap();
-        objects.put("day=2026-01-03/events-0.parquet", b"d".to_vec()).unwrap();
+        objects
+            .put("day=2026-01-02/events-0.parquet", b"abc".to_vec())
+            .unwrap();
+        objects
+            .put("day=2026-01-03/events-0.parquet", b"d".to_vec())
+            .unwrap();
         assert!(root.join("day=2026-01-02/events-0.parquet").is_file());
         assert_eq!(
             objects.get("day=2026-01-02/events-0.parquet").unwrap(),
             Some(b"abc".to_vec())
         );
-        assert_eq!(objects.get("day=2026-01-04/events-0.parquet").unwrap(), None);
+        assert_eq!(
+            objects.get("day=2026-01-04/events-0.parquet").unwrap(),
+            None
+        );
         assert_eq!(
             objects.list("").unwrap(),
-            ["day=2026-01-02/events-0.parquet", "day=2026-01-03/events-0.parquet"]
+            [
+                "day=2026-01-02/events-0.parquet",
+                "day=2026-01-03/events-0.parquet"
+            ]
         );
         objects.delete("day=2026-01-03/events-0.parquet").unwrap();
         objects.delete("day=2026-01-03/events-0.parquet").unwrap();
-        assert_eq!(objects.list("day=2026-01-03").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            objects.list("day=2026-01-03").unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

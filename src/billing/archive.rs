@@ -14,8 +14,8 @@ use std::io::Cursor;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
-use polars::prelude::{ParquetCompression, ParquetReader, ParquetWriter, PolarsError, SerReader};
 use polars::io::parquet::write::BatchedWriter;
+use polars::prelude::{ParquetCompression, ParquetReader, ParquetWriter, PolarsError, SerReader};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -99,9 +99,11 @@ pub struct ArchivedDay {
 /// the latest billed day; the usage day is in its Team's zone (B3: UTC, or UTC+08:00 for a
 /// domestic Team), so an event of the UTC day `d` has a usage day of `d` or `d + 1`. A UTC day
 /// leaves whole, then, when `d + 1` is more than W days before the latest billed day: `d` is
-/// before `latest − W − 1`.
+/// before `latest − W − 1` (the calendar's first day when that is before it: nothing leaves).
 pub fn first_kept_day(latest: NaiveDate, window_days: u32) -> NaiveDate {
-    latest - chrono::Days::new(u64::from(window_days) + 1)
+    latest
+        .checked_sub_days(chrono::Days::new(u64::from(window_days) + 1))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// Archives every UTC day whose settled events may leave the store to `objects`, hearing
@@ -175,7 +177,7 @@ fn write_day(
     now: DateTime<Utc>,
 ) -> Result<ArchivedFile, ArchiveError> {
     let file = format!("day={}/events-{}.parquet", day.day, day.part);
-    let bytes = parquet_of_day(store, archivable, day.day)?;
+    let bytes = parquet_of_day(store, archivable, day.day, ROW_GROUP_ROWS)?;
     let sha256 = sha256_hex(&bytes);
     objects.put(&file, bytes)?;
     tracing::info!("{}: written {file} ({} events)", day.day, day.rows);
@@ -198,11 +200,13 @@ fn write_day(
     })
 }
 
-/// The events of `day` to archive as one zstd Parquet file, row group by row group.
+/// The events of `day` to archive as one zstd Parquet file, in row groups of DuckDB's batches
+/// gathered to at least `row_group_rows` rows (the last one fewer).
 fn parquet_of_day(
     store: &Store,
     archivable: &Archivable,
     day: NaiveDate,
+    row_group_rows: usize,
 ) -> Result<Vec<u8>, ArchiveError> {
     let failed = |source| ArchiveError::Parquet { day, source };
     let mut bytes = Vec::new();
@@ -213,7 +217,7 @@ fn parquet_of_day(
     let mut pending: Vec<RecordBatch> = Vec::new();
     store.each_event_to_archive(archivable, day, |batch| -> Result<(), ArchiveError> {
         pending.push(batch);
-        if pending.iter().map(RecordBatch::num_rows).sum::<usize>() >= ROW_GROUP_ROWS {
+        if pending.iter().map(RecordBatch::num_rows).sum::<usize>() >= row_group_rows {
             file.write(&mut pending).map_err(failed)?;
         }
         Ok(())
@@ -321,6 +325,7 @@ pub fn verify(store: &Store, at: Option<&Objects>) -> Result<Vec<Checked>, Archi
 /// Reads back the files `recorded` from `objects`, and lists those under its `day=…/`
 /// directories that are not among them.
 fn verify_at(objects: &Objects, recorded: &[&ArchivedFile]) -> Result<Vec<Checked>, ArchiveError> {
+    let names: BTreeSet<&str> = recorded.iter().map(|f| f.file.as_str()).collect();
     let mut checked = Vec::with_capacity(recorded.len());
     for file in recorded {
         let bytes = objects.get(&file.file)?;
@@ -334,7 +339,7 @@ fn verify_at(objects: &Objects, recorded: &[&ArchivedFile]) -> Result<Vec<Checke
         let Some(day) = archive_day(&name) else {
             continue;
         };
-        if !recorded.iter().any(|f| f.file == name) {
+        if !names.contains(name.as_str()) {
             checked.push(Checked {
                 day,
                 file: format!("{}/{name}", objects.url()),
@@ -375,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn a_day_is_one_zstd_parquet_file_with_every_column_of_usage_events() {
+    fn a_day_is_one_zstd_parquet_file_of_row_groups_with_every_column_of_usage_events() {
         let mut store = Store::open_in_memory().unwrap();
         store.insert_test_events(3000);
         store
@@ -388,13 +393,40 @@ mod tests {
             })
             .unwrap();
         let archivable = store.archivable(day("2026-11-24")).unwrap().unwrap();
-        let bytes = parquet_of_day(&store, &archivable, day("2026-11-23")).unwrap();
-        let frame = ParquetReader::new(Cursor::new(&bytes)).finish().unwrap();
+        let bytes = parquet_of_day(&store, &archivable, day("2026-11-23"), 1000).unwrap();
+        let mut reader = ParquetReader::new(Cursor::new(&bytes));
+        let metadata = reader.get_metadata().unwrap();
+        let row_groups = metadata.row_groups.len();
+        assert!(row_groups > 1, "{row_groups} row group(s)");
+        let compressions: Vec<String> = metadata.row_groups[0]
+            .parquet_columns()
+            .iter()
+            .map(|c| format!("{:?}", c.compression()))
+            .collect();
+        assert!(compressions.iter().all(|c| c == "Zstd"), "{compressions:?}");
+        let frame = reader.finish().unwrap();
         assert_eq!(frame.height(), 3000);
-        let columns: Vec<&str> = frame.get_column_names().into_iter().map(|c| c.as_str()).collect();
+        let ids = frame.column("event_id").unwrap().str().unwrap();
+        let mut ids: Vec<&str> = ids.iter().map(Option::unwrap).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 3000, "each event once");
+        let columns: Vec<&str> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|c| c.as_str())
+            .collect();
         assert_eq!(
             columns,
-            ["event_id", "ts", "key_id", "model", "input_tokens", "output_tokens", "ingested_at"]
+            [
+                "event_id",
+                "ts",
+                "key_id",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "ingested_at"
+            ]
         );
         assert!(matches!(
             frame.column("ts").unwrap().dtype(),

@@ -622,7 +622,9 @@ fn dispatch(cli: &Cli) -> CommandResult {
         Command::Billing(BillingCommand::Archive {
             to: None,
             verify: false,
-        }) => Err(Failure::input(anyhow::anyhow!("`billing archive` needs --to or --verify"))),
+        }) => Err(Failure::input(anyhow::anyhow!(
+            "`billing archive` needs --to or --verify"
+        ))),
         Command::Billing(BillingCommand::Show {
             date,
             team,

@@ -253,7 +253,14 @@ impl Store {
             "SELECT count(DISTINCT day), min(day), max(day), coalesce(sum(rows), 0)::BIGINT
              FROM archived_files",
             [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
         )
         .map_err(query_error(what))?;
         let locations = self
@@ -447,7 +454,11 @@ mod tests {
         for gone in ["e0", "e1", "e2", "e3", "late"] {
             before.remove(gone);
         }
-        assert_eq!(settled_by(&store), before, "untimed, e12 and e13 among them");
+        assert_eq!(
+            settled_by(&store),
+            before,
+            "untimed, e12 and e13 among them"
+        );
         store
             .conn()
             .execute_batch("CHECKPOINT; INSERT INTO usage_events (event_id) VALUES ('new')")

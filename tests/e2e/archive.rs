@@ -116,7 +116,8 @@ fn b22_old_days_leave_for_parquet_files_and_verify_names_a_missing_or_changed_da
     let table = env.run(&["billing", "status"]).ok().stdout;
     assert!(
         table.contains("window             35 days (fixed on 2026-05-01)")
-            && table.contains("archived           1 day(s) from 2026-05-02 to 2026-05-02, 6 events"),
+            && table
+                .contains("archived           1 day(s) from 2026-05-02 to 2026-05-02, 6 events"),
         "{table}"
     );
     // Nothing more to move: a second run archives nothing.
@@ -206,7 +207,11 @@ fn b22_a_utc_day_leaves_only_once_its_events_usage_days_are_all_beyond_the_windo
     let dir = archive_dir(&env);
     env.bill("2026-02-19", &[]).ok();
     let out = archive(&env, &["--to", dir.to_str().unwrap()]).ok();
-    assert!(out.stdout.is_empty(), "35 days after its usage day: {}", out.stdout);
+    assert!(
+        out.stdout.is_empty(),
+        "35 days after its usage day: {}",
+        out.stdout
+    );
     assert_eq!(env.rows("usage_events WHERE event_id = 'd-e1'"), 1);
     env.bill("2026-02-20", &[]).ok();
     let out = archive(&env, &["--to", dir.to_str().unwrap()]).ok();
@@ -365,7 +370,10 @@ impl Moto {
     /// The `AWS_*` variables of a client of this server.
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_ACCESS_KEY_ID", "tokenplan".into()),
             ("AWS_SECRET_ACCESS_KEY", "tokenplan".into()),
@@ -416,7 +424,12 @@ fn b22_old_days_leave_for_s3_and_verify_names_a_day_whose_object_is_missing() {
     // A bucket that does not exist can't be written: nothing happens.
     let env = usage_billed();
     let out = env.run_with(
-        &["billing", "archive", "--to", "s3://no-such-bucket/tokenplan"],
+        &[
+            "billing",
+            "archive",
+            "--to",
+            "s3://no-such-bucket/tokenplan",
+        ],
         &vars,
     );
     assert_eq!(out.status, 2, "{}", out.stderr);

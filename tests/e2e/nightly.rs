@@ -453,7 +453,9 @@ fn the_nightly_unit_under_cron_imports_the_spool_then_bills_while_another_import
     let other = env.dir.path().join("other.jsonl");
     std::fs::write(&other, spooled("s-4", "2026-05-03T10:00:00Z")).unwrap();
     let import = env.spawn(&["events", "import", other.to_str().unwrap()]);
-    let nightly = nightly_sh(&env, &spool, Some(bin()), None).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin()), None)
+        .output()
+        .unwrap();
     let import = import.wait_with_output().unwrap();
     assert_eq!(
         import.status.code(),
@@ -520,7 +522,9 @@ fn the_nightly_unit_moves_a_file_to_refused_only_when_the_import_refused_it() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let nightly = nightly_sh(&env, &spool, Some(&broken), None).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(&broken), None)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&nightly.stderr);
     assert_eq!(nightly.status.code(), Some(127), "{stderr}");
     assert!(stderr.contains("it stays in"), "{stderr}");
