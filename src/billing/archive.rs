@@ -416,18 +416,8 @@ mod tests {
             .into_iter()
             .map(|c| c.as_str())
             .collect();
-        assert_eq!(
-            columns,
-            [
-                "event_id",
-                "ts",
-                "key_id",
-                "model",
-                "input_tokens",
-                "output_tokens",
-                "ingested_at"
-            ]
-        );
+        let usage_events = [&crate::events::COLUMNS[..], &["ingested_at"]].concat();
+        assert_eq!(columns, usage_events);
         assert!(matches!(
             frame.column("ts").unwrap().dtype(),
             DataType::Datetime(TimeUnit::Microseconds, Some(_))

@@ -50,28 +50,38 @@ fn ids_in_file(path: &Path, ids: &mut BTreeMap<String, u32>) {
     }
 }
 
-/// How many times each event id is in the store.
-fn ids_in_store(env: &Env) -> BTreeMap<String, u32> {
+/// The rows of `sql` on the store, each read by `row`.
+fn query<T>(
+    env: &Env,
+    sql: &str,
+    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Vec<T> {
     let conn = duckdb::Connection::open(env.db()).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT event_id, count(*)::INTEGER FROM usage_events GROUP BY ALL")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], row)
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
 }
 
+/// How many times each event id is in the store.
+fn ids_in_store(env: &Env) -> BTreeMap<String, u32> {
+    query(
+        env,
+        "SELECT event_id, count(*)::INTEGER FROM usage_events GROUP BY ALL",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .into_iter()
+    .collect()
+}
+
 /// The files the store records (location/file).
 fn recorded(env: &Env) -> Vec<String> {
-    let conn = duckdb::Connection::open(env.db()).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT location || '/' || file FROM archived_files ORDER BY ALL")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    query(
+        env,
+        "SELECT location || '/' || file FROM archived_files ORDER BY ALL",
+        |r| r.get(0),
+    )
 }
 
 /// How many times each event id is in the store and the files it records together.
