@@ -12,16 +12,23 @@
 # with the import's status. Importing is idempotent by event id, so a crash between an import
 # and its move loses and doubles nothing. Then `billing run` bills every day after the latest
 # billed day (B18), and counts the files in `refused/` in its metrics and `billing status`.
+# When $TOKENPLAN_ARCHIVE is set (a directory or s3://bucket/prefix, with the AWS_* variables),
+# a run that exited 0 is followed by `billing archive --to "$TOKENPLAN_ARCHIVE"`: the events of
+# days older than the window move to Parquet files there (B22). Its JSON lines go to stderr, so
+# stdout carries only the run's summary lines. A failed archive deletes nothing and never
+# un-bills: the days stay billed, and the next night archives again.
 #
 # Exit status: that of `billing run` (0 ok, 1 failed, 2 bad input, 3 billed but files not
-# written, 75 the store stayed busy: try again later); that of an import that failed
-# otherwise than by refusing its file (75 when it found the store busy); 2 when
+# written, 75 the store stayed busy: try again later); after a run that exited 0, that of
+# `billing archive` (1 failed, 2 the location can't be written, 75 busy); that of an import
+# that failed otherwise than by refusing its file (75 when it found the store busy); 2 when
 # $TOKENPLAN_BIN can't be run.
 set -u
 bin=${TOKENPLAN_BIN:-tokenplan}
 spool=${TOKENPLAN_SPOOL:-/var/spool/tokenplan}
 out=${TOKENPLAN_OUT:-/var/lib/tokenplan/statements}
 metrics=${TOKENPLAN_METRICS:-/var/lib/node_exporter/textfile_collector/tokenplan.prom}
+archive=${TOKENPLAN_ARCHIVE:-}
 if ! "$bin" --version >/dev/null 2>&1; then
   echo "tokenplan: cannot run \`$bin\`; set TOKENPLAN_BIN to the tokenplan binary (PATH is $PATH); nothing was imported or billed" >&2
   exit 2
@@ -39,4 +46,12 @@ for file in "$spool"/*.jsonl; do
        exit "$status" ;;
   esac
 done
-exec "$bin" billing run --out "$out" --metrics "$metrics" --spool "$spool"
+"$bin" billing run --out "$out" --metrics "$metrics" --spool "$spool"
+status=$?
+if [ "$status" -ne 0 ] || [ -z "$archive" ]; then
+  exit "$status"
+fi
+"$bin" billing archive --to "$archive" >&2
+status=$?
+[ "$status" -eq 0 ] || echo "tokenplan: archiving to $archive failed (exit $status); the days stay billed, and nothing was deleted" >&2
+exit "$status"

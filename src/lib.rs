@@ -15,6 +15,7 @@ pub mod events;
 pub mod generate;
 pub mod ids;
 pub mod money;
+pub mod objects;
 pub mod prices;
 pub mod render;
 pub mod review;

@@ -386,6 +386,23 @@ pub fn status_table(status: &Status) -> String {
     let success = status.last_success.map_or_else(none, |at| {
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     });
+    let window = match status.window.fixed_on {
+        Some(day) => format!("{} days (fixed on {day})", status.window.days),
+        None => format!(
+            "{} days (fixed when the first day is billed)",
+            status.window.days
+        ),
+    };
+    let archive = &status.archive;
+    let archived = match (archive.first_day, archive.last_day) {
+        (Some(first), Some(last)) => format!(
+            "{} day(s) from {first} to {last}, {} events, in {}",
+            archive.days,
+            grouped(&archive.events.to_string()),
+            archive.locations.join(", ")
+        ),
+        _ => none(),
+    };
     let refused = status.refused_spool_files.as_ref().map(|r| {
         (
             "refused files",
@@ -397,6 +414,8 @@ pub fn status_table(status: &Status) -> String {
         ("latest billed day", latest),
         ("not yet billed", unbilled),
         ("unsettled events", unsettled),
+        ("window", window),
+        ("archived", archived),
     ]
     .into_iter()
     .chain(refused)

@@ -22,6 +22,7 @@
 //! reconcile compute on what they are handed: a night can be split into shards that never
 //! open the store.
 
+mod archive;
 mod arrow_bridge;
 mod assemble;
 mod attempt;
@@ -47,6 +48,7 @@ mod statement;
 mod status;
 mod view;
 
+pub use archive::{ArchiveError, ArchivedDay, Checked, Problem, archive, first_kept_day, verify};
 pub use attempt::{Attempt, Ended};
 pub use commit::statement_of;
 pub use days::{Days, default_day};
@@ -56,5 +58,5 @@ pub use outcome::{ABSURD_TOKENS, Quarantine};
 pub use reconcile::Summary;
 pub use run::{DayReport, Observer, RunOptions, Stage, run};
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
-pub use status::{RefusedFiles, Status};
+pub use status::{RefusedFiles, Status, WindowStatus};
 pub use view::{UnitPrice, View, ViewError, Whose, view};

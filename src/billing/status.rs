@@ -1,5 +1,6 @@
 //! `billing status`: the latest billed day, the days not yet billed up to yesterday, the
-//! events not yet settled, the spool files refused, and how the last run ended.
+//! events not yet settled, the window, the archive, the spool files refused, and how the last
+//! run ended.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use serde::Serialize;
 
 use super::days::{default_day, next_to_bill};
 use super::error::BillingError;
-use crate::store::{Attempt, Store, Unsettled};
+use crate::store::{ArchiveSummary, Attempt, DEFAULT_WINDOW_DAYS, Store, Unsettled};
 
 /// What an operator checks in the morning.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +20,10 @@ pub struct Status {
     pub unbilled_days: Vec<NaiveDate>,
     /// Usage events no run has settled yet.
     pub unsettled_events: Unsettled,
+    /// The window W (B21).
+    pub window: WindowStatus,
+    /// What `billing archive` moved out of the store (B22).
+    pub archive: ArchiveSummary,
     /// The spool files `events import` refused (when the spool directory is given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused_spool_files: Option<RefusedFiles>,
@@ -45,9 +50,34 @@ impl Status {
             latest_billed_day,
             unbilled_days,
             unsettled_events: store.unsettled()?,
+            window: WindowStatus::of(store)?,
+            archive: store.archive_summary()?,
             refused_spool_files: spool.map(RefusedFiles::count).transpose()?,
             last_run,
             last_success,
+        })
+    }
+}
+
+/// The window W (B21): fixed on the first billed day, else the default that day will fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowStatus {
+    pub days: u32,
+    /// The first billed day, which fixed it; none before it.
+    pub fixed_on: Option<NaiveDate>,
+}
+
+impl WindowStatus {
+    fn of(store: &Store) -> Result<WindowStatus, BillingError> {
+        Ok(match store.window()? {
+            Some(window) => WindowStatus {
+                days: window.days,
+                fixed_on: Some(window.fixed_on),
+            },
+            None => WindowStatus {
+                days: DEFAULT_WINDOW_DAYS,
+                fixed_on: None,
+            },
         })
     }
 }

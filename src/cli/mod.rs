@@ -8,6 +8,7 @@ macro_rules! out {
     };
 }
 
+mod archive;
 mod billing;
 mod exit;
 mod operations;
@@ -179,6 +180,26 @@ enum BillingCommand {
         /// The gateway's spool directory: count the files in its `refused/`.
         #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
         spool: Option<PathBuf>,
+    },
+    /// Move the events of billed days older than the window to day-partitioned zstd Parquet
+    /// files (B22), or verify the files against the store's record.
+    #[command(
+        after_help = "The window W is fixed when a store's first day is billed (35 days; `billing status` shows it).\nThe events of a UTC day leave once the day after it is more than W days before the latest\nbilled day (the events' usage days are at most a day later in UTC+08:00), if a billing run\nsettled them: to --to/day=YYYY-MM-DD/events-N.parquet, each file written, read back and\nchecked before one transaction records the files and removes their events. Events without a\ntime stay. Killed at any instant, the next run completes it. Prints one JSON line per day\narchived (day, rows, file, sha256); with --verify, one per file (and `problem` where it does\nnot match). Statements stay in the store: archived days are reproduced as before (B15).\nExit 0 done; 1 the archive failed (nothing deleted) or --verify found a day that does not\nmatch; 2 bad usage or a location that can't be written (nothing archived); 75 the store\nstayed busy.\n\nExamples:\n  tokenplan billing archive --to /var/lib/tokenplan/archive\n  AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ALLOW_HTTP=true tokenplan billing archive --to s3://events/tokenplan\n  tokenplan billing archive --verify"
+    )]
+    Archive {
+        /// Where: a directory, or s3://bucket/prefix (credentials, region and endpoint from
+        /// the AWS_* variables). With --verify, read the files here instead of where they were
+        /// written.
+        #[arg(
+            long,
+            value_name = "DIR|URL",
+            env = "TOKENPLAN_ARCHIVE",
+            required_unless_present = "verify"
+        )]
+        to: Option<String>,
+        /// Re-read every archived file against its record (exists, SHA-256, rows).
+        #[arg(long)]
+        verify: bool,
     },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
@@ -632,6 +653,19 @@ fn dispatch(cli: &Cli) -> CommandResult {
         Command::Billing(BillingCommand::Status { format, spool }) => {
             status(cli, *format, spool.as_deref())
         }
+        Command::Billing(BillingCommand::Archive { to, verify: true }) => {
+            archive::verify(cli, to.as_deref())
+        }
+        Command::Billing(BillingCommand::Archive {
+            to: Some(to),
+            verify: false,
+        }) => archive::archive(cli, to),
+        Command::Billing(BillingCommand::Archive {
+            to: None,
+            verify: false,
+        }) => Err(Failure::input(anyhow::anyhow!(
+            "`billing archive` needs --to or --verify"
+        ))),
         Command::Billing(BillingCommand::Show {
             date,
             team,

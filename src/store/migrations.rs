@@ -7,6 +7,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("statements compressed with zstd", STATEMENTS_ZSTD),
     ("billing attempts", BILLING_ATTEMPTS),
     ("step identities", STEP_IDENTITIES),
+    ("window and archive", WINDOW_AND_ARCHIVE),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -139,4 +140,29 @@ CREATE TABLE step_identities (
 INSERT INTO step_identities
     SELECT NULL, team_id, occurred_at, actor, payload, true FROM team_records;
 CREATE INDEX step_identities_by_time ON step_identities (occurred_at);
+";
+
+/// The window W of B21, one row fixed in the transaction that commits a store's first billed
+/// day (a store billed before it existed gets the default of the time, 35 days, fixed on its
+/// first billed day), and every Parquet file the archive moved events to (B22).
+const WINDOW_AND_ARCHIVE: &str = "
+CREATE TABLE billing_window (
+    singleton BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+    days INTEGER NOT NULL CHECK (days > 0),
+    fixed_on DATE NOT NULL
+);
+INSERT INTO billing_window (days, fixed_on) SELECT 35, min(day) FROM billing_runs HAVING count(*) > 0;
+-- `file` is under `location` (a directory or s3://bucket/prefix): day=YYYY-MM-DD/events-PART.parquet,
+-- `day` the UTC day of the events' `ts`; part 0 first, then one more for each later archive that
+-- finds events of the day (late ones).
+CREATE TABLE archived_files (
+    day DATE NOT NULL,
+    part INTEGER NOT NULL,
+    location VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    archived_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (day, part)
+);
 ";

@@ -1,5 +1,6 @@
 //! The DuckDB store: schema and migrations, appends, and one-Team reads.
 
+mod archive;
 mod events;
 mod generate;
 mod migrations;
@@ -8,6 +9,7 @@ mod records;
 mod runs;
 mod settle;
 mod sql;
+mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,6 +21,7 @@ use duckdb::{AccessMode, Config, Connection, OptionalExt, params};
 use gatekeeper::Region;
 use rust_decimal::Decimal;
 
+pub use archive::{Archivable, ArchiveSummary, ArchivedFile, DayToArchive};
 pub use events::NewEvent;
 pub use generate::{Generated, SyntheticEvents};
 pub use migrations::MIGRATIONS;
@@ -26,6 +29,7 @@ pub use nightly::{Attempt, Unsettled};
 pub use records::{Creates, Entry, StepIdentity, StoredRecord};
 pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
 pub use settle::{LEAN_COLUMNS, RunCodes, Settlement};
+pub use window::{DEFAULT_WINDOW_DAYS, Window};
 
 /// A store that can't be opened, read or written.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use duckdb::{OptionalExt, params};
 use rust_decimal::Decimal;
 
-use super::{Store, StoreError, query_error, query_row};
+use super::{Store, StoreError, query_error, query_row, window};
 use crate::calendar;
 
 /// Tokens one seat used in one cycle (B9, S4).
@@ -62,7 +62,7 @@ pub struct DayRows<'a> {
 }
 
 impl Store {
-    /// Commits a billed day in one transaction.
+    /// Commits a billed day in one transaction; the first also fixes the store's window (B21).
     pub fn commit_day(&mut self, rows: &DayRows<'_>) -> Result<(), StoreError> {
         let what = "cannot commit the billing run";
         let tx = self.conn_mut().transaction().map_err(query_error(what))?;
@@ -93,6 +93,7 @@ impl Store {
                     .map_err(query_error(what))?;
             }
         }
+        window::fix(&tx, rows.day).map_err(query_error(what))?;
         tx.execute(
             "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
             params![

@@ -8,7 +8,7 @@ use crate::support::{Env, scenario};
 
 /// Every file under `dir`'s day directories by relative path; summaries without their `duration_ms`, the one
 /// field that measures the run rather than the day.
-fn files(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for day in std::fs::read_dir(dir).unwrap() {
         let day = day.unwrap().path();
@@ -29,8 +29,8 @@ fn files(dir: &Path) -> BTreeMap<String, String> {
     files
 }
 
-/// The summary lines a run printed, as JSON.
-fn summaries(stdout: &str) -> Vec<serde_json::Value> {
+/// The lines a command printed, as JSON.
+pub(crate) fn summaries(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -445,8 +445,13 @@ fn a_run_an_import_and_an_apply_started_together_lose_nothing() {
 
 /// `jobs/nightly.sh` as cron starts it: a bare environment (cron's PATH, without the
 /// directory of the binary) holding only the crontab's variables, `TOKENPLAN_BIN` among them
-/// when `bin` is given.
-fn nightly_sh(env: &Env, spool: &Path, bin: Option<&Path>) -> std::process::Command {
+/// when `bin` is given, and `TOKENPLAN_ARCHIVE` when `archive` is.
+fn nightly_sh(
+    env: &Env,
+    spool: &Path,
+    bin: Option<&Path>,
+    archive: Option<&Path>,
+) -> std::process::Command {
     let var = |name: &str, value: &Path| format!("{name}={}", value.display());
     let mut command = std::process::Command::new("env");
     command.args([
@@ -461,6 +466,9 @@ fn nightly_sh(env: &Env, spool: &Path, bin: Option<&Path>) -> std::process::Comm
     ]);
     if let Some(bin) = bin {
         command.arg(var("TOKENPLAN_BIN", bin));
+    }
+    if let Some(archive) = archive {
+        command.arg(var("TOKENPLAN_ARCHIVE", archive));
     }
     command.arg(crate::support::repo().join("jobs/nightly.sh"));
     command
@@ -515,7 +523,9 @@ fn the_nightly_unit_under_cron_imports_the_spool_then_bills_while_another_import
     let other = env.dir.path().join("other.jsonl");
     std::fs::write(&other, spooled("s-4", "2026-05-03T10:00:00Z")).unwrap();
     let import = env.spawn(&["events", "import", other.to_str().unwrap()]);
-    let nightly = nightly_sh(&env, &spool, Some(bin())).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin()), None)
+        .output()
+        .unwrap();
     let import = import.wait_with_output().unwrap();
     assert_eq!(
         import.status.code(),
@@ -554,7 +564,7 @@ fn the_nightly_unit_without_a_binary_it_can_run_touches_nothing() {
     // was moved to refused/ (the shell's exit 127).
     let missing = env.dir.path().join("no-such-tokenplan");
     for bin in [None, Some(missing.as_path())] {
-        let nightly = nightly_sh(&env, &spool, bin).output().unwrap();
+        let nightly = nightly_sh(&env, &spool, bin, None).output().unwrap();
         let stderr = String::from_utf8_lossy(&nightly.stderr);
         assert_eq!(nightly.status.code(), Some(2), "{stderr}");
         assert!(
@@ -582,13 +592,50 @@ fn the_nightly_unit_moves_a_file_to_refused_only_when_the_import_refused_it() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let nightly = nightly_sh(&env, &spool, Some(&broken)).output().unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(&broken), None)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&nightly.stderr);
     assert_eq!(nightly.status.code(), Some(127), "{stderr}");
     assert!(stderr.contains("it stays in"), "{stderr}");
     assert!(spool.join("a.jsonl").exists() && spool.join("bad.jsonl").exists());
     assert!(names(&spool.join("refused")).is_empty());
     assert!(names(&spool.join("imported")).is_empty());
+}
+
+#[test]
+fn the_nightly_unit_archives_after_a_successful_run_and_a_failed_archive_unbills_nothing() {
+    let env = Env::new();
+    env.load("usage", &[]);
+    let spool = env.dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    // A regular file where the archive directory should be: nothing can be made under it.
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, "").unwrap();
+    let nightly = nightly_sh(&env, &spool, Some(bin()), Some(&blocked.join("archive")))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&nightly.stderr);
+    assert_eq!(nightly.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the days stay billed"), "{stderr}");
+    let billed = env.rows("billing_runs");
+    assert!(billed > 100, "every day through yesterday");
+    assert_eq!(env.rows("usage_events"), 6);
+
+    let archive = env.dir.path().join("archive");
+    let nightly = nightly_sh(&env, &spool, Some(bin()), Some(&archive))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&nightly.stderr);
+    assert_eq!(nightly.status.code(), Some(0), "{stderr}");
+    assert_eq!(env.rows("billing_runs"), billed);
+    assert_eq!(env.rows("usage_events"), 0);
+    assert!(archive.join("day=2026-05-02/events-0.parquet").is_file());
+    // The archive's lines go to the log: stdout holds only the run's summaries.
+    assert!(stderr.contains("\"day\":\"2026-05-02\""), "{stderr}");
+    for line in summaries(&String::from_utf8_lossy(&nightly.stdout)) {
+        assert!(line.get("outcome").is_some(), "{line}");
+    }
 }
 
 /// A generated store whose days before `KILL_DAY` are billed.
@@ -625,7 +672,6 @@ const KILL_DAY: &str = "2026-11-23";
 /// Starts `billing run --date KILL_DAY` and kills it with SIGKILL at the first log line that
 /// contains `stage`; whether the line came before the run ended.
 fn kill_at(env: &Env, stage: &str) -> bool {
-    use std::io::BufRead as _;
     let out = env.out();
     let args = [
         "billing",
@@ -635,8 +681,15 @@ fn kill_at(env: &Env, stage: &str) -> bool {
         "--out",
         out.to_str().unwrap(),
     ];
+    kill_at_log(env, &args, stage)
+}
+
+/// Starts `tokenplan ARGS` logging at debug and kills it with SIGKILL at the first log line
+/// that contains `stage`; whether the line came before the command ended.
+pub(crate) fn kill_at_log(env: &Env, args: &[&str], stage: &str) -> bool {
+    use std::io::BufRead as _;
     let mut child = env
-        .command(&args, &[("TOKENPLAN_LOG", "tokenplan=debug")])
+        .command(args, &[("TOKENPLAN_LOG", "tokenplan=debug")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -695,7 +748,7 @@ fn b13_b15_a_run_killed_at_any_stage_leaves_days_whole_and_the_next_run_is_unint
 }
 
 /// `billing status --format json`.
-fn status_json(env: &Env, extra: &[&str]) -> serde_json::Value {
+pub(crate) fn status_json(env: &Env, extra: &[&str]) -> serde_json::Value {
     let out = env
         .run(&[&["billing", "status", "--format", "json"], extra].concat())
         .ok();

@@ -1,0 +1,122 @@
+//! The window W of B21: fixed at [`DEFAULT_WINDOW_DAYS`] in the transaction that commits a
+//! store's first billed day, and read back.
+
+use chrono::NaiveDate;
+use duckdb::{Connection, OptionalExt, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, query_error, query_row};
+
+/// W for a store whose first day is not billed yet (B21; Stripe accepts meter events up to 35
+/// days old).
+pub const DEFAULT_WINDOW_DAYS: u32 = 35;
+
+/// A store's window, as fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// W, in days.
+    pub days: u32,
+    /// The first billed day, whose commit fixed it.
+    pub fixed_on: NaiveDate,
+}
+
+impl Store {
+    /// The store's window; none before its first day is billed.
+    pub fn window(&self) -> Result<Option<Window>, StoreError> {
+        let what = "cannot read the billing window";
+        let row: Option<(i64, NaiveDate)> = query_row(
+            self.conn(),
+            "SELECT days, fixed_on FROM billing_window",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(query_error(what))?;
+        row.map(|(days, fixed_on)| {
+            let days = u32::try_from(days).map_err(|_| StoreError::Corrupt {
+                table: "billing_window",
+                message: format!("a window of {days} days"),
+            })?;
+            Ok(Window { days, fixed_on })
+        })
+        .transpose()
+    }
+}
+
+/// Fixes the window at the default in `tx`, the transaction that commits `day`, unless an
+/// earlier billed day fixed it.
+pub(super) fn fix(tx: &Connection, day: NaiveDate) -> duckdb::Result<usize> {
+    tx.execute(
+        "INSERT INTO billing_window (days, fixed_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        params![DEFAULT_WINDOW_DAYS, day],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DayRows;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn commit(store: &mut Store, on: &str) {
+        store
+            .commit_day(&DayRows {
+                day: day(on),
+                statements: &[],
+                seat_usage: &[],
+                max_rowid: -1,
+                summary: "{}",
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_first_billed_day_fixes_the_window_and_later_days_keep_it() {
+        let mut store = Store::open_in_memory().unwrap();
+        assert_eq!(store.window().unwrap(), None);
+        commit(&mut store, "2026-01-01");
+        let fixed = Window {
+            days: DEFAULT_WINDOW_DAYS,
+            fixed_on: day("2026-01-01"),
+        };
+        assert_eq!(store.window().unwrap(), Some(fixed));
+        commit(&mut store, "2026-01-02");
+        assert_eq!(store.window().unwrap(), Some(fixed));
+    }
+
+    #[test]
+    fn a_store_billed_before_the_window_existed_has_the_default_from_its_first_day() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = crate::store::MIGRATIONS.len() - 1;
+        let old = Store::migrated(
+            conn,
+            &crate::store::MIGRATIONS[..before],
+            crate::store::Access::Create,
+            "old",
+        )
+        .unwrap();
+        old.conn()
+            .execute_batch(
+                "INSERT INTO billing_runs VALUES ('2026-03-02', 0, -1, '{}'), ('2026-03-03', 0, -1, '{}')",
+            )
+            .unwrap();
+        let conn = old.conn;
+        let store = Store::migrated(
+            conn,
+            crate::store::MIGRATIONS,
+            crate::store::Access::Existing,
+            "old",
+        )
+        .unwrap();
+        assert_eq!(
+            store.window().unwrap(),
+            Some(Window {
+                days: 35,
+                fixed_on: day("2026-03-02"),
+            })
+        );
+    }
+}
