@@ -78,7 +78,7 @@ fn statement(
     .map(|(balance, amount)| Overdrawn { balance, amount })
     .collect();
     Ok(Some(Statement {
-        team: state.id.clone(),
+        team: replay.team.clone(),
         day,
         region: state.region,
         currency: Currency::of(state.region),

@@ -29,9 +29,9 @@ pub fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError
         .par_iter()
         .map(|statement| {
             Ok(StatementRow {
-                team: statement.team.clone(),
+                team: statement.team.to_string(),
                 body: serde_json::to_string(statement)
-                    .map_err(BillingError::json(&statement.team))?,
+                    .map_err(BillingError::json(statement.team.as_str()))?,
                 credits_spent: statement.totals.credits.decimal(),
                 wallet_spent: statement.totals.payg.decimal(),
             })

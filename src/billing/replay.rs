@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::error::BillingError;
 use super::statement::StatementLine;
 use crate::calendar;
-use crate::ids::{self, IdKind};
+use crate::ids::TeamId;
 use crate::money::{self, Amount};
 use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
@@ -63,6 +63,8 @@ pub enum KeyKind {
 /// One Team replayed to the end of the day.
 #[derive(Debug, Clone)]
 pub struct Replay {
+    /// The Team.
+    pub team: TeamId,
     /// The state at the end of the day.
     pub state: TeamState,
     /// Every key's funding over time.
@@ -77,6 +79,7 @@ pub struct Replay {
 #[cfg(test)]
 pub(crate) fn with_intervals(intervals: Vec<KeyInterval>) -> Replay {
     Replay {
+        team: "t".parse().expect("a Team id"),
         state: TeamState::new(
             "t",
             gatekeeper::Region::Overseas,
@@ -98,18 +101,17 @@ pub struct Histories {
 }
 
 impl Histories {
-    /// `teams`, each with its records in time order. Every Team id is checked against rule T7:
-    /// it becomes a file name.
+    /// `teams`, each with its records in time order. Every Team id becomes a [`TeamId`]
+    /// (rule T7): it names the Team's statement file.
     pub fn new(teams: Vec<(TeamRow, Vec<Record>)>) -> Result<Self, BillingError> {
-        for (row, _) in &teams {
-            ids::check(IdKind::Team, &row.id).map_err(BillingError::TeamId)?;
-        }
-        Ok(Histories {
-            replayers: teams
-                .into_iter()
-                .map(|(row, records)| Replayer::new(row, records))
-                .collect(),
-        })
+        let replayers = teams
+            .into_iter()
+            .map(|(row, records)| {
+                let id = TeamId::try_from(row.id.clone()).map_err(BillingError::TeamId)?;
+                Ok(Replayer::new(id, row, records))
+            })
+            .collect::<Result<_, BillingError>>()?;
+        Ok(Histories { replayers })
     }
 
     /// Every Team replayed to the end of `day`, by Team id, on every core; days come in
@@ -162,6 +164,7 @@ impl Histories {
 /// ended, so billing a run of days folds each history once.
 #[derive(Debug)]
 pub struct Replayer {
+    id: TeamId,
     team: TeamRow,
     /// The Team's records, in time order.
     records: Vec<Record>,
@@ -172,8 +175,8 @@ pub struct Replayer {
 }
 
 impl Replayer {
-    /// `team` at its creation, with its `records` in time order.
-    pub fn new(team: TeamRow, records: Vec<Record>) -> Self {
+    /// `team`, whose id is `id`, at its creation, with its `records` in time order.
+    pub fn new(id: TeamId, team: TeamRow, records: Vec<Record>) -> Self {
         let state = TeamState::new(
             &team.id,
             team.region,
@@ -183,6 +186,7 @@ impl Replayer {
         );
         let snapshots = vec![(team.created_at, key_status(&state))];
         Replayer {
+            id,
             team,
             records,
             next: 0,
@@ -288,6 +292,7 @@ impl Replayer {
             });
         }
         Ok(Replay {
+            team: self.id.clone(),
             intervals: intervals(snapshots),
             state: state.clone(),
             charges,

@@ -7,6 +7,7 @@ use gatekeeper::Region;
 use serde::{Deserialize, Serialize};
 
 use crate::balance::Balance;
+use crate::ids::TeamId;
 use crate::money::{Amount, Overflow};
 use crate::prices::Currency;
 
@@ -190,7 +191,8 @@ pub struct Overdrawn {
 /// One Team's statement for one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
-    pub team: String,
+    /// The Team; a statement read back with an id that breaks T7 is refused.
+    pub team: TeamId,
     /// The billing day.
     pub day: NaiveDate,
     /// `overseas` or `domestic`.

@@ -80,7 +80,7 @@ proptest! {
 fn json(statements: &[Statement]) -> BTreeMap<String, String> {
     statements
         .iter()
-        .map(|s| (s.team.clone(), s.to_json().unwrap()))
+        .map(|s| (s.team.to_string(), s.to_json().unwrap()))
         .collect()
 }
 
