@@ -54,7 +54,7 @@ pub struct ArchivedFile {
     pub rows: u64,
     /// The SHA-256 of its bytes, in hex.
     pub sha256: String,
-    /// When the transaction that recorded it ran.
+    /// When the archive that wrote it started.
     pub archived_at: DateTime<Utc>,
 }
 
