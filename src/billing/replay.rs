@@ -252,9 +252,11 @@ impl Replayer {
             self.next += 1;
         }
         advance(state, end, snapshots);
+        // Advanced to the end of `day`, and days come in order: every renewal up to `day` has
+        // been applied, and only today's are billed.
         for renewal in state
-            .renewals
-            .iter()
+            .take_renewals()
+            .into_iter()
             .filter(|r| r.day == day && r.seats > 0)
         {
             charges.insert(

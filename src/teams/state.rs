@@ -107,7 +107,8 @@ pub struct TeamState {
     pub wallet_topped_up: Decimal,
     /// The instant this state is at.
     pub at: DateTime<Utc>,
-    /// Renewals applied while advancing, oldest first.
+    /// Renewals applied while advancing and not yet taken ([`TeamState::take_renewals`]),
+    /// oldest first: billing takes them every day, so they do not pile up over a Team's life.
     pub renewals: Vec<Renewal>,
 }
 
@@ -167,6 +168,11 @@ impl TeamState {
             .values()
             .map(|sub| calendar::day_start(sub.cycle(today).end, self.region))
             .min()
+    }
+
+    /// The renewals applied since they were last taken, oldest first.
+    pub fn take_renewals(&mut self) -> Vec<Renewal> {
+        std::mem::take(&mut self.renewals)
     }
 
     /// Applies every renewal up to and including the billing day of `at` (B4, B8), then
