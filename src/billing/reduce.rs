@@ -23,6 +23,8 @@ pub struct Reducer<'a> {
     lookup: &'a Lookup,
     /// The day billed, as a day number.
     day: i64,
+    /// The first usage day of the window (B21): an earlier event is too late.
+    window_start: i64,
     /// `outcome, late, events` of the quarantined and duplicate events.
     quarantined: Vec<DataFrame>,
     /// `iv_code, model_code, usage_day` and [`sums`] of the other events.
@@ -118,11 +120,12 @@ pub fn with_intervals(lookup: &Lookup, events: DataFrame) -> PolarsResult<LazyFr
 }
 
 impl<'a> Reducer<'a> {
-    /// A reducer for the run of `day` (a day number).
-    pub fn new(lookup: &'a Lookup, day: i64) -> PolarsResult<Self> {
+    /// A reducer for the run of `day` (a day number), with a window of `window_days` (B21).
+    pub fn new(lookup: &'a Lookup, day: i64, window_days: u32) -> PolarsResult<Self> {
         Ok(Reducer {
             lookup,
             day,
+            window_start: day - i64::from(window_days),
             // Typed empty frames, so a day without events has the same columns.
             quarantined: vec![df!(
                 OUTCOME => Vec::<i32>::new(),
@@ -145,7 +148,13 @@ impl<'a> Reducer<'a> {
     /// usage_day` and [`sums`]) of `events`, all of them duplicates or none.
     fn reduce(&self, events: DataFrame, duplicates: bool) -> PolarsResult<[DataFrame; 2]> {
         let flag = Column::new_scalar(DUPLICATE.into(), Scalar::from(duplicates), events.height());
-        let events = with_intervals(self.lookup, events.hstack(&[flag])?)?;
+        // Too late before anything else (see `outcome`).
+        let events = with_intervals(self.lookup, events.hstack(&[flag])?)?.with_column(
+            when(col(USAGE_DAY).lt(lit(self.window_start)))
+                .then(Outcome::TooLate.lit())
+                .otherwise(col(OUTCOME))
+                .alias(OUTCOME),
+        );
         let quarantined = events
             .clone()
             .filter(col(OUTCOME).is_not_null())
