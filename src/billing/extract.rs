@@ -22,6 +22,10 @@ pub struct DayEvents<'a> {
 impl<'a> DayEvents<'a> {
     /// Has the store select the events to settle on `day`, keyed by `lookup`'s codes, with
     /// duplicates decided within a window of `window_days` (B21).
+    #[expect(
+        clippy::expect_used,
+        reason = "Lookup::new codes each key's Team with the key"
+    )]
     pub fn prepare(
         store: &'a Store,
         day: NaiveDate,
@@ -166,7 +170,8 @@ mod tests {
     fn every_event_streams_to_the_reducer_in_chunks() {
         let store = store_with_events(5000);
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let events = DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
+        let events =
+            DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
         let mut chunks = Vec::new();
         let read = events
             .stream(1, |chunk| -> Result<(), StoreError> {
@@ -183,7 +188,8 @@ mod tests {
     fn a_reducer_error_stops_the_read_and_is_the_error_reported() {
         let store = store_with_events(5000);
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let events = DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
+        let events =
+            DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
         let mut calls = 0;
         let error = events
             .stream(1, |_| {

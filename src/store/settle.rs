@@ -623,7 +623,9 @@ mod tests {
                 .unwrap()
         };
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let settlement = store.settlement(day, DEFAULT_WINDOW_DAYS, &RunCodes::default()).unwrap();
+        let settlement = store
+            .settlement(day, DEFAULT_WINDOW_DAYS, &RunCodes::default())
+            .unwrap();
         assert_eq!(
             temporary(),
             TEMPORARY_TABLES.len() as i64 + 1,
