@@ -163,7 +163,7 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     for (file, summary) in files.iter().zip(summaries) {
         let file = escaped(&file.display().to_string());
         out!(
-            "{file}: read {}, stored {}, skipped {} (exact repeats of a stored row)\n",
+            "{file}: read {}, stored {}, skipped {} (exact repeats of a row already stored or read)\n",
             summary.read,
             summary.stored,
             summary.skipped
