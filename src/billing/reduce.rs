@@ -237,6 +237,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn b21_an_event_more_than_w_days_before_the_day_is_too_late_before_anything_else() {
+        const DAY: i64 = 100;
+        let lookup = Lookup::default();
+        let mut reducer = Reducer::new(&lookup, DAY, 35).unwrap();
+        let events = df!(
+            TS_US => [Some(0i64), Some(0), Some(0), None],
+            KEY_CODE => [-1i32, -1, -1, -1],
+            MODEL_CODE => [-1i32, -1, -1, -1],
+            INPUT_TOKENS => [1i64, -1, 1, 1],
+            OUTPUT_TOKENS => [1i64, 1, 1, 1],
+            USAGE_DAY => [Some(DAY - 36), Some(DAY - 36), Some(DAY - 35), None],
+            ID_HASH => [1u64, 2, 3, 4],
+        )
+        .unwrap();
+        reducer.add(events.clone()).unwrap();
+        // Found to repeat an id: too late all the same, never a duplicate.
+        reducer.correct(events.slice(0, 1)).unwrap();
+        let counts = reducer
+            .finish()
+            .unwrap()
+            .quarantined
+            .group_by([col(OUTCOME)])
+            .agg([col(EVENTS).sum()])
+            .sort([OUTCOME], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let outcome = |o: Outcome| Some(o as i32);
+        assert_eq!(
+            counts.column(OUTCOME).unwrap().i32().unwrap().to_vec(),
+            [
+                outcome(Outcome::Malformed),
+                outcome(Outcome::UnknownModel),
+                outcome(Outcome::TooLate),
+            ]
+        );
+        assert_eq!(
+            counts.column(EVENTS).unwrap().i64().unwrap().to_vec(),
+            [Some(1), Some(1), Some(2)]
+        );
+    }
+
+    #[test]
     fn b13_an_event_over_the_absurd_limit_in_input_and_output_together_is_quarantined() {
         let limit = ABSURD_TOKENS;
         let frame = df!(

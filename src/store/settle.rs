@@ -597,14 +597,14 @@ mod tests {
     }
 
     #[test]
-    fn b21_settled_events_before_the_window_are_not_read() {
+    fn b21_a_settled_event_more_than_w_days_earlier_is_no_duplicate() {
         let mut store = Store::open_in_memory().unwrap();
         insert(&store, &[("e1", "2026-10-01", "a1")]);
         bill(&mut store, "2026-10-01");
         insert(&store, &[("e1", "2026-11-23", "a1")]);
         let codes = codes();
         let settlement = store.settlement(date("2026-11-23"), 2, &codes).unwrap();
-        // The settled row's id hash is the run's, but its time is before the bound.
+        // The settled row's id hash is the run's, but its time is before the `ts` bound.
         assert_eq!(settlement.settled_duplicates().unwrap(), 0);
     }
 
