@@ -4,15 +4,17 @@
 //! extra column, a repeated JSON key, a non-numeric token count, an unparsable or implausible
 //! time, a record longer than [`MAX_RECORD_BYTES`]) refuses the file, and every such row is
 //! reported by line, the values it echoes with control characters escaped. Rows that can be stored but not billed (negative tokens, unknown keys or
-//! models) are stored; the billing job quarantines them with a reason (B13). Event ids already
-//! stored, or repeated within the file, are skipped, so importing a file twice stores nothing
-//! twice.
+//! models) are stored; the billing job quarantines them with a reason (B13). Exact repeats of
+//! a row (same id, time, key, model and token counts) already stored or earlier in the files
+//! are skipped, so importing a file twice stores nothing twice; any other row is stored, even
+//! one that shares an event id, and the billing run decides duplicates (B21). Rows already
+//! too late for the window (B21) are counted, and stored all the same.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
 use crate::calendar;
@@ -94,8 +96,21 @@ pub struct ImportSummary {
     pub read: usize,
     /// Rows stored.
     pub stored: usize,
-    /// Rows skipped: event id already stored or repeated in the file.
+    /// Rows skipped: exact repeats of a row already stored or earlier in the files.
     pub skipped: usize,
+    /// Rows already too late (B21) for the next day to bill: their time is before the day W
+    /// days earlier began in every billing zone. `None` before any day is billed.
+    pub too_late: Option<TooLate>,
+}
+
+/// Rows of a file too late for the next day to bill (B21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLate {
+    pub rows: usize,
+    /// The next day to bill.
+    pub day: NaiveDate,
+    /// W, in days.
+    pub window_days: u32,
 }
 
 /// Reads the rows of a file, by its extension; `now` is the clock that event times may not
@@ -554,8 +569,8 @@ fn without_panics<T>(read: impl FnOnce() -> T + std::panic::UnwindSafe) -> Resul
 }
 
 /// Stores the rows of several files in one transaction, each file's summary in order;
-/// event ids already stored, repeated in a file or in an earlier file are skipped. A row
-/// without `ingested_at` is stamped `now`.
+/// exact repeats of a row already stored, earlier in a file or in an earlier file are
+/// skipped. A row without `ingested_at` is stamped `now`.
 pub fn store(
     store: &mut Store,
     files: &[Vec<EventRow>],
@@ -579,6 +594,7 @@ pub fn store(
         })
         .collect();
     let stored = store.import_events(&events)?;
+    let window = too_late_before(store)?;
     Ok(files
         .iter()
         .zip(stored)
@@ -586,6 +602,33 @@ pub fn store(
             read: rows.len(),
             stored,
             skipped: rows.len() - stored,
+            too_late: window.map(|(day, window_days, before)| TooLate {
+                rows: rows.iter().filter(|row| row.ts < before).count(),
+                day,
+                window_days,
+            }),
         })
         .collect())
+}
+
+/// The next day to bill, W, and the instant before which an event is too late for it in every
+/// billing zone (B21: its usage day more than W days before that day); `None` before any day
+/// is billed.
+fn too_late_before(store: &Store) -> Result<Option<(NaiveDate, u32, DateTime<Utc>)>, StoreError> {
+    let (Some(latest), Some(window)) = (store.latest_billed_day()?, store.window()?) else {
+        return Ok(None);
+    };
+    let next = calendar::next_day(latest);
+    let window_start = calendar::from_day_number(
+        calendar::day_number(next) - i64::from(window.days),
+    )
+    .ok_or_else(|| StoreError::Corrupt {
+        table: "billing_window",
+        message: format!("a window of {} days before {next}", window.days),
+    })?;
+    Ok(Some((
+        next,
+        window.days,
+        calendar::day_span(window_start).0,
+    )))
 }

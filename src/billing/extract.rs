@@ -1,6 +1,8 @@
 //! Reads the events a billing day settles: selected by the store (keyed by the run's integer
 //! codes) and streamed as Arrow batches into polars.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use duckdb::arrow::record_batch::RecordBatch;
 use polars::prelude::DataFrame;
@@ -18,13 +20,34 @@ pub struct DayEvents<'a> {
 }
 
 impl<'a> DayEvents<'a> {
-    /// Has the store select the events to settle on `day`, keyed by `lookup`'s codes.
-    pub fn prepare(store: &'a Store, day: NaiveDate, lookup: &Lookup) -> Result<Self, StoreError> {
+    /// Has the store select the events to settle on `day`, keyed by `lookup`'s codes, with
+    /// duplicates decided within a window of `window_days` (B21).
+    #[expect(
+        clippy::expect_used,
+        reason = "Lookup::new codes each key's Team with the key"
+    )]
+    pub fn prepare(
+        store: &'a Store,
+        day: NaiveDate,
+        window_days: u32,
+        lookup: &Lookup,
+    ) -> Result<Self, StoreError> {
+        let team_codes: HashMap<&str, u32> = lookup
+            .teams
+            .iter()
+            .zip(0..)
+            .map(|((team, _), code)| (team.as_str(), code))
+            .collect();
         let codes = RunCodes {
             keys: lookup
                 .keys
                 .iter()
-                .map(|key| (key.id.as_str(), key.offset_us))
+                .map(|key| {
+                    let team = *team_codes
+                        .get(key.team.as_str())
+                        .expect("Lookup::new codes each key's Team with the key");
+                    (key.id.as_str(), team, key.offset_us)
+                })
                 .collect(),
             teams: lookup
                 .teams
@@ -34,7 +57,7 @@ impl<'a> DayEvents<'a> {
             models: lookup.models.iter().map(String::as_str).collect(),
         };
         Ok(DayEvents {
-            settlement: store.settlement(day, &codes)?,
+            settlement: store.settlement(day, window_days, &codes)?,
         })
     }
 
@@ -134,6 +157,7 @@ fn frame(batches: &[RecordBatch]) -> Result<DataFrame, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DEFAULT_WINDOW_DAYS;
 
     /// A store with `n` events of an unknown key, prepared for a run.
     fn store_with_events(n: usize) -> Store {
@@ -146,7 +170,8 @@ mod tests {
     fn every_event_streams_to_the_reducer_in_chunks() {
         let store = store_with_events(5000);
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
+        let events =
+            DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
         let mut chunks = Vec::new();
         let read = events
             .stream(1, |chunk| -> Result<(), StoreError> {
@@ -163,7 +188,8 @@ mod tests {
     fn a_reducer_error_stops_the_read_and_is_the_error_reported() {
         let store = store_with_events(5000);
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let events = DayEvents::prepare(&store, day, &Lookup::default()).unwrap();
+        let events =
+            DayEvents::prepare(&store, day, DEFAULT_WINDOW_DAYS, &Lookup::default()).unwrap();
         let mut calls = 0;
         let error = events
             .stream(1, |_| {

@@ -402,7 +402,7 @@ mod tests {
                 let quota = (prior + seat_tokens + quota_offset).max(0);
                 let lookup = lookup(quota, prior);
                 let all = frame(&events, &lookup);
-                let mut reducer = Reducer::new(&lookup, DAY).unwrap();
+                let mut reducer = Reducer::new(&lookup, DAY, crate::store::DEFAULT_WINDOW_DAYS).unwrap();
                 for start in (0..events.len()).step_by(chunk) {
                     reducer.add(all.slice(start as i64, chunk).drop_many([ROW_ID, EVENT_ID, DUPLICATE])).unwrap();
                 }

@@ -1,4 +1,11 @@
-//! How an event settles (B9-B13): billed, unfunded, a duplicate, or quarantined for a reason.
+//! How an event settles (B9-B13, B21): billed, unfunded, a duplicate, or quarantined for a
+//! reason.
+//!
+//! Precedence: an event too late (B21) is `too_late` whatever else holds: the window bounds
+//! what a run compares, so an event outside it is compared with nothing (the events it might
+//! repeat may be archived already, B22, and the outcome must not depend on that). Then a
+//! duplicate, then the checks of its own fields in the order of [`Outcome`], then its key's
+//! state and funding.
 
 use polars::prelude::{Expr, lit};
 
@@ -30,10 +37,12 @@ pub enum Outcome {
     UnknownKey = 9,
     /// The pay-as-you-go key was deleted before the event.
     KeyDeleted = 10,
+    /// First seen by a run more than W days after its usage day (B21).
+    TooLate = 11,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 11] = [
+    const ALL: [Outcome; 12] = [
         Outcome::Plan,
         Outcome::Credits,
         Outcome::Payg,
@@ -45,6 +54,7 @@ impl Outcome {
         Outcome::UnknownModel,
         Outcome::UnknownKey,
         Outcome::KeyDeleted,
+        Outcome::TooLate,
     ];
 
     /// Whether the event is usage: billed to a seat, Credits or the wallet, or unfunded.
@@ -74,6 +84,7 @@ impl Outcome {
             Outcome::UnknownModel => Some(Quarantine::UnknownModel),
             Outcome::UnknownKey => Some(Quarantine::UnknownKey),
             Outcome::KeyDeleted => Some(Quarantine::KeyDeleted),
+            Outcome::TooLate => Some(Quarantine::TooLate),
         }
     }
 
@@ -97,6 +108,8 @@ pub enum Quarantine {
     /// A field is missing.
     Malformed,
     NegativeTokens,
+    /// First seen by a run more than W days after its usage day (B21).
+    TooLate,
     /// The key had no state at the event's time.
     UnknownKey,
     /// The model has no price.
@@ -111,6 +124,7 @@ impl Quarantine {
             Quarantine::KeyDeleted => "key_deleted",
             Quarantine::Malformed => "malformed",
             Quarantine::NegativeTokens => "negative_tokens",
+            Quarantine::TooLate => "too_late",
             Quarantine::UnknownKey => "unknown_key",
             Quarantine::UnknownModel => "unknown_model",
         }
@@ -125,6 +139,23 @@ mod tests {
     fn outcome_codes_round_trip() {
         for outcome in Outcome::ALL {
             assert_eq!(Outcome::of_code(outcome as i32), Some(outcome));
+        }
+    }
+
+    #[test]
+    fn quarantine_names_are_their_json_names_in_order() {
+        let reasons = Outcome::ALL.map(Outcome::quarantine);
+        let mut reasons: Vec<Quarantine> = reasons.into_iter().flatten().collect();
+        reasons.sort();
+        let names: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "variants in the order of their names");
+        for reason in reasons {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.as_str())
+            );
         }
     }
 }

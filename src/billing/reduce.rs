@@ -23,6 +23,8 @@ pub struct Reducer<'a> {
     lookup: &'a Lookup,
     /// The day billed, as a day number.
     day: i64,
+    /// The first usage day of the window (B21): an earlier event is too late.
+    window_start: i64,
     /// `outcome, late, events` of the quarantined and duplicate events.
     quarantined: Vec<DataFrame>,
     /// `iv_code, model_code, usage_day` and [`sums`] of the other events.
@@ -118,11 +120,12 @@ pub fn with_intervals(lookup: &Lookup, events: DataFrame) -> PolarsResult<LazyFr
 }
 
 impl<'a> Reducer<'a> {
-    /// A reducer for the run of `day` (a day number).
-    pub fn new(lookup: &'a Lookup, day: i64) -> PolarsResult<Self> {
+    /// A reducer for the run of `day` (a day number), with a window of `window_days` (B21).
+    pub fn new(lookup: &'a Lookup, day: i64, window_days: u32) -> PolarsResult<Self> {
         Ok(Reducer {
             lookup,
             day,
+            window_start: day - i64::from(window_days),
             // Typed empty frames, so a day without events has the same columns.
             quarantined: vec![df!(
                 OUTCOME => Vec::<i32>::new(),
@@ -145,7 +148,13 @@ impl<'a> Reducer<'a> {
     /// usage_day` and [`sums`]) of `events`, all of them duplicates or none.
     fn reduce(&self, events: DataFrame, duplicates: bool) -> PolarsResult<[DataFrame; 2]> {
         let flag = Column::new_scalar(DUPLICATE.into(), Scalar::from(duplicates), events.height());
-        let events = with_intervals(self.lookup, events.hstack(&[flag])?)?;
+        // Too late before anything else (see `outcome`).
+        let events = with_intervals(self.lookup, events.hstack(&[flag])?)?.with_column(
+            when(col(USAGE_DAY).lt(lit(self.window_start)))
+                .then(Outcome::TooLate.lit())
+                .otherwise(col(OUTCOME))
+                .alias(OUTCOME),
+        );
         let quarantined = events
             .clone()
             .filter(col(OUTCOME).is_not_null())
@@ -226,6 +235,48 @@ impl<'a> Reducer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b21_an_event_more_than_w_days_before_the_day_is_too_late_before_anything_else() {
+        const DAY: i64 = 100;
+        let lookup = Lookup::default();
+        let mut reducer = Reducer::new(&lookup, DAY, 35).unwrap();
+        let events = df!(
+            TS_US => [Some(0i64), Some(0), Some(0), None],
+            KEY_CODE => [-1i32, -1, -1, -1],
+            MODEL_CODE => [-1i32, -1, -1, -1],
+            INPUT_TOKENS => [1i64, -1, 1, 1],
+            OUTPUT_TOKENS => [1i64, 1, 1, 1],
+            USAGE_DAY => [Some(DAY - 36), Some(DAY - 36), Some(DAY - 35), None],
+            ID_HASH => [1u64, 2, 3, 4],
+        )
+        .unwrap();
+        reducer.add(events.clone()).unwrap();
+        // Found to repeat an id: too late all the same, never a duplicate.
+        reducer.correct(events.slice(0, 1)).unwrap();
+        let counts = reducer
+            .finish()
+            .unwrap()
+            .quarantined
+            .group_by([col(OUTCOME)])
+            .agg([col(EVENTS).sum()])
+            .sort([OUTCOME], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let outcome = |o: Outcome| Some(o as i32);
+        assert_eq!(
+            counts.column(OUTCOME).unwrap().i32().unwrap().to_vec(),
+            [
+                outcome(Outcome::Malformed),
+                outcome(Outcome::UnknownModel),
+                outcome(Outcome::TooLate),
+            ]
+        );
+        assert_eq!(
+            counts.column(EVENTS).unwrap().i64().unwrap().to_vec(),
+            [Some(1), Some(1), Some(2)]
+        );
+    }
 
     #[test]
     fn b13_an_event_over_the_absurd_limit_in_input_and_output_together_is_quarantined() {

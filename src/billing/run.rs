@@ -27,7 +27,7 @@ use super::replay::Histories;
 use super::statement::Statement;
 use crate::calendar;
 use crate::prices::Prices;
-use crate::store::Store;
+use crate::store::{DEFAULT_WINDOW_DAYS, Store};
 use crate::teams;
 
 /// What a run bills, with which prices, and where it writes.
@@ -118,10 +118,12 @@ pub fn run(
     if let Some(out) = options.out {
         files::check_writable(out)?;
     }
+    let window_days = store.window()?.map_or(DEFAULT_WINDOW_DAYS, |w| w.days);
     let mut night = Night {
         store,
         options,
         observer,
+        window_days,
         through: plan.last.day(),
         histories: None,
     };
@@ -136,6 +138,8 @@ struct Night<'a, O> {
     store: &'a mut Store,
     options: &'a RunOptions<'a>,
     observer: &'a mut O,
+    /// W (B21): the store's, else the default its first billed day fixes.
+    window_days: u32,
     /// The run's last day.
     through: NaiveDate,
     /// Every Team's history through the run's last day, read by the first day billed.
@@ -193,11 +197,11 @@ impl<O: Observer> Night<'_, O> {
         tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
         let prior = store.prior_seat_usage(day)?;
         let lookup = Lookup::new(&replays, prices, &prior)?;
-        let settlement = DayEvents::prepare(store, day, &lookup)?;
+        let settlement = DayEvents::prepare(store, day, self.window_days, &lookup)?;
         tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
         let day_number = calendar::day_number(day);
-        let (events_read, reduced) =
-            reduce(&settlement, &lookup, day_number, self.observer, started)?;
+        let reducer = Reducer::new(&lookup, day_number, self.window_days)?;
+        let (events_read, reduced) = reduce(&settlement, reducer, self.observer, started)?;
         self.observer.stage(Stage::FundingInOrder);
         let funded = fund(&settlement, reduced, &lookup, started)?;
         let grouped = group::group(funded, day_number)?;
@@ -233,13 +237,11 @@ fn read_histories(store: &Store, day: NaiveDate) -> Result<Histories, BillingErr
 /// events that repeat an id and moves them to the duplicates. Returns how many were read.
 fn reduce(
     settlement: &DayEvents<'_>,
-    lookup: &Lookup,
-    day_number: i64,
+    mut reducer: Reducer<'_>,
     observer: &mut impl Observer,
     started: Instant,
 ) -> Result<(u64, Reduced), BillingError> {
     observer.stage(Stage::Reading);
-    let mut reducer = Reducer::new(lookup, day_number)?;
     let mut reduced = 0;
     let events_read = settlement.stream(chunk_rows(), |chunk| -> Result<(), BillingError> {
         reduced += chunk.height();

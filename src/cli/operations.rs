@@ -161,13 +161,19 @@ pub(super) fn import(cli: &Cli, files: &[PathBuf]) -> CommandResult {
     let mut store = open_store(cli)?;
     let summaries = events::store(&mut store, &rows, now).map_err(Failure::work)?;
     for (file, summary) in files.iter().zip(summaries) {
+        let file = escaped(&file.display().to_string());
         out!(
-            "{}: read {}, stored {}, skipped {} (event id already stored or repeated)\n",
-            escaped(&file.display().to_string()),
+            "{file}: read {}, stored {}, skipped {} (exact repeats of a row already stored or read)\n",
             summary.read,
             summary.stored,
             summary.skipped
         );
+        if let Some(late) = summary.too_late.filter(|late| late.rows > 0) {
+            eprintln!(
+                "{file}: {} row(s) already too late for {}: more than {} days before it; stored, and quarantined as `too_late` when billed (B21)",
+                late.rows, late.day, late.window_days
+            );
+        }
     }
     Ok(Exit::Success)
 }

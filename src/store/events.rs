@@ -1,4 +1,5 @@
-//! Appends to `usage_events`: imported files, each event id stored once.
+//! Appends to `usage_events`: imported files, each row stored once (an exact repeat of a
+//! stored row is skipped; which events repeat an id is the billing run's to decide, B21).
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, params};
@@ -8,7 +9,7 @@ use super::{Store, StoreError, query_error};
 /// One event to store, as read from a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewEvent<'a> {
-    /// Its line or row in its file: of events that share an id, the first is stored.
+    /// Its line or row in its file: of exact repeats, the first is stored.
     pub line: usize,
     /// `event_id`.
     pub event_id: &'a str,
@@ -28,8 +29,8 @@ pub struct NewEvent<'a> {
 
 impl Store {
     /// Stores the events of several files in one transaction, returning how many of each
-    /// file's were stored; event ids already stored, repeated in a file or in an earlier file
-    /// are skipped.
+    /// file's were stored; exact repeats (same id, time, key, model and token counts) of a row
+    /// already stored, earlier in a file or in an earlier file are skipped.
     pub fn import_events(&mut self, files: &[Vec<NewEvent<'_>>]) -> Result<Vec<usize>, StoreError> {
         let tx = self
             .conn
@@ -70,7 +71,15 @@ impl Store {
 }
 
 /// Stores one file's events inside the import's transaction; returns how many were stored.
+/// The stored rows compared are those of the file's time range only (a bound on `ts` that
+/// DuckDB's zone maps prune), so the cost does not grow with the store's age.
 fn import_file(tx: &Connection, events: &[NewEvent<'_>]) -> Result<usize, StoreError> {
+    let (Some(from), Some(to)) = (
+        events.iter().map(|e| e.ts).min(),
+        events.iter().map(|e| e.ts).max(),
+    ) else {
+        return Ok(0);
+    };
     let staging = "cannot stage the import";
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS import_staging (line BIGINT, event_id VARCHAR, ts_us BIGINT, key_id VARCHAR, model VARCHAR, input_tokens BIGINT, output_tokens BIGINT, ingested_us BIGINT);
@@ -98,14 +107,78 @@ fn import_file(tx: &Connection, events: &[NewEvent<'_>]) -> Result<usize, StoreE
         appender.flush().map_err(query_error(staging))?;
     }
     tx.execute(
-        "INSERT INTO usage_events
-         SELECT event_id, make_timestamp(ts_us)::TIMESTAMPTZ, key_id, model, input_tokens, output_tokens,
-                make_timestamp(ingested_us)::TIMESTAMPTZ
-         FROM import_staging s
-         WHERE NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.event_id = s.event_id)
-         QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY line) = 1
-         ORDER BY line",
+        &format!(
+            "INSERT INTO usage_events
+             WITH stored AS (
+                 SELECT event_id, epoch_us(ts) AS ts_us, key_id, model, input_tokens, output_tokens
+                 FROM usage_events
+                 WHERE ts >= make_timestamp({from})::TIMESTAMPTZ
+                   AND ts <= make_timestamp({to})::TIMESTAMPTZ
+             )
+             SELECT event_id, make_timestamp(ts_us)::TIMESTAMPTZ, key_id, model, input_tokens, output_tokens,
+                    make_timestamp(ingested_us)::TIMESTAMPTZ
+             FROM import_staging s
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM stored u
+                 WHERE u.event_id = s.event_id AND u.ts_us = s.ts_us AND u.key_id = s.key_id
+                   AND u.model = s.model AND u.input_tokens = s.input_tokens
+                   AND u.output_tokens = s.output_tokens
+             )
+             QUALIFY row_number() OVER (
+                 PARTITION BY event_id, ts_us, key_id, model, input_tokens, output_tokens ORDER BY line
+             ) = 1
+             ORDER BY line",
+            from = from.timestamp_micros(),
+            to = to.timestamp_micros(),
+        ),
         [],
     )
     .map_err(query_error("cannot store the events"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(
+        line: usize,
+        event_id: &'a str,
+        key_id: &'a str,
+        input_tokens: i64,
+    ) -> NewEvent<'a> {
+        let ts = "2026-11-23T10:00:00Z".parse().unwrap();
+        NewEvent {
+            line,
+            event_id,
+            ts,
+            key_id,
+            model: "m",
+            input_tokens,
+            output_tokens: 0,
+            ingested_at: ts,
+        }
+    }
+
+    #[test]
+    fn b21_only_an_exact_repeat_of_a_row_is_skipped() {
+        let mut store = Store::open_in_memory().unwrap();
+        let first = vec![event(1, "e1", "north-k1", 1), event(2, "e1", "north-k1", 1)];
+        assert_eq!(
+            store.import_events(std::slice::from_ref(&first)).unwrap(),
+            [1]
+        );
+        let second = vec![
+            event(1, "e1", "south-k1", 1),
+            event(2, "e1", "north-k1", 2),
+            event(3, "e1", "north-k1", 1),
+        ];
+        // Another key's, or other token counts: stored, for the run to decide (B21).
+        assert_eq!(store.import_events(&[second, first]).unwrap(), [2, 0]);
+    }
+
+    #[test]
+    fn an_empty_file_stores_nothing() {
+        let mut store = Store::open_in_memory().unwrap();
+        assert_eq!(store.import_events(&[Vec::new()]).unwrap(), [0]);
+    }
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{Connection, params};
 
-use super::sql::{team_of_key, usage_day};
+use super::sql::{DAY_US, team_of_key, usage_day};
 use super::{Store, StoreError, query_error};
 use crate::calendar;
 
@@ -23,11 +23,11 @@ pub const LEAN_COLUMNS: [&str; 7] = [
     "id_hash",
 ];
 
-/// The run's integer codes, each the index of its key or model.
+/// The run's integer codes, each the index of its key, Team or model.
 #[derive(Debug, Clone, Default)]
 pub struct RunCodes<'a> {
-    /// Each key's id and its Team's zone offset, µs east of UTC (B3).
-    pub keys: Vec<(&'a str, i64)>,
+    /// Each key's id, its Team's code and its Team's zone offset, µs east of UTC (B3).
+    pub keys: Vec<(&'a str, u32, i64)>,
     /// Each Team's id and zone offset, µs east of UTC.
     pub teams: Vec<(&'a str, i64)>,
     /// Model names.
@@ -38,6 +38,10 @@ pub struct RunCodes<'a> {
 /// in parallel, faster than streaming the query), then read from there.
 pub struct Settlement<'a> {
     store: &'a Store,
+    /// The day settled, as a day number.
+    day: i64,
+    /// W, in days (B21).
+    window_days: i64,
     /// The highest rowid the run sees.
     max_rowid: i64,
     /// The first billed day, and the highest rowid any run settled (`-1`: none).
@@ -49,10 +53,12 @@ pub struct Settlement<'a> {
 
 impl Store {
     /// Loads the run's codes into temporary tables, fixes the rows the run sees, and copies the
-    /// events to settle on `day` into `run_events`.
+    /// events to settle on `day` into `run_events`; duplicates are decided within a window of
+    /// `window_days` (B21).
     pub fn settlement(
         &self,
         day: NaiveDate,
+        window_days: u32,
         codes: &RunCodes<'_>,
     ) -> Result<Settlement<'_>, StoreError> {
         let what = "cannot prepare the usage events";
@@ -67,6 +73,8 @@ impl Store {
         if nothing_to_settle(conn, day).map_err(query_error(what))? {
             return Ok(Settlement {
                 store: self,
+                day: calendar::day_number(day),
+                window_days: window_days.into(),
                 max_rowid,
                 settled_from: 0,
                 settled_all: -1,
@@ -83,14 +91,14 @@ impl Store {
         let temp = |table| conn.appender_to_catalog_and_db(table, "temp", "main");
         {
             let mut keys = temp("run_keys").map_err(query_error(what))?;
-            for (code, (key, offset_us)) in codes.keys.iter().enumerate() {
-                keys.append_row(params![key, code, offset_us])
+            for (code, (key, team_code, offset_us)) in codes.keys.iter().enumerate() {
+                keys.append_row(params![key, code, team_code, offset_us])
                     .map_err(query_error(what))?;
             }
             let mut teams = temp("run_teams").map_err(query_error(what))?;
-            for (team, offset_us) in &codes.teams {
+            for (code, (team, offset_us)) in codes.teams.iter().enumerate() {
                 teams
-                    .append_row(params![team, offset_us])
+                    .append_row(params![team, code, offset_us])
                     .map_err(query_error(what))?;
             }
             let mut models = temp("run_models").map_err(query_error(what))?;
@@ -103,6 +111,8 @@ impl Store {
         let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
         let settlement = Settlement {
             store: self,
+            day: calendar::day_number(day),
+            window_days: window_days.into(),
             max_rowid,
             settled_from,
             settled_all,
@@ -113,12 +123,12 @@ impl Store {
             "SET preserve_insertion_order = false;
              CREATE OR REPLACE TEMP TABLE run_events AS {settled}
              SELECT row_id, ts_us, key_code, model_code, input_tokens, output_tokens, usage_day,
-                    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash
+                    CASE WHEN event_id IS NOT NULL THEN hash(event_id) END AS id_hash, team_code
              FROM settled
              WHERE row_id > settled_upto AND (usage_day IS NULL OR usage_day <= {day});
              RESET preserve_insertion_order;",
             settled = settlement.settled(&settlement.unsettled_only(day)),
-            day = calendar::day_number(day),
+            day = settlement.day,
         ))
         .map_err(query_error(what))?;
         Ok(settlement)
@@ -153,7 +163,8 @@ impl Settlement<'_> {
     /// rowids grow with insertion). Keys and models become the run's integer codes (`-1`: not
     /// known); the usage day is the day in the key's Team's zone (B3), the Team coming from the
     /// key's code, else from [`team_of_key`], and in UTC for a key of no known Team: no run
-    /// settles an event before its usage day.
+    /// settles an event before its usage day. `team_code` is that Team's code (`NULL`: none the
+    /// run knows).
     fn settled(&self, filter: &str) -> String {
         let Settlement {
             max_rowid,
@@ -167,7 +178,8 @@ impl Settlement<'_> {
                        coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
                        coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
                        e.input_tokens, e.output_tokens,
-                       {usage_day} AS usage_day
+                       {usage_day} AS usage_day,
+                       coalesce(k.team_code, t.team_code) AS team_code
                 FROM usage_events e
                 LEFT JOIN run_keys k ON k.key_id = e.key_id
                 LEFT JOIN run_models m ON m.model = e.model
@@ -205,9 +217,21 @@ impl Settlement<'_> {
         Ok(())
     }
 
-    /// The run's events that repeat an event id (B13), given the id hashes the run saw twice,
-    /// with the columns of [`LEAN_COLUMNS`]; no batch when there are none. Later reads flag
-    /// them in a `duplicate` column.
+    /// The first usage day of the window (B21): an event of an earlier day, first seen by this
+    /// run, is too late.
+    fn window_start(&self) -> i64 {
+        self.day - self.window_days
+    }
+
+    /// The run's events that repeat an event id (B13, B21), given the id hashes the run saw
+    /// twice, with the columns of [`LEAN_COLUMNS`]; no batch when there are none. Later reads
+    /// flag them in a `duplicate` column.
+    ///
+    /// An event of the window is a duplicate when an earlier event of a key of the same Team has
+    /// its id and a usage day at most W days from its own: earlier in the run (B12 order; the
+    /// same id and instant fall back to insertion order), or settled by an earlier run (a
+    /// settled event precedes every event of the run, whatever its time: it is billed already).
+    /// Events too late, or of no Team the run knows, are never duplicates.
     pub fn duplicates(&self, hashes_seen_twice: &[u64]) -> Result<Vec<RecordBatch>, StoreError> {
         if self.empty {
             return Ok(Vec::new());
@@ -215,42 +239,31 @@ impl Settlement<'_> {
         let what = "cannot find duplicate events";
         let conn = &self.store.conn;
         fill(conn, "run_id_hashes", hashes_seen_twice).map_err(query_error(what))?;
+        let (window_start, window_days) = (self.window_start(), self.window_days);
         let mut found = 0;
         if !hashes_seen_twice.is_empty() {
-            // An earlier event of the run has the id (B12 order; the same id and instant fall
-            // back to insertion order).
             found += conn
                 .execute(
-                    "INSERT INTO run_duplicates
-                     SELECT r.row_id FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
-                     WHERE r.id_hash IN (SELECT id_hash FROM run_id_hashes)
-                     QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY r.ts_us NULLS LAST, r.row_id) > 1",
+                    &format!(
+                        "INSERT INTO run_duplicates
+                         WITH candidates AS (
+                             SELECT r.row_id, r.ts_us, r.team_code, r.usage_day, e.event_id
+                             FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
+                             WHERE r.id_hash IN (SELECT id_hash FROM run_id_hashes)
+                               AND r.team_code IS NOT NULL AND r.usage_day IS NOT NULL
+                         )
+                         SELECT DISTINCT c.row_id FROM candidates c JOIN candidates o
+                           ON o.team_code = c.team_code AND o.event_id = c.event_id
+                         WHERE c.usage_day >= {window_start}
+                           AND abs(o.usage_day - c.usage_day) <= {window_days}
+                           AND (o.ts_us < c.ts_us OR (o.ts_us = c.ts_us AND o.row_id < c.row_id))"
+                    ),
                     [],
                 )
                 .map_err(query_error(what))?;
         }
         if self.settled_all >= 0 {
-            // A settled event has the id. Only earlier rows whose id hash one of the run's
-            // events has are looked at closely (settlement, then the ids themselves).
-            let settled = self.settled(&format!(
-                "AND e.rowid <= {} AND e.event_id IS NOT NULL
-                 AND hash(e.event_id) IN (SELECT id_hash FROM run_events)",
-                self.settled_all
-            ));
-            found += conn
-                .execute(
-                    &format!(
-                        "INSERT INTO run_duplicates {settled},
-                         seen AS (SELECT event_id FROM settled WHERE row_id <= settled_upto),
-                         candidates AS (SELECT row_id FROM run_events
-                                        WHERE id_hash IN (SELECT hash(event_id) FROM seen))
-                         SELECT c.row_id FROM candidates c JOIN usage_events e ON e.rowid = c.row_id
-                         WHERE e.event_id IN (SELECT event_id FROM seen)
-                           AND c.row_id NOT IN (SELECT row_id FROM run_duplicates)"
-                    ),
-                    [],
-                )
-                .map_err(query_error(what))?;
+            found += self.settled_duplicates()?;
         }
         if found == 0 {
             return Ok(Vec::new());
@@ -264,8 +277,59 @@ impl Settlement<'_> {
         )
     }
 
-    /// The events to settle of the key codes `keys`, with `row_id`, the columns of
-    /// [`LEAN_COLUMNS`], and `duplicate`.
+    /// Adds to `run_duplicates` the run's events of the window that repeat the id of a settled
+    /// event of the same Team at most W days apart, and returns how many. Only settled rows
+    /// from W days before the run's earliest event of the window on are read (a bound on `ts`,
+    /// which DuckDB's zone maps prune: the cost does not grow with the store's age), and of
+    /// those only the rows whose id hash one of the run's events has are looked at closely
+    /// (settlement, then the ids themselves).
+    fn settled_duplicates(&self) -> Result<usize, StoreError> {
+        let what = "cannot find duplicates of settled events";
+        let conn = &self.store.conn;
+        let (window_start, window_days) = (self.window_start(), self.window_days);
+        let earliest: Option<i64> = conn
+            .query_row(
+                &format!(
+                    "SELECT min(usage_day) FROM run_events
+                     WHERE usage_day >= {window_start} AND team_code IS NOT NULL"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(query_error(what))?;
+        let Some(earliest) = earliest else {
+            return Ok(0);
+        };
+        // A usage day is the day in a zone less than a day from UTC: an event of usage day
+        // `earliest - W` or later is no earlier than the UTC day before it.
+        let from_us = (earliest - window_days - 1) * DAY_US;
+        let settled = self.settled(&format!(
+            "AND e.rowid <= {} AND e.ts >= make_timestamp({from_us})::TIMESTAMPTZ
+             AND e.event_id IS NOT NULL
+             AND hash(e.event_id) IN (SELECT id_hash FROM run_events)",
+            self.settled_all
+        ));
+        conn.execute(
+            &format!(
+                "INSERT INTO run_duplicates {settled},
+                 seen AS (SELECT event_id, team_code, usage_day FROM settled
+                          WHERE row_id <= settled_upto AND team_code IS NOT NULL),
+                 candidates AS (SELECT r.row_id, r.team_code, r.usage_day, e.event_id
+                                FROM run_events r JOIN usage_events e ON e.rowid = r.row_id
+                                WHERE r.id_hash IN (SELECT hash(event_id) FROM seen)
+                                  AND r.usage_day >= {window_start})
+                 SELECT DISTINCT c.row_id FROM candidates c JOIN seen s
+                   ON s.team_code = c.team_code AND s.event_id = c.event_id
+                 WHERE abs(s.usage_day - c.usage_day) <= {window_days}
+                   AND c.row_id NOT IN (SELECT row_id FROM run_duplicates)"
+            ),
+            [],
+        )
+        .map_err(query_error(what))
+    }
+
+    /// The events to settle of the key codes `keys` but those too late (B21), with `row_id`,
+    /// the columns of [`LEAN_COLUMNS`], and `duplicate`.
     pub fn of_keys(&self, keys: &[u32]) -> Result<Vec<RecordBatch>, StoreError> {
         if self.empty {
             return Ok(Vec::new());
@@ -275,8 +339,10 @@ impl Settlement<'_> {
         self.read(
             &format!(
                 "SELECT row_id, {}, row_id IN (SELECT row_id FROM run_duplicates) AS duplicate
-                 FROM run_events WHERE key_code IN (SELECT key_code FROM run_seat_keys)",
-                lean("run_events")
+                 FROM run_events WHERE key_code IN (SELECT key_code FROM run_seat_keys)
+                   AND (usage_day IS NULL OR usage_day >= {})",
+                lean("run_events"),
+                self.window_start()
             ),
             what,
         )
@@ -308,9 +374,12 @@ impl Settlement<'_> {
 const TEMPORARY_TABLES: [(&str, &str); 8] = [
     (
         "run_keys",
-        "key_id VARCHAR, key_code INTEGER, offset_us BIGINT",
+        "key_id VARCHAR, key_code INTEGER, team_code INTEGER, offset_us BIGINT",
     ),
-    ("run_teams", "team_id VARCHAR, offset_us BIGINT"),
+    (
+        "run_teams",
+        "team_id VARCHAR, team_code INTEGER, offset_us BIGINT",
+    ),
     ("run_models", "model VARCHAR, model_code INTEGER"),
     ("run_seat_keys", "key_code INTEGER"),
     ("run_settled", "usage_day BIGINT, upto BIGINT"),
@@ -396,6 +465,148 @@ fn load_settled(conn: &Connection) -> duckdb::Result<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{DEFAULT_WINDOW_DAYS, DayRows};
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    /// Stores events `(event_id, UTC day, key)` at noon, in order.
+    fn insert(store: &Store, events: &[(&str, &str, &str)]) {
+        for (id, day, key) in events {
+            store
+                .conn()
+                .execute(
+                    &format!(
+                        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+                         VALUES (?, TIMESTAMPTZ '{day} 12:00:00+00', ?, 'm', 1, 1)"
+                    ),
+                    params![id, key],
+                )
+                .unwrap();
+        }
+    }
+
+    /// Commits `day` as billed, settling every row stored so far.
+    fn bill(store: &mut Store, day: &str) {
+        let max_rowid: i64 = store
+            .conn()
+            .query_row("SELECT max(rowid) FROM usage_events", [], |r| r.get(0))
+            .unwrap();
+        store
+            .commit_day(&DayRows {
+                day: date(day),
+                statements: &[],
+                seat_usage: &[],
+                max_rowid,
+                summary: "{}",
+            })
+            .unwrap();
+    }
+
+    /// Keys `a1`, `a2` of Team `a`, `b1` of Team `b`, all in UTC.
+    fn codes() -> RunCodes<'static> {
+        RunCodes {
+            keys: vec![("a1", 0, 0), ("a2", 0, 0), ("b1", 1, 0)],
+            teams: vec![("a", 0), ("b", 0)],
+            models: vec!["m"],
+        }
+    }
+
+    /// The rowids the run of `day` finds to be duplicates, with a window of `window_days`.
+    fn duplicates(store: &Store, day: &str, window_days: u32) -> Vec<i64> {
+        let codes = codes();
+        let settlement = store.settlement(date(day), window_days, &codes).unwrap();
+        // Every hash the run saw: a superset of those seen twice.
+        let hashes: Vec<u64> = store
+            .conn()
+            .prepare("SELECT DISTINCT id_hash FROM run_events WHERE id_hash IS NOT NULL")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<duckdb::Result<_>>()
+            .unwrap();
+        settlement.duplicates(&hashes).unwrap();
+        let mut rows: Vec<i64> = store
+            .conn()
+            .prepare("SELECT row_id FROM run_duplicates")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<duckdb::Result<_>>()
+            .unwrap();
+        rows.sort_unstable();
+        rows
+    }
+
+    #[test]
+    fn b21_an_id_repeats_only_within_one_team_in_the_run() {
+        let store = Store::open_in_memory().unwrap();
+        insert(
+            &store,
+            &[
+                ("e1", "2026-11-23", "a1"),
+                ("e1", "2026-11-23", "b1"),
+                ("e1", "2026-11-23", "a2"),
+                ("e2", "2026-11-23", "ghost"),
+                ("e2", "2026-11-23", "ghost"),
+            ],
+        );
+        // The third is a repeat of the first (another key of Team a); the second is Team b's
+        // own; a key of no Team is never a duplicate.
+        assert_eq!(duplicates(&store, "2026-11-23", DEFAULT_WINDOW_DAYS), [2]);
+    }
+
+    #[test]
+    fn b21_an_id_repeats_in_the_run_only_within_the_window() {
+        let store = Store::open_in_memory().unwrap();
+        insert(
+            &store,
+            &[
+                // Too late for a window of 2 days on the 23rd, yet an earlier event.
+                ("e1", "2026-11-20", "a1"),
+                ("e1", "2026-11-22", "a1"),
+                ("e2", "2026-11-20", "a1"),
+                ("e2", "2026-11-23", "a1"),
+                ("e3", "2026-11-21", "a1"),
+                ("e3", "2026-11-23", "a1"),
+            ],
+        );
+        assert_eq!(duplicates(&store, "2026-11-23", 2), [1, 5]);
+        assert_eq!(duplicates(&store, "2026-11-23", 3), [1, 3, 5]);
+    }
+
+    #[test]
+    fn b21_a_settled_id_repeats_only_within_its_team_and_the_window() {
+        let mut store = Store::open_in_memory().unwrap();
+        insert(
+            &store,
+            &[("e1", "2026-11-20", "a1"), ("e2", "2026-11-20", "a1")],
+        );
+        bill(&mut store, "2026-11-20");
+        insert(
+            &store,
+            &[
+                ("e1", "2026-11-21", "b1"),
+                ("e1", "2026-11-21", "a2"),
+                ("e2", "2026-11-23", "a1"),
+            ],
+        );
+        assert_eq!(duplicates(&store, "2026-11-23", 2), [3]);
+        assert_eq!(duplicates(&store, "2026-11-23", 3), [3, 4]);
+    }
+
+    #[test]
+    fn b21_a_settled_event_more_than_w_days_earlier_is_no_duplicate() {
+        let mut store = Store::open_in_memory().unwrap();
+        insert(&store, &[("e1", "2026-10-01", "a1")]);
+        bill(&mut store, "2026-10-01");
+        insert(&store, &[("e1", "2026-11-23", "a1")]);
+        let codes = codes();
+        let settlement = store.settlement(date("2026-11-23"), 2, &codes).unwrap();
+        // The settled row's id hash is the run's, but its time is before the `ts` bound.
+        assert_eq!(settlement.settled_duplicates().unwrap(), 0);
+    }
 
     #[test]
     fn a_run_leaves_no_temporary_tables_behind() {
@@ -412,7 +623,9 @@ mod tests {
                 .unwrap()
         };
         let day = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let settlement = store.settlement(day, &RunCodes::default()).unwrap();
+        let settlement = store
+            .settlement(day, DEFAULT_WINDOW_DAYS, &RunCodes::default())
+            .unwrap();
         assert_eq!(
             temporary(),
             TEMPORARY_TABLES.len() as i64 + 1,

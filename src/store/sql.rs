@@ -3,7 +3,7 @@
 use gatekeeper::TokenPlanKeyId;
 
 /// Microseconds in a day.
-const DAY_US: i64 = 86_400_000_000;
+pub(super) const DAY_US: i64 = 86_400_000_000;
 
 /// The Team of the key `key_id`: `payg_team` (the key's Team in `payg_keys`), else the Team
 /// named in a Token Plan Key id ([`TokenPlanKeyId`], `tp:TEAM:USER`), else `NULL`.

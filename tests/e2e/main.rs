@@ -14,3 +14,4 @@ mod policy;
 mod properties;
 mod support;
 mod teams;
+mod window;

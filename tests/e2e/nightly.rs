@@ -1006,8 +1006,8 @@ fn b18_an_event_stamped_before_every_team_record_does_not_start_the_billed_calen
     let days = summaries(&run.stdout);
     assert_eq!(days.len(), 1, "{}", run.stdout);
     assert_eq!(days[0]["day"], "2026-05-01");
-    // Its key did not exist then: it is read by the first day and quarantined.
-    assert_eq!(days[0]["quarantined"]["unknown_key"], 1, "{}", run.stdout);
+    // It is read by the first day and quarantined: far more than W days late (B21).
+    assert_eq!(days[0]["quarantined"]["too_late"], 1, "{}", run.stdout);
     assert_eq!(days[0]["late"], 0);
     assert_eq!(status_json(&env, &[])["unsettled_events"]["count"], 6);
 }
