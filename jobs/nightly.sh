@@ -9,7 +9,7 @@
 # under a temporary name and renamed to `*.jsonl` when complete; only complete files are read.
 # Each is imported, then moved to `imported/`, or to `refused/` when the import refused a row
 # (exit 2). Any other failure leaves the file where it is for the next run and stops the job
-# with the import's status. Importing is idempotent by event id, so a crash between an import
+# with the import's status. Importing a file again skips its exact repeats, so a crash between an import
 # and its move loses and doubles nothing. Then `billing run` bills every day after the latest
 # billed day (B18), and counts the files in `refused/` in its metrics and `billing status`.
 # When $TOKENPLAN_ARCHIVE is set (a directory or s3://bucket/prefix, with the AWS_* variables),
