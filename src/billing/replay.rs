@@ -255,7 +255,7 @@ impl Replayer {
         // Advanced to the end of `day`, and days come in order: every renewal up to `day` has
         // been applied, and only today's are billed.
         for renewal in state
-            .take_renewals()
+            .take_renewals_through(day)
             .into_iter()
             .filter(|r| r.day == day && r.seats > 0)
         {

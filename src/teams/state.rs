@@ -107,7 +107,7 @@ pub struct TeamState {
     pub wallet_topped_up: Decimal,
     /// The instant this state is at.
     pub at: DateTime<Utc>,
-    /// Renewals applied while advancing and not yet taken ([`TeamState::take_renewals`]),
+    /// Renewals applied while advancing and not yet taken ([`TeamState::take_renewals_through`]),
     /// oldest first: billing takes them every day, so they do not pile up over a Team's life.
     pub renewals: Vec<Renewal>,
 }
@@ -170,9 +170,14 @@ impl TeamState {
             .min()
     }
 
-    /// The renewals applied since they were last taken, oldest first.
-    pub fn take_renewals(&mut self) -> Vec<Renewal> {
-        std::mem::take(&mut self.renewals)
+    /// The renewals up to and including `day` applied since they were last taken, oldest
+    /// first; later ones (advancing to a day's last instant applies the next day's) stay.
+    pub fn take_renewals_through(&mut self, day: NaiveDate) -> Vec<Renewal> {
+        let (through, later) = std::mem::take(&mut self.renewals)
+            .into_iter()
+            .partition(|r| r.day <= day);
+        self.renewals = later;
+        through
     }
 
     /// Applies every renewal up to and including the billing day of `at` (B4, B8), then
