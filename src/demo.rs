@@ -43,6 +43,7 @@ pub fn load(store: &mut Store, gate: &Gatekeeper, prices: &Prices) -> anyhow::Re
         now: chrono::Utc::now(),
         out: None,
         metrics: None,
+        window: None,
     };
     crate::billing::run(store, &options, &mut ())?;
     import(store, "late-events.csv", LATE_EVENTS)?;

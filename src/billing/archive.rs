@@ -390,6 +390,7 @@ mod tests {
                 seat_usage: &[],
                 max_rowid: 2999,
                 summary: "{}",
+                window_days: crate::store::DEFAULT_WINDOW_DAYS,
             })
             .unwrap();
         let archivable = store.archivable(day("2026-11-24")).unwrap().unwrap();

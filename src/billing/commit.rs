@@ -20,8 +20,13 @@ pub struct Computed {
     pub seat_usage: Vec<SeatUsage>,
 }
 
-/// Writes the day's statements, seat usage and summary in one transaction.
-pub fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError> {
+/// Writes the day's statements, seat usage and summary in one transaction; the store's first
+/// billed day also fixes its window of `window_days` (B21).
+pub fn commit(
+    store: &mut Store,
+    computed: &Computed,
+    window_days: u32,
+) -> Result<(), BillingError> {
     let report = &computed.report;
     // Compact in the store (files and views print it pretty), serialized on every core.
     let statements = report
@@ -44,6 +49,7 @@ pub fn commit(store: &mut Store, computed: &Computed) -> Result<(), BillingError
         seat_usage: &computed.seat_usage,
         max_rowid: computed.max_rowid,
         summary: &summary,
+        window_days,
     })?;
     Ok(())
 }

@@ -48,6 +48,12 @@ pub enum BillingError {
     /// it would name a file outside `--out`.
     #[error("the store holds a Team whose id breaks rule T7; nothing was written")]
     TeamId(#[source] crate::ids::IdError),
+    /// `--window` differs from the window the store's first billed day fixed (B21).
+    #[error("the store's window is {} days, fixed on {}; it can't become {asked} days (rule B21)", fixed.days, fixed.fixed_on)]
+    WindowFixed {
+        asked: u32,
+        fixed: crate::store::Window,
+    },
     /// The day has not ended in every region's billing zone (B20).
     #[error("{day} has not ended in every region's billing zone: it ends at {ends} (rule B20)")]
     Unfinished {

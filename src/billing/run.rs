@@ -42,6 +42,9 @@ pub struct RunOptions<'a> {
     /// The metrics file written when the run ends ([`super::Ended::write_metrics`]); checked
     /// writable before anything is billed.
     pub metrics: Option<&'a Path>,
+    /// W, in days, to fix when the store's first day is billed (B21; default
+    /// [`DEFAULT_WINDOW_DAYS`]); once fixed, a different W is refused.
+    pub window: Option<u32>,
 }
 
 /// Sees a run's progress, and each day's report. `Send`: stages are reported from the thread
@@ -118,7 +121,13 @@ pub fn run(
     if let Some(out) = options.out {
         files::check_writable(out)?;
     }
-    let window_days = store.window()?.map_or(DEFAULT_WINDOW_DAYS, |w| w.days);
+    let window_days = match (store.window()?, options.window) {
+        (Some(fixed), Some(asked)) if fixed.days != asked => {
+            return Err(BillingError::WindowFixed { asked, fixed });
+        }
+        (Some(fixed), _) => fixed.days,
+        (None, asked) => asked.unwrap_or(DEFAULT_WINDOW_DAYS),
+    };
     let mut night = Night {
         store,
         options,
@@ -179,7 +188,7 @@ impl<O: Observer> Night<'_, O> {
         self.observer.stage(Stage::Committing);
         tracing::debug!(%day, "committing");
         let started = Instant::now();
-        commit::commit(self.store, &computed)?;
+        commit::commit(self.store, &computed, self.window_days)?;
         tracing::info!(elapsed = ?started.elapsed(), statements = computed.report.statements.len(), "committed");
         Ok(computed.report)
     }

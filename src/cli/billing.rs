@@ -15,7 +15,7 @@ use super::*;
 pub(super) fn billing_run(
     cli: &Cli,
     date: Option<chrono::NaiveDate>,
-    paths: RunPaths<'_>,
+    paths: RunArgs<'_>,
 ) -> CommandResult {
     let mut attempt = Attempt::start(chrono::Utc::now(), date);
     let mut store = None;
@@ -37,12 +37,14 @@ pub(super) fn billing_run(
     result
 }
 
-/// The paths a `billing run` writes to, or reads besides the store.
+/// What a `billing run` was given besides its day: where it writes, what it reads besides the
+/// store, and the window to fix (B21).
 #[derive(Clone, Copy)]
-pub(super) struct RunPaths<'a> {
+pub(super) struct RunArgs<'a> {
     pub out: Option<&'a Path>,
     pub metrics: Option<&'a Path>,
     pub spool: Option<&'a Path>,
+    pub window: Option<u32>,
 }
 
 /// The run's result once its metrics were `written`: a metrics file that can't be written
@@ -91,7 +93,7 @@ fn bill_through(
     cli: &Cli,
     store: &mut Option<Store>,
     attempt: &mut Attempt,
-    paths: RunPaths<'_>,
+    paths: RunArgs<'_>,
 ) -> CommandResult {
     if let Some(spool) = paths.spool {
         attempt.count_refused(spool).map_err(spool_failure)?;
@@ -104,6 +106,7 @@ fn bill_through(
         now: attempt.started_at(),
         out: paths.out,
         metrics: paths.metrics,
+        window: paths.window,
     };
     let mut printer = Printer {
         cli,
@@ -119,6 +122,10 @@ fn bill_through(
             "run without --date, or with --date {next} or later, to bill every day from {next} on"
         )),
         BillingError::Skipped { .. } => Failure::input(e),
+        BillingError::WindowFixed { fixed, .. } => Failure::input(e).hint(format!(
+            "run without --window, or with --window {}: a store's window never changes",
+            fixed.days
+        )),
         BillingError::Unwritable { .. } => {
             Failure::input(e).hint("create the directory or pass another --out")
         }
@@ -272,6 +279,7 @@ pub(super) fn demo(cli: &Cli, out: Option<&Path>) -> CommandResult {
         now: chrono::Utc::now(),
         out,
         metrics: None,
+        window: None,
     };
     let mut bar = Bar(progress(cli));
     let report = tokenplan::billing::run(&mut store, &options, &mut bar);

@@ -14,7 +14,7 @@ mod exit;
 mod operations;
 mod policy;
 
-use billing::{RunPaths, billing_run, demo, generate, show, status};
+use billing::{RunArgs, billing_run, demo, generate, show, status};
 pub use exit::Exit;
 use operations::{apply, import};
 use policy::policy;
@@ -166,6 +166,11 @@ enum BillingCommand {
         /// metrics.
         #[arg(long, value_name = "DIR", env = "TOKENPLAN_SPOOL")]
         spool: Option<PathBuf>,
+        /// The window W in days (B21): duplicates are decided within it, and an event more
+        /// than W days older than the day that first sees it is `too_late`. Fixed when the
+        /// store's first day is billed (default 35); a different value later is refused.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        window: Option<u32>,
     },
     /// What an operator checks in the morning: the latest billed day, the days not yet billed
     /// up to yesterday, the events not yet settled, the spool files refused, and how the last
@@ -642,11 +647,13 @@ fn dispatch(cli: &Cli) -> CommandResult {
             out,
             metrics,
             spool,
+            window,
         }) => {
-            let paths = RunPaths {
+            let paths = RunArgs {
                 out: out.as_deref(),
                 metrics: metrics.as_deref(),
                 spool: spool.as_deref(),
+                window: *window,
             };
             billing_run(cli, *date, paths)
         }

@@ -59,6 +59,8 @@ pub struct DayRows<'a> {
     pub max_rowid: i64,
     /// The run's summary as JSON.
     pub summary: &'a str,
+    /// W, fixed by the store's first billed day (B21).
+    pub window_days: u32,
 }
 
 impl Store {
@@ -93,7 +95,7 @@ impl Store {
                     .map_err(query_error(what))?;
             }
         }
-        window::fix(&tx, rows.day).map_err(query_error(what))?;
+        window::fix(&tx, rows.day, rows.window_days).map_err(query_error(what))?;
         tx.execute(
             "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
             params![

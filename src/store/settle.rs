@@ -500,6 +500,7 @@ mod tests {
                 seat_usage: &[],
                 max_rowid,
                 summary: "{}",
+                window_days: 35,
             })
             .unwrap();
     }

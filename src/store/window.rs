@@ -1,5 +1,5 @@
-//! The window W of B21: fixed at [`DEFAULT_WINDOW_DAYS`] in the transaction that commits a
-//! store's first billed day, and read back.
+//! The window W of B21 (`billing run --window`, else [`DEFAULT_WINDOW_DAYS`]): fixed in the
+//! transaction that commits a store's first billed day, and read back.
 
 use chrono::NaiveDate;
 use duckdb::{Connection, OptionalExt, params};
@@ -43,12 +43,12 @@ impl Store {
     }
 }
 
-/// Fixes the window at the default in `tx`, the transaction that commits `day`, unless an
-/// earlier billed day fixed it.
-pub(super) fn fix(tx: &Connection, day: NaiveDate) -> duckdb::Result<usize> {
+/// Fixes the window at `days` in `tx`, the transaction that commits `day`, unless an earlier
+/// billed day fixed it.
+pub(super) fn fix(tx: &Connection, day: NaiveDate, days: u32) -> duckdb::Result<usize> {
     tx.execute(
         "INSERT INTO billing_window (days, fixed_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        params![DEFAULT_WINDOW_DAYS, day],
+        params![days, day],
     )
 }
 
@@ -69,6 +69,7 @@ mod tests {
                 seat_usage: &[],
                 max_rowid: -1,
                 summary: "{}",
+                window_days: DEFAULT_WINDOW_DAYS,
             })
             .unwrap();
     }

@@ -175,6 +175,7 @@ fn bill_in_library(
         now: chrono::Utc::now(),
         out: None,
         metrics: None,
+        window: None,
     };
     tokenplan::billing::run(&mut store, &options, observer)
 }

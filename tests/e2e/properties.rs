@@ -23,6 +23,7 @@ fn bill(store: &mut Store, prices: &Prices, d: u32) -> billing::DayReport {
         now: chrono::Utc::now(),
         out: None,
         metrics: None,
+        window: None,
     };
     billing::run(store, &options, &mut ()).unwrap()
 }

@@ -223,3 +223,36 @@ fn b21_an_import_says_how_many_rows_are_already_too_late() {
     assert_eq!(days[0]["quarantined"]["too_late"], 1, "{}", days[0]);
     assert_eq!(days[0]["late"], 2, "{}", days[0]);
 }
+
+#[test]
+fn b21_the_window_chosen_by_the_first_billed_day_is_fixed_and_decides_too_late() {
+    let env = teams();
+    // Billed through 01-05 with W = 3: an event of 01-01 seen first by the run for 01-06 is
+    // more than 3 days late; one of 01-03 is not.
+    bill(&env, "2026-01-05", &["--window", "3"]);
+    let status = env.run(&["billing", "status", "--format", "json"]).ok();
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["window"]["days"], 3, "{status}");
+
+    let changed = env.bill("2026-01-06", &["--window", "5"]);
+    assert_eq!(changed.status, 2, "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains("the store's window is 3 days")
+            && changed.stderr.contains("--window 3"),
+        "{}",
+        changed.stderr
+    );
+
+    store_events(
+        &env,
+        &[
+            ("old", "2026-01-01T12:00:00", "north-k1"),
+            ("recent", "2026-01-03T12:00:00", "north-k1"),
+        ],
+    );
+    let days = bill(&env, "2026-01-06", &["--window", "3"]);
+    let day = days.last().unwrap();
+    assert_eq!(day["quarantined"]["too_late"], 1, "{day}");
+    assert_eq!(day["billed"], 1, "{day}");
+    assert_adds_up(day);
+}
