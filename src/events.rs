@@ -619,9 +619,10 @@ fn too_late_before(store: &Store) -> Result<Option<(NaiveDate, u32, DateTime<Utc
         return Ok(None);
     };
     let next = calendar::next_day(latest);
-    let window_start = calendar::from_day_number(
-        calendar::day_number(next) - i64::from(window.days),
-    )
+    let window_start = calendar::from_day_number(crate::store::window_start(
+        calendar::day_number(next),
+        window.days,
+    ))
     .ok_or_else(|| StoreError::Corrupt {
         table: "billing_window",
         message: format!("a window of {} days before {next}", window.days),

@@ -125,7 +125,7 @@ impl<'a> Reducer<'a> {
         Ok(Reducer {
             lookup,
             day,
-            window_start: day - i64::from(window_days),
+            window_start: crate::store::window_start(day, window_days),
             // Typed empty frames, so a day without events has the same columns.
             quarantined: vec![df!(
                 OUTCOME => Vec::<i32>::new(),

@@ -29,7 +29,7 @@ pub use nightly::{Attempt, Unsettled};
 pub use records::{Creates, Entry, StepIdentity, StoredRecord};
 pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
 pub use settle::{LEAN_COLUMNS, RunCodes, Settlement};
-pub use window::{DEFAULT_WINDOW_DAYS, Window};
+pub use window::{DEFAULT_WINDOW_DAYS, Window, window_start};
 
 /// A store that can't be opened, read or written.
 #[derive(Debug, thiserror::Error)]

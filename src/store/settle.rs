@@ -41,7 +41,7 @@ pub struct Settlement<'a> {
     /// The day settled, as a day number.
     day: i64,
     /// W, in days (B21).
-    window_days: i64,
+    window_days: u32,
     /// The highest rowid the run sees.
     max_rowid: i64,
     /// The first billed day, and the highest rowid any run settled (`-1`: none).
@@ -74,7 +74,7 @@ impl Store {
             return Ok(Settlement {
                 store: self,
                 day: calendar::day_number(day),
-                window_days: window_days.into(),
+                window_days,
                 max_rowid,
                 settled_from: 0,
                 settled_all: -1,
@@ -112,7 +112,7 @@ impl Store {
         let settlement = Settlement {
             store: self,
             day: calendar::day_number(day),
-            window_days: window_days.into(),
+            window_days,
             max_rowid,
             settled_from,
             settled_all,
@@ -220,7 +220,7 @@ impl Settlement<'_> {
     /// The first usage day of the window (B21): an event of an earlier day, first seen by this
     /// run, is too late.
     fn window_start(&self) -> i64 {
-        self.day - self.window_days
+        super::window_start(self.day, self.window_days)
     }
 
     /// The run's events that repeat an event id (B13, B21), given the id hashes the run saw
@@ -302,7 +302,7 @@ impl Settlement<'_> {
         };
         // A usage day is the day in a zone less than a day from UTC: an event of usage day
         // `earliest - W` or later is no earlier than the UTC day before it.
-        let from_us = (earliest - window_days - 1) * DAY_US;
+        let from_us = (earliest - i64::from(window_days) - 1) * DAY_US;
         let settled = self.settled(&format!(
             "AND e.rowid <= {} AND e.ts >= make_timestamp({from_us})::TIMESTAMPTZ
              AND e.event_id IS NOT NULL

@@ -11,6 +11,13 @@ use super::{Store, StoreError, query_error, query_row};
 /// days old).
 pub const DEFAULT_WINDOW_DAYS: u32 = 35;
 
+/// The first usage day (a day number) of the window of `days` days of the run for `day`: an
+/// event of an earlier usage day that this run sees first is too late (B21). The run's reducer,
+/// its duplicate search and `events import` all ask here.
+pub fn window_start(day: i64, days: u32) -> i64 {
+    day - i64::from(days)
+}
+
 /// A store's window, as fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Window {
