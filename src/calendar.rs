@@ -149,7 +149,7 @@ pub fn cycle_of(anchor: NaiveDate, day: NaiveDate) -> Cycle {
 }
 
 /// One cycle of a subscription (B4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cycle {
     /// Its first day (a renewal day).
     pub start: NaiveDate,

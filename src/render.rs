@@ -362,8 +362,8 @@ pub fn status_table(status: &Status) -> String {
     let events = &status.unsettled_events;
     let unsettled = match events.oldest_usage_day {
         Some(oldest) => format!(
-            "{} (oldest usage day {oldest}; {} late)",
-            events.count, events.late
+            "{} (oldest usage day {oldest}; {} late, {} too late)",
+            events.count, events.late, events.too_late
         ),
         None => events.count.to_string(),
     };

@@ -385,6 +385,7 @@ mod tests {
         store.insert_test_events(3000);
         store
             .commit_day(&crate::store::DayRows {
+                carried: &[],
                 day: day("2026-11-23"),
                 statements: &[],
                 seat_usage: &[],

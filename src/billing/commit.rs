@@ -9,7 +9,7 @@ use super::reconcile::Summary;
 use super::replay::SeatUsage;
 use super::run::DayReport;
 use super::statement::Statement;
-use crate::store::{DayRows, StatementRow, Store};
+use crate::store::{CarriedRow, DayRows, StatementRow, Store};
 
 /// A day computed and reconciled, not yet committed.
 pub struct Computed {
@@ -18,6 +18,8 @@ pub struct Computed {
     pub max_rowid: i64,
     /// Tokens each seat cycle's quota covered on the day.
     pub seat_usage: Vec<SeatUsage>,
+    /// What the day hands the next night, per Team.
+    pub carried: Vec<CarriedRow>,
 }
 
 /// Writes the day's statements, seat usage and summary in one transaction; the store's first
@@ -50,6 +52,7 @@ pub fn commit(
         max_rowid: computed.max_rowid,
         summary: &summary,
         window_days,
+        carried: &computed.carried,
     })?;
     Ok(())
 }

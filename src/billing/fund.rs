@@ -285,9 +285,10 @@ mod tests {
         use super::*;
         use crate::billing::columns::{DUPLICATE, ID_HASH, INPUT_TOKENS, KEY_CODE, OUTPUT_TOKENS};
         use crate::billing::group::group;
+        use crate::billing::intervals::{KeyInterval, KeyKind};
         use crate::billing::lookup::code;
         use crate::billing::reduce::Reducer;
-        use crate::billing::replay::{KeyInterval, KeyKind, SeatUsage};
+        use crate::billing::replay::SeatUsage;
         use crate::prices::Prices;
 
         const SWITCH_US: i64 = 50;

@@ -9,7 +9,8 @@ use polars::prelude::*;
 use super::columns::{
     ACCESS, FUNDING, IV_CODE, KEY_CODE, PRIOR, QUOTA, SEAT_CODE, TIER_CODE, USER_CODE,
 };
-use super::replay::{KeyInterval, KeyKind, Replay, SeatUsage};
+use super::intervals::{KeyInterval, KeyKind};
+use super::replay::{Replay, SeatUsage};
 use crate::calendar;
 use crate::prices::Prices;
 
@@ -105,7 +106,7 @@ impl Lookup {
         // and the gap before it), and each key one gap after: every table's size is below this.
         let bound = replays
             .values()
-            .map(|r| r.intervals.len())
+            .map(|r| r.intervals.iter().count())
             .sum::<usize>()
             .saturating_mul(4)
             .saturating_add(prices.models.len() + 1);
@@ -121,7 +122,7 @@ impl Lookup {
         for (team, replay) in replays {
             let offset_us = offset_us(replay);
             lookup.teams.push((team.clone(), offset_us));
-            for interval in &replay.intervals {
+            for interval in replay.intervals.iter() {
                 let code = *key_codes.entry(&interval.key_id).or_insert_with(|| {
                     lookup.keys.push(Key {
                         id: interval.key_id.clone(),

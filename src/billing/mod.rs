@@ -2,8 +2,10 @@
 //! in order:
 //!
 //! - [`days`]: which days the run bills or reproduces (B15, B18, B20);
-//! - [`replay`]: every Team's history replayed to the end of the day: key intervals and the
-//!   day's subscription charges;
+//! - [`carry`]: where the histories start (the latest billed day's carried state) and what
+//!   each Team spent and used of its seat cycles before the day;
+//! - [`replay`]: every Team's history replayed to the end of the day: key intervals
+//!   ([`intervals`]) and the day's subscription charges;
 //! - [`lookup`]: the run's integer codes for keys, intervals, seat cycles, users, tiers and
 //!   models;
 //! - [`extract`]: the store's settlement of the day, as polars frames;
@@ -26,6 +28,7 @@ mod archive;
 mod arrow_bridge;
 mod assemble;
 mod attempt;
+mod carry;
 mod columns;
 mod commit;
 mod days;
@@ -36,6 +39,7 @@ mod frames;
 mod fund;
 mod group;
 mod id_hashes;
+mod intervals;
 mod lookup;
 mod metrics;
 mod outcome;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::error::BillingError;
+use super::intervals::KeyIntervals;
 use super::statement::StatementLine;
 use crate::calendar;
 use crate::ids::TeamId;
@@ -32,34 +33,6 @@ pub enum ReplayError {
     Unpriced { tier: String },
 }
 
-/// What a key could spend during `[from, to)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInterval {
-    pub key_id: String,
-    /// The holder (Token Plan Key) or creator (pay-as-you-go key).
-    pub user: String,
-    /// Start, µs since the epoch.
-    pub from_us: i64,
-    /// End (exclusive), µs since the epoch.
-    pub to_us: i64,
-    pub kind: KeyKind,
-}
-
-/// How a key's events are funded during an interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyKind {
-    /// A Token Plan Key: its holder's seat, if any, then Credits if access is on.
-    TokenPlan {
-        /// `(tier, seat, cycle start)` of the holder's seat.
-        seat: Option<(String, u32, NaiveDate)>,
-        credits_access: bool,
-    },
-    /// A live pay-as-you-go key: the wallet.
-    Payg,
-    /// A deleted pay-as-you-go key: its events are quarantined.
-    Deleted,
-}
-
 /// One Team replayed to the end of the day.
 #[derive(Debug, Clone)]
 pub struct Replay {
@@ -67,8 +40,8 @@ pub struct Replay {
     pub team: TeamId,
     /// The state at the end of the day.
     pub state: TeamState,
-    /// Every key's funding over time.
-    pub intervals: Vec<KeyInterval>,
+    /// Every key's funding over time, since the window began.
+    pub intervals: KeyIntervals,
     /// The day's subscription charges: `Subscription` and `Proration` lines.
     pub charges: Vec<StatementLine>,
     /// Whether a top-up happened on the day.
@@ -77,7 +50,7 @@ pub struct Replay {
 
 /// A replay of overseas Team `t` with only `intervals`, for tests of what follows the replay.
 #[cfg(test)]
-pub(crate) fn with_intervals(intervals: Vec<KeyInterval>) -> Replay {
+pub(crate) fn with_intervals(intervals: Vec<super::intervals::KeyInterval>) -> Replay {
     Replay {
         team: "t".parse().expect("a Team id"),
         state: TeamState::new(
@@ -87,10 +60,26 @@ pub(crate) fn with_intervals(intervals: Vec<KeyInterval>) -> Replay {
             "t",
             DateTime::default(),
         ),
-        intervals,
+        intervals: KeyIntervals::from_all(intervals),
         charges: Vec::new(),
         topped_up_today: false,
     }
+}
+
+/// A Team's history to replay: where it starts, and its records after that, in time order.
+#[derive(Debug)]
+pub struct History {
+    pub team: TeamRow,
+    /// The state a night carried forward; `None`: the Team's creation.
+    pub start: Option<Start>,
+    pub records: Vec<Record>,
+}
+
+/// A Team's state and key intervals at the end of a billed day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Start {
+    pub state: TeamState,
+    pub intervals: KeyIntervals,
 }
 
 /// Every Team's history through the last day of a run, replayed day after day: each history
@@ -101,14 +90,14 @@ pub struct Histories {
 }
 
 impl Histories {
-    /// `teams`, each with its records in time order. Every Team id becomes a [`TeamId`]
-    /// (rule T7): it names the Team's statement file.
-    pub fn new(teams: Vec<(TeamRow, Vec<Record>)>) -> Result<Self, BillingError> {
-        let replayers = teams
+    /// Every Team's `histories`, with a window of `window_days` (B21). Every Team id becomes a
+    /// [`TeamId`] (rule T7): it names the Team's statement file.
+    pub fn new(histories: Vec<History>, window_days: u32) -> Result<Self, BillingError> {
+        let replayers = histories
             .into_iter()
-            .map(|(row, records)| {
-                let id = TeamId::try_from(row.id.clone()).map_err(BillingError::TeamId)?;
-                Ok(Replayer::new(id, row, records))
+            .map(|history| {
+                let id = TeamId::try_from(history.team.id.clone()).map_err(BillingError::TeamId)?;
+                Ok(Replayer::new(id, history, window_days))
             })
             .collect::<Result<_, BillingError>>()?;
         Ok(Histories { replayers })
@@ -166,32 +155,47 @@ impl Histories {
 pub struct Replayer {
     id: TeamId,
     team: TeamRow,
-    /// The Team's records, in time order.
+    /// The Team's records not folded into its start, in time order.
     records: Vec<Record>,
     /// The first record not applied yet.
     next: usize,
     state: TeamState,
-    snapshots: Vec<(DateTime<Utc>, Status)>,
+    intervals: KeyIntervals,
+    /// W (B21): intervals that ended before the window are dropped.
+    window_days: u32,
 }
 
 impl Replayer {
-    /// `team`, whose id is `id`, at its creation, with its `records` in time order.
-    pub fn new(id: TeamId, team: TeamRow, records: Vec<Record>) -> Self {
-        let state = TeamState::new(
-            &team.id,
-            team.region,
-            team.is_default,
-            &team.owner,
-            team.created_at,
-        );
-        let snapshots = vec![(team.created_at, key_status(&state))];
+    /// `history`'s Team, whose id is `id`, from its start, with a window of `window_days`.
+    pub fn new(id: TeamId, history: History, window_days: u32) -> Self {
+        let History {
+            team,
+            start,
+            records,
+        } = history;
+        let (state, intervals) = match start {
+            Some(Start { state, intervals }) => (state, intervals),
+            None => {
+                let state = TeamState::new(
+                    &team.id,
+                    team.region,
+                    team.is_default,
+                    &team.owner,
+                    team.created_at,
+                );
+                let mut intervals = KeyIntervals::default();
+                intervals.observe(&state, team.created_at);
+                (state, intervals)
+            }
+        };
         Replayer {
             id,
             team,
             records,
             next: 0,
             state,
-            snapshots,
+            intervals,
+            window_days,
         }
     }
 
@@ -213,12 +217,12 @@ impl Replayer {
                 })
         };
         let end = calendar::day_end(day, region);
-        let (state, snapshots) = (&mut self.state, &mut self.snapshots);
+        let (state, intervals) = (&mut self.state, &mut self.intervals);
         let mut additions: BTreeMap<String, u32> = BTreeMap::new();
         let mut charges = Vec::new();
         let mut topped_up_today = false;
         while let Some(record) = self.records.get(self.next).filter(|r| r.at < end) {
-            advance(state, record.at, snapshots);
+            advance(state, record.at, intervals);
             let today = calendar::billing_day(record.at, region) == day;
             match &record.operation {
                 Operation::BuySubscription { tier, seats, .. } if today => {
@@ -248,10 +252,10 @@ impl Replayer {
                 _ => {}
             }
             state.apply(&record.actor, &record.operation, record.at)?;
-            snapshots.push((record.at, key_status(state)));
+            intervals.observe(state, record.at);
             self.next += 1;
         }
-        advance(state, end, snapshots);
+        advance(state, end, intervals);
         // Advanced to the end of `day`, and days come in order: every renewal up to `day` has
         // been applied, and only today's are billed.
         for renewal in state
@@ -293,9 +297,10 @@ impl Replayer {
                 amount: Amount::round(amount),
             });
         }
+        intervals.trim(day, self.window_days);
         Ok(Replay {
             team: self.id.clone(),
-            intervals: intervals(snapshots),
+            intervals: intervals.clone(),
             state: state.clone(),
             charges,
             topped_up_today,
@@ -303,82 +308,10 @@ impl Replayer {
     }
 }
 
-/// Applies renewals up to `until`, taking a snapshot at each.
-fn advance(
-    state: &mut TeamState,
-    until: DateTime<Utc>,
-    snapshots: &mut Vec<(DateTime<Utc>, Status)>,
-) {
+/// Applies renewals up to `until`, observing the keys' funding at each.
+fn advance(state: &mut TeamState, until: DateTime<Utc>, intervals: &mut KeyIntervals) {
     while let Some(next) = state.next_renewal().filter(|next| *next <= until) {
         state.advance_to(next);
-        snapshots.push((next, key_status(state)));
+        intervals.observe(state, next);
     }
-}
-
-/// Per key: its funding kind at one instant.
-type Status = BTreeMap<String, (String, KeyKind)>;
-
-fn key_status(state: &TeamState) -> Status {
-    let day = calendar::billing_day(state.at, state.region);
-    let mut status = Status::new();
-    for (user, member) in &state.members {
-        let seat = state.seat_of(user).and_then(|(tier, seat)| {
-            state
-                .subscriptions
-                .get(tier)
-                .map(|sub| (tier.to_owned(), seat, sub.cycle(day).start))
-        });
-        status.insert(
-            gatekeeper::TokenPlanKeyId::new(&state.id, user).to_string(),
-            (
-                user.clone(),
-                KeyKind::TokenPlan {
-                    seat,
-                    credits_access: member.credits_access,
-                },
-            ),
-        );
-    }
-    for (key, payg) in &state.payg_keys {
-        let kind = if payg.deleted_at.is_some() {
-            KeyKind::Deleted
-        } else {
-            KeyKind::Payg
-        };
-        status.insert(key.clone(), (payg.creator.clone(), kind));
-    }
-    status
-}
-
-/// Turns snapshots into non-overlapping intervals per key.
-fn intervals(snapshots: &[(DateTime<Utc>, Status)]) -> Vec<KeyInterval> {
-    let mut open: BTreeMap<&str, KeyInterval> = BTreeMap::new();
-    let mut closed = Vec::new();
-    for (at, status) in snapshots {
-        let at_us = at.timestamp_micros();
-        let keys: Vec<&str> = open.keys().copied().collect();
-        for key in keys {
-            let unchanged = status.get(key).is_some_and(|(user, kind)| {
-                open.get(key)
-                    .is_some_and(|iv| &iv.user == user && &iv.kind == kind)
-            });
-            if !unchanged && let Some(mut interval) = open.remove(key) {
-                interval.to_us = at_us;
-                if interval.to_us > interval.from_us {
-                    closed.push(interval);
-                }
-            }
-        }
-        for (key, (user, kind)) in status {
-            open.entry(key.as_str()).or_insert_with(|| KeyInterval {
-                key_id: key.clone(),
-                user: user.clone(),
-                from_us: at_us,
-                to_us: i64::MAX,
-                kind: kind.clone(),
-            });
-        }
-    }
-    closed.extend(open.into_values());
-    closed
 }

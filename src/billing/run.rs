@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use gatekeeper::Region;
 
 use super::assemble;
+use super::carry::{self, Ledger};
 use super::commit::{self, Computed};
 use super::days::{self, Days, Step};
 use super::error::BillingError;
@@ -28,7 +28,6 @@ use super::statement::Statement;
 use crate::calendar;
 use crate::prices::Prices;
 use crate::store::{DEFAULT_WINDOW_DAYS, Store};
-use crate::teams;
 
 /// What a run bills, with which prices, and where it writes.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +133,7 @@ pub fn run(
         observer,
         window_days,
         through: plan.last.day(),
-        histories: None,
+        resumed: None,
     };
     for step in plan.earlier {
         night.day(step)?;
@@ -151,8 +150,9 @@ struct Night<'a, O> {
     window_days: u32,
     /// The run's last day.
     through: NaiveDate,
-    /// Every Team's history through the run's last day, read by the first day billed.
-    histories: Option<Histories>,
+    /// Every Team's history through the run's last day, and its ledger, read by the first
+    /// day billed.
+    resumed: Option<(Histories, Ledger)>,
 }
 
 impl<O: Observer> Night<'_, O> {
@@ -198,14 +198,15 @@ impl<O: Observer> Night<'_, O> {
         let started = Instant::now();
         let (store, prices) = (&*self.store, self.options.prices);
         self.observer.stage(Stage::Replaying);
-        let histories = match &mut self.histories {
-            Some(histories) => histories,
-            None => self.histories.insert(read_histories(store, self.through)?),
+        let (histories, ledger) = match &mut self.resumed {
+            Some(resumed) => resumed,
+            None => self
+                .resumed
+                .insert(carry::resume(store, day, self.through, self.window_days)?),
         };
         let replays = histories.day(day, prices)?;
         tracing::info!(elapsed = ?started.elapsed(), teams = replays.len(), "replayed Team histories");
-        let prior = store.prior_seat_usage(day)?;
-        let lookup = Lookup::new(&replays, prices, &prior)?;
+        let lookup = Lookup::new(&replays, prices, &ledger.seat_usage())?;
         let settlement = DayEvents::prepare(store, day, self.window_days, &lookup)?;
         tracing::debug!(elapsed = ?started.elapsed(), "copied the events to settle");
         let day_number = calendar::day_number(day);
@@ -217,10 +218,12 @@ impl<O: Observer> Night<'_, O> {
         let mut priced = Priced::new(&grouped, &lookup, prices, &replays, day_number)?;
         tracing::info!(elapsed = ?started.elapsed(), "funded and priced usage");
         self.observer.stage(Stage::Assembling);
-        let spent = store.spent_before(day, None)?;
-        let statements = assemble::statements(day, &replays, &mut priced, &spent)?;
+        let statements = assemble::statements(day, &replays, &mut priced, ledger.spent())?;
         let summary = reconcile::summarize(day, events_read, &priced, &statements, started)?;
         reconcile::reconcile(&summary, &priced, &statements)?;
+        // The run stops at the first error, so the ledger can take the day before it commits.
+        ledger.add_day(day, self.window_days, &statements, &priced.seat_usage)?;
+        let carried = ledger.carry(&replays)?;
         Ok(Computed {
             report: DayReport {
                 statements,
@@ -230,16 +233,9 @@ impl<O: Observer> Night<'_, O> {
             },
             max_rowid: settlement.max_rowid(),
             seat_usage: priced.seat_usage,
+            carried,
         })
     }
-}
-
-/// Every Team's history through `day`.
-fn read_histories(store: &Store, day: NaiveDate) -> Result<Histories, BillingError> {
-    let started = Instant::now();
-    let teams = teams::histories(store, calendar::day_end(day, Region::Overseas))?;
-    tracing::debug!(elapsed = ?started.elapsed(), "read Team histories");
-    Histories::new(teams)
 }
 
 /// Reads the day's events from `settlement` and reduces them, chunk by chunk, then finds the

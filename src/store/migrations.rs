@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("billing attempts", BILLING_ATTEMPTS),
     ("step identities", STEP_IDENTITIES),
     ("window and archive", WINDOW_AND_ARCHIVE),
+    ("carried state", CARRIED_STATE),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -164,5 +165,14 @@ CREATE TABLE archived_files (
     sha256 VARCHAR NOT NULL,
     archived_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (day, part)
+);
+";
+
+/// What the latest billed day hands the next night, per Team (B21): replaced by every commit.
+const CARRIED_STATE: &str = "
+CREATE TABLE carried_state (
+    day DATE NOT NULL,
+    team_id VARCHAR NOT NULL,
+    body VARCHAR NOT NULL
 );
 ";

@@ -27,7 +27,7 @@ pub use generate::{Generated, SyntheticEvents};
 pub use migrations::MIGRATIONS;
 pub use nightly::{Attempt, Unsettled};
 pub use records::{Creates, Entry, StepIdentity, StoredRecord};
-pub use runs::{DayRows, SeatUsage, StatementRow, StoredRun};
+pub use runs::{CarriedRow, DayRows, SeatUsage, StatementRow, StoredRun};
 pub use settle::{LEAN_COLUMNS, RunCodes, Settlement};
 pub use window::{DEFAULT_WINDOW_DAYS, Window, window_start};
 
@@ -175,7 +175,7 @@ fn is_lock_conflict(error: &duckdb::Error) -> bool {
 }
 
 /// What a Team's statements billed to its Credits pool and wallet.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spent {
     /// Credits.
     pub credits: Decimal,

@@ -7,19 +7,9 @@ use gatekeeper::Region;
 use serde::Serialize;
 
 use super::sql::{team_of_key, usage_day};
+use super::window::{DEFAULT_WINDOW_DAYS, window_start};
 use super::{Store, StoreError, query_error, query_row, stored_region};
 use crate::calendar;
-
-/// Each usage event with the region of its key's Team (`NULL` for a key of no known Team).
-fn event_regions() -> String {
-    format!(
-        "SELECT e.rowid AS row_id, e.ts, t.region
-         FROM usage_events e
-         LEFT JOIN payg_keys p ON p.key_id = e.key_id
-         LEFT JOIN teams t ON t.team_id = {}",
-        team_of_key("e.key_id", "p.team_id")
-    )
-}
 
 /// Usage events no billing run has settled yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +20,9 @@ pub struct Unsettled {
     pub oldest_usage_day: Option<NaiveDate>,
     /// Those of billed days: the next run bills them as late usage (B14).
     pub late: u64,
+    /// Those more than W days before the next day to bill: it quarantines them as `too_late`
+    /// (B21).
+    pub too_late: u64,
 }
 
 /// How one `billing run` ended.
@@ -105,32 +98,57 @@ impl Store {
         )
         .optional()
         .map_err(query_error(what))?;
-        let (day, max_rowid) = match latest {
-            Some((day, max_rowid)) => (calendar::day_number(day), max_rowid),
-            None => (i64::MIN, -1),
+        // Rows after the latest run's, and of the others those whose time may fall after its
+        // day in some zone: two scans DuckDB's zone maps bound, not one over every row.
+        let (day, max_rowid, after) = match latest {
+            Some((day, max_rowid)) => (
+                calendar::day_number(day),
+                max_rowid,
+                calendar::day_span(day.succ_opt().unwrap_or(day)).0,
+            ),
+            None => (i64::MIN, -1, DateTime::UNIX_EPOCH),
         };
         let offset = calendar::zone(Region::Domestic).local_minus_utc();
         let usage_day = usage_day(
-            "ts",
-            &format!("CASE WHEN region = 'domestic' THEN {offset}::BIGINT * 1000000 ELSE 0 END"),
+            "e.ts",
+            &format!("CASE WHEN t.region = 'domestic' THEN {offset}::BIGINT * 1000000 ELSE 0 END"),
         );
-        let event_regions = event_regions();
-        let (count, oldest, late): (i64, Option<i64>, i64) = query_row(
+        let window_days = self.window()?.map_or(DEFAULT_WINDOW_DAYS, |w| w.days);
+        let too_late_before = window_start(day.saturating_add(1), window_days);
+        let (count, oldest, late, too_late): (i64, Option<i64>, i64, i64) = query_row(
             &self.conn,
             &format!(
-                "WITH e AS (
-                     SELECT row_id, {usage_day} AS usage_day FROM ({event_regions}))
-                 SELECT count(*), min(usage_day), count(*) FILTER (WHERE usage_day <= ?)
-                 FROM e WHERE row_id > ? OR usage_day > ?"
+                "WITH scanned AS (
+                     SELECT rowid AS rid, ts, key_id FROM usage_events WHERE rowid > ?
+                     UNION ALL
+                     SELECT rowid, ts, key_id FROM usage_events WHERE rowid <= ? AND ts >= ?),
+                 e AS (
+                     SELECT e.rid, {usage_day} AS usage_day
+                     FROM scanned e
+                     LEFT JOIN payg_keys p ON p.key_id = e.key_id
+                     LEFT JOIN teams t ON t.team_id = {team})
+                 SELECT count(*), min(usage_day), count(*) FILTER (WHERE usage_day <= ?),
+                        count(*) FILTER (WHERE usage_day < ?)
+                 FROM e WHERE rid > ? OR usage_day > ?",
+                team = team_of_key("e.key_id", "p.team_id"),
             ),
-            params![day, max_rowid, day],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            params![
+                max_rowid,
+                max_rowid,
+                after,
+                day,
+                too_late_before,
+                max_rowid,
+                day
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .map_err(query_error(what))?;
         Ok(Unsettled {
             count: u64::try_from(count).unwrap_or_default(),
             oldest_usage_day: oldest.and_then(calendar::from_day_number),
             late: u64::try_from(late).unwrap_or_default(),
+            too_late: u64::try_from(too_late).unwrap_or_default(),
         })
     }
 

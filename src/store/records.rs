@@ -127,13 +127,18 @@ impl Store {
         )
     }
 
-    /// Every Team's records before `until`, by Team, each Team's in the order they were
-    /// decided.
-    pub fn records_before(&self, until: DateTime<Utc>) -> Result<Vec<StoredRecord>, StoreError> {
+    /// Every Team's records from `since` (the first, when `None`) to before `until`, by Team,
+    /// each Team's in the order they were decided.
+    pub fn records_between(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         self.records(
             "SELECT team_id, occurred_at, actor, payload FROM team_records
-             WHERE occurred_at < ? ORDER BY team_id, occurred_at, seq",
-            params![until],
+             WHERE occurred_at >= coalesce(?, '-infinity'::TIMESTAMPTZ) AND occurred_at < ?
+             ORDER BY team_id, occurred_at, seq",
+            params![since, until],
             "cannot read Team histories",
         )
     }

@@ -37,6 +37,13 @@ pub struct StatementRow {
     pub wallet_spent: Decimal,
 }
 
+/// One Team's carry at the end of a billed day, as stored (JSON; `billing::carry`).
+#[derive(Debug, Clone)]
+pub struct CarriedRow {
+    pub team: String,
+    pub body: String,
+}
+
 /// A billed day, as stored.
 #[derive(Debug, Clone)]
 pub struct StoredRun {
@@ -61,6 +68,8 @@ pub struct DayRows<'a> {
     pub summary: &'a str,
     /// W, fixed by the store's first billed day (B21).
     pub window_days: u32,
+    /// What the day hands the next night, per Team; it replaces the previous day's.
+    pub carried: &'a [CarriedRow],
 }
 
 impl Store {
@@ -92,6 +101,16 @@ impl Store {
                         rows.day,
                         usage.tokens
                     ])
+                    .map_err(query_error(what))?;
+            }
+        }
+        tx.execute("DELETE FROM carried_state", [])
+            .map_err(query_error(what))?;
+        {
+            let mut carried = tx.appender("carried_state").map_err(query_error(what))?;
+            for row in rows.carried {
+                carried
+                    .append_row(params![rows.day, row.team, row.body])
                     .map_err(query_error(what))?;
             }
         }
@@ -151,6 +170,34 @@ impl Store {
     }
 
     /// Tokens each seat used in each cycle, on days billed before `day`.
+    /// Each Team's carry at the end of `day`, if `day` is the latest billed day and was
+    /// committed with one.
+    pub fn carried(&self, day: NaiveDate) -> Result<Vec<CarriedRow>, StoreError> {
+        let what = "cannot read the carried state";
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT team_id, body FROM carried_state WHERE day = ?")
+            .map_err(query_error(what))?;
+        let rows = stmt
+            .query_map(params![day], |r| {
+                Ok(CarriedRow {
+                    team: r.get(0)?,
+                    body: r.get(1)?,
+                })
+            })
+            .map_err(query_error(what))?;
+        rows.collect::<Result<_, _>>().map_err(query_error(what))
+    }
+
+    /// Deletes every carry, so the next night folds every history from the first record.
+    #[cfg(test)]
+    pub(crate) fn forget_carried_state(&self) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM carried_state", [])
+            .map_err(query_error("cannot delete the carried state"))?;
+        Ok(())
+    }
+
     pub fn prior_seat_usage(&self, day: NaiveDate) -> Result<Vec<SeatUsage>, StoreError> {
         let what = "cannot read seat usage";
         let mut stmt = self

@@ -136,18 +136,21 @@ impl Store {
 }
 
 impl Settlement<'_> {
-    /// A filter that leaves out, cheaply, rows the runs so far have settled for sure: a row
-    /// the latest run saw can be unsettled only if its usage day was after that run's day,
-    /// that is (billed days being one unbroken run, B18) on `day`, so its time falls in
-    /// `day` in some zone.
-    fn unsettled_only(&self, day: NaiveDate) -> String {
+    /// The rows that may be unsettled on `day`: those after every row the runs so far saw,
+    /// and of the others only those whose time falls in `day` in some zone. A row the latest
+    /// run saw can be unsettled only if its usage day was after that run's day, that is
+    /// (billed days being one unbroken run, B18) on `day`.
+    fn unsettled_only(&self, day: NaiveDate) -> [String; 2] {
         let (from, to) = calendar::day_span(day);
-        format!(
-            "AND (e.rowid > {} OR (e.ts >= make_timestamp({})::TIMESTAMPTZ AND e.ts < make_timestamp({})::TIMESTAMPTZ))",
-            self.settled_all,
-            from.timestamp_micros(),
-            to.timestamp_micros()
-        )
+        [
+            format!("rowid > {}", self.settled_all),
+            format!(
+                "rowid <= {} AND ts >= make_timestamp({})::TIMESTAMPTZ AND ts < make_timestamp({})::TIMESTAMPTZ",
+                self.settled_all,
+                from.timestamp_micros(),
+                to.timestamp_micros()
+            ),
+        ]
     }
 
     /// The highest rowid the run sees; it settles the events up to it.
@@ -164,29 +167,40 @@ impl Settlement<'_> {
     /// known); the usage day is the day in the key's Team's zone (B3), the Team coming from the
     /// key's code, else from [`team_of_key`], and in UTC for a key of no known Team: no run
     /// settles an event before its usage day. `team_code` is that Team's code (`NULL`: none the
-    /// run knows).
-    fn settled(&self, filter: &str) -> String {
+    /// run knows). `scans` are the conditions on `usage_events` of the rows to read, each a
+    /// conjunction DuckDB can push into its scan (zone maps on `rowid` and `ts` skip the row
+    /// groups outside them), their rows put together.
+    fn settled(&self, scans: &[String]) -> String {
         let Settlement {
             max_rowid,
             settled_from,
             settled_all,
             ..
         } = self;
+        let scanned = scans
+            .iter()
+            .map(|scan| {
+                format!(
+                    "SELECT rowid AS rid, event_id, ts, key_id, model, input_tokens, output_tokens
+                     FROM usage_events WHERE rowid <= {max_rowid} AND {scan}"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
         format!(
-            "WITH events AS (
-                SELECT e.rowid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
+            "WITH scanned AS ({scanned}), events AS (
+                SELECT e.rid AS row_id, e.event_id, epoch_us(e.ts) AS ts_us,
                        coalesce(k.key_code, CASE WHEN e.key_id IS NOT NULL THEN -1 END) AS key_code,
                        coalesce(m.model_code, CASE WHEN e.model IS NOT NULL THEN -1 END) AS model_code,
                        e.input_tokens, e.output_tokens,
                        {usage_day} AS usage_day,
                        coalesce(k.team_code, t.team_code) AS team_code
-                FROM usage_events e
+                FROM scanned e
                 LEFT JOIN run_keys k ON k.key_id = e.key_id
                 LEFT JOIN run_models m ON m.model = e.model
                 LEFT JOIN payg_keys p ON p.key_id = CASE WHEN k.key_code IS NULL THEN e.key_id END
                 LEFT JOIN run_teams t ON t.team_id = CASE WHEN k.key_code IS NULL THEN
                     {team} END
-                WHERE e.rowid <= {max_rowid} {filter}
             ), settled AS (
                 SELECT x.*, coalesce(s.upto, CASE WHEN x.usage_day IS NULL OR x.usage_day < {settled_from}
                                                   THEN {settled_all} ELSE -1 END) AS settled_upto
@@ -303,12 +317,12 @@ impl Settlement<'_> {
         // A usage day is the day in a zone less than a day from UTC: an event of usage day
         // `earliest - W` or later is no earlier than the UTC day before it.
         let from_us = (earliest - i64::from(window_days) - 1) * DAY_US;
-        let settled = self.settled(&format!(
-            "AND e.rowid <= {} AND e.ts >= make_timestamp({from_us})::TIMESTAMPTZ
-             AND e.event_id IS NOT NULL
-             AND hash(e.event_id) IN (SELECT id_hash FROM run_events)",
+        let settled = self.settled(&[format!(
+            "rowid <= {} AND ts >= make_timestamp({from_us})::TIMESTAMPTZ
+             AND event_id IS NOT NULL
+             AND hash(event_id) IN (SELECT id_hash FROM run_events)",
             self.settled_all
-        ));
+        )]);
         conn.execute(
             &format!(
                 "INSERT INTO run_duplicates {settled},
@@ -495,6 +509,7 @@ mod tests {
             .unwrap();
         store
             .commit_day(&DayRows {
+                carried: &[],
                 day: date(day),
                 statements: &[],
                 seat_usage: &[],

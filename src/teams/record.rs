@@ -76,9 +76,11 @@ pub fn team_state(
     Ok(Some(state))
 }
 
-/// Every Team with its records before `until`, in time order.
+/// Every Team with its records from `since` (the first, when `None`) to before `until`, in
+/// time order.
 pub fn histories(
     store: &Store,
+    since: Option<DateTime<Utc>>,
     until: DateTime<Utc>,
 ) -> Result<Vec<(TeamRow, Vec<Record>)>, StoreError> {
     let mut teams: Vec<(TeamRow, Vec<Record>)> = store
@@ -91,7 +93,7 @@ pub fn histories(
         .enumerate()
         .map(|(i, (row, _))| (row.id.clone(), i))
         .collect();
-    for stored in store.records_before(until)? {
+    for stored in store.records_between(since, until)? {
         if let Some(&i) = index.get(&stored.team) {
             teams[i].1.push(Record::decode(stored)?);
         }

@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use gatekeeper::{Region, Role};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::operation::Operation;
 use crate::balance::Balance;
 use crate::calendar::{self, Cycle};
 use crate::ids::UserId;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub role: Role,
     /// Whether their Credits access is on (C4: on unless turned off).
@@ -20,7 +21,7 @@ pub struct Member {
 }
 
 /// A seat's current holder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub user: String,
     /// When the seat was assigned to them.
@@ -28,7 +29,7 @@ pub struct Holder {
 }
 
 /// One tier's subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
     /// The purchase's billing day; renewals follow from it (B4).
     pub anchor: NaiveDate,
@@ -71,7 +72,7 @@ impl Subscription {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaygKey {
     pub creator: String,
     /// When it was deleted, if it was.
@@ -79,7 +80,7 @@ pub struct PaygKey {
 }
 
 /// What happened at a renewal, for billing (B5, B8).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Renewal {
     pub day: NaiveDate,
     pub tier: String,
@@ -90,7 +91,7 @@ pub struct Renewal {
 }
 
 /// A Team's state at an instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamState {
     pub id: String,
     pub region: Region,

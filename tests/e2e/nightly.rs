@@ -343,7 +343,7 @@ fn metrics_are_a_prometheus_text_file_and_status_says_what_is_left_to_bill() {
     assert!(
         table
             .stdout
-            .contains("unsettled events   1 (oldest usage day 2026-05-02; 1 late)"),
+            .contains("unsettled events   1 (oldest usage day 2026-05-02; 1 late, 0 too late)"),
         "{}",
         table.stdout
     );

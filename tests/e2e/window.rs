@@ -1,7 +1,7 @@
 //! The window W of B21 through the real binary: duplicates decided per Team and within W
 //! days, events more than W days late quarantined as `too_late`, catch-ups over long gaps.
 
-use crate::nightly::summaries;
+use crate::nightly::{status_json, summaries};
 use crate::support::Env;
 
 /// Two Teams, `north` and `south`, each with a pay-as-you-go key (`north-k1`, `south-k1`)
@@ -141,6 +141,17 @@ fn b21_an_event_more_than_w_days_late_is_too_late_counted_and_never_billed() {
             ("late", "2026-01-07 10:00:00", "north-k1"),
             ("now", "2026-02-11 10:00:00", "north-k1"),
         ],
+    );
+    let status = status_json(&env, &[]);
+    let unsettled = &status["unsettled_events"];
+    assert_eq!(
+        (
+            &unsettled["count"],
+            &unsettled["late"],
+            &unsettled["too_late"]
+        ),
+        (&4.into(), &3.into(), &1.into()),
+        "{status}"
     );
     let metrics = env.dir.path().join("tokenplan.prom");
     let days = bill(
