@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("billing attempts", BILLING_ATTEMPTS),
     ("step identities", STEP_IDENTITIES),
     ("window and archive", WINDOW_AND_ARCHIVE),
+    ("decision digests", DECISION_DIGESTS),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -165,4 +166,10 @@ CREATE TABLE archived_files (
     archived_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (day, part)
 );
+";
+
+/// The digest of the policy set that decided each step (`gatekeeper::digest`:
+/// `sha256:HEX`); NULL for the steps decided before it was recorded.
+const DECISION_DIGESTS: &str = "
+ALTER TABLE audit_log ADD COLUMN policy_digest VARCHAR;
 ";
