@@ -13,9 +13,12 @@ use gatekeeper::{
     SharedGatekeeper, Target,
 };
 
-/// Keeps what it receives: action, verdict, deciding ids, digest.
+/// What the recorder keeps of one decision: action, verdict, deciding ids, digest.
+type Seen = (String, bool, Vec<String>, String);
+
+/// Keeps what it receives.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<(String, bool, Vec<String>, String)>>);
+struct Recorder(Mutex<Vec<Seen>>);
 
 impl DecisionLog for Recorder {
     fn record(&self, entry: &LoggedDecision<'_>) {
