@@ -292,17 +292,27 @@ impl Gatekeeper {
     ) -> Decision {
         let action = action_request.name();
         let slice = &self.compiled[encode::slice_index(actor, action_request)];
-        let evaluate::Verdicts {
-            mut permits,
-            mut forbids,
-            errors,
-        } = evaluate::evaluate(slice, cedar, entities);
-        permits.sort_by(|a, b| a.id.cmp(&b.id));
-        forbids.sort_by(|a, b| a.id.cmp(&b.id));
         let role = match actor {
             Actor::Member { role, .. } => Some(role.as_str()),
             Actor::User(_) | Actor::Outsider(_) => None,
         };
+        self.decision(action, role, evaluate::evaluate(slice, cedar, entities))
+    }
+
+    /// The decision on `action` of what the policies said, with this set's digest.
+    fn decision(
+        &self,
+        action: &'static str,
+        role: Option<&'static str>,
+        verdicts: evaluate::Verdicts,
+    ) -> Decision {
+        let evaluate::Verdicts {
+            mut permits,
+            mut forbids,
+            errors,
+        } = verdicts;
+        permits.sort_by(|a, b| a.id.cmp(&b.id));
+        forbids.sort_by(|a, b| a.id.cmp(&b.id));
         let not_applicable = self
             .permits_by_action
             .get(action)
@@ -354,35 +364,23 @@ impl Gatekeeper {
             .map_or("(unknown action)", |a| a.as_str());
         let response =
             cedar_policy::Authorizer::new().is_authorized(request, &self.policies, entities);
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        let (mut permits, mut forbids) = (Vec::new(), Vec::new());
+        let mut verdicts = evaluate::Verdicts {
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(ToString::to_string)
+                .collect(),
+            ..evaluate::Verdicts::default()
+        };
         for id in response.diagnostics().reason() {
             if let Some(policy) = self.refs.get(id) {
                 match policy.effect {
-                    Effect::Permit => permits.push(policy.clone()),
-                    Effect::Forbid => forbids.push(policy.clone()),
+                    Effect::Permit => verdicts.permits.push(policy.clone()),
+                    Effect::Forbid => verdicts.forbids.push(policy.clone()),
                 }
             }
         }
-        permits.sort_by(|a, b| a.id.cmp(&b.id));
-        forbids.sort_by(|a, b| a.id.cmp(&b.id));
-        let not_applicable = self
-            .permits_by_action
-            .get(action)
-            .map_or(&[][..], Vec::as_slice);
-        Decision::new(
-            action,
-            None,
-            permits,
-            forbids,
-            not_applicable,
-            errors,
-            Arc::clone(&self.digest),
-        )
+        self.decision(action, None, verdicts)
     }
 
     /// Every policy, by id, with where it is written.
