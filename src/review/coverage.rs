@@ -305,7 +305,7 @@ pub fn suggest(
             let Some(policy) = gate
                 .policy_set()
                 .policies()
-                .find(|p| p.id().as_ref() == policy_ref.id)
+                .find(|p| p.id().to_string() == policy_ref.id)
             else {
                 continue;
             };
