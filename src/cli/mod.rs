@@ -10,6 +10,7 @@ macro_rules! out {
 
 mod archive;
 mod billing;
+mod coverage;
 mod exit;
 mod operations;
 mod policy;
@@ -106,6 +107,10 @@ enum Command {
         /// Go on after a step that ends against its expectation.
         #[arg(long)]
         keep_going: bool,
+        /// Append every decision to FILE as JSON Lines: the request's facts, the verdict, the
+        /// deciding policies and rules, the policy set's digest and the time.
+        #[arg(long, value_name = "FILE", env = "TOKENPLAN_DECISION_LOG")]
+        decision_log: Option<PathBuf>,
     },
     /// Usage events.
     #[command(subcommand)]
@@ -302,6 +307,12 @@ enum PolicyCommand {
         after_help = "A flag the action does not use, an unknown Team, user or key is an error (exit 2).\n\nExamples:\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader\n  tokenplan policy explain --as ada --action invite --team acme --target nina --role reader \\\n      --as-role admin --members 100"
     )]
     Explain(Box<ExplainArgs>),
+    /// Which policies (`@id`) and rules the `cedar run-tests` files exercise, per file and in
+    /// total; with --suggest, a test case found by the solver for each policy none exercises.
+    #[command(
+        after_help = "Every request of the test files is decided by the gatekeeper; a policy is covered when it\ndecided one (a permit that allowed it, a forbid that denied it). Exit 1 below --min, 2 on\na test file that can't be read, or --suggest without cvc5.\n\nExamples:\n  tokenplan policy coverage --min 100\n  tokenplan policy coverage --tests policies/tests --suggest suggested/\n  cat policies/*.cedar | cedar run-tests --schema policies/tokenplan.cedarschema --tests suggested/ID.json"
+    )]
+    Coverage(coverage::CoverageArgs),
 }
 
 #[derive(Args)]
@@ -640,7 +651,8 @@ fn dispatch(cli: &Cli) -> CommandResult {
         Command::Apply {
             scenario,
             keep_going,
-        } => apply(cli, scenario, *keep_going),
+            decision_log,
+        } => apply(cli, scenario, *keep_going, decision_log.as_deref()),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
         Command::Billing(BillingCommand::Run {
             date,

@@ -1,6 +1,9 @@
 //! `tokenplan apply` and `tokenplan events import`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gatekeeper::JsonLinesLog;
 
 use tokenplan::ids::escaped;
 use tokenplan::teams::{Outcome, Step};
@@ -9,17 +12,43 @@ use super::*;
 
 /// Applies a scenario all or nothing (or, with `--keep-going`, every step that can be), and
 /// prints one line per step once the store is settled: a closed stdout can't cut a write short.
-/// Steps applied before store nothing and say so.
-pub(super) fn apply(cli: &Cli, scenario: &Path, keep_going: bool) -> CommandResult {
+/// Steps applied before store nothing and say so. With `decision_log`, every decision made is
+/// appended to it as a JSON line, whether its step was stored or not.
+pub(super) fn apply(
+    cli: &Cli,
+    scenario: &Path,
+    keep_going: bool,
+    decision_log: Option<&Path>,
+) -> CommandResult {
     let text = read_file(scenario)?;
     let file = escaped(&scenario.display().to_string());
     let steps = teams::scenario::parse(&file, &text).map_err(Failure::input)?;
-    let gate = gatekeeper(cli)?;
+    let mut gate = gatekeeper(cli)?;
+    let log = match decision_log {
+        Some(path) => {
+            let log = JsonLinesLog::append_to(path)
+                .with_context(|| format!("cannot open the decision log `{}`", path.display()))
+                .map_err(Failure::input)?;
+            let log = Arc::new(log);
+            gate = gate.with_decision_log(log.clone());
+            Some((path, log))
+        }
+        None => None,
+    };
     let prices = prices(cli)?;
     let mut store = open_store(cli)?;
     let applied = Teams::new(&mut store, &gate, &prices)
         .apply_all(&steps, keep_going)
         .map_err(Failure::work)?;
+    if let Some((path, log)) = log {
+        log.finish()
+            .with_context(|| format!("cannot write the decision log `{}`", path.display()))
+            .map_err(|e| {
+                Failure::work(e).hint(
+                    "the steps were decided all the same: `audit_log` in the store records every stored decision with its policy digest",
+                )
+            })?;
+    }
     let (mut unexpected, mut invalid, mut repeated) = (0, 0, 0);
     let mut failed = Vec::new();
     for result in &applied.steps {

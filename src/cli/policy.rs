@@ -41,6 +41,7 @@ pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
         PolicyCommand::Explain(args) => explain(cli, args),
         PolicyCommand::Verify { properties } => policy_verify(cli, properties.as_deref()),
         PolicyCommand::Report { properties } => policy_report(cli, properties.as_deref()),
+        PolicyCommand::Coverage(args) => super::coverage::coverage(cli, args),
     }
 }
 
@@ -63,7 +64,7 @@ fn read_set(cli: &Cli, origin: &Origin, label: &str) -> Result<Sources, Failure>
 }
 
 /// The reviewed set, loaded: a set with problems exits 1, naming them.
-fn reviewed(cli: &Cli) -> Result<ReviewedSet, Failure> {
+pub(super) fn reviewed(cli: &Cli) -> Result<ReviewedSet, Failure> {
     let sources = read_set(cli, &reviewed_origin(cli), "policies")?;
     load(&sources).map_err(|(error, hint)| Failure::work(error).hint(hint))
 }

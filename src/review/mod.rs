@@ -3,6 +3,7 @@
 //! writes the store.
 //!
 //! - [`check`]: the matrix and probe samples of `policy diff`;
+//! - [`coverage`]: `policy coverage`, the policies and rules the test files exercise;
 //! - [`lint`]: `policy check`'s solver warnings (dead and redundant policies);
 //! - [`verify`]: `policy verify`'s properties, and the one place a solver is started;
 //! - [`diff`]: `policy diff`'s proof per request environment, with counterexamples;
@@ -13,6 +14,7 @@
 
 pub mod check;
 pub mod counterexample;
+pub mod coverage;
 pub mod diff;
 pub mod explain;
 pub mod lint;

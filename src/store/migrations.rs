@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("step identities", STEP_IDENTITIES),
     ("window and archive", WINDOW_AND_ARCHIVE),
     ("carried state", CARRIED_STATE),
+    ("decision digests", DECISION_DIGESTS),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -175,4 +176,10 @@ CREATE TABLE carried_state (
     team_id VARCHAR NOT NULL,
     body VARCHAR NOT NULL
 );
+";
+
+/// The digest of the policy set that decided each step (`gatekeeper::digest`:
+/// `sha256:HEX`); NULL for the steps decided before it was recorded.
+const DECISION_DIGESTS: &str = "
+ALTER TABLE audit_log ADD COLUMN policy_digest VARCHAR;
 ";

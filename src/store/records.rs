@@ -170,7 +170,7 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
     let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
     execute(
         tx,
-        "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             entry.at,
             entry.actor.as_str(),
@@ -179,7 +179,8 @@ fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), Sto
             decision.is_allowed(),
             policies.join(","),
             decision.rules().join(","),
-            decision.explain()
+            decision.explain(),
+            decision.digest()
         ],
     )
     .map_err(query_error(what))?;

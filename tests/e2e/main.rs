@@ -5,6 +5,8 @@
 
 mod archive;
 mod billing;
+mod coverage;
+mod decision_log;
 mod events;
 mod fuzz;
 mod hostile;

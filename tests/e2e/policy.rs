@@ -179,7 +179,7 @@ fn explain_names_the_policies_rules_and_places_against_the_store() {
 }
 
 /// cvc5 is installed by .ci/run; a developer without it sees the tests say so (and fail on CI).
-fn has_cvc5(env: &Env) -> bool {
+pub(crate) fn has_cvc5(env: &Env) -> bool {
     let present = env
         .run(&["policy", "verify", "--properties", "/nonexistent"])
         .stderr

@@ -1,6 +1,7 @@
 //! Loading the policies; one decision for a Team of 100 members, and a page of 100: request
 //! and entities built from the Team's facts, through the gatekeeper, against the same requests
-//! through Cedar's own authorizer on inputs built beforehand, in the same run.
+//! through Cedar's own authorizer on inputs built beforehand, in the same run. The group
+//! `hook`: the same decision with a no-op decision log attached and with none.
 //!
 //! ```text
 //! cargo bench -p gatekeeper
@@ -8,9 +9,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use gatekeeper::decision_log::{DecisionLog, LoggedDecision};
 use gatekeeper::probes::team;
 use gatekeeper::{ActionRequest, Actor, Gatekeeper, Region, Request, Role, Target};
+
+/// A decision log that does nothing with what it receives.
+struct NoOp;
+
+impl DecisionLog for NoOp {
+    fn record(&self, entry: &LoggedDecision<'_>) {
+        std::hint::black_box(entry);
+    }
+}
 
 fn invite_at_100_members() -> Request {
     Request::new(
@@ -111,5 +125,39 @@ fn decision(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, decision);
+/// One decision with no decision log, and with a no-op one: the hook's own cost. The two
+/// gatekeepers decide in turns in both measurements, each timing only its own decisions, so
+/// that drift during the run (other work on the machine, the allocator's state) weighs on both
+/// alike; run one after the other, the second measured differed by up to 10% either way.
+fn hook(c: &mut Criterion) {
+    let bare = Gatekeeper::bundled().expect("bundled policies load");
+    let hooked = Gatekeeper::bundled()
+        .expect("bundled policies load")
+        .with_decision_log(Arc::new(NoOp));
+    let request = invite_at_100_members();
+    let mut group = c.benchmark_group("hook");
+    group.bench_function("decision, no decision log", |b| {
+        b.iter_custom(|iters| in_turns(&bare, &hooked, &request, iters))
+    });
+    group.bench_function("decision, a no-op decision log", |b| {
+        b.iter_custom(|iters| in_turns(&hooked, &bare, &request, iters))
+    });
+    group.finish();
+}
+
+/// The time `timed` takes to decide `request` `iters` times, each decision followed by one of
+/// `other`'s, untimed.
+fn in_turns(timed: &Gatekeeper, other: &Gatekeeper, request: &Request, iters: u64) -> Duration {
+    let mut spent = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let decision = timed.decide(std::hint::black_box(request));
+        spent += start.elapsed();
+        std::hint::black_box(decision);
+        std::hint::black_box(other.decide(std::hint::black_box(request)));
+    }
+    spent
+}
+
+criterion_group!(benches, decision, hook);
 criterion_main!(benches);

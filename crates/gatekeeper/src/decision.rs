@@ -1,6 +1,7 @@
 //! What the gatekeeper answers: allow or deny, the policies that decided, and why.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,6 +49,8 @@ pub struct Decision {
     /// Evaluation errors; any error denies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<String>,
+    /// The digest of the policy set that decided ([`crate::digest`]).
+    digest: Arc<str>,
 }
 
 impl Decision {
@@ -58,6 +61,7 @@ impl Decision {
         forbids: Vec<PolicyRef>,
         not_applicable: &[PolicyRef],
         errors: Vec<String>,
+        digest: Arc<str>,
     ) -> Self {
         let allowed = errors.is_empty() && forbids.is_empty() && !permits.is_empty();
         let policies = if allowed || forbids.is_empty() && errors.is_empty() {
@@ -76,11 +80,12 @@ impl Decision {
             },
             policies,
             errors,
+            digest,
         }
     }
 
     /// A denial because the request could not be evaluated at all.
-    pub(crate) fn failed(action: &'static str, error: String) -> Self {
+    pub(crate) fn failed(action: &'static str, error: String, digest: Arc<str>) -> Self {
         Decision {
             allowed: false,
             action,
@@ -88,6 +93,7 @@ impl Decision {
             policies: Vec::new(),
             not_applicable: Vec::new(),
             errors: vec![error],
+            digest,
         }
     }
 
@@ -118,6 +124,12 @@ impl Decision {
         rules.sort_unstable();
         rules.dedup();
         rules
+    }
+
+    /// The digest of the policy set that made this decision (`sha256:HEX`, see
+    /// [`crate::digest`]).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Evaluation errors (a non-empty list always denies).

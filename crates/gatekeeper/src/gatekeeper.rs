@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use cedar_policy::{
     ActionConstraint, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
@@ -11,8 +12,11 @@ use cedar_policy::{
 };
 use miette::Diagnostic;
 
+use crate::action::Action;
 use crate::conformance::SchemaTypes;
 use crate::decision::{Decision, Effect, PolicyRef};
+use crate::decision_log::{DecisionLog, LoggedDecision};
+use crate::digest::digest;
 use crate::encode::{self, Encoder};
 use crate::error::{LoadError, Problem, RequestError, error_chain};
 use crate::evaluate::{self, CompiledPolicy};
@@ -47,12 +51,18 @@ pub struct Gatekeeper {
     refs: HashMap<PolicyId, PolicyRef>,
     locations: BTreeMap<String, PolicyLocation>,
     permits_by_action: HashMap<String, Vec<PolicyRef>>,
+    /// The set's [`digest`], carried by every decision.
+    digest: Arc<str>,
+    /// Receives every decision, when attached.
+    decision_log: Option<Arc<dyn DecisionLog>>,
 }
 
 impl std::fmt::Debug for Gatekeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gatekeeper")
             .field("policies", &self.locations.len())
+            .field("digest", &self.digest)
+            .field("decision_log", &self.decision_log.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -180,12 +190,51 @@ impl Gatekeeper {
             refs,
             locations,
             permits_by_action,
+            digest: digest(sources).into(),
+            decision_log: None,
         })
+    }
+
+    /// This gatekeeper, handing every decision it makes to `log` as well (see
+    /// [`crate::decision_log`]).
+    pub fn with_decision_log(mut self, log: Arc<dyn DecisionLog>) -> Self {
+        self.decision_log = Some(log);
+        self
+    }
+
+    /// The decision log attached, if any.
+    pub fn decision_log(&self) -> Option<&Arc<dyn DecisionLog>> {
+        self.decision_log.as_ref()
+    }
+
+    /// The digest of the files this set was loaded from (`sha256:HEX`, see [`digest`]).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Hands `decision` to the decision log, if one is attached.
+    fn log(&self, actor: &Actor, team: &TeamFacts, action: &ActionRequest, decision: &Decision) {
+        if let Some(log) = &self.decision_log {
+            log.record(&LoggedDecision {
+                actor,
+                team,
+                action,
+                decision,
+                at: SystemTime::now(),
+            });
+        }
     }
 
     /// Decides `request`. An error building it is returned (the caller must deny); an error
     /// evaluating a policy denies.
     pub fn authorize(&self, request: &Request) -> Result<Decision, RequestError> {
+        let decision = self.authorize_unlogged(request)?;
+        self.log(&request.actor, &request.team, &request.action, &decision);
+        Ok(decision)
+    }
+
+    /// [`Gatekeeper::authorize`] without the decision log.
+    fn authorize_unlogged(&self, request: &Request) -> Result<Decision, RequestError> {
         let cedar = self.encoder.request(request, &self.schema)?;
         Ok(self.evaluate(
             &request.actor,
@@ -205,24 +254,32 @@ impl Gatekeeper {
         team: &TeamFacts,
         actions: &[ActionRequest],
     ) -> Vec<Decision> {
-        let page = match self.encoder.page(actor, team, actions, &self.schema) {
-            Ok(page) => page,
+        let decisions: Vec<Decision> = match self.encoder.page(actor, team, actions, &self.schema) {
+            Ok(page) => actions
+                .iter()
+                .zip(page)
+                .map(|(action, cedar)| match cedar {
+                    Ok(cedar) => self.evaluate(actor, action, cedar.request, &cedar.entities),
+                    Err(e) => self.failed(action, error_chain(&e)),
+                })
+                .collect(),
             Err(e) => {
                 let reason = error_chain(&e);
-                return actions
+                actions
                     .iter()
-                    .map(|a| Decision::failed(a.name(), reason.clone()))
-                    .collect();
+                    .map(|a| self.failed(a, reason.clone()))
+                    .collect()
             }
         };
-        actions
-            .iter()
-            .zip(page)
-            .map(|(action, cedar)| match cedar {
-                Ok(cedar) => self.evaluate(actor, action, cedar.request, &cedar.entities),
-                Err(e) => Decision::failed(action.name(), error_chain(&e)),
-            })
-            .collect()
+        for (action, decision) in actions.iter().zip(&decisions) {
+            self.log(actor, team, action, decision);
+        }
+        decisions
+    }
+
+    /// A denial of `action` because it could not be evaluated.
+    fn failed(&self, action: &ActionRequest, reason: String) -> Decision {
+        Decision::failed(action.name(), reason, Arc::clone(&self.digest))
     }
 
     /// Evaluates a built request over its slice of the policies ([`Self::policy_set_for_request`]).
@@ -235,22 +292,40 @@ impl Gatekeeper {
     ) -> Decision {
         let action = action_request.name();
         let slice = &self.compiled[encode::slice_index(actor, action_request)];
-        let evaluate::Verdicts {
-            mut permits,
-            mut forbids,
-            errors,
-        } = evaluate::evaluate(slice, cedar, entities);
-        permits.sort_by(|a, b| a.id.cmp(&b.id));
-        forbids.sort_by(|a, b| a.id.cmp(&b.id));
         let role = match actor {
             Actor::Member { role, .. } => Some(role.as_str()),
             Actor::User(_) | Actor::Outsider(_) => None,
         };
+        self.decision(action, role, evaluate::evaluate(slice, cedar, entities))
+    }
+
+    /// The decision on `action` of what the policies said, with this set's digest.
+    fn decision(
+        &self,
+        action: &'static str,
+        role: Option<&'static str>,
+        verdicts: evaluate::Verdicts,
+    ) -> Decision {
+        let evaluate::Verdicts {
+            mut permits,
+            mut forbids,
+            errors,
+        } = verdicts;
+        permits.sort_by(|a, b| a.id.cmp(&b.id));
+        forbids.sort_by(|a, b| a.id.cmp(&b.id));
         let not_applicable = self
             .permits_by_action
             .get(action)
             .map_or(&[][..], Vec::as_slice);
-        Decision::new(action, role, permits, forbids, not_applicable, errors)
+        Decision::new(
+            action,
+            role,
+            permits,
+            forbids,
+            not_applicable,
+            errors,
+            Arc::clone(&self.digest),
+        )
     }
 
     /// The Cedar request and entities `request` becomes (for tools and benchmarks).
@@ -264,8 +339,48 @@ impl Gatekeeper {
 
     /// Decides `request`, turning an error building it into a denial (fail closed).
     pub fn decide(&self, request: &Request) -> Decision {
-        self.authorize(request)
-            .unwrap_or_else(|e| Decision::failed(request.action.name(), error_chain(&e)))
+        let decision = self
+            .authorize_unlogged(request)
+            .unwrap_or_else(|e| self.failed(&request.action, error_chain(&e)));
+        self.log(&request.actor, &request.team, &request.action, &decision);
+        decision
+    }
+
+    /// Decides a request already in Cedar's terms (a `cedar run-tests` case, a solver's
+    /// counterexample) with Cedar's authorizer on the whole set: the policies that decide are
+    /// those a typed request with the same facts finds. Not handed to the decision log, which
+    /// receives typed requests' facts.
+    pub fn decide_cedar(
+        &self,
+        request: &cedar_policy::Request,
+        entities: &cedar_policy::Entities,
+    ) -> Decision {
+        let action = request
+            .action()
+            .and_then(|a| {
+                let name = a.id().unescaped();
+                Action::ALL.iter().find(|known| known.as_str() == name)
+            })
+            .map_or("(unknown action)", |a| a.as_str());
+        let response =
+            cedar_policy::Authorizer::new().is_authorized(request, &self.policies, entities);
+        let mut verdicts = evaluate::Verdicts {
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(ToString::to_string)
+                .collect(),
+            ..evaluate::Verdicts::default()
+        };
+        for id in response.diagnostics().reason() {
+            if let Some(policy) = self.refs.get(id) {
+                match policy.effect {
+                    Effect::Permit => verdicts.permits.push(policy.clone()),
+                    Effect::Forbid => verdicts.forbids.push(policy.clone()),
+                }
+            }
+        }
+        self.decision(action, None, verdicts)
     }
 
     /// Every policy, by id, with where it is written.

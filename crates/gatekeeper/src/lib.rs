@@ -76,6 +76,8 @@
 mod action;
 mod conformance;
 mod decision;
+pub mod decision_log;
+mod digest;
 mod encode;
 mod error;
 mod evaluate;
@@ -89,13 +91,15 @@ mod source;
 
 pub use action::Action;
 pub use decision::{Decision, Effect, PolicyRef};
+pub use decision_log::{DecisionLog, JsonLinesLog};
+pub use digest::digest;
 pub use error::{LoadError, Problem, RequestError, UnknownName, error_chain};
 pub use gatekeeper::Gatekeeper;
 pub use request::{
     ActionRequest, Actor, KeyFacts, PaygKeyFacts, Region, Request, Role, SubscriptionChange,
     Target, TeamFacts, TokenPlanKeyFacts, TokenPlanKeyId,
 };
-pub use shared::SharedGatekeeper;
+pub use shared::{ReloadError, SharedGatekeeper};
 pub use source::{PolicyFile, PolicySources};
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -77,7 +77,7 @@ impl FromStr for Region {
 }
 
 /// The facts of the Team a request is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeamFacts {
     /// The Team id.
     pub id: String,
@@ -92,7 +92,8 @@ pub struct TeamFacts {
 }
 
 /// Who makes the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Actor {
     /// A user outside any Team (creating an account or a Team).
     User(String),
@@ -126,7 +127,7 @@ impl Actor {
 }
 
 /// The user an action is about, and their membership in the Team if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
     /// The user id.
     pub user: String,
@@ -157,7 +158,7 @@ impl Target {
 }
 
 /// A change to the Team's subscriptions, with the counts the limits are stated over.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct SubscriptionChange {
     /// The plan tier.
     pub tier: String,
@@ -174,7 +175,7 @@ pub struct SubscriptionChange {
 }
 
 /// A pay-as-you-go key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaygKeyFacts {
     /// The key id.
     pub id: String,
@@ -212,7 +213,7 @@ impl std::fmt::Display for TokenPlanKeyId<'_> {
 }
 
 /// A member's Token Plan Key in the request's Team (its id is a [`TokenPlanKeyId`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenPlanKeyFacts {
     /// The member who holds it.
     pub holder: String,
@@ -223,7 +224,8 @@ pub struct TokenPlanKeyFacts {
 }
 
 /// A key whose usage is viewed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeyFacts {
     /// A pay-as-you-go key.
     Payg(PaygKeyFacts),
@@ -232,7 +234,8 @@ pub enum KeyFacts {
 }
 
 /// The operation asked for, with its own facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ActionRequest {
     /// T1.
     CreateAccount,

@@ -1,8 +1,9 @@
 //! Every decision is Cedar's own. For generated requests of every action, the gatekeeper's
 //! inputs are what Cedar's public constructors build from them (the schema checked, the
 //! transitive closure computed), and its verdict, deciding policies and errors are what
-//! Cedar's authorizer answers on the whole policy set; on the reviewed policies, and on a copy
-//! with a policy whose evaluation can fail.
+//! Cedar's authorizer answers on the whole policy set, and what `decide_cedar` answers on
+//! Cedar's inputs; on the reviewed policies, and on a copy with a policy whose evaluation can
+//! fail.
 
 use std::collections::BTreeSet;
 
@@ -67,6 +68,23 @@ fn assert_decides_as_cedar(gate: &Gatekeeper, request: &Request) {
         );
         return;
     };
+    // Decided from Cedar's inputs (as `policy coverage` decides a test case): the same.
+    let from_cedar = gate.decide_cedar(&cedar, &entities);
+    let errors_of = |d: &gatekeeper::Decision| d.errors().iter().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(
+        (
+            from_cedar.is_allowed(),
+            from_cedar.policies(),
+            from_cedar.digest()
+        ),
+        (
+            decision.is_allowed(),
+            decision.policies(),
+            decision.digest()
+        ),
+        "{request:?}"
+    );
+    assert_eq!(errors_of(&from_cedar), errors_of(&decision), "{request:?}");
     let response = Authorizer::new().is_authorized(&cedar, gate.policy_set(), &entities);
     let errors: BTreeSet<String> = response
         .diagnostics()

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod decision_log;
 mod equivalence;
+mod pin;
 mod policies;
 mod reload;
 mod support;

@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::support::{edited_copy, policies_dir};
 use gatekeeper::probes::team;
 use gatekeeper::{
-    ActionRequest, Actor, Gatekeeper, LoadError, Region, Request, Role, SharedGatekeeper, Target,
+    ActionRequest, Actor, Gatekeeper, LoadError, Region, ReloadError, Request, Role,
+    SharedGatekeeper, Target,
 };
 
 /// An Admin inviting a 101st member: denied by T5's `member-limit` in `teams.cedar`.
@@ -74,7 +75,9 @@ fn an_unreadable_policy_entry_refuses_to_load_naming_it() {
 fn a_reload_from_a_directory_with_an_unreadable_entry_keeps_the_policies_in_force() {
     let shared = SharedGatekeeper::new(Gatekeeper::from_dir(policies_dir()).unwrap());
     for (kind, dir) in unreadable_directories() {
-        let error = shared.reload_from_dir(dir.path()).unwrap_err();
+        let ReloadError::Load(error) = shared.reload_from_dir(dir.path()).unwrap_err() else {
+            panic!("{kind}: an unpinned handle refuses only what does not load");
+        };
         assert_names_teams_file(kind, error);
         assert!(
             !shared
