@@ -39,6 +39,9 @@ pub struct Example {
     pub old_policies: Vec<String>,
     /// The NEW policies that decided.
     pub new_policies: Vec<String>,
+    /// Their `@id`s, in the same order: where a loosening is located.
+    #[serde(skip)]
+    pub new_ids: Vec<String>,
 }
 
 /// What the proof found for one request environment.
@@ -150,6 +153,7 @@ impl Example {
         let verdict = |allowed: bool, policies: &[String]| Verdict {
             allowed,
             policies: policies.to_vec(),
+            ids: Vec::new(),
         };
         let mut lines = self.request.lines("          ");
         lines.push(format!(
@@ -322,5 +326,6 @@ fn example(old: &ReviewedSet, new: &ReviewedSet, env: &Env) -> Example {
         new_allowed: new_verdict.allowed,
         old_policies: old_verdict.policies,
         new_policies: new_verdict.policies,
+        new_ids: new_verdict.ids,
     }
 }
