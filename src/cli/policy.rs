@@ -249,10 +249,7 @@ fn diff(cli: &Cli, args: &DiffArgs) -> CommandResult {
                 serde_json::to_string_pretty(&report).map_err(Failure::work)?
             );
         }
-        DiffFormat::Markdown => out!(
-            "{}",
-            markdown::diff(&old, &new, proof.as_ref(), &probes)
-        ),
+        DiffFormat::Markdown => out!("{}", markdown::diff(&old, &new, proof.as_ref(), &probes)),
         DiffFormat::Sarif => print_sarif(&sarif::loosenings(&new, proof.as_ref(), &probes))?,
         DiffFormat::Text => {
             if let Some(proof) = &proof {

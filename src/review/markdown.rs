@@ -144,7 +144,10 @@ fn environment(env: &EnvProof) -> Vec<String> {
     }
     if let Some(may_fail) = env.may_fail.as_ref().filter(|_| env.not_compared.is_none()) {
         out.push(String::new());
-        out.push(format!("### Tightenings not all proved: {}", code(&env.env)));
+        out.push(format!(
+            "### Tightenings not all proved: {}",
+            code(&env.env)
+        ));
         out.push(String::new());
         out.push(format!(
             "{} can fail to evaluate here, and the gatekeeper denies where one does; for example, where the first fails:",

@@ -15,15 +15,15 @@
 //! - [`conditions`]: `policy explain`'s clauses, held or failed, of the policies it names.
 
 pub mod check;
+pub mod conditions;
 pub mod counterexample;
 pub mod diff;
 pub mod explain;
 pub mod lint;
+pub mod markdown;
 pub mod report;
+pub mod sarif;
 pub mod set;
 pub mod verify;
-pub mod markdown;
-pub mod sarif;
-pub mod conditions;
 
 pub use check::PolicyDiff;

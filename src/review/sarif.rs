@@ -109,10 +109,7 @@ pub fn warnings(set: &ReviewedSet, warnings: &[Warning]) -> Vec<Entry> {
             let text = warning.to_string();
             Entry {
                 kind,
-                message: text
-                    .strip_prefix("warning: ")
-                    .unwrap_or(&text)
-                    .to_owned(),
+                message: text.strip_prefix("warning: ").unwrap_or(&text).to_owned(),
                 at: at_policy(set, &warning.id),
                 policy: Some((warning.id.clone(), warning.rule.clone())),
             }
@@ -124,7 +121,10 @@ pub fn warnings(set: &ReviewedSet, warnings: &[Warning]) -> Vec<Entry> {
 /// counterexample, each environment not compared at NEW's schema, and, without a proof, each
 /// sampled decision that went from deny to allow.
 pub fn loosenings(new: &ReviewedSet, proof: Option<&ProofDiff>, probes: &PolicyDiff) -> Vec<Entry> {
-    let schema = Some((uri(&new.sources.origin, &new.sources.sources.schema.name), 0));
+    let schema = Some((
+        uri(&new.sources.origin, &new.sources.sources.schema.name),
+        0,
+    ));
     let mut results = Vec::new();
     for env in proof.iter().flat_map(|p| &p.envs) {
         results.extend(proved(new, env, &schema));
@@ -297,12 +297,18 @@ mod tests {
     fn uris_are_relative_paths_or_file_uris_with_odd_bytes_encoded() {
         let dir = |d: &str| Origin::Dir(PathBuf::from(d));
         assert_eq!(uri(&dir("policies"), "seats.cedar"), "policies/seats.cedar");
-        assert_eq!(uri(&dir("./policies"), "seats.cedar"), "policies/seats.cedar");
+        assert_eq!(
+            uri(&dir("./policies"), "seats.cedar"),
+            "policies/seats.cedar"
+        );
         assert_eq!(
             uri(&dir("/tmp/a b"), "seats.cedar"),
             "file:///tmp/a%20b/seats.cedar"
         );
-        assert_eq!(uri(&Origin::CompiledIn, "roles.cedar"), "policies/roles.cedar");
+        assert_eq!(
+            uri(&Origin::CompiledIn, "roles.cedar"),
+            "policies/roles.cedar"
+        );
     }
 
     #[test]
@@ -330,9 +336,11 @@ mod tests {
         let physical = &results[0]["locations"][0]["physicalLocation"];
         assert_eq!(physical["artifactLocation"]["uri"], "policies/roles.cedar");
         assert_eq!(physical["region"]["startLine"], 7);
-        assert!(results[1]["locations"][0]["physicalLocation"]
-            .get("region")
-            .is_none());
+        assert!(
+            results[1]["locations"][0]["physicalLocation"]
+                .get("region")
+                .is_none()
+        );
         assert_eq!(log["version"], "2.1.0");
     }
 }

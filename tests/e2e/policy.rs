@@ -5,7 +5,12 @@ use std::path::{Path, PathBuf};
 use crate::support::{Env, Output, repo};
 
 /// A copy of policies/ with `edit` applied to `file`.
-pub(crate) fn copy(env: &Env, name: &str, file: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+pub(crate) fn copy(
+    env: &Env,
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(repo().join("policies")).unwrap() {

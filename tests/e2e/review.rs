@@ -89,14 +89,20 @@ fn diff_as_markdown_gives_the_verdict_then_the_loosening_with_its_fact_and_file_
     assert!(md.contains("| action | `invite` |"), "{md}");
     assert!(md.contains("member_count = 37"), "{md}");
     assert!(md.contains("| OLD | denied"), "{md}");
-    let at = format!("reader-invites-at-37 (M1) at {}/roles.cedar:{line}`", new.display());
+    let at = format!(
+        "reader-invites-at-37 (M1) at {}/roles.cedar:{line}`",
+        new.display()
+    );
     assert!(
         md.lines()
             .any(|l| l.starts_with("| NEW | allowed by `") && l.contains(&at)),
         "{at}:\n{md}"
     );
     // The samples do not see it: no matrix cell changed.
-    assert!(md.contains("No matrix cell and no limit probe changed."), "{md}");
+    assert!(
+        md.contains("No matrix cell and no limit probe changed."),
+        "{md}"
+    );
 
     let same = env
         .run(&[
@@ -109,7 +115,8 @@ fn diff_as_markdown_gives_the_verdict_then_the_loosening_with_its_fact_and_file_
         ])
         .ok();
     assert!(
-        same.stdout.starts_with("## Policy diff: proved unchanged\n"),
+        same.stdout
+            .starts_with("## Policy diff: proved unchanged\n"),
         "{}",
         same.stdout
     );
@@ -150,7 +157,14 @@ fn diff_as_sarif_validates_and_points_at_the_new_policy_line() {
     );
 
     let same = env
-        .run(&["policy", "diff", s(&policies), s(&policies), "--format", "sarif"])
+        .run(&[
+            "policy",
+            "diff",
+            s(&policies),
+            s(&policies),
+            "--format",
+            "sarif",
+        ])
         .ok();
     assert!(results(&assert_valid_sarif(&env, &same.stdout)).is_empty());
 }
@@ -158,15 +172,20 @@ fn diff_as_sarif_validates_and_points_at_the_new_policy_line() {
 #[test]
 fn check_as_sarif_validates_with_a_result_per_problem_and_warning_at_file_line() {
     let env = Env::new();
-    let clean = env
-        .run(&["policy", "check", "--format", "sarif"])
-        .ok();
+    let clean = env.run(&["policy", "check", "--format", "sarif"]).ok();
     assert!(results(&assert_valid_sarif(&env, &clean.stdout)).is_empty());
 
     let broken = copy(&env, "broken", "credits.cedar", |t| {
         t.replacen("@rule(\"C2\")\n", "", 1)
     });
-    let out = env.run(&["policy", "check", "--policies", s(&broken), "--format", "sarif"]);
+    let out = env.run(&[
+        "policy",
+        "check",
+        "--policies",
+        s(&broken),
+        "--format",
+        "sarif",
+    ]);
     assert_eq!(out.status, 1);
     let log = assert_valid_sarif(&env, &out.stdout);
     let problems = results(&log);
@@ -222,7 +241,11 @@ fn check_as_sarif_validates_with_a_result_per_problem_and_warning_at_file_line()
     assert_eq!(
         warned,
         [
-            ("redundant-policy", "owner-tops-up-credits", line_of("owner-tops-up-credits")),
+            (
+                "redundant-policy",
+                "owner-tops-up-credits",
+                line_of("owner-tops-up-credits")
+            ),
             (
                 "redundant-policy",
                 "owner-tops-up-credits-again",
@@ -235,18 +258,8 @@ fn check_as_sarif_validates_with_a_result_per_problem_and_warning_at_file_line()
 /// `policy explain` of an invitation on facts, with `extra` flags.
 fn explain_invite(env: &Env, extra: &[&str]) -> crate::support::Output {
     let args = [
-        "policy",
-        "explain",
-        "--as",
-        "ada",
-        "--action",
-        "invite",
-        "--team",
-        "acme",
-        "--target",
-        "nina",
-        "--role",
-        "reader",
+        "policy", "explain", "--as", "ada", "--action", "invite", "--team", "acme", "--target",
+        "nina", "--role", "reader",
     ];
     env.run(&[&args[..], extra].concat())
 }
@@ -299,9 +312,9 @@ fn explain_names_each_clause_with_its_values_and_the_one_that_failed() {
 
     let room = explain_invite(&env, &["--as-role", "owner", "--members", "99"]).ok();
     assert!(
-        room.stdout.contains(
-            "  owner-admin-manage-members (M2) at "
-        ) && room.stdout.contains(", permit, applies\n"),
+        room.stdout
+            .contains("  owner-admin-manage-members (M2) at ")
+            && room.stdout.contains(", permit, applies\n"),
         "{}",
         room.stdout
     );

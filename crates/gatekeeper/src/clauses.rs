@@ -8,8 +8,6 @@
 //! them in that order and stops at the first that decides, so an error after it is one Cedar
 //! never meets.
 
-use std::sync::Arc;
-
 use cedar_policy::PolicyId;
 use cedar_policy_core::ast::{self, Expr, ExprKind, PrincipalOrResourceConstraint, UnaryOp, Var};
 use cedar_policy_core::evaluator::Evaluator;
@@ -71,7 +69,11 @@ impl Gatekeeper {
     /// Each clause of policy `id`'s condition on `request`, with whether it held and the facts
     /// it read; `None` when the set has no policy `id`. An error building the request is
     /// returned, as by [`Gatekeeper::authorize`].
-    pub fn clauses(&self, id: &str, request: &Request) -> Result<Option<Vec<Clause>>, RequestError> {
+    pub fn clauses(
+        &self,
+        id: &str,
+        request: &Request,
+    ) -> Result<Option<Vec<Clause>>, RequestError> {
         let Some(policy) = self.policy_set().policy(&PolicyId::new(id)) else {
             return Ok(None);
         };
@@ -182,7 +184,10 @@ fn unless_body(expr: &Expr) -> Option<&Expr> {
         return None;
     };
     let snippet = expr.source_loc().and_then(|loc| loc.snippet())?;
-    snippet.trim_start().starts_with("unless").then_some(arg.as_ref())
+    snippet
+        .trim_start()
+        .starts_with("unless")
+        .then_some(arg.as_ref())
 }
 
 /// An expression as written in the policy file (whitespace collapsed), or as Cedar prints it.
@@ -231,24 +236,23 @@ fn rooted_at_request(expr: &Expr) -> bool {
 
 /// The direct sub-expressions of `expr`.
 fn children(expr: &Expr) -> Vec<&Expr> {
-    let one = |e: &'_ Arc<Expr>| -> &Expr { e.as_ref() };
     match expr.expr_kind() {
         ExprKind::If {
             test_expr,
             then_expr,
             else_expr,
-        } => vec![one(test_expr), one(then_expr), one(else_expr)],
+        } => vec![test_expr.as_ref(), then_expr.as_ref(), else_expr.as_ref()],
         ExprKind::And { left, right } | ExprKind::Or { left, right } => {
-            vec![one(left), one(right)]
+            vec![left.as_ref(), right.as_ref()]
         }
-        ExprKind::BinaryApp { arg1, arg2, .. } => vec![one(arg1), one(arg2)],
-        ExprKind::UnaryApp { arg, .. } => vec![one(arg)],
+        ExprKind::BinaryApp { arg1, arg2, .. } => vec![arg1.as_ref(), arg2.as_ref()],
+        ExprKind::UnaryApp { arg, .. } => vec![arg.as_ref()],
         ExprKind::ExtensionFunctionApp { args, .. } => args.iter().collect(),
         ExprKind::GetAttr { expr, .. }
         | ExprKind::HasAttr { expr, .. }
         | ExprKind::ExtHasAttr { expr, .. }
         | ExprKind::Like { expr, .. }
-        | ExprKind::Is { expr, .. } => vec![one(expr)],
+        | ExprKind::Is { expr, .. } => vec![expr.as_ref()],
         ExprKind::Set(items) => items.iter().collect(),
         ExprKind::Record(fields) => fields.values().collect(),
         _ => Vec::new(),
@@ -333,6 +337,8 @@ mod tests {
             kinds,
             [ClauseKind::Scope, ClauseKind::Scope, ClauseKind::Unless]
         );
+        assert_eq!(clauses[0].text, "principal is Member");
+        assert_eq!(clauses[1].text, "resource is Team");
         assert_eq!(clauses[2].text, "principal in resource");
         assert_eq!(clauses[2].outcome, Outcome::Value(true));
         let facts: Vec<&str> = clauses[2].facts.iter().map(|(n, _)| n.as_str()).collect();
@@ -341,8 +347,27 @@ mod tests {
     }
 
     #[test]
+    fn a_clause_cedar_never_reaches_is_not_an_error() {
+        let gate = Gatekeeper::bundled().unwrap();
+        let mut remove = invite(3, Role::Owner);
+        remove.action = ActionRequest::RemoveMember {
+            target: Target::outsider("nina"),
+        };
+        let clauses = gate
+            .clauses("owner-cannot-be-removed-or-demoted", &remove)
+            .unwrap()
+            .unwrap();
+        assert_eq!(clauses[0].text, "context.target has role");
+        assert_eq!(clauses[0].outcome, Outcome::Value(false));
+        assert_eq!(clauses[1].outcome, Outcome::NotReached);
+    }
+
+    #[test]
     fn an_unknown_policy_is_none() {
         let gate = Gatekeeper::bundled().unwrap();
-        assert_eq!(gate.clauses("no-such", &invite(3, Role::Owner)).unwrap(), None);
+        assert_eq!(
+            gate.clauses("no-such", &invite(3, Role::Owner)).unwrap(),
+            None
+        );
     }
 }
