@@ -121,10 +121,10 @@ pub fn warnings(set: &ReviewedSet, warnings: &[Warning]) -> Vec<Entry> {
 /// counterexample, each environment not compared at NEW's schema, and, without a proof, each
 /// sampled decision that went from deny to allow.
 pub fn loosenings(new: &ReviewedSet, proof: Option<&ProofDiff>, probes: &PolicyDiff) -> Vec<Entry> {
-    let schema = Some((
+    let schema = (
         uri(&new.sources.origin, &new.sources.sources.schema.name),
         0,
-    ));
+    );
     let mut results = Vec::new();
     for env in proof.iter().flat_map(|p| &p.envs) {
         results.extend(proved(new, env, &schema));
@@ -133,7 +133,7 @@ pub fn loosenings(new: &ReviewedSet, proof: Option<&ProofDiff>, probes: &PolicyD
         let sampled = |message: String| Entry {
             kind: Kind::Loosened,
             message: format!("{message} (sampled, not proved)"),
-            at: schema.clone(),
+            at: Some(schema.clone()),
             policy: None,
         };
         results.extend(
@@ -154,13 +154,13 @@ pub fn loosenings(new: &ReviewedSet, proof: Option<&ProofDiff>, probes: &PolicyD
 }
 
 /// The results of one environment of the proof.
-fn proved(new: &ReviewedSet, env: &EnvProof, schema: &Option<(String, usize)>) -> Vec<Entry> {
+fn proved(new: &ReviewedSet, env: &EnvProof, schema: &(String, usize)) -> Vec<Entry> {
     let mut results = Vec::new();
     if let Some(reason) = &env.not_compared {
         results.push(Entry {
             kind: Kind::NotCompared,
             message: format!("{}: not compared: {reason}", env.env),
-            at: schema.clone(),
+            at: Some(schema.clone()),
             policy: None,
         });
     }
@@ -181,7 +181,7 @@ fn proved(new: &ReviewedSet, env: &EnvProof, schema: &Option<(String, usize)>) -
                 none_if_empty(&example.old_policies),
                 none_if_empty(&example.new_policies),
             ),
-            at: deciding.and_then(|id| at_policy(new, id)).or_else(|| schema.clone()),
+            at: deciding.and_then(|id| at_policy(new, id)).or_else(|| Some(schema.clone())),
             policy: deciding.map(|id| (id.clone(), rule_of(new, id))),
         });
     }
