@@ -363,6 +363,33 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_applies_exactly_when_every_clause_lets_it_as_the_decision_says() {
+        let gate = Gatekeeper::bundled().unwrap();
+        for probe in crate::probes::limit_probes() {
+            let decision = gate.decide(&probe.request);
+            assert!(decision.errors().is_empty(), "{}", probe.name);
+            let decided: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
+            let forbidden = !decision.is_allowed() && !decided.is_empty();
+            for policy in gate.policy_set_for(decision.action()).policies() {
+                let id = policy.id().to_string();
+                let clauses = gate.clauses(&id, &probe.request).unwrap().unwrap();
+                let applies = clauses.iter().all(Clause::lets_apply);
+                let permit = policy.effect() == cedar_policy::Effect::Permit;
+                // The decision lists every satisfied permit when allowed, every satisfied
+                // forbid when forbidden; a denial without either had none of its permits apply.
+                let expected = match (permit, decision.is_allowed(), forbidden) {
+                    (true, true, _) | (false, false, true) => Some(decided.contains(&id.as_str())),
+                    (false, true, _) | (_, false, false) => Some(false),
+                    (true, false, true) => None,
+                };
+                if let Some(expected) = expected {
+                    assert_eq!(applies, expected, "{id} on {}: {clauses:?}", probe.name);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_unknown_policy_is_none() {
         let gate = Gatekeeper::bundled().unwrap();
         assert_eq!(
