@@ -106,10 +106,12 @@ pub fn warnings(set: &ReviewedSet, warnings: &[Warning]) -> Vec<Entry> {
                 Finding::ForbidNeverMatches => Kind::ForbidNeverMatches,
                 Finding::Redundant => Kind::Redundant,
             };
+            // The text lines' message, less the `warning: file:line: ` the location says.
             let text = warning.to_string();
+            let prefix = format!("warning: {}: ", warning.location);
             Entry {
                 kind,
-                message: text.strip_prefix("warning: ").unwrap_or(&text).to_owned(),
+                message: text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
                 at: at_policy(set, &warning.id),
                 policy: Some((warning.id.clone(), warning.rule.clone())),
             }
