@@ -130,43 +130,41 @@ pub fn diff(
 fn environment(env: &EnvProof) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(example) = &env.loosened {
-        out.push(String::new());
-        out.push(format!("### Loosened: {}", code(&env.env)));
-        out.push(String::new());
-        out.push("NEW allows what OLD denies, for example:".to_owned());
-        out.extend(table(example));
+        let lead = "NEW allows what OLD denies, for example:".to_owned();
+        out.extend(section("Loosened", env, lead, Some(example)));
     }
     if let Some(reason) = &env.not_compared {
-        out.push(String::new());
-        out.push(format!("### Not compared: {}", code(&env.env)));
-        out.push(String::new());
-        out.push(one_line(reason));
+        out.extend(section("Not compared", env, one_line(reason), None));
     }
     if let Some(may_fail) = env.may_fail.as_ref().filter(|_| env.not_compared.is_none()) {
-        out.push(String::new());
-        out.push(format!(
-            "### Tightenings not all proved: {}",
-            code(&env.env)
-        ));
-        out.push(String::new());
-        out.push(format!(
+        let policies: Vec<String> = may_fail.policies.iter().map(|p| code(p)).collect();
+        let lead = format!(
             "{} can fail to evaluate here, and the gatekeeper denies where one does; for example, where the first fails:",
-            may_fail
-                .policies
-                .iter()
-                .map(|p| code(p))
-                .collect::<Vec<_>>()
-                .join(", ")
+            policies.join(", ")
+        );
+        out.extend(section(
+            "Tightenings not all proved",
+            env,
+            lead,
+            Some(&may_fail.example),
         ));
-        out.extend(table(&may_fail.example));
     }
     if let Some(example) = &env.tightened {
-        out.push(String::new());
-        out.push(format!("### Tightened: {}", code(&env.env)));
-        out.push(String::new());
-        out.push("NEW denies what OLD allows, for example:".to_owned());
-        out.extend(table(example));
+        let lead = "NEW denies what OLD allows, for example:".to_owned();
+        out.extend(section("Tightened", env, lead, Some(example)));
     }
+    out
+}
+
+/// `### TITLE: ENV`, a paragraph, and the example's table.
+fn section(title: &str, env: &EnvProof, lead: String, example: Option<&Example>) -> Vec<String> {
+    let mut out = vec![
+        String::new(),
+        format!("### {title}: {}", code(&env.env)),
+        String::new(),
+        lead,
+    ];
+    out.extend(example.map(table).unwrap_or_default());
     out
 }
 

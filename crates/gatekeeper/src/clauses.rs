@@ -281,13 +281,15 @@ mod tests {
         Request::new(Actor::member("olga", role), team, invite)
     }
 
+    /// The clauses of the bundled policy `id` on `request`.
+    fn clauses_of(id: &str, request: &Request) -> Vec<Clause> {
+        let gate = Gatekeeper::bundled().unwrap();
+        gate.clauses(id, request).unwrap().unwrap()
+    }
+
     #[test]
     fn a_limit_names_its_clause_the_value_it_read_and_that_it_held() {
-        let gate = Gatekeeper::bundled().unwrap();
-        let clauses = gate
-            .clauses("member-limit", &invite(100, Role::Owner))
-            .unwrap()
-            .unwrap();
+        let clauses = clauses_of("member-limit", &invite(100, Role::Owner));
         assert_eq!(
             clauses,
             [Clause {
@@ -297,21 +299,14 @@ mod tests {
                 facts: vec![("resource.member_count".into(), "100".into())],
             }]
         );
-        let room = gate
-            .clauses("member-limit", &invite(99, Role::Owner))
-            .unwrap()
-            .unwrap();
+        let room = clauses_of("member-limit", &invite(99, Role::Owner));
         assert_eq!(room[0].outcome, Outcome::Value(false));
         assert!(!room[0].lets_apply());
     }
 
     #[test]
     fn a_permit_that_does_not_apply_names_the_failing_clause_and_the_role() {
-        let gate = Gatekeeper::bundled().unwrap();
-        let clauses = gate
-            .clauses("owner-admin-manage-members", &invite(3, Role::Reader))
-            .unwrap()
-            .unwrap();
+        let clauses = clauses_of("owner-admin-manage-members", &invite(3, Role::Reader));
         assert_eq!(clauses.len(), 1);
         assert_eq!(clauses[0].kind, ClauseKind::When);
         assert_eq!(
@@ -327,11 +322,7 @@ mod tests {
 
     #[test]
     fn unless_blocks_and_scopes_are_clauses_too() {
-        let gate = Gatekeeper::bundled().unwrap();
-        let clauses = gate
-            .clauses("member-acts-in-own-team", &invite(3, Role::Owner))
-            .unwrap()
-            .unwrap();
+        let clauses = clauses_of("member-acts-in-own-team", &invite(3, Role::Owner));
         let kinds: Vec<ClauseKind> = clauses.iter().map(|c| c.kind).collect();
         assert_eq!(
             kinds,
@@ -348,15 +339,11 @@ mod tests {
 
     #[test]
     fn a_clause_cedar_never_reaches_is_not_an_error() {
-        let gate = Gatekeeper::bundled().unwrap();
         let mut remove = invite(3, Role::Owner);
         remove.action = ActionRequest::RemoveMember {
             target: Target::outsider("nina"),
         };
-        let clauses = gate
-            .clauses("owner-cannot-be-removed-or-demoted", &remove)
-            .unwrap()
-            .unwrap();
+        let clauses = clauses_of("owner-cannot-be-removed-or-demoted", &remove);
         assert_eq!(clauses[0].text, "context.target has role");
         assert_eq!(clauses[0].outcome, Outcome::Value(false));
         assert_eq!(clauses[1].outcome, Outcome::NotReached);
