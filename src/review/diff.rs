@@ -149,21 +149,24 @@ impl ProofDiff {
 }
 
 impl Example {
-    fn render(&self) -> String {
-        let verdict = |allowed: bool, policies: &[String]| Verdict {
+    /// OLD's and NEW's decisions, as `allowed by ...` or `denied (no policy permits it)`.
+    pub fn verdicts(&self) -> [String; 2] {
+        let verdict = |allowed: bool, policies: &[String], ids: &[String]| Verdict {
             allowed,
             policies: policies.to_vec(),
-            ids: Vec::new(),
+            ids: ids.to_vec(),
         };
+        [
+            verdict(self.old_allowed, &self.old_policies, &[]).to_string(),
+            verdict(self.new_allowed, &self.new_policies, &self.new_ids).to_string(),
+        ]
+    }
+
+    fn render(&self) -> String {
+        let [old, new] = self.verdicts();
         let mut lines = self.request.lines("          ");
-        lines.push(format!(
-            "          OLD        {}",
-            verdict(self.old_allowed, &self.old_policies)
-        ));
-        lines.push(format!(
-            "          NEW        {}",
-            verdict(self.new_allowed, &self.new_policies)
-        ));
+        lines.push(format!("          OLD        {old}"));
+        lines.push(format!("          NEW        {new}"));
         lines.join("\n")
     }
 }

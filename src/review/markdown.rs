@@ -183,7 +183,7 @@ fn table(example: &Example) -> Vec<String> {
     };
     vec![
         String::new(),
-        "| | |".to_owned(),
+        "| | counterexample |".to_owned(),
         "|---|---|".to_owned(),
         format!("| action | {} |", code(&request.action)),
         format!("| principal | {} |", code(&request.principal)),

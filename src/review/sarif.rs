@@ -175,27 +175,18 @@ fn proved(new: &ReviewedSet, env: &EnvProof, schema: &(String, usize)) -> Vec<En
             .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()
             .join("; ");
+        let [old, new_verdict] = example.verdicts();
         results.push(Entry {
             kind: Kind::Loosened,
             message: format!(
-                "{}: NEW allows what OLD denies, for example {facts}; OLD: denied by {}; NEW: allowed by {}",
-                env.env,
-                none_if_empty(&example.old_policies),
-                none_if_empty(&example.new_policies),
+                "{}: NEW allows what OLD denies, for example {facts}; OLD: {old}; NEW: {new_verdict}",
+                env.env
             ),
             at: deciding.and_then(|id| at_policy(new, id)).or_else(|| Some(schema.clone())),
             policy: deciding.map(|id| (id.clone(), rule_of(new, id))),
         });
     }
     results
-}
-
-fn none_if_empty(policies: &[String]) -> String {
-    if policies.is_empty() {
-        "no policy (none permits it)".to_owned()
-    } else {
-        policies.join(", ")
-    }
 }
 
 /// The SARIF log of `results`.
