@@ -255,12 +255,15 @@ enum PolicyCommand {
     /// Parse, strictly validate and lint every policy; list every problem with file:line; with
     /// cvc5, warn of policies that never take effect or are redundant.
     #[command(
-        after_help = "With cvc5 on PATH (or CVC5=...), also warns of a permit that can never take effect, a\nforbid that can never match, and a policy whose removal changes no decision.\n\nExample:\n  tokenplan policy check --policies policies --deny-warnings"
+        after_help = "With cvc5 on PATH (or CVC5=...), also warns of a permit that can never take effect, a\nforbid that can never match, and a policy whose removal changes no decision.\n\nExamples:\n  tokenplan policy check --policies policies --deny-warnings\n  tokenplan policy check --format sarif > check.sarif"
     )]
     Check {
         /// Exit 1 on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// Output format: `text` lines, or `sarif` (2.1.0) for code scanning.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
     /// The role matrix as the policies decide it, by evaluation.
     #[command(
@@ -277,7 +280,7 @@ enum PolicyCommand {
     /// Prove that NEW allows nothing OLD denies, over every input the schema allows; report
     /// what became denied, and the matrix cells and limit boundaries that differ.
     #[command(
-        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\nOLD and NEW are directories, or `compiled-in` for the set compiled into the binary.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff compiled-in policies         # what ./policies changes\n  tokenplan policy diff --git origin/main            # OLD from git, NEW as for --policies\n  tokenplan policy diff --git origin/main policies --format json"
+        after_help = "A proof per request environment (cedar-policy-symcc + cvc5): a counterexample in the\nreviewer's terms when NEW allows something OLD denies. Exit 1 when loosened, 0 otherwise\n(a tightening alone is 0), 2 without cvc5 or on policies that don't load.\nOLD and NEW are directories, or `compiled-in` for the set compiled into the binary.\n\nExamples:\n  tokenplan policy diff old/policies policies\n  tokenplan policy diff compiled-in policies         # what ./policies changes\n  tokenplan policy diff --git origin/main            # OLD from git, NEW as for --policies\n  tokenplan policy diff --git origin/main policies --format json\n  tokenplan policy diff --git origin/main --format markdown >> \"$GITHUB_STEP_SUMMARY\""
     )]
     Diff(DiffArgs),
     /// Formal proofs (cedar-policy-symcc + cvc5) of the properties in policies/properties, and
@@ -336,6 +339,17 @@ struct DiffArgs {
 enum DiffFormat {
     Text,
     Json,
+    /// A pull-request comment: the verdict, each loosening's counterexample as a table.
+    Markdown,
+    /// SARIF 2.1.0 for code scanning: one result per loosening, at the policy's file:line.
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    /// SARIF 2.1.0 for code scanning: one result per problem and warning, at file:line.
+    Sarif,
 }
 
 /// The largest count `policy explain` takes on the command line: far above every limit of the

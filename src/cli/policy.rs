@@ -8,13 +8,16 @@ use gatekeeper::LoadError;
 use tokenplan::review::counterexample::RequestFacts;
 use tokenplan::review::set::{COMPILED_IN, Choice, Origin, ReviewedSet, Sources};
 use tokenplan::review::verify::PropertySource;
-use tokenplan::review::{explain as explained, lint, report, verify};
+use tokenplan::review::{conditions, explain as explained, lint, markdown, report, sarif, verify};
 
 use super::*;
 
 pub(super) fn policy(cli: &Cli, command: &PolicyCommand) -> CommandResult {
     match command {
-        PolicyCommand::Check { deny_warnings } => policy_check(cli, *deny_warnings),
+        PolicyCommand::Check {
+            deny_warnings,
+            format,
+        } => policy_check(cli, *deny_warnings, *format),
         PolicyCommand::Matrix { format, expect } => {
             let set = reviewed(cli)?;
             let matrix = RoleMatrix::evaluate(&set.gate);
@@ -93,14 +96,20 @@ fn load(sources: &Sources) -> Result<ReviewedSet, (anyhow::Error, String)> {
     })
 }
 
-/// `policy check`: every problem with `path:line`, then the solver's warnings.
-fn policy_check(cli: &Cli, deny_warnings: bool) -> CommandResult {
+/// `policy check`: every problem with `path:line`, then the solver's warnings; as text lines
+/// or one SARIF log.
+fn policy_check(cli: &Cli, deny_warnings: bool, format: CheckFormat) -> CommandResult {
+    let sarif = matches!(format, CheckFormat::Sarif);
     let sources = read_set(cli, &reviewed_origin(cli), "policies")?;
     let set = match sources.load() {
         Ok(set) => set,
         Err(LoadError::Invalid { problems }) => {
-            for problem in &problems {
-                out!("{}\n", sources.problem(problem));
+            if sarif {
+                print_sarif(&sarif::problems(&sources.origin, &problems))?;
+            } else {
+                for problem in &problems {
+                    out!("{}\n", sources.problem(problem));
+                }
             }
             eprintln!("{} problem(s)", problems.len());
             return Ok(Exit::Problems);
@@ -116,11 +125,18 @@ fn policy_check(cli: &Cli, deny_warnings: bool) -> CommandResult {
         eprintln!(
             "note: cvc5 not found, so policies that never take effect or are redundant were not looked for (apt-get install -y cvc5)"
         );
+        if sarif {
+            print_sarif(&[])?;
+        }
         return Ok(Exit::Success);
     };
     let warnings = lint::lint(&set, &solver).map_err(solver_failure)?;
-    for warning in &warnings {
-        out!("{warning}\n");
+    if sarif {
+        print_sarif(&sarif::warnings(&set, &warnings))?;
+    } else {
+        for warning in &warnings {
+            out!("{warning}\n");
+        }
     }
     if !cli.quiet {
         eprintln!(
@@ -129,6 +145,13 @@ fn policy_check(cli: &Cli, deny_warnings: bool) -> CommandResult {
         );
     }
     Ok(Exit::verdict(!deny_warnings || warnings.is_empty()))
+}
+
+/// One SARIF log of `entries` on stdout.
+fn print_sarif(entries: &[sarif::Entry]) -> Result<(), Failure> {
+    let log = serde_json::to_string_pretty(&sarif::log(entries)).map_err(Failure::work)?;
+    out!("{log}\n");
+    Ok(())
 }
 
 /// `policy verify`: each proof obligation, and each failure's counterexample.
@@ -227,6 +250,8 @@ fn diff(cli: &Cli, args: &DiffArgs) -> CommandResult {
                 serde_json::to_string_pretty(&report).map_err(Failure::work)?
             );
         }
+        DiffFormat::Markdown => out!("{}", markdown::diff(&old, &new, proof.as_ref(), &probes)),
+        DiffFormat::Sarif => print_sarif(&sarif::loosenings(&new, proof.as_ref(), &probes))?,
         DiffFormat::Text => {
             if let Some(proof) = &proof {
                 out!("{}\n", proof.render());
@@ -420,6 +445,13 @@ fn explain(cli: &Cli, args: &ExplainArgs) -> CommandResult {
     if let Ok((cedar_request, entities)) = set.gate.cedar_inputs(&request) {
         out!("facts evaluated:\n");
         for line in RequestFacts::of(&cedar_request, &entities).lines("  ") {
+            out!("{line}\n");
+        }
+    }
+    let clauses = conditions::lines(&set, &request, &decision);
+    if !clauses.is_empty() {
+        out!("conditions:\n");
+        for line in clauses {
             out!("{line}\n");
         }
     }

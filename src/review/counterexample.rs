@@ -75,6 +75,9 @@ pub struct Verdict {
     pub allowed: bool,
     /// The policies that decided (`id (rule) at file:line`), or those failing to evaluate.
     pub policies: Vec<String>,
+    /// Their `@id`s, in the same order.
+    #[serde(skip)]
+    pub ids: Vec<String>,
 }
 
 impl Verdict {
@@ -85,25 +88,28 @@ impl Verdict {
             .diagnostics()
             .errors()
             .map(|error| match error {
-                AuthorizationError::PolicyEvaluationError(e) => format!(
-                    "{} failing to evaluate",
-                    set.policy_name(e.policy_id().as_ref())
-                ),
+                AuthorizationError::PolicyEvaluationError(e) => e.policy_id().to_string(),
             })
             .collect();
         if !failed.is_empty() {
             return Verdict {
                 allowed: false,
-                policies: failed,
+                policies: failed
+                    .iter()
+                    .map(|id| format!("{} failing to evaluate", set.policy_name(id)))
+                    .collect(),
+                ids: failed,
             };
         }
+        let ids: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
         Verdict {
             allowed: response.decision() == Decision::Allow,
-            policies: response
-                .diagnostics()
-                .reason()
-                .map(|id| set.policy_name(id.as_ref()))
-                .collect(),
+            policies: ids.iter().map(|id| set.policy_name(id)).collect(),
+            ids,
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct Example {
     pub old_policies: Vec<String>,
     /// The NEW policies that decided.
     pub new_policies: Vec<String>,
+    /// Their `@id`s, in the same order: where a loosening is located.
+    #[serde(skip)]
+    pub new_ids: Vec<String>,
 }
 
 /// What the proof found for one request environment.
@@ -146,20 +149,25 @@ impl ProofDiff {
 }
 
 impl Example {
-    fn render(&self) -> String {
+    /// OLD's and NEW's decisions, as `allowed by ...` or `denied (no policy permits it)`.
+    pub fn verdicts(&self) -> [String; 2] {
+        // Told from the decision and the policies' names alone.
         let verdict = |allowed: bool, policies: &[String]| Verdict {
             allowed,
             policies: policies.to_vec(),
+            ids: Vec::new(),
         };
+        [
+            verdict(self.old_allowed, &self.old_policies).to_string(),
+            verdict(self.new_allowed, &self.new_policies).to_string(),
+        ]
+    }
+
+    fn render(&self) -> String {
+        let [old, new] = self.verdicts();
         let mut lines = self.request.lines("          ");
-        lines.push(format!(
-            "          OLD        {}",
-            verdict(self.old_allowed, &self.old_policies)
-        ));
-        lines.push(format!(
-            "          NEW        {}",
-            verdict(self.new_allowed, &self.new_policies)
-        ));
+        lines.push(format!("          OLD        {old}"));
+        lines.push(format!("          NEW        {new}"));
         lines.join("\n")
     }
 }
@@ -322,5 +330,6 @@ fn example(old: &ReviewedSet, new: &ReviewedSet, env: &Env) -> Example {
         new_allowed: new_verdict.allowed,
         old_policies: old_verdict.policies,
         new_policies: new_verdict.policies,
+        new_ids: new_verdict.ids,
     }
 }

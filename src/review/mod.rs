@@ -10,15 +10,21 @@
 //! - [`report`]: the Markdown a reviewer attaches to a review;
 //! - [`explain`]: requests for `policy explain`, against a Team's state;
 //! - [`set`]: which policy set a command reads, where its files are, and its digest;
-//! - [`counterexample`]: a request and its decision in the reviewer's terms.
+//! - [`counterexample`]: a request and its decision in the reviewer's terms;
+//! - [`markdown`]: `policy diff` as a pull-request comment;
+//! - [`sarif`]: `policy check`'s and `policy diff`'s findings as SARIF 2.1.0;
+//! - [`conditions`]: `policy explain`'s clauses, held or failed, of the policies it names.
 
 pub mod check;
+pub mod conditions;
 pub mod counterexample;
 pub mod coverage;
 pub mod diff;
 pub mod explain;
 pub mod lint;
+pub mod markdown;
 pub mod report;
+pub mod sarif;
 pub mod set;
 pub mod verify;
 

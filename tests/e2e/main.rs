@@ -14,6 +14,7 @@ mod hostile_files;
 mod nightly;
 mod policy;
 mod properties;
+mod review;
 mod support;
 mod teams;
 mod window;

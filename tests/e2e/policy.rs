@@ -5,7 +5,12 @@ use std::path::{Path, PathBuf};
 use crate::support::{Env, Output, repo};
 
 /// A copy of policies/ with `edit` applied to `file`.
-fn copy(env: &Env, name: &str, file: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+pub(crate) fn copy(
+    env: &Env,
+    name: &str,
+    file: &str,
+    edit: impl FnOnce(String) -> String,
+) -> PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(repo().join("policies")).unwrap() {
@@ -19,7 +24,7 @@ fn copy(env: &Env, name: &str, file: &str, edit: impl FnOnce(String) -> String) 
     dir
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -440,7 +445,7 @@ fn explain_on_facts_given_on_the_command_line() {
 }
 
 /// A copy of policies/ with `extra` appended to `file`.
-fn with_policy(env: &Env, name: &str, file: &str, extra: &str) -> PathBuf {
+pub(crate) fn with_policy(env: &Env, name: &str, file: &str, extra: &str) -> PathBuf {
     copy(env, name, file, |t| format!("{t}\n{extra}\n"))
 }
 

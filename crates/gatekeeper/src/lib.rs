@@ -74,6 +74,7 @@
 //! ```
 
 mod action;
+pub mod clauses;
 mod conformance;
 mod decision;
 pub mod decision_log;
