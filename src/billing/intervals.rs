@@ -155,21 +155,25 @@ mod tests {
         TeamState::new("t", Region::Overseas, false, "own", at(on))
     }
 
+    /// The owner's key from the Team's creation, `created`, and again from `off`, when their
+    /// Credits access is turned off.
+    fn access_turned_off(created: &str, off: &str) -> KeyIntervals {
+        let mut intervals = KeyIntervals::default();
+        let mut state = team(created);
+        intervals.observe(&state, state.at);
+        let owner = state.members.get_mut("own").expect("the owner");
+        owner.credits_access = false;
+        intervals.observe(&state, at(off));
+        intervals
+    }
+
     fn all(intervals: &KeyIntervals) -> Vec<KeyInterval> {
         intervals.iter().cloned().collect()
     }
 
     #[test]
     fn a_change_closes_the_keys_it_changes_and_leaves_the_others_open() {
-        let mut intervals = KeyIntervals::default();
-        let mut state = team("2026-11-01T00:00:00Z");
-        intervals.observe(&state, state.at);
-        state
-            .members
-            .get_mut("own")
-            .expect("the owner")
-            .credits_access = false;
-        intervals.observe(&state, at("2026-11-02T00:00:00Z"));
+        let intervals = access_turned_off("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z");
         let all = all(&intervals);
         assert_eq!(all.len(), 2);
         assert_eq!(
@@ -185,15 +189,7 @@ mod tests {
 
     #[test]
     fn b21_intervals_closed_before_the_window_are_dropped_and_open_ones_kept() {
-        let mut intervals = KeyIntervals::default();
-        let mut state = team("2026-10-01T00:00:00Z");
-        intervals.observe(&state, state.at);
-        state
-            .members
-            .get_mut("own")
-            .expect("the owner")
-            .credits_access = false;
-        intervals.observe(&state, at("2026-10-10T00:00:00Z"));
+        let mut intervals = access_turned_off("2026-10-01T00:00:00Z", "2026-10-10T00:00:00Z");
         let day = |d: u32| NaiveDate::from_ymd_opt(2026, 10, d).expect("a day");
         // The run of Oct 12 with W = 1 starts its window on Oct 11, and keeps the intervals
         // that end after Oct 9 (two days to spare); the run of Oct 13 those after Oct 10.
