@@ -13,11 +13,13 @@
 #
 #   bench/aging.sh                                  # 1, 30, 90 days at 2M events a day
 #   AGES="1 30" EVENTS_PER_DAY=200000 bench/aging.sh
+#   PROFILE=debug TEAMS=2000 ...      # the shape only, without a release build (not for numbers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tokenplan-target}"
-cargo build --release --quiet --bins
-bin="$CARGO_TARGET_DIR/release/tokenplan"
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then cargo build --release --quiet --bins; else cargo build --quiet --bins; fi
+bin="$CARGO_TARGET_DIR/$profile/tokenplan"
 baseline="${BASELINE:-../shared/bench/sql-baseline.py}"
 python3 -c 'import duckdb; assert duckdb.__version__.startswith("2.0")' 2>/dev/null || pip install --quiet duckdb==2.0.0
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
@@ -48,7 +50,7 @@ fresh() {
 printf '%-5s %8s %8s %11s %11s %9s %11s %7s %9s %9s %12s\n' \
   age_d night_s peak_MB archived_s archived_MB status_s baseline_s ratio store_MB archive_s archived_to_MB
 for age in ${AGES:-1 30 90}; do
-  base="$work/store-$teams-$per_day-$age.duckdb"
+  base="$work/store-$profile-$teams-$per_day-$age.duckdb"
   if [ ! -f "$base" ]; then
     echo "making a store with $age day(s) of history (once)" >&2
     "$bin" --db "$base.tmp" --quiet generate --teams "$teams" --members 10 --days $((age + 1)) \

@@ -77,8 +77,10 @@ impl Generated<'_> {
 }
 
 /// Synthetic usage events, each a function of its index `i`: its time within `span_us` of
-/// `first_us` (µs since the epoch), every 20th on the pay-as-you-go key `k<TEAM>`, the others
-/// on the Token Plan Key of a member `u<TEAM>_<MEMBER>` of a Team `t<TEAM>`.
+/// `first_us` (µs since the epoch), growing with `i` give or take a minute as a gateway appends
+/// them (so the store's zone maps on `ts` prune as on a real one), every 20th on the
+/// pay-as-you-go key `k<TEAM>`, the others on the Token Plan Key of a member `u<TEAM>_<MEMBER>`
+/// of a Team `t<TEAM>`.
 #[derive(Debug, Clone, Copy)]
 pub struct SyntheticEvents {
     /// How many.
@@ -119,22 +121,26 @@ impl Store {
         tx.execute(
             "INSERT INTO usage_events
              SELECT 'g' || i,
-                    make_timestamp(? + (hash(i) % ?)::BIGINT)::TIMESTAMPTZ,
+                    make_timestamp(? + least((i::DOUBLE * ? / ?)::BIGINT + (hash(i) % 60000000)::BIGINT, ? - 1))::TIMESTAMPTZ,
                     CASE WHEN i % 20 = 0 THEN 'k' || (i // 20) % ?
                          ELSE 'tp:t' || (hash(i * 7) % ?) || ':u' || (hash(i * 7) % ?) || '_' || (hash(i * 13) % ?) END,
                     CASE WHEN i % 3 = 0 THEN 'MiniMax-M2-Lite' ELSE 'MiniMax-M2' END,
                     (100 + hash(i * 17) % 20000)::BIGINT,
                     (50 + hash(i * 19) % 5000)::BIGINT,
-                    make_timestamp(? + (hash(i) % ?)::BIGINT)::TIMESTAMPTZ
+                    make_timestamp(? + least((i::DOUBLE * ? / ?)::BIGINT + (hash(i) % 60000000)::BIGINT, ? - 1))::TIMESTAMPTZ
              FROM range(?) t(i)",
             params![
                 events.first_us,
+                events.span_us,
+                events.count,
                 events.span_us,
                 events.teams,
                 events.teams,
                 events.teams,
                 events.members,
                 events.first_us,
+                events.span_us,
+                events.count,
                 events.span_us,
                 events.count
             ],
