@@ -197,6 +197,15 @@ impl Objects {
     }
 }
 
+/// The SHA-256 of `bytes`, in hex: how an object written is checked when read back.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,9 @@ use crate::money;
 /// The price list compiled into the binary.
 pub const BUNDLED: &str = include_str!("../fixtures/prices.yaml");
 
+/// How the bundled price list is named in errors and plans.
+pub const BUNDLED_NAME: &str = "fixtures/prices.yaml (bundled)";
+
 /// A price list that can't be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PricesError {
@@ -221,7 +224,7 @@ pub struct Prices {
 impl Prices {
     /// The bundled `fixtures/prices.yaml`.
     pub fn bundled() -> Result<Self, PricesError> {
-        Self::parse("fixtures/prices.yaml (bundled)", BUNDLED)
+        Self::parse(BUNDLED_NAME, BUNDLED)
     }
 
     /// Reads a price list file.

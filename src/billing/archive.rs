@@ -17,10 +17,9 @@ use duckdb::arrow::record_batch::RecordBatch;
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{ParquetCompression, ParquetReader, ParquetWriter, PolarsError, SerReader};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::arrow_bridge;
-use crate::objects::{Objects, ObjectsError};
+use crate::objects::{Objects, ObjectsError, sha256_hex};
 use crate::store::{Archivable, ArchivedFile, DayToArchive, Store, StoreError};
 
 /// Rows per Parquet row group: DuckDB's batches are gathered to about this many.
@@ -261,14 +260,6 @@ impl ParquetFile<'_> {
             None => Ok(()),
         }
     }
-}
-
-/// The SHA-256 of `bytes`, in hex.
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// How `bytes` (none: no file) differ from a file of `sha256` holding `rows` rows.

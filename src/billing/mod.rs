@@ -48,6 +48,7 @@ mod reconcile;
 mod reduce;
 mod replay;
 mod run;
+mod shards;
 mod statement;
 mod status;
 mod view;
@@ -57,6 +58,9 @@ pub use attempt::{Attempt, Ended};
 pub use commit::statement_of;
 pub use days::{Days, default_day};
 pub use error::BillingError;
+pub use shards::{
+    CommitOptions, PlanOptions, Planned, ShardDone, ShardError, bucket, commit, plan, shard, shard_of,
+};
 pub use metrics::{MetricsUnwritable, RunMetrics};
 pub use outcome::{ABSURD_TOKENS, Quarantine};
 pub use reconcile::Summary;

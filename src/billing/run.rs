@@ -120,13 +120,7 @@ pub fn run(
     if let Some(out) = options.out {
         files::check_writable(out)?;
     }
-    let window_days = match (store.window()?, options.window) {
-        (Some(fixed), Some(asked)) if fixed.days != asked => {
-            return Err(BillingError::WindowFixed { asked, fixed });
-        }
-        (Some(fixed), _) => fixed.days,
-        (None, asked) => asked.unwrap_or(DEFAULT_WINDOW_DAYS),
-    };
+    let window_days = window_days(store, options.window)?;
     let mut night = Night {
         store,
         options,
@@ -139,6 +133,43 @@ pub fn run(
         night.day(step)?;
     }
     night.day(plan.last)
+}
+
+/// W (B21): the store's, else `asked` or the default, which the store's first billed day fixes.
+pub(super) fn window_days(store: &Store, asked: Option<u32>) -> Result<u32, BillingError> {
+    match (store.window()?, asked) {
+        (Some(fixed), Some(asked)) if fixed.days != asked => {
+            Err(BillingError::WindowFixed { asked, fixed })
+        }
+        (Some(fixed), _) => Ok(fixed.days),
+        (None, asked) => Ok(asked.unwrap_or(DEFAULT_WINDOW_DAYS)),
+    }
+}
+
+/// Bills `days`, each the next day to bill, in order, committing each and writing no files:
+/// a shard's run on its cut of the store (B23), the days decided by the plan.
+pub(super) fn bill_days(
+    store: &mut Store,
+    options: &RunOptions<'_>,
+    window_days: u32,
+    days: &[NaiveDate],
+    observer: &mut impl Observer,
+) -> Result<(), BillingError> {
+    let Some(&through) = days.last() else {
+        return Ok(());
+    };
+    let mut night = Night {
+        store,
+        options,
+        observer,
+        window_days,
+        through,
+        resumed: None,
+    };
+    for &day in days {
+        night.day(Step::Bill(day))?;
+    }
+    Ok(())
 }
 
 /// A run under way.

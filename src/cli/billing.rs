@@ -17,11 +17,25 @@ pub(super) fn billing_run(
     date: Option<chrono::NaiveDate>,
     paths: RunArgs<'_>,
 ) -> CommandResult {
+    attempted(cli, date, paths.metrics, |store, attempt| {
+        bill_through(cli, store, attempt, paths)
+    })
+}
+
+/// Runs `work`, an attempt to bill through `date` (`billing run`, `billing commit`), which
+/// opens the store into its first argument; then writes the metrics to `metrics` and records
+/// the outcome in the store (when it opened), for `billing status`.
+pub(super) fn attempted(
+    cli: &Cli,
+    date: Option<chrono::NaiveDate>,
+    metrics: Option<&Path>,
+    work: impl FnOnce(&mut Option<Store>, &mut Attempt) -> CommandResult,
+) -> CommandResult {
     let mut attempt = Attempt::start(chrono::Utc::now(), date);
     let mut store = None;
-    let mut result = bill_through(cli, &mut store, &mut attempt, paths);
+    let mut result = work(&mut store, &mut attempt);
     let mut ended = attempt.end(chrono::Utc::now());
-    if let Some(path) = paths.metrics {
+    if let Some(path) = metrics {
         let written = ended.write_metrics(path, store.as_ref(), exit_status(&result).code());
         result = metrics_written(cli, written, result);
     }
@@ -115,7 +129,14 @@ fn bill_through(
     };
     let result = tokenplan::billing::run(store, &options, &mut attempt.counting(&mut printer));
     printer.bar.0.finish_and_clear();
-    result.map_err(|e| match e {
+    result.map_err(billing_failure)?;
+    printer.printed?;
+    Ok(Exit::Success)
+}
+
+/// The failure a run's error ends the command with, and what to do about it.
+pub(super) fn billing_failure(e: BillingError) -> Failure {
+    match e {
         BillingError::Unfinished { .. } => Failure::input(e)
             .hint("bill a day once it has ended everywhere; without --date, the run bills the latest such day"),
         BillingError::OutOfOrder { next, .. } => Failure::input(e).hint(format!(
@@ -137,9 +158,7 @@ fn bill_through(
             hint: Some("the day is billed in the store; free the space or fix the directory, then run `tokenplan billing run` again to write its files".to_owned()),
         },
         e => Failure::work(e),
-    })?;
-    printer.printed?;
-    Ok(Exit::Success)
+    }
 }
 
 /// A spool directory whose refused files can't be counted: exit 2.
@@ -148,7 +167,7 @@ fn spool_failure(error: BillingError) -> Failure {
 }
 
 /// The progress bar, showing the stage a run is at.
-struct Bar(indicatif::ProgressBar);
+pub(super) struct Bar(pub(super) indicatif::ProgressBar);
 
 impl Observer for Bar {
     fn stage(&mut self, stage: Stage) {
@@ -157,11 +176,11 @@ impl Observer for Bar {
 }
 
 /// The progress bar, and each day printed as it is done.
-struct Printer<'a> {
-    cli: &'a Cli,
-    bar: Bar,
+pub(super) struct Printer<'a> {
+    pub(super) cli: &'a Cli,
+    pub(super) bar: Bar,
     /// How printing went: after a failure, nothing more is printed.
-    printed: Result<(), Failure>,
+    pub(super) printed: Result<(), Failure>,
 }
 
 impl Observer for Printer<'_> {

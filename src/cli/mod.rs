@@ -14,6 +14,7 @@ mod coverage;
 mod exit;
 mod operations;
 mod policy;
+mod shards;
 
 use billing::{RunArgs, billing_run, demo, generate, show, status};
 pub use exit::Exit;
@@ -210,6 +211,57 @@ enum BillingCommand {
         /// Re-read every archived file against its record (exists, SHA-256, rows).
         #[arg(long)]
         verify: bool,
+    },
+    /// Plan a night across machines (B23): decide the days, and write to the stage, for each
+    /// of N shards, a cut of the store holding what its Teams' run reads.
+    #[command(
+        after_help = "Runs where the store is; no shard opens the store. A Team's shard is its bucket (FNV-1a\n64 of its id) modulo N. The stage is a directory or s3://bucket/prefix; the plan is\nwritten last, as plan.json, with input/shard-K-of-N.duckdb for each K. A day billed\nalready makes an empty plan (its shards and commit do nothing).\nExit 0 planned; 1 the plan failed; 2 bad usage, a day not ended, a stage that can't be\nused; 75 the store stayed busy.\n\nExample:\n  tokenplan billing plan --date 2026-11-23 --stage s3://billing/stage --shards 8"
+    )]
+    Plan {
+        /// The day to bill through (YYYY-MM-DD; default: yesterday in UTC).
+        #[arg(long, value_parser = calendar_day)]
+        date: Option<NaiveDate>,
+        /// Where the plan, the shards' inputs and their outputs go: a directory or
+        /// s3://bucket/prefix (credentials, region and endpoint from the AWS_* variables).
+        #[arg(long, value_name = "DIR|URL", env = "TOKENPLAN_STAGE")]
+        stage: String,
+        /// How many shards.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        shards: u32,
+        /// The window W in days, as for `billing run` (B21).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        window: Option<u32>,
+    },
+    /// Bill one shard of the stage's plan (B23), on any machine that reaches the stage.
+    #[command(
+        after_help = "Fetches input/shard-K-of-N.duckdb, checks it against the plan, bills its Teams with the\ncode of `billing run`, and writes output/shard-K-of-N.json in one put: a retried index\noverwrites it. Without --index, K is $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).\nExit 0 done; 1 the shard failed; 2 bad usage, no plan, an index not in the plan;\n75 the stage could not be reached (retry).\n\nExamples:\n  tokenplan billing shard --stage s3://billing/stage --index 3\n  JOB_COMPLETION_INDEX=3 tokenplan billing shard --stage /mnt/stage"
+    )]
+    Shard {
+        /// Where the plan is.
+        #[arg(long, value_name = "DIR|URL", env = "TOKENPLAN_STAGE")]
+        stage: String,
+        /// The shard: 0 to N-1 (default: $JOB_COMPLETION_INDEX).
+        #[arg(long)]
+        index: Option<u32>,
+        /// N, checked against the plan's (default: the plan's).
+        #[arg(long)]
+        of: Option<u32>,
+    },
+    /// Commit a planned night (B23): every shard present, of this plan and whole, and the
+    /// counts adding up, or nothing is committed.
+    #[command(
+        after_help = "Commits the plan's days in one transaction, then writes the files and prints one summary\nline per day, as `billing run` does: the statements are byte for byte those of one run.\nCommitting again is a no-op (the days are reported as reproduced).\nExit 0 done; 1 a shard is missing, of another plan or incomplete, the store billed days\nsince the plan, or the counts do not add up (nothing committed); 2 bad usage or no plan;\n3 committed, but the --out files or --metrics could not be written; 75 the store stayed busy\nor the stage could not be reached.\n\nExample:\n  tokenplan billing commit --stage s3://billing/stage --out /var/lib/tokenplan/statements"
+    )]
+    Commit {
+        /// Where the plan is.
+        #[arg(long, value_name = "DIR|URL", env = "TOKENPLAN_STAGE")]
+        stage: String,
+        /// Write DIR/DAY/TEAM.json and DIR/DAY/summary.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Write the metrics here, as `billing run --metrics`.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
@@ -699,6 +751,20 @@ fn dispatch(cli: &Cli) -> CommandResult {
         }) => Err(Failure::input(anyhow::anyhow!(
             "`billing archive` needs --to or --verify"
         ))),
+        Command::Billing(BillingCommand::Plan {
+            date,
+            stage,
+            shards,
+            window,
+        }) => shards::plan(cli, *date, stage, *shards, *window),
+        Command::Billing(BillingCommand::Shard { stage, index, of }) => {
+            shards::shard(cli, stage, *index, *of)
+        }
+        Command::Billing(BillingCommand::Commit {
+            stage,
+            out,
+            metrics,
+        }) => shards::commit(cli, stage, out.as_deref(), metrics.as_deref()),
         Command::Billing(BillingCommand::Show {
             date,
             team,

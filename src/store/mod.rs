@@ -1,6 +1,7 @@
 //! The DuckDB store: schema and migrations, appends, and one-Team reads.
 
 mod archive;
+mod cut;
 mod events;
 mod generate;
 mod migrations;
@@ -22,6 +23,7 @@ use gatekeeper::Region;
 use rust_decimal::Decimal;
 
 pub use archive::{Archivable, ArchiveSummary, ArchivedFile, DayToArchive};
+pub use cut::{Cut, Selected};
 pub use events::NewEvent;
 pub use generate::{Generated, SyntheticEvents};
 pub use migrations::MIGRATIONS;

@@ -5,12 +5,13 @@
 use chrono::NaiveDate;
 use duckdb::{OptionalExt, params};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, query_error, query_row, window};
 use crate::calendar;
 
 /// Tokens one seat used in one cycle (B9, S4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatUsage {
     /// The Team.
     pub team: String,
@@ -25,7 +26,7 @@ pub struct SeatUsage {
 }
 
 /// One Team's statement of a day, as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatementRow {
     /// The Team.
     pub team: String,
@@ -38,7 +39,7 @@ pub struct StatementRow {
 }
 
 /// One Team's carry at the end of a billed day, as stored (JSON; `billing::carry`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CarriedRow {
     pub team: String,
     pub body: String,
@@ -75,56 +76,16 @@ pub struct DayRows<'a> {
 impl Store {
     /// Commits a billed day in one transaction; the first also fixes the store's window (B21).
     pub fn commit_day(&mut self, rows: &DayRows<'_>) -> Result<(), StoreError> {
+        self.commit_days(std::slice::from_ref(rows))
+    }
+
+    /// Commits billed days, in order, in one transaction: all of them or none.
+    pub fn commit_days(&mut self, days: &[DayRows<'_>]) -> Result<(), StoreError> {
         let what = "cannot commit the billing run";
         let tx = self.conn_mut().transaction().map_err(query_error(what))?;
-        {
-            let mut statements = tx.appender("statements").map_err(query_error(what))?;
-            for statement in rows.statements {
-                statements
-                    .append_row(params![
-                        rows.day,
-                        statement.team,
-                        statement.body,
-                        statement.credits_spent.to_string(),
-                        statement.wallet_spent.to_string()
-                    ])
-                    .map_err(query_error(what))?;
-            }
-            let mut seat_usage = tx.appender("seat_usage").map_err(query_error(what))?;
-            for usage in rows.seat_usage {
-                seat_usage
-                    .append_row(params![
-                        usage.team,
-                        usage.tier,
-                        usage.seat,
-                        usage.cycle_start,
-                        rows.day,
-                        usage.tokens
-                    ])
-                    .map_err(query_error(what))?;
-            }
+        for rows in days {
+            append_day(&tx, rows).map_err(query_error(what))?;
         }
-        tx.execute("DELETE FROM carried_state", [])
-            .map_err(query_error(what))?;
-        {
-            let mut carried = tx.appender("carried_state").map_err(query_error(what))?;
-            for row in rows.carried {
-                carried
-                    .append_row(params![rows.day, row.team, row.body])
-                    .map_err(query_error(what))?;
-            }
-        }
-        window::fix(&tx, rows.day, rows.window_days).map_err(query_error(what))?;
-        tx.execute(
-            "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
-            params![
-                rows.day,
-                calendar::day_number(rows.day),
-                rows.max_rowid,
-                rows.summary
-            ],
-        )
-        .map_err(query_error(what))?;
         tx.commit().map_err(query_error(what))
     }
 
@@ -155,6 +116,72 @@ impl Store {
             summary,
             statements,
         }))
+    }
+
+    /// Everything `day`'s commit wrote but its carry: its statements as stored, the seat
+    /// usage it billed and its summary (JSON). Empty if `day` was not billed.
+    pub fn billed_rows(
+        &self,
+        day: NaiveDate,
+    ) -> Result<(Vec<StatementRow>, Vec<SeatUsage>, String), StoreError> {
+        let what = "cannot read a billed day";
+        let summary: Option<String> = query_row(
+            self.conn(),
+            "SELECT summary FROM billing_runs WHERE day = ?",
+            params![day],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query_error(what))?;
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT team_id, body, credits_spent::VARCHAR, wallet_spent::VARCHAR
+                 FROM statements WHERE day = ? ORDER BY team_id",
+            )
+            .map_err(query_error(what))?;
+        let statements = stmt
+            .query_map(params![day], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .map_err(query_error(what))?
+            .map(|row| {
+                let (team, body, credits, wallet) = row.map_err(query_error(what))?;
+                let decimal = |text: String| {
+                    text.parse::<Decimal>().map_err(|e| StoreError::Corrupt {
+                        table: "statements",
+                        message: format!("Team `{team}`: amount `{text}`: {e}"),
+                    })
+                };
+                Ok(StatementRow {
+                    credits_spent: decimal(credits)?,
+                    wallet_spent: decimal(wallet)?,
+                    team,
+                    body,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT team_id, tier, seat, cycle_start, tokens FROM seat_usage
+                 WHERE billed_day = ? ORDER BY ALL",
+            )
+            .map_err(query_error(what))?;
+        let seat_usage = stmt
+            .query_map(params![day], |r| {
+                Ok(SeatUsage {
+                    team: r.get(0)?,
+                    tier: r.get(1)?,
+                    seat: r.get(2)?,
+                    cycle_start: r.get(3)?,
+                    tokens: r.get(4)?,
+                })
+            })
+            .map_err(query_error(what))?
+            .collect::<Result<_, _>>()
+            .map_err(query_error(what))?;
+        Ok((statements, seat_usage, summary.unwrap_or_default()))
     }
 
     /// The stored statement body of one Team and day.
@@ -220,4 +247,49 @@ impl Store {
             .map_err(query_error(what))?;
         rows.collect::<Result<_, _>>().map_err(query_error(what))
     }
+}
+
+/// Appends one billed day's rows in the transaction `tx`.
+fn append_day(tx: &duckdb::Transaction<'_>, rows: &DayRows<'_>) -> duckdb::Result<()> {
+    {
+        let mut statements = tx.appender("statements")?;
+        for statement in rows.statements {
+            statements.append_row(params![
+                rows.day,
+                statement.team,
+                statement.body,
+                statement.credits_spent.to_string(),
+                statement.wallet_spent.to_string()
+            ])?;
+        }
+        let mut seat_usage = tx.appender("seat_usage")?;
+        for usage in rows.seat_usage {
+            seat_usage.append_row(params![
+                usage.team,
+                usage.tier,
+                usage.seat,
+                usage.cycle_start,
+                rows.day,
+                usage.tokens
+            ])?;
+        }
+    }
+    tx.execute("DELETE FROM carried_state", [])?;
+    {
+        let mut carried = tx.appender("carried_state")?;
+        for row in rows.carried {
+            carried.append_row(params![rows.day, row.team, row.body])?;
+        }
+    }
+    window::fix(tx, rows.day, rows.window_days)?;
+    tx.execute(
+        "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
+        params![
+            rows.day,
+            calendar::day_number(rows.day),
+            rows.max_rowid,
+            rows.summary
+        ],
+    )?;
+    Ok(())
 }

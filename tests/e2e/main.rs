@@ -15,6 +15,7 @@ mod nightly;
 mod policy;
 mod properties;
 mod review;
+mod shards;
 mod support;
 mod teams;
 mod window;

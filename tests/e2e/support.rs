@@ -165,3 +165,85 @@ pub fn assert_golden(actual: &str, name: &str) {
         path.display()
     );
 }
+
+/// A local S3 server (moto, in memory) for as long as it lives.
+pub struct Moto {
+    server: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server` when it is on PATH; without it the test is skipped, unless CI=true
+    /// (`.ci/run` installs it).
+    pub fn start() -> Option<Moto> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let server = match server {
+            Ok(server) => server,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                assert_ne!(
+                    std::env::var("CI").as_deref(),
+                    Ok("true"),
+                    "moto_server is not on PATH: pip install 'moto[server]'"
+                );
+                eprintln!("skipped: moto_server is not on PATH");
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let moto = Moto { server, port };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "moto_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// Makes the bucket `name` (moto takes an unsigned request for it).
+    pub fn create_bucket(&self, name: &str) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+
+    /// The `AWS_*` variables of a client of this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "tokenplan".into()),
+            ("AWS_SECRET_ACCESS_KEY", "tokenplan".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
