@@ -16,30 +16,17 @@
 #   PROFILE=debug TEAMS=2000 ...      # the shape only, without a release build (not for numbers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tokenplan-target}"
+source bench/lib.sh
+build
 profile=${PROFILE:-release}
-if [ "$profile" = release ]; then cargo build --release --quiet --bins; else cargo build --quiet --bins; fi
-bin="$CARGO_TARGET_DIR/$profile/tokenplan"
 baseline="${BASELINE:-../shared/bench/sql-baseline.py}"
 python3 -c 'import duckdb; assert duckdb.__version__.startswith("2.0")' 2>/dev/null || pip install --quiet duckdb==2.0.0
-[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
 work="${BENCH_DIR:-$HOME/.cache/tokenplan-bench}/aging"
 mkdir -p "$work"
 day=2026-11-23
 teams=${TEAMS:-10000}
 per_day=${EVENTS_PER_DAY:-2000000}
 run="$work/run.duckdb"
-
-# Runs the rest of the line as one timed process; prints its seconds and peak MB.
-timed() {
-  local time="$work/time.txt"
-  /usr/bin/time -v "$@" >/dev/null 2>"$time" || { cat "$time" >&2; exit 1; }
-  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]}
-              /Maximum resident set size/ {mb=$2/1024}
-              END {printf "%s %.0f\n", s, mb}' "$time"
-}
-
-mb() { python3 -c "import os,sys; print(round(os.path.getsize(sys.argv[1]) / 2**20))" "$1"; }
 
 # A fresh copy of the store BASE as the run's store.
 fresh() {

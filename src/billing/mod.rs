@@ -58,13 +58,14 @@ pub use attempt::{Attempt, Ended};
 pub use commit::statement_of;
 pub use days::{Days, default_day};
 pub use error::BillingError;
-pub use shards::{
-    CommitOptions, PlanOptions, Planned, ShardDone, ShardError, bucket, commit, plan, shard, shard_of,
-};
 pub use metrics::{MetricsUnwritable, RunMetrics};
 pub use outcome::{ABSURD_TOKENS, Quarantine};
 pub use reconcile::Summary;
 pub use run::{DayReport, Observer, RunOptions, Stage, run};
+pub use shards::{
+    CommitOptions, PlanOptions, Planned, ShardDone, ShardError, bucket, commit, plan, shard,
+    shard_of,
+};
 pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
 pub use status::{RefusedFiles, Status, WindowStatus};
 pub use view::{UnitPrice, View, ViewError, Whose, view};

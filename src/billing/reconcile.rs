@@ -90,7 +90,10 @@ impl Summary {
         };
         for shard in shards {
             if shard.day != whole.day {
-                return Err(format!("a summary of {} among those of {}", shard.day, whole.day));
+                return Err(format!(
+                    "a summary of {} among those of {}",
+                    shard.day, whole.day
+                ));
             }
             whole.events_read += shard.events_read;
             whole.billed += shard.billed;

@@ -134,8 +134,11 @@ fn job_completion_index() -> Result<u32, ShardError> {
 fn price_list(cli: &Cli) -> Result<(String, String), Failure> {
     match &cli.prices {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::input(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display()))))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::input(
+                    anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())),
+                )
+            })?;
             Ok((path.display().to_string(), text))
         }
         None => Ok((

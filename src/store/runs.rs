@@ -142,7 +142,12 @@ impl Store {
             .map_err(query_error(what))?;
         let statements = stmt
             .query_map(params![day], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })
             .map_err(query_error(what))?
             .map(|row| {

@@ -54,14 +54,15 @@ fn stored(env: &Env) -> String {
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    let runs = rows("SELECT day || ' ' || max_rowid || ' ' || summary FROM billing_runs ORDER BY day")
-        .into_iter()
-        .map(|run| {
-            let (head, summary) = run.split_at(run.find('{').unwrap());
-            let mut summary: serde_json::Value = serde_json::from_str(summary).unwrap();
-            summary.as_object_mut().unwrap().remove("duration_ms");
-            format!("{head}{summary}")
-        });
+    let runs =
+        rows("SELECT day || ' ' || max_rowid || ' ' || summary FROM billing_runs ORDER BY day")
+            .into_iter()
+            .map(|run| {
+                let (head, summary) = run.split_at(run.find('{').unwrap());
+                let mut summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+                summary.as_object_mut().unwrap().remove("duration_ms");
+                format!("{head}{summary}")
+            });
     let tables = [
         "SELECT day || ' ' || team_id || ' ' || credits_spent || ' ' || wallet_spent || ' ' || body FROM statements ORDER BY ALL",
         "SELECT concat_ws(' ', team_id, tier, seat, cycle_start, billed_day, tokens) FROM seat_usage ORDER BY ALL",
@@ -88,7 +89,9 @@ fn lines(out: &Output) -> Vec<serde_json::Value> {
 fn sharded(env: &Env, day: &str, shards: u32, stage: &str, vars: &[(&str, &str)]) -> Output {
     let n = shards.to_string();
     env.run_with(
-        &["billing", "plan", "--date", day, "--stage", stage, "--shards", &n],
+        &[
+            "billing", "plan", "--date", day, "--stage", stage, "--shards", &n,
+        ],
         vars,
     )
     .ok();
@@ -171,7 +174,10 @@ fn b23_one_two_three_and_seven_shards_bill_what_one_run_bills_byte_for_byte() {
     let day = |night: &[serde_json::Value], day: &str| {
         night.iter().find(|s| s["day"] == day).unwrap().clone()
     };
-    assert_eq!(first[0]["day"], "2026-01-01", "a catch-up from the first Team record");
+    assert_eq!(
+        first[0]["day"], "2026-01-01",
+        "a catch-up from the first Team record"
+    );
     assert_eq!(day(first, "2026-02-11")["duplicates"], 1);
     assert_eq!(day(first, "2026-02-11")["quarantined"]["unknown_key"], 1);
     let night = day(second, "2026-02-13");
@@ -217,7 +223,11 @@ fn assert_refused(env: &Env, stage: &str, message: &str) {
     let out = commit(env, stage, &[]);
     assert_eq!(out.status, 1, "{}", out.stderr);
     assert!(out.stderr.contains(message), "{}", out.stderr);
-    assert!(out.stderr.contains("nothing was committed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nothing was committed"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(stored(env), before);
     assert!(!env.out().join(NIGHTS[1]).exists());
 }
@@ -248,10 +258,18 @@ fn b23_a_missing_truncated_or_stale_shard_is_refused_and_nothing_is_committed() 
     // Once it runs, the night commits; committing again is a no-op.
     shard(&env, &stage, "1").ok();
     let committed = commit(&env, &stage, &[]).ok();
-    assert!(summaries(&committed.stdout).iter().all(|s| s["outcome"] == "billed"));
+    assert!(
+        summaries(&committed.stdout)
+            .iter()
+            .all(|s| s["outcome"] == "billed")
+    );
     let stored_once = stored(&env);
     let again = commit(&env, &stage, &[]).ok();
-    assert!(summaries(&again.stdout).iter().all(|s| s["outcome"] == "reproduced"));
+    assert!(
+        summaries(&again.stdout)
+            .iter()
+            .all(|s| s["outcome"] == "reproduced")
+    );
     assert_eq!(stored(&env), stored_once);
 }
 
@@ -262,7 +280,11 @@ fn b23_a_plan_the_store_billed_past_is_refused() {
         shard(&env, &stage, index).ok();
     }
     env.bill("2026-02-20", &[]).ok();
-    assert_refused(&env, &stage, "the plan was made when the latest billed day was 2026-02-12");
+    assert_refused(
+        &env,
+        &stage,
+        "the plan was made when the latest billed day was 2026-02-12",
+    );
 }
 
 #[test]
@@ -296,11 +318,22 @@ fn b23_a_shard_needs_an_index_in_the_plan() {
     let (env, stage) = planned();
     let out = env.run(&["billing", "shard", "--stage", &stage]);
     assert_eq!(out.status, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("JOB_COMPLETION_INDEX"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("JOB_COMPLETION_INDEX"),
+        "{}",
+        out.stderr
+    );
     let out = shard(&env, &stage, "3");
     assert_eq!(out.status, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("shard 3 is not one of the plan's 3 shards"), "{}", out.stderr);
-    let out = env.run(&["billing", "shard", "--stage", &stage, "--index", "0", "--of", "4"]);
+    assert!(
+        out.stderr
+            .contains("shard 3 is not one of the plan's 3 shards"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&[
+        "billing", "shard", "--stage", &stage, "--index", "0", "--of", "4",
+    ]);
     assert_eq!(out.status, 2, "{}", out.stderr);
     let nowhere = env.dir.path().join("nowhere").display().to_string();
     let out = shard(&env, &nowhere, "0");

@@ -61,9 +61,7 @@ pub fn plan(
     let latest_billed = store.latest_billed_day()?;
     let made_at = Utc::now();
     let (shards, max_rowid) = match (days.first(), days.last()) {
-        (Some(&first), Some(&last)) => {
-            cut(store, stage, options.shards, first, last, window_days)?
-        }
+        (Some(&first), Some(&last)) => cut(store, stage, options.shards, first, last, window_days)?,
         _ => (
             (0..options.shards)
                 .map(|index| PlannedShard {
@@ -132,8 +130,8 @@ fn cut(
     for index in 0..of {
         let path = dir.path().join(format!("shard-{index}.duckdb"));
         let events = selected.cut(index, &path)?;
-        let bytes = std::fs::read(&path)
-            .map_err(ShardError::io(format!("read `{}`", path.display())))?;
+        let bytes =
+            std::fs::read(&path).map_err(ShardError::io(format!("read `{}`", path.display())))?;
         std::fs::remove_file(&path)
             .map_err(ShardError::io(format!("remove `{}`", path.display())))?;
         let name = stage::input(index, of);
