@@ -484,6 +484,35 @@ fn read_jsonl(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, Im
 
 fn read_parquet(path: &Path, file: &str, plausible: &Plausible) -> Result<Rows, ImportError> {
     let handle = File::open(path).map_err(read_error(file))?;
+    parquet_rows(handle, file, plausible)
+}
+
+/// Reads the rows of the Parquet file `name` (a lake's object, say) from `bytes`; `now` as
+/// for [`read`].
+pub fn read_parquet_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    now: DateTime<Utc>,
+) -> Result<Vec<EventRow>, ImportError> {
+    let file = crate::ids::escaped(name);
+    let plausible = Plausible {
+        latest: now + CLOCK_TOLERANCE,
+    };
+    let (rows, bad) = parquet_rows(std::io::Cursor::new(bytes), &file, &plausible)?;
+    if bad.is_empty() {
+        Ok(rows)
+    } else {
+        Err(ImportError::Rows { file, rows: bad })
+    }
+}
+
+/// The rows of a Parquet file read from `handle`, and the reasons of those that can't be
+/// stored.
+fn parquet_rows(
+    handle: impl polars::io::mmap::MmapBytesReader + std::panic::UnwindSafe,
+    file: &str,
+    plausible: &Plausible,
+) -> Result<Rows, ImportError> {
     let frame = without_panics(|| ParquetReader::new(handle).finish())
         .map_err(|e| read_error(file)(ReadCause::Parquet(e)))?
         .map_err(read_error(file))?;

@@ -64,6 +64,15 @@ impl std::fmt::Display for ObjectStoreError {
 
 impl std::error::Error for ObjectStoreError {}
 
+/// An object as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub size: u64,
+    /// Changes whenever the object does (a local file: its inode, size and modification time).
+    pub e_tag: Option<String>,
+}
+
 /// The objects under one location.
 pub struct Objects {
     store: Arc<dyn ObjectStore>,
@@ -155,21 +164,34 @@ impl Objects {
         }
     }
 
-    /// The names of the objects whose name starts with the directory `prefix`, at any depth.
+    /// The names of the objects under `prefix`, sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectsError> {
+        Ok(self
+            .listed(prefix)?
+            .into_iter()
+            .map(|object| object.name)
+            .collect())
+    }
+
+    /// The objects under `prefix`, sorted by name, with their size and entity tag.
+    pub fn listed(&self, prefix: &str) -> Result<Vec<Listed>, ObjectsError> {
         let location = ObjectPath::from(prefix);
-        let mut names = Vec::new();
+        let mut objects = Vec::new();
         let mut directories = vec![location];
         while let Some(directory) = directories.pop() {
             let listed = self
                 .runtime
                 .block_on(self.store.list_with_delimiter(Some(&directory)))
                 .map_err(self.failed("list", prefix))?;
-            names.extend(listed.objects.into_iter().map(|o| o.location.to_string()));
+            objects.extend(listed.objects.into_iter().map(|o| Listed {
+                name: o.location.to_string(),
+                size: o.size,
+                e_tag: o.e_tag,
+            }));
             directories.extend(listed.common_prefixes);
         }
-        names.sort();
-        Ok(names)
+        objects.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(objects)
     }
 
     /// Deletes the object `name`; deleting one that does not exist is not an error.

@@ -59,6 +59,7 @@ pub(super) struct RunArgs<'a> {
     pub metrics: Option<&'a Path>,
     pub spool: Option<&'a Path>,
     pub window: Option<u32>,
+    pub events: Option<&'a str>,
 }
 
 /// The run's result once its metrics were `written`: a metrics file that can't be written
@@ -113,6 +114,9 @@ fn bill_through(
         attempt.count_refused(spool).map_err(spool_failure)?;
     }
     let store = store.insert(open_existing_store(cli)?);
+    if let Some(lake) = paths.events {
+        take_lake(cli, store, lake)?;
+    }
     let prices = prices(cli)?;
     let options = RunOptions {
         prices: &prices,
@@ -132,6 +136,40 @@ fn bill_through(
     result.map_err(billing_failure)?;
     printer.printed?;
     Ok(Exit::Success)
+}
+
+/// Takes the new files of the lake `url` into `store` before a night (`--events`).
+pub(super) fn take_lake(cli: &Cli, store: &mut Store, url: &str) -> Result<(), Failure> {
+    use tokenplan::lake::LakeError;
+    use tokenplan::objects::ObjectsError;
+    let lake = tokenplan::objects::Objects::open(url).map_err(|e| {
+        Failure::input(e)
+            .hint("pass --events a directory, or s3://bucket/prefix with AWS_* credentials")
+    })?;
+    let taken = tokenplan::lake::take(store, &lake, chrono::Utc::now()).map_err(|e| match e {
+        LakeError::Objects(ObjectsError::Object { .. }) => Failure {
+            status: Exit::Busy,
+            error: Some(e.into()),
+            hint: Some("the lake could not be read; run again".to_owned()),
+        },
+        LakeError::Objects(_) | LakeError::File { .. } | LakeError::Partition { .. } | LakeError::Misplaced { .. } => {
+            Failure::input(e).hint("fix or move the file named; nothing was taken or billed")
+        }
+        LakeError::Changed { .. } => Failure::work(e).hint(
+            "a file taken is billed: never rewrite it; put corrections in a new file; nothing was taken or billed",
+        ),
+        LakeError::Store(_) => Failure::work(e),
+    })?;
+    if !cli.quiet {
+        eprintln!(
+            "took {} new file(s), {} event(s), from {} ({} taken before)",
+            taken.files,
+            taken.rows,
+            lake.url(),
+            taken.known
+        );
+    }
+    Ok(())
 }
 
 /// The failure a run's error ends the command with, and what to do about it.

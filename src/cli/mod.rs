@@ -177,6 +177,11 @@ enum BillingCommand {
         /// store's first day is billed (default 35); a different value later is refused.
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
         window: Option<u32>,
+        /// Read the usage events from a lake of Parquet files (`day=YYYY-MM-DD/*.parquet`, the
+        /// columns of `usage_events`) under a directory or s3://bucket/prefix: every file not
+        /// taken yet is stored first, each file once.
+        #[arg(long, value_name = "DIR|URL", env = "TOKENPLAN_EVENTS")]
+        events: Option<String>,
     },
     /// What an operator checks in the morning: the latest billed day, the days not yet billed
     /// up to yesterday, the events not yet settled, the spool files refused, and how the last
@@ -231,6 +236,11 @@ enum BillingCommand {
         /// The window W in days, as for `billing run` (B21).
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
         window: Option<u32>,
+        /// Read the usage events from a lake of Parquet files (`day=YYYY-MM-DD/*.parquet`, the
+        /// columns of `usage_events`) under a directory or s3://bucket/prefix: every file not
+        /// taken yet is stored first, each file once.
+        #[arg(long, value_name = "DIR|URL", env = "TOKENPLAN_EVENTS")]
+        events: Option<String>,
     },
     /// Bill one shard of the stage's plan (B23), on any machine that reaches the stage.
     #[command(
@@ -726,12 +736,14 @@ fn dispatch(cli: &Cli) -> CommandResult {
             metrics,
             spool,
             window,
+            events,
         }) => {
             let paths = RunArgs {
                 out: out.as_deref(),
                 metrics: metrics.as_deref(),
                 spool: spool.as_deref(),
                 window: *window,
+                events: events.as_deref(),
             };
             billing_run(cli, *date, paths)
         }
@@ -756,7 +768,8 @@ fn dispatch(cli: &Cli) -> CommandResult {
             stage,
             shards,
             window,
-        }) => shards::plan(cli, *date, stage, *shards, *window),
+            events,
+        }) => shards::plan(cli, *date, stage, *shards, *window, events.as_deref()),
         Command::Billing(BillingCommand::Shard { stage, index, of }) => {
             shards::shard(cli, stage, *index, *of)
         }

@@ -4,7 +4,7 @@
 use tokenplan::billing::{CommitOptions, PlanOptions, ShardError};
 use tokenplan::objects::{Objects, ObjectsError};
 
-use super::billing::{Bar, Printer, attempted, billing_failure};
+use super::billing::{Bar, Printer, attempted, billing_failure, take_lake};
 use super::*;
 
 /// What to do about a stage that can't be used.
@@ -18,8 +18,12 @@ pub(super) fn plan(
     stage: &str,
     shards: u32,
     window: Option<u32>,
+    events: Option<&str>,
 ) -> CommandResult {
-    let store = open_existing_store(cli)?;
+    let mut store = open_existing_store(cli)?;
+    if let Some(lake) = events {
+        take_lake(cli, &mut store, lake)?;
+    }
     let stage = open_stage(stage)?;
     let (name, text) = price_list(cli)?;
     let now = chrono::Utc::now();

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("window and archive", WINDOW_AND_ARCHIVE),
     ("carried state", CARRIED_STATE),
     ("decision digests", DECISION_DIGESTS),
+    ("lake files", LAKE_FILES),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -182,4 +183,19 @@ CREATE TABLE carried_state (
 /// `sha256:HEX`); NULL for the steps decided before it was recorded.
 const DECISION_DIGESTS: &str = "
 ALTER TABLE audit_log ADD COLUMN policy_digest VARCHAR;
+";
+
+/// The files of a lake of Parquet events (`--events URL`) taken into `usage_events`: each
+/// once, by its name under the lake; its size and entity tag tell a file changed since.
+const LAKE_FILES: &str = "
+CREATE TABLE lake_files (
+    lake VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    e_tag VARCHAR,
+    rows BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    taken_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (lake, file)
+);
 ";

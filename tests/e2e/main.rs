@@ -11,6 +11,7 @@ mod events;
 mod fuzz;
 mod hostile;
 mod hostile_files;
+mod lake;
 mod nightly;
 mod policy;
 mod properties;

@@ -10,7 +10,7 @@ use crate::support::{Env, Moto, Output};
 
 /// Events besides the scenarios': the same id in two Teams, an id repeated within a Team, a
 /// key of no Team, all on 2026-02-11 (the first night's catch-up).
-const FIRST: &str = "
+pub(crate) const FIRST: &str = "
     ('x-1', TIMESTAMPTZ '2026-02-11 10:00:00+00', 'tp:z1:mei', 'MiniMax-M2', 1000, 10),
     ('x-1', TIMESTAMPTZ '2026-02-11 10:00:00+00', 'tp:t1:r3', 'MiniMax-M2', 1000, 10),
     ('x-2', TIMESTAMPTZ '2026-02-11 11:00:00+00', 'tp:z1:mei', 'MiniMax-M2', 2000, 20),
@@ -19,14 +19,14 @@ const FIRST: &str = "
 
 /// Events that arrive after the first night: late usage of a billed day (B14), one too late
 /// (B21), a repeat of a settled id, and usage of the second night's days.
-const SECOND: &str = "
+pub(crate) const SECOND: &str = "
     ('y-1', TIMESTAMPTZ '2026-02-01 10:00:00+00', 'tp:z1:mei', 'MiniMax-M2', 3000, 30),
     ('y-2', TIMESTAMPTZ '2025-12-01 10:00:00+00', 'tp:z1:mei', 'MiniMax-M2', 3000, 30),
     ('x-2', TIMESTAMPTZ '2026-02-12 09:00:00+00', 'tp:z1:mei', 'MiniMax-M2', 2000, 20),
     ('y-3', TIMESTAMPTZ '2026-04-02 10:00:00+00', 'tp:t1:r3', 'MiniMax-M2', 4000, 40)";
 
 /// The first night bills through this day, the second through the last.
-const NIGHTS: [&str; 2] = ["2026-02-12", "2026-04-15"];
+pub(crate) const NIGHTS: [&str; 2] = ["2026-02-12", "2026-04-15"];
 
 /// A store with the overseas seats and domestic scenarios and the events of `FIRST`.
 fn loaded() -> Env {
@@ -44,7 +44,7 @@ fn insert(env: &Env, values: &str) {
 }
 
 /// Everything a night stores, as text, with each summary's duration left out.
-fn stored(env: &Env) -> String {
+pub(crate) fn stored(env: &Env) -> String {
     let conn = duckdb::Connection::open(env.db()).unwrap();
     let rows = |sql: &str| -> Vec<String> {
         conn.prepare(sql)
@@ -75,7 +75,7 @@ fn stored(env: &Env) -> String {
 }
 
 /// The summary lines of a night's stdout, less their duration.
-fn lines(out: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn lines(out: &Output) -> Vec<serde_json::Value> {
     let mut lines = summaries(&out.stdout);
     for line in &mut lines {
         line.as_object_mut().unwrap().remove("duration_ms");
@@ -83,18 +83,21 @@ fn lines(out: &Output) -> Vec<serde_json::Value> {
     lines
 }
 
-/// Bills through `day` as `billing plan`, `shards` shard processes at once (as an Indexed
-/// Job's pods, by `JOB_COMPLETION_INDEX`) and `billing commit`, with the stage at `stage`
-/// and the `AWS_*` variables `vars`; returns the commit's output.
-fn sharded(env: &Env, day: &str, shards: u32, stage: &str, vars: &[(&str, &str)]) -> Output {
+/// Bills through `day` as `billing plan` (with `plan` besides), `shards` shard processes at
+/// once (as an Indexed Job's pods, by `JOB_COMPLETION_INDEX`) and `billing commit`, with the
+/// stage at `stage` and the `AWS_*` variables `vars`; returns the commit's output.
+pub(crate) fn sharded(
+    env: &Env,
+    day: &str,
+    (shards, plan): (u32, &[&str]),
+    stage: &str,
+    vars: &[(&str, &str)],
+) -> Output {
     let n = shards.to_string();
-    env.run_with(
-        &[
-            "billing", "plan", "--date", day, "--stage", stage, "--shards", &n,
-        ],
-        vars,
-    )
-    .ok();
+    let args = [
+        "billing", "plan", "--date", day, "--stage", stage, "--shards", &n,
+    ];
+    env.run_with(&[&args[..], plan].concat(), vars).ok();
     let pods: Vec<_> = (0..shards)
         .map(|k| {
             let index = k.to_string();
@@ -118,7 +121,7 @@ fn sharded(env: &Env, day: &str, shards: u32, stage: &str, vars: &[(&str, &str)]
     commit(env, stage, vars).ok()
 }
 
-fn commit(env: &Env, stage: &str, vars: &[(&str, &str)]) -> Output {
+pub(crate) fn commit(env: &Env, stage: &str, vars: &[(&str, &str)]) -> Output {
     let out = env.out();
     env.run_with(
         &[
@@ -154,15 +157,15 @@ fn assert_same_as_one_run(
     let (single, nights) = single;
     let env = loaded();
     let stage = stage(&env);
-    let first = lines(&sharded(&env, NIGHTS[0], shards, &stage, vars));
+    let first = lines(&sharded(&env, NIGHTS[0], (shards, &[]), &stage, vars));
     insert(&env, SECOND);
-    let second = lines(&sharded(&env, NIGHTS[1], shards, &stage, vars));
+    let second = lines(&sharded(&env, NIGHTS[1], (shards, &[]), &stage, vars));
     assert_eq!([first, second], *nights, "{shards} shards");
     assert_eq!(files(&env.out()), files(&single.out()), "{shards} shards");
     assert_eq!(stored(&env), stored(single), "{shards} shards");
 }
 
-fn local_stage(env: &Env) -> String {
+pub(crate) fn local_stage(env: &Env) -> String {
     env.dir.path().join("stage").display().to_string()
 }
 
@@ -292,7 +295,7 @@ fn b23_a_shard_killed_midway_and_run_again_alone_gives_the_same_night() {
     let single = reference();
     let env = loaded();
     let stage = local_stage(&env);
-    sharded(&env, NIGHTS[0], 2, &stage, &[]);
+    sharded(&env, NIGHTS[0], (2, &[]), &stage, &[]);
     insert(&env, SECOND);
     env.run(&[
         "billing", "plan", "--date", NIGHTS[1], "--stage", &stage, "--shards", "2",

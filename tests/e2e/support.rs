@@ -226,6 +226,23 @@ impl Moto {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
 
+    /// Puts `bytes` at `key` in the bucket `bucket` (moto takes an unsigned request).
+    pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "PUT /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            bytes.len()
+        )
+        .unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+
     /// The `AWS_*` variables of a client of this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
