@@ -364,7 +364,8 @@ mod tests {
                 },
                 at(3),
             ));
-            for kind in [0, 2, 7, 8] {
+            // Members, seats, pay-as-you-go keys (so wallets are spent), balances.
+            for kind in [0, 2, 4, 7, 8] {
                 for n in 0..3 {
                     steps.push(Step::new(owner.clone(), operation(team, kind, n), at(4)));
                 }
