@@ -184,26 +184,9 @@ fn copy_into_cut(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DayRows;
 
     fn date(text: &str) -> NaiveDate {
         text.parse().unwrap()
-    }
-
-    /// Stores events `(event_id, UTC day, key)` at noon, in order.
-    fn insert(store: &Store, events: &[(&str, &str, &str)]) {
-        for (id, day, key) in events {
-            store
-                .conn()
-                .execute(
-                    &format!(
-                        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
-                         VALUES (?, TIMESTAMPTZ '{day} 12:00:00+00', ?, 'm', 1, 1)"
-                    ),
-                    params![id, key],
-                )
-                .unwrap();
-        }
     }
 
     fn ids(store: &Store, sql: &str) -> Vec<String> {
@@ -220,34 +203,17 @@ mod tests {
     #[test]
     fn b23_a_cut_holds_its_teams_events_to_settle_and_the_settled_ids_they_repeat() {
         let mut store = Store::open_in_memory().unwrap();
-        insert(
-            &store,
-            &[
-                ("old", "2026-11-20", "tp:a:u"),
-                ("kept", "2026-11-20", "tp:a:u"),
-                ("b-old", "2026-11-20", "tp:b:u"),
-            ],
-        );
-        let max_rowid = 2;
-        store
-            .commit_day(&DayRows {
-                carried: &[],
-                day: date("2026-11-22"),
-                statements: &[],
-                seat_usage: &[],
-                max_rowid,
-                summary: "{}",
-                window_days: 35,
-            })
-            .unwrap();
-        insert(
-            &store,
-            &[
-                ("kept", "2026-11-23", "tp:a:u"),
-                ("new", "2026-11-23", "tp:b:u"),
-                ("ghost", "2026-11-23", "nobody"),
-            ],
-        );
+        store.insert_noon_events(&[
+            ("old", "2026-11-20", "tp:a:u"),
+            ("kept", "2026-11-20", "tp:a:u"),
+            ("b-old", "2026-11-20", "tp:b:u"),
+        ]);
+        store.bill_empty_day("2026-11-22");
+        store.insert_noon_events(&[
+            ("kept", "2026-11-23", "tp:a:u"),
+            ("new", "2026-11-23", "tp:b:u"),
+            ("ghost", "2026-11-23", "nobody"),
+        ]);
         let shards = [("a", 1), ("b", 0)];
         let cut = Cut {
             first: date("2026-11-23"),

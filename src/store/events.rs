@@ -57,6 +57,23 @@ impl Store {
         Ok(())
     }
 
+    /// Stores events `(event_id, UTC day, key)` at noon, in order, of model `m`, 1 token in
+    /// and out.
+    #[cfg(test)]
+    pub(crate) fn insert_noon_events(&self, events: &[(&str, &str, &str)]) {
+        for (id, day, key) in events {
+            self.conn
+                .execute(
+                    &format!(
+                        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
+                         VALUES (?, TIMESTAMPTZ '{day} 12:00:00+00', ?, 'm', 1, 1)"
+                    ),
+                    duckdb::params![id, key],
+                )
+                .unwrap();
+        }
+    }
+
     /// Stores `n` events of an unknown key on 2026-11-23.
     #[cfg(test)]
     pub(crate) fn insert_test_events(&self, n: usize) {

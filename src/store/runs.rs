@@ -89,17 +89,21 @@ impl Store {
         tx.commit().map_err(query_error(what))
     }
 
-    /// The stored run of `day`, if it was billed.
-    pub fn stored_run(&self, day: NaiveDate) -> Result<Option<StoredRun>, StoreError> {
-        let what = "cannot read stored statements";
-        let summary: Option<String> = query_row(
+    /// The summary (JSON) of the run of `day`, if it was billed.
+    fn run_summary(&self, day: NaiveDate) -> duckdb::Result<Option<String>> {
+        query_row(
             self.conn(),
             "SELECT summary FROM billing_runs WHERE day = ?",
             params![day],
             |r| r.get(0),
         )
         .optional()
-        .map_err(query_error(what))?;
+    }
+
+    /// The stored run of `day`, if it was billed.
+    pub fn stored_run(&self, day: NaiveDate) -> Result<Option<StoredRun>, StoreError> {
+        let what = "cannot read stored statements";
+        let summary = self.run_summary(day).map_err(query_error(what))?;
         let Some(summary) = summary else {
             return Ok(None);
         };
@@ -125,14 +129,7 @@ impl Store {
         day: NaiveDate,
     ) -> Result<(Vec<StatementRow>, Vec<SeatUsage>, String), StoreError> {
         let what = "cannot read a billed day";
-        let summary: Option<String> = query_row(
-            self.conn(),
-            "SELECT summary FROM billing_runs WHERE day = ?",
-            params![day],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(query_error(what))?;
+        let summary = self.run_summary(day).map_err(query_error(what))?;
         let mut stmt = self
             .conn()
             .prepare(
@@ -174,15 +171,7 @@ impl Store {
             )
             .map_err(query_error(what))?;
         let seat_usage = stmt
-            .query_map(params![day], |r| {
-                Ok(SeatUsage {
-                    team: r.get(0)?,
-                    tier: r.get(1)?,
-                    seat: r.get(2)?,
-                    cycle_start: r.get(3)?,
-                    tokens: r.get(4)?,
-                })
-            })
+            .query_map(params![day], seat_usage_row)
             .map_err(query_error(what))?
             .collect::<Result<_, _>>()
             .map_err(query_error(what))?;
@@ -221,6 +210,26 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(query_error(what))
     }
 
+    /// Commits `day` (`YYYY-MM-DD`) as billed without statements, settling every row stored
+    /// so far.
+    #[cfg(test)]
+    pub(crate) fn bill_empty_day(&mut self, day: &str) {
+        let max_rowid: i64 = self
+            .conn()
+            .query_row("SELECT max(rowid) FROM usage_events", [], |r| r.get(0))
+            .unwrap();
+        self.commit_day(&DayRows {
+            carried: &[],
+            day: day.parse().unwrap(),
+            statements: &[],
+            seat_usage: &[],
+            max_rowid,
+            summary: "{}",
+            window_days: 35,
+        })
+        .unwrap();
+    }
+
     /// Deletes every carry, so the next night folds every history from the first record.
     #[cfg(test)]
     pub(crate) fn forget_carried_state(&self) -> Result<(), StoreError> {
@@ -240,15 +249,7 @@ impl Store {
             )
             .map_err(query_error(what))?;
         let rows = stmt
-            .query_map(params![day], |r| {
-                Ok(SeatUsage {
-                    team: r.get(0)?,
-                    tier: r.get(1)?,
-                    seat: r.get(2)?,
-                    cycle_start: r.get(3)?,
-                    tokens: r.get(4)?,
-                })
-            })
+            .query_map(params![day], seat_usage_row)
             .map_err(query_error(what))?;
         rows.collect::<Result<_, _>>().map_err(query_error(what))
     }
@@ -297,4 +298,15 @@ fn append_day(tx: &duckdb::Transaction<'_>, rows: &DayRows<'_>) -> duckdb::Resul
         ],
     )?;
     Ok(())
+}
+
+/// A `SeatUsage` from a row of `team_id, tier, seat, cycle_start, tokens`.
+fn seat_usage_row(r: &duckdb::Row<'_>) -> duckdb::Result<SeatUsage> {
+    Ok(SeatUsage {
+        team: r.get(0)?,
+        tier: r.get(1)?,
+        seat: r.get(2)?,
+        cycle_start: r.get(3)?,
+        tokens: r.get(4)?,
+    })
 }

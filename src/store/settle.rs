@@ -479,45 +479,10 @@ fn load_settled(conn: &Connection) -> duckdb::Result<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DEFAULT_WINDOW_DAYS, DayRows};
+    use crate::store::DEFAULT_WINDOW_DAYS;
 
     fn date(text: &str) -> NaiveDate {
         text.parse().unwrap()
-    }
-
-    /// Stores events `(event_id, UTC day, key)` at noon, in order.
-    fn insert(store: &Store, events: &[(&str, &str, &str)]) {
-        for (id, day, key) in events {
-            store
-                .conn()
-                .execute(
-                    &format!(
-                        "INSERT INTO usage_events (event_id, ts, key_id, model, input_tokens, output_tokens)
-                         VALUES (?, TIMESTAMPTZ '{day} 12:00:00+00', ?, 'm', 1, 1)"
-                    ),
-                    params![id, key],
-                )
-                .unwrap();
-        }
-    }
-
-    /// Commits `day` as billed, settling every row stored so far.
-    fn bill(store: &mut Store, day: &str) {
-        let max_rowid: i64 = store
-            .conn()
-            .query_row("SELECT max(rowid) FROM usage_events", [], |r| r.get(0))
-            .unwrap();
-        store
-            .commit_day(&DayRows {
-                carried: &[],
-                day: date(day),
-                statements: &[],
-                seat_usage: &[],
-                max_rowid,
-                summary: "{}",
-                window_days: 35,
-            })
-            .unwrap();
     }
 
     /// Keys `a1`, `a2` of Team `a`, `b1` of Team `b`, all in UTC.
@@ -558,16 +523,13 @@ mod tests {
     #[test]
     fn b21_an_id_repeats_only_within_one_team_in_the_run() {
         let store = Store::open_in_memory().unwrap();
-        insert(
-            &store,
-            &[
-                ("e1", "2026-11-23", "a1"),
-                ("e1", "2026-11-23", "b1"),
-                ("e1", "2026-11-23", "a2"),
-                ("e2", "2026-11-23", "ghost"),
-                ("e2", "2026-11-23", "ghost"),
-            ],
-        );
+        store.insert_noon_events(&[
+            ("e1", "2026-11-23", "a1"),
+            ("e1", "2026-11-23", "b1"),
+            ("e1", "2026-11-23", "a2"),
+            ("e2", "2026-11-23", "ghost"),
+            ("e2", "2026-11-23", "ghost"),
+        ]);
         // The third is a repeat of the first (another key of Team a); the second is Team b's
         // own; a key of no Team is never a duplicate.
         assert_eq!(duplicates(&store, "2026-11-23", DEFAULT_WINDOW_DAYS), [2]);
@@ -576,18 +538,15 @@ mod tests {
     #[test]
     fn b21_an_id_repeats_in_the_run_only_within_the_window() {
         let store = Store::open_in_memory().unwrap();
-        insert(
-            &store,
-            &[
-                // Too late for a window of 2 days on the 23rd, yet an earlier event.
-                ("e1", "2026-11-20", "a1"),
-                ("e1", "2026-11-22", "a1"),
-                ("e2", "2026-11-20", "a1"),
-                ("e2", "2026-11-23", "a1"),
-                ("e3", "2026-11-21", "a1"),
-                ("e3", "2026-11-23", "a1"),
-            ],
-        );
+        store.insert_noon_events(&[
+            // Too late for a window of 2 days on the 23rd, yet an earlier event.
+            ("e1", "2026-11-20", "a1"),
+            ("e1", "2026-11-22", "a1"),
+            ("e2", "2026-11-20", "a1"),
+            ("e2", "2026-11-23", "a1"),
+            ("e3", "2026-11-21", "a1"),
+            ("e3", "2026-11-23", "a1"),
+        ]);
         assert_eq!(duplicates(&store, "2026-11-23", 2), [1, 5]);
         assert_eq!(duplicates(&store, "2026-11-23", 3), [1, 3, 5]);
     }
@@ -595,19 +554,13 @@ mod tests {
     #[test]
     fn b21_a_settled_id_repeats_only_within_its_team_and_the_window() {
         let mut store = Store::open_in_memory().unwrap();
-        insert(
-            &store,
-            &[("e1", "2026-11-20", "a1"), ("e2", "2026-11-20", "a1")],
-        );
-        bill(&mut store, "2026-11-20");
-        insert(
-            &store,
-            &[
-                ("e1", "2026-11-21", "b1"),
-                ("e1", "2026-11-21", "a2"),
-                ("e2", "2026-11-23", "a1"),
-            ],
-        );
+        store.insert_noon_events(&[("e1", "2026-11-20", "a1"), ("e2", "2026-11-20", "a1")]);
+        store.bill_empty_day("2026-11-20");
+        store.insert_noon_events(&[
+            ("e1", "2026-11-21", "b1"),
+            ("e1", "2026-11-21", "a2"),
+            ("e2", "2026-11-23", "a1"),
+        ]);
         assert_eq!(duplicates(&store, "2026-11-23", 2), [3]);
         assert_eq!(duplicates(&store, "2026-11-23", 3), [3, 4]);
     }
@@ -615,9 +568,9 @@ mod tests {
     #[test]
     fn b21_a_settled_event_more_than_w_days_earlier_is_no_duplicate() {
         let mut store = Store::open_in_memory().unwrap();
-        insert(&store, &[("e1", "2026-10-01", "a1")]);
-        bill(&mut store, "2026-10-01");
-        insert(&store, &[("e1", "2026-11-23", "a1")]);
+        store.insert_noon_events(&[("e1", "2026-10-01", "a1")]);
+        store.bill_empty_day("2026-10-01");
+        store.insert_noon_events(&[("e1", "2026-11-23", "a1")]);
         let codes = codes();
         let settlement = store.settlement(date("2026-11-23"), 2, &codes).unwrap();
         // The settled row's id hash is the run's, but its time is before the `ts` bound.
