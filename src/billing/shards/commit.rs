@@ -59,12 +59,17 @@ pub fn commit(
         store.commit_days(&rows)?;
         tracing::info!(days = rows.len(), "committed");
     }
+    // As `billing run` does: the latest billed day's files first, if a run stopped before
+    // writing them.
+    let unwritten = plan
+        .latest_billed
+        .filter(|latest| options.out.is_some_and(|out| !files::written(out, *latest)));
     let mut reports = Vec::new();
-    for &day in &plan.days {
+    for &day in unwritten.iter().chain(&plan.days) {
         let Some(mut report) = reproduce(store, day)? else {
             continue;
         };
-        report.reproduced = committed_already;
+        report.reproduced = committed_already || Some(day) == unwritten;
         if let Some(out) = options.out {
             let written = files::write(out, &report);
             report.written_to = written.as_ref().ok().cloned();
