@@ -172,6 +172,25 @@ pub(super) fn bill_days(
     Ok(())
 }
 
+/// Writes a committed (or reproduced) day's files to `out/DAY/` when asked, and hands its
+/// report to `observer`: the day is billed whether or not its files could be written, so it is
+/// reported either way, then a write error is returned.
+pub(super) fn deliver(
+    report: &mut DayReport,
+    out: Option<&Path>,
+    observer: &mut impl Observer,
+) -> Result<(), BillingError> {
+    let Some(out) = out else {
+        observer.day(report);
+        return Ok(());
+    };
+    observer.stage(Stage::WritingFiles);
+    let written = files::write(out, report);
+    report.written_to = written.as_ref().ok().cloned();
+    observer.day(report);
+    written.map(drop)
+}
+
 /// A run under way.
 struct Night<'a, O> {
     store: &'a mut Store,
@@ -196,16 +215,7 @@ impl<O: Observer> Night<'_, O> {
             }
             Step::Bill(day) => self.bill(day)?,
         };
-        let Some(out) = self.options.out else {
-            self.observer.day(&report);
-            return Ok(report);
-        };
-        self.observer.stage(Stage::WritingFiles);
-        let written = files::write(out, &report);
-        report.written_to = written.as_ref().ok().cloned();
-        // The day is billed whether or not its files could be written: it is reported.
-        self.observer.day(&report);
-        written?;
+        deliver(&mut report, self.options.out, self.observer)?;
         Ok(report)
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::super::commit::reproduce;
 use super::super::files;
 use super::super::reconcile::Summary;
-use super::super::run::{DayReport, Observer};
+use super::super::run::{DayReport, Observer, deliver};
 use super::error::ShardError;
 use super::stage::{self, DayOutput, Plan, ShardOutput};
 use crate::objects::Objects;
@@ -70,14 +70,7 @@ pub fn commit(
             continue;
         };
         report.reproduced = committed_already || Some(day) == unwritten;
-        if let Some(out) = options.out {
-            let written = files::write(out, &report);
-            report.written_to = written.as_ref().ok().cloned();
-            observer.day(&report);
-            written?;
-        } else {
-            observer.day(&report);
-        }
+        deliver(&mut report, options.out, observer)?;
         reports.push(report);
     }
     Ok(reports)
