@@ -17,7 +17,7 @@ use duckdb::{Connection, params};
 use serde::Serialize;
 
 use super::sql::usage_day;
-use super::{Store, StoreError, query_error, query_row};
+use super::{Store, StoreError, query_error, query_row, window_ids};
 use crate::calendar;
 
 /// The events an archive may move: settled by a billing run (`rowid <= settled_upto`, the
@@ -189,7 +189,8 @@ impl Store {
 
     /// In one transaction: records `files` (the days of `archivable`, each written and
     /// verified) and removes their events, refusing a day whose events no longer number its
-    /// file's rows.
+    /// file's rows; then hashes the window's ids again for the rows' new numbers (a night
+    /// does it if this is killed first).
     pub fn commit_archive(
         &mut self,
         archivable: &Archivable,
@@ -216,7 +217,9 @@ impl Store {
         }
         rebase_runs(&tx, archivable).map_err(query_error(what))?;
         rebuild_without(&tx, archivable).map_err(query_error(what))?;
-        tx.commit().map_err(query_error(what))
+        window_ids::invalidate(&tx, "main").map_err(query_error(what))?;
+        tx.commit().map_err(query_error(what))?;
+        self.ensure_window_ids()
     }
 
     /// Every file the archive recorded, by day and part.

@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use duckdb::params;
 
 use super::sql::{DAY_US, team_of_key};
-use super::{Access, Store, StoreError, query_error};
+use super::{Access, Store, StoreError, query_error, window_ids};
 use crate::calendar;
 
 /// What the plan cuts: the days it bills and each Team's shard.
@@ -45,6 +45,7 @@ impl Store {
     /// with each one's shard (see the module's documentation).
     pub fn select_for_shards(&self, cut: &Cut<'_>) -> Result<Selected<'_>, StoreError> {
         let what = "cannot select the events to plan";
+        self.ensure_window_ids()?;
         let conn = self.conn();
         conn.execute_batch(
             "CREATE OR REPLACE TEMP TABLE plan_teams (team_id VARCHAR PRIMARY KEY, shard INTEGER)",
@@ -99,8 +100,9 @@ impl Store {
                 "e.rowid <= {settled_all} AND e.ts >= make_timestamp({window_from_us})::TIMESTAMPTZ
                  AND NOT (e.ts >= make_timestamp({from_us})::TIMESTAMPTZ
                           AND e.ts < make_timestamp({to_us})::TIMESTAMPTZ)
-                 AND e.event_id IS NOT NULL
-                 AND hash(e.event_id) IN (SELECT hash(event_id) FROM plan_events)"
+                 AND e.rowid IN (SELECT row_id FROM window_ids
+                                 WHERE ts_us >= {window_from_us}
+                                   AND id_hash IN (SELECT hash(event_id) FROM plan_events))"
             )),
         ))
         .map_err(query_error(what))?;
@@ -151,10 +153,24 @@ impl Drop for Selected<'_> {
 /// Copies shard `shard`'s rows into the attached database `cut`, in one transaction; returns
 /// how many events.
 fn copy_into_cut(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<u64> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let copied = copy_rows(conn, shard).and_then(|()| conn.execute_batch("COMMIT"));
+    if copied.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    copied?;
+    conn.query_row(
+        &format!("SELECT count(*) FROM plan_events WHERE shard = {shard}"),
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The statements of [`copy_into_cut`], in its transaction.
+fn copy_rows(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<()> {
     let teams = format!("team_id IN (SELECT team_id FROM plan_teams WHERE shard = {shard})");
     conn.execute_batch(&format!(
-        "BEGIN TRANSACTION;
-         INSERT INTO cut.users SELECT * FROM users;
+        "INSERT INTO cut.users SELECT * FROM users;
          INSERT INTO cut.teams SELECT * FROM teams WHERE {teams};
          INSERT INTO cut.team_records SELECT * FROM team_records WHERE {teams};
          INSERT INTO cut.payg_keys SELECT * FROM payg_keys WHERE {teams};
@@ -171,14 +187,9 @@ fn copy_into_cut(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<u64> {
            SELECT r.day, r.day_number,
                   (SELECT count(*) FROM plan_events e WHERE e.shard = {shard} AND e.rid <= r.max_rowid) - 1,
                   r.summary
-           FROM billing_runs r;
-         COMMIT;"
+           FROM billing_runs r;"
     ))?;
-    conn.query_row(
-        &format!("SELECT count(*) FROM plan_events WHERE shard = {shard}"),
-        [],
-        |r| r.get(0),
-    )
+    window_ids::invalidate(conn, "cut")
 }
 
 #[cfg(test)]

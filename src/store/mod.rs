@@ -12,6 +12,7 @@ mod runs;
 mod settle;
 mod sql;
 mod window;
+mod window_ids;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -7,7 +7,7 @@ use duckdb::{OptionalExt, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, query_error, query_row, window};
+use super::{Store, StoreError, query_error, query_row, window, window_ids};
 use crate::calendar;
 
 /// Tokens one seat used in one cycle (B9, S4).
@@ -288,14 +288,17 @@ fn append_day(tx: &duckdb::Transaction<'_>, rows: &DayRows<'_>) -> duckdb::Resul
         }
     }
     window::fix(tx, rows.day, rows.window_days)?;
+    let seen_before: i64 = tx.query_row(
+        "SELECT coalesce(max(max_rowid), -1) FROM billing_runs",
+        [],
+        |r| r.get(0),
+    )?;
+    let day_number = calendar::day_number(rows.day);
+    window_ids::add(tx, seen_before, rows.max_rowid)?;
+    window_ids::prune(tx, day_number, rows.window_days)?;
     tx.execute(
         "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",
-        params![
-            rows.day,
-            calendar::day_number(rows.day),
-            rows.max_rowid,
-            rows.summary
-        ],
+        params![rows.day, day_number, rows.max_rowid, rows.summary],
     )?;
     Ok(())
 }

@@ -108,6 +108,7 @@ impl Store {
                     .map_err(query_error(what))?;
             }
         }
+        self.ensure_window_ids()?;
         let (settled_from, settled_all) = load_settled(conn).map_err(query_error(what))?;
         let settlement = Settlement {
             store: self,
@@ -292,10 +293,11 @@ impl Settlement<'_> {
     }
 
     /// Adds to `run_duplicates` the run's events of the window that repeat the id of a settled
-    /// event of the same Team at most W days apart, and returns how many. Only settled rows
-    /// from W days before the run's earliest event of the window on are read (a bound on `ts`,
-    /// which DuckDB's zone maps prune: the cost does not grow with the store's age), and of
-    /// those only the rows whose id hash one of the run's events has are looked at closely
+    /// event of the same Team at most W days apart, and returns how many. The candidates are
+    /// the rows of `window_ids` from W days before the run's earliest event of the window on
+    /// (a bound on time: the cost grows with the window, never with the store's age) whose id
+    /// hash another of the run's events has (a row the latest run saw before its usage day is
+    /// in both); only those few rows of `usage_events` are read, and checked closely
     /// (settlement, then the ids themselves).
     fn settled_duplicates(&self) -> Result<usize, StoreError> {
         let what = "cannot find duplicates of settled events";
@@ -317,11 +319,22 @@ impl Settlement<'_> {
         // A usage day is the day in a zone less than a day from UTC: an event of usage day
         // `earliest - W` or later is no earlier than the UTC day before it.
         let from_us = (earliest - i64::from(window_days) - 1) * DAY_US;
+        let candidates = conn
+            .execute(
+                &format!(
+                    "INSERT INTO run_candidates SELECT w.row_id FROM window_ids w
+                     SEMI JOIN run_events r ON r.id_hash = w.id_hash AND r.row_id <> w.row_id
+                     WHERE w.ts_us >= {from_us}"
+                ),
+                [],
+            )
+            .map_err(query_error(what))?;
+        if candidates == 0 {
+            return Ok(0);
+        }
         let settled = self.settled(&[format!(
-            "rowid <= {} AND ts >= make_timestamp({from_us})::TIMESTAMPTZ
-             AND event_id IS NOT NULL
-             AND hash(event_id) IN (SELECT id_hash FROM run_events)",
-            self.settled_all
+            "ts >= make_timestamp({from_us})::TIMESTAMPTZ
+             AND rowid IN (SELECT row_id FROM run_candidates)"
         )]);
         conn.execute(
             &format!(
@@ -385,7 +398,7 @@ impl Settlement<'_> {
 
 /// The run's temporary tables made empty, with their columns; `run_events` is made from a
 /// query.
-const TEMPORARY_TABLES: [(&str, &str); 8] = [
+const TEMPORARY_TABLES: [(&str, &str); 9] = [
     (
         "run_keys",
         "key_id VARCHAR, key_code INTEGER, team_code INTEGER, offset_us BIGINT",
@@ -400,6 +413,7 @@ const TEMPORARY_TABLES: [(&str, &str); 8] = [
     ("run_id_hashes", "id_hash UBIGINT"),
     ("run_duplicates", "row_id BIGINT"),
     ("run_rows", "row_id BIGINT"),
+    ("run_candidates", "row_id BIGINT"),
 ];
 
 impl Drop for Settlement<'_> {

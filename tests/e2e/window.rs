@@ -129,6 +129,37 @@ fn b21_a_catch_up_over_a_gap_longer_than_w_bills_each_day_and_repeats_only_withi
 }
 
 #[test]
+fn b21_b22_settled_ids_are_found_after_an_archive_renumbers_rows_and_after_a_rehash() {
+    let env = teams();
+    store_events(
+        &env,
+        &[
+            ("old", "2026-01-02 10:00:00", "north-k1"),
+            ("kept", "2026-02-01 10:00:00", "north-k1"),
+            ("rehashed", "2026-02-02 10:00:00", "south-k1"),
+        ],
+    );
+    bill(&env, "2026-02-10", &[]);
+    // 2026-01-02 leaves for the archive: the kept rows move up by one.
+    let dir = env.dir.path().join("archive");
+    env.run(&["billing", "archive", "--to", dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(env.rows("usage_events"), 2);
+    store_events(&env, &[("kept", "2026-02-11 10:00:00", "north-k1")]);
+    let days = bill(&env, "2026-02-11", &[]);
+    assert_eq!(days[0]["duplicates"], 1, "{}", days[0]);
+    assert_eq!(days[0]["billed"], 0, "{}", days[0]);
+    // A DuckDB whose hash differs from the one that hashed the ids hashes them again.
+    env.sql(
+        "UPDATE window_ids_hash SET probe = probe + 1; UPDATE window_ids SET id_hash = id_hash + 1",
+    );
+    store_events(&env, &[("rehashed", "2026-02-12 10:00:00", "south-k1")]);
+    let days = bill(&env, "2026-02-12", &[]);
+    assert_eq!(days[0]["duplicates"], 1, "{}", days[0]);
+    assert_adds_up(&days[0]);
+}
+
+#[test]
 fn b21_an_event_more_than_w_days_late_is_too_late_counted_and_never_billed() {
     let env = teams();
     bill(&env, "2026-02-10", &[]);
