@@ -9,7 +9,7 @@ use super::reconcile::Summary;
 use super::replay::SeatUsage;
 use super::run::DayReport;
 use super::statement::Statement;
-use crate::store::{CarriedRow, DayRows, StatementRow, Store};
+use crate::store::{CarriedRow, DayRows, StatementRow, Store, StoreError};
 
 /// A day computed and reconciled, not yet committed.
 pub struct Computed {
@@ -87,4 +87,31 @@ pub fn statement_of(
         .statement_body(day, team)?
         .map(|body| serde_json::from_str(&body).map_err(BillingError::json(team)))
         .transpose()
+}
+
+/// Hands `each` the stored statements of the days `from` through `to` (of `team` only, if
+/// given), in day and Team order, one at a time; `each`'s error ends the reading.
+pub fn each_statement<E: From<BillingError>>(
+    store: &Store,
+    from: NaiveDate,
+    to: NaiveDate,
+    team: Option<&str>,
+    mut each: impl FnMut(Statement) -> Result<(), E>,
+) -> Result<(), E> {
+    store
+        .each_statement(from, to, team, |_, team, body| {
+            let statement = serde_json::from_str(body)
+                .map_err(|e| Handed(E::from(BillingError::json(team)(e))))?;
+            each(statement).map_err(Handed)
+        })
+        .map_err(|Handed(error)| error)
+}
+
+/// The error of a reader handed statements, or the store's as a [`BillingError`].
+struct Handed<E>(E);
+
+impl<E: From<BillingError>> From<StoreError> for Handed<E> {
+    fn from(error: StoreError) -> Self {
+        Handed(E::from(BillingError::Store(error)))
+    }
 }

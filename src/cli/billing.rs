@@ -291,7 +291,7 @@ pub(super) fn show(
     day: chrono::NaiveDate,
     team: &str,
     actor: &str,
-    format: ShowFormat,
+    format: StatementFormat,
 ) -> CommandResult {
     let gate = gatekeeper(cli)?;
     let store = open_read_only_store(cli)?;
@@ -305,8 +305,13 @@ pub(super) fn show(
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no Team `{team}`")))?;
     let view = tokenplan::billing::view(&gate, &state, actor, &statement).map_err(Failure::work)?;
     match format {
-        ShowFormat::Json => out!("{}", view.statement.to_json().map_err(Failure::work)?),
-        ShowFormat::Table => out!("{}", statement_table(cli, &view)?),
+        StatementFormat::Json => out!("{}", view.statement.to_json().map_err(Failure::work)?),
+        StatementFormat::Table => out!("{}", statement_table(cli, &view)?),
+        StatementFormat::Csv => {
+            return super::export::rows_to_stdout(&tokenplan::billing::export_rows(
+                &view.statement,
+            ));
+        }
     }
     Ok(Exit::Success)
 }

@@ -12,6 +12,7 @@ mod archive;
 mod billing;
 mod coverage;
 mod exit;
+mod export;
 mod operations;
 mod policy;
 mod shards;
@@ -273,6 +274,26 @@ enum BillingCommand {
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
     },
+    /// Statement lines as rows, one per line, for a data warehouse.
+    #[command(
+        after_help = "Columns: team, day, region, currency, kind, tier, user, key, model, usage_day, late,\nevents, tokens (input and output), seats, days (of a proration), amount; a column that does\nnot apply to a line's kind is empty. Amounts are exact decimals: text with two decimals in\nCSV, DECIMAL(18, 2) in Parquet. The amounts of a day's rows of a Team add up to its\nstatement's total. CSV goes to stdout without --out; a file is written whole or not at all.\nExit 0 done; 2 bad usage (--from after --to, an unknown Team, Parquet without --out).\n\nExamples:\n  tokenplan billing export --from 2026-11-01 --to 2026-11-30 --format csv > november.csv\n  tokenplan billing export --from 2026-11-01 --to 2026-11-30 --team acme --format parquet --out acme-november.parquet"
+    )]
+    Export {
+        /// The first day (YYYY-MM-DD).
+        #[arg(long, value_parser = calendar_day)]
+        from: NaiveDate,
+        /// The last day (YYYY-MM-DD), included.
+        #[arg(long, value_parser = calendar_day)]
+        to: NaiveDate,
+        /// Only this Team's statements.
+        #[arg(long, value_parser = IdParser::<TeamId>::new())]
+        team: Option<TeamId>,
+        #[arg(long, value_enum)]
+        format: export::ExportFormat,
+        /// Write here (needed for Parquet); CSV goes to stdout without it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
         after_help = "Example:\n  tokenplan billing show --date 2026-11-23 --team acme --as bob --format json"
@@ -288,8 +309,8 @@ enum BillingCommand {
         #[arg(long = "as", value_name = "USER", value_parser = IdParser::<UserId>::new())]
         actor: UserId,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
-        format: ShowFormat,
+        #[arg(long, value_enum, default_value_t = StatementFormat::Table)]
+        format: StatementFormat,
     },
 }
 
@@ -297,6 +318,15 @@ enum BillingCommand {
 enum ShowFormat {
     Table,
     Json,
+}
+
+/// How `billing show` prints a statement.
+#[derive(Clone, Copy, ValueEnum)]
+enum StatementFormat {
+    Table,
+    Json,
+    /// The rows of `billing export`, as the member may see them.
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -778,6 +808,20 @@ fn dispatch(cli: &Cli) -> CommandResult {
             out,
             metrics,
         }) => shards::commit(cli, stage, out.as_deref(), metrics.as_deref()),
+        Command::Billing(BillingCommand::Export {
+            from,
+            to,
+            team,
+            format,
+            out,
+        }) => export::export(
+            cli,
+            *from,
+            *to,
+            team.as_ref().map(TeamId::as_str),
+            *format,
+            out.as_deref(),
+        ),
         Command::Billing(BillingCommand::Show {
             date,
             team,

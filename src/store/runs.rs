@@ -89,6 +89,35 @@ impl Store {
         tx.commit().map_err(query_error(what))
     }
 
+    /// Hands `each` the stored statements of the days `from` through `to` (of `team` only, if
+    /// given) as `day, team, body`, in day and Team order, one at a time.
+    pub fn each_statement<E: From<StoreError>>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        team: Option<&str>,
+        mut each: impl FnMut(NaiveDate, &str, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let what = "cannot read stored statements";
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT day, team_id, body FROM statements
+                 WHERE day BETWEEN ? AND ? AND team_id = coalesce(?, team_id)
+                 ORDER BY day, team_id",
+            )
+            .map_err(query_error(what))?;
+        let mut rows = stmt
+            .query(params![from, to, team])
+            .map_err(query_error(what))?;
+        while let Some(row) = rows.next().map_err(query_error(what))? {
+            let read = |i| row.get::<_, String>(i).map_err(query_error(what));
+            let day = row.get(0).map_err(query_error(what))?;
+            each(day, &read(1)?, &read(2)?)?;
+        }
+        Ok(())
+    }
+
     /// The summary (JSON) of the run of `day`, if it was billed.
     fn run_summary(&self, day: NaiveDate) -> duckdb::Result<Option<String>> {
         query_row(

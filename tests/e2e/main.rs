@@ -8,6 +8,7 @@ mod billing;
 mod coverage;
 mod decision_log;
 mod events;
+mod export;
 mod fuzz;
 mod hostile;
 mod hostile_files;
