@@ -203,8 +203,8 @@ CREATE TABLE lake_files (
 ";
 
 /// The id hash and instant of each event the runs saw, for the window's duplicate search
-/// (`window_ids.rs`, whose invariant this fills), and the hash of its probe text telling which
-/// DuckDB hashed them.
+/// (`window_ids.rs`), and the hash of a probe text telling which DuckDB hashed them: empty
+/// here, so the next night (or plan) fills them.
 const WINDOW_IDS: &str = "
 CREATE TABLE window_ids (
     row_id BIGINT NOT NULL,
@@ -214,11 +214,6 @@ CREATE TABLE window_ids (
 CREATE TABLE window_ids_hash (
     probe UBIGINT NOT NULL
 );
-INSERT INTO window_ids
-SELECT rowid, epoch_us(ts), hash(event_id) FROM usage_events
-WHERE rowid <= (SELECT coalesce(max(max_rowid), -1) FROM billing_runs)
-  AND event_id IS NOT NULL AND ts IS NOT NULL;
-INSERT INTO window_ids_hash VALUES (hash('tokenplan window ids'));
 ";
 
 /// Statements without the primary key's index: DuckDB writes a table's whole index at every

@@ -2,10 +2,10 @@
 //! window's duplicate search (B13, B21) so that a night probes 16 bytes per event of the
 //! window instead of hashing every event id again, and pruned as days leave the window.
 //!
-//! Invariant: every `usage_events` row at or below the highest `max_rowid` of `billing_runs`
-//! that has an id and a time, and whose time is less than 2W + 2 days before the latest billed
-//! day, has its row here (rows may be here that no run settled yet: the search checks
-//! settlement on its few candidates), or the table is invalidated. The hash is DuckDB's
+//! Invariant: the rows here are those of `usage_events` at or below the highest `max_rowid`
+//! of `billing_runs` that have an id and a time no earlier than 2W + 2 days before the latest
+//! billed day (rows may be here that no run settled yet: the search checks settlement on its
+//! few candidates), or the table is invalidated (an empty probe). The hash is DuckDB's
 //! `hash(event_id)`; the hash of [`PROBE`] is stored beside it, and a night that finds the
 //! table invalidated or hashed by another DuckDB rebuilds it first.
 
@@ -13,35 +13,47 @@ use duckdb::Connection;
 
 use super::sql::DAY_US;
 
-/// The text whose hash tells whether `window_ids` was hashed by this DuckDB (the migration
-/// "window ids" writes it too).
+/// The text whose hash tells whether `window_ids` was hashed by this DuckDB.
 const PROBE: &str = "tokenplan window ids";
 
+/// The first instant (µs) of the ids kept once `day` (a day number) is billed with a window of
+/// `window_days`: a later run's search reads from W + 1 days before its earliest event of its
+/// window, itself at most W days before the run's day.
+fn kept_from_us(day: i64, window_days: u32) -> i64 {
+    (day - 2 * i64::from(window_days) - 2) * DAY_US
+}
+
 /// Adds to `window_ids` the rows of `usage_events` after `after_rowid` through
-/// `through_rowid`, in the caller's transaction.
+/// `through_rowid` that are kept once `day` is billed, in the caller's transaction.
 pub(super) fn add(
     conn: &Connection,
     after_rowid: i64,
     through_rowid: i64,
+    day: i64,
+    window_days: u32,
 ) -> duckdb::Result<usize> {
     conn.execute(
         &format!(
             "INSERT INTO window_ids
              SELECT rowid, epoch_us(ts), hash(event_id) FROM usage_events
              WHERE rowid > {after_rowid} AND rowid <= {through_rowid}
-               AND event_id IS NOT NULL AND ts IS NOT NULL"
+               AND event_id IS NOT NULL AND epoch_us(ts) >= {kept_from_us}",
+            kept_from_us = kept_from_us(day, window_days)
         ),
         [],
     )
 }
 
-/// Removes the rows no later run's duplicate search reads once `day` (a day number) is billed
-/// with a window of `window_days`: a run's search reads from W + 1 days before its earliest
-/// event of its window, itself at most W days before the run's day.
+/// Removes the day of ids that billing `day` leaves behind (billed days follow each other,
+/// B18, and [`add`] never adds older ones): only that day's rows are read, however long the
+/// table's history of deletions.
 pub(super) fn prune(conn: &Connection, day: i64, window_days: u32) -> duckdb::Result<usize> {
-    let before_us = (day - 2 * i64::from(window_days) - 2) * DAY_US;
     conn.execute(
-        &format!("DELETE FROM window_ids WHERE ts_us < {before_us}"),
+        &format!(
+            "DELETE FROM window_ids WHERE ts_us >= {} AND ts_us < {}",
+            kept_from_us(day - 1, window_days),
+            kept_from_us(day, window_days)
+        ),
         [],
     )
 }
@@ -60,12 +72,16 @@ pub(super) fn invalidate(conn: &Connection, db: &str) -> duckdb::Result<()> {
 /// hash of [`PROBE`], in the caller's transaction.
 fn rebuild(conn: &Connection) -> duckdb::Result<()> {
     invalidate(conn, "main")?;
-    let through: i64 = conn.query_row(
-        "SELECT coalesce(max(max_rowid), -1) FROM billing_runs",
+    let (through, latest, window_days): (i64, Option<i64>, Option<u32>) = conn.query_row(
+        "SELECT (SELECT coalesce(max(max_rowid), -1) FROM billing_runs),
+                (SELECT max(day_number) FROM billing_runs),
+                (SELECT any_value(days) FROM billing_window)",
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    add(conn, -1, through)?;
+    if let (Some(latest), Some(window_days)) = (latest, window_days) {
+        add(conn, -1, through, latest, window_days)?;
+    }
     conn.execute(
         &format!("INSERT INTO window_ids_hash VALUES (hash('{PROBE}'))"),
         [],
@@ -159,8 +175,10 @@ mod tests {
     }
 
     #[test]
-    fn a_new_store_is_hashed_by_this_duckdb() {
+    fn a_store_new_or_upgraded_has_its_ids_hashed_by_its_first_night() {
         let store = Store::open_in_memory().unwrap();
+        assert!(!hashed_here(store.conn()).unwrap());
+        store.ensure_window_ids().unwrap();
         assert!(hashed_here(store.conn()).unwrap());
     }
 
