@@ -323,7 +323,13 @@ fn append_day(tx: &duckdb::Transaction<'_>, rows: &DayRows<'_>) -> duckdb::Resul
         |r| r.get(0),
     )?;
     let day_number = calendar::day_number(rows.day);
-    window_ids::add(tx, seen_before, rows.max_rowid, day_number, rows.window_days)?;
+    window_ids::add(
+        tx,
+        seen_before,
+        rows.max_rowid,
+        day_number,
+        rows.window_days,
+    )?;
     window_ids::prune(tx, day_number, rows.window_days)?;
     tx.execute(
         "INSERT INTO billing_runs VALUES (?, ?, ?, ?)",

@@ -274,42 +274,27 @@ fn v2_a_readers_csv_holds_only_their_own_usage() {
     let env = Env::new();
     env.load("usage", &[]);
     env.bill("2026-05-02", &[]).ok();
-    let owner = env
-        .run(&[
-            "billing",
-            "show",
+    let show = |user: &str| {
+        let args = [
             "--date",
             "2026-05-02",
             "--team",
             "t3",
             "--as",
-            "own",
+            user,
             "--format",
             "csv",
-        ])
-        .ok()
-        .stdout;
-    let users: std::collections::BTreeSet<String> = csv_rows(&owner)
-        .into_iter()
-        .map(|r| r["user"].clone())
-        .collect();
-    assert!(users.len() > 1, "{owner}");
-    let reader = env
-        .run(&[
-            "billing",
-            "show",
-            "--date",
-            "2026-05-02",
-            "--team",
-            "t3",
-            "--as",
-            "u1",
-            "--format",
-            "csv",
-        ])
-        .ok()
-        .stdout;
-    let rows = csv_rows(&reader);
-    assert!(!rows.is_empty(), "{reader}");
-    assert!(rows.iter().all(|r| r["user"] == "u1"), "{reader}");
+        ];
+        csv_rows(
+            &env.run(&[&["billing", "show"][..], &args].concat())
+                .ok()
+                .stdout,
+        )
+    };
+    let users: std::collections::BTreeSet<String> =
+        show("own").into_iter().map(|r| r["user"].clone()).collect();
+    assert!(users.len() > 1, "{users:?}");
+    let rows = show("u1");
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["user"] == "u1"), "{rows:?}");
 }
