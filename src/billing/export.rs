@@ -150,43 +150,26 @@ impl<W: Write> CsvExport<W> {
 /// Writes `rows` as one zstd Parquet file to `out`: dates as dates, counts as integers,
 /// amounts as `DECIMAL(18, 2)`.
 pub fn write_parquet(rows: &[ExportRow], out: impl Write) -> Result<(), PolarsError> {
-    let text = |name: &str, f: &dyn Fn(&ExportRow) -> Option<String>| -> Column {
-        Series::new(name.into(), rows.iter().map(f).collect::<Vec<_>>()).into_column()
-    };
-    let date = |name: &str, f: &dyn Fn(&ExportRow) -> Option<NaiveDate>| -> Column {
-        Series::new(name.into(), rows.iter().map(f).collect::<Vec<_>>()).into_column()
-    };
-    let int = |name: &str, f: &dyn Fn(&ExportRow) -> Option<i64>| -> Column {
-        Series::new(name.into(), rows.iter().map(f).collect::<Vec<_>>()).into_column()
-    };
     let cents: Vec<i128> = rows.iter().map(|r| cents(r.amount)).collect();
     let amount = Series::new("amount".into(), cents).into_decimal(18, 2)?;
     let mut frame = DataFrame::new(
         rows.len(),
         vec![
-            text("team", &|r| Some(r.team.clone())),
-            date("day", &|r| Some(r.day)),
-            text("region", &|r| Some(r.region.as_str().to_owned())),
-            text("currency", &|r| Some(r.currency.as_str().to_owned())),
-            text("kind", &|r| Some(r.kind.to_owned())),
-            text("tier", &|r| r.tier.clone()),
-            text("user", &|r| r.user.clone()),
-            text("key", &|r| r.key.clone()),
-            text("model", &|r| r.model.clone()),
-            date("usage_day", &|r| r.usage_day),
-            Series::new(
-                "late".into(),
-                rows.iter().map(|r| r.late).collect::<Vec<_>>(),
-            )
-            .into_column(),
-            Series::new(
-                "events".into(),
-                rows.iter().map(|r| r.events).collect::<Vec<_>>(),
-            )
-            .into_column(),
-            int("tokens", &|r| r.tokens),
-            int("seats", &|r| r.seats.map(i64::from)),
-            int("days", &|r| r.days),
+            column(rows, "team", |r| Some(r.team.clone())),
+            column(rows, "day", |r| Some(r.day)),
+            column(rows, "region", |r| Some(r.region.as_str().to_owned())),
+            column(rows, "currency", |r| Some(r.currency.as_str().to_owned())),
+            column(rows, "kind", |r| Some(r.kind.to_owned())),
+            column(rows, "tier", |r| r.tier.clone()),
+            column(rows, "user", |r| r.user.clone()),
+            column(rows, "key", |r| r.key.clone()),
+            column(rows, "model", |r| r.model.clone()),
+            column(rows, "usage_day", |r| r.usage_day),
+            column(rows, "late", |r| r.late),
+            column(rows, "events", |r| r.events),
+            column(rows, "tokens", |r| r.tokens),
+            column(rows, "seats", |r| r.seats.map(i64::from)),
+            column(rows, "days", |r| r.days),
             amount.into_column(),
         ],
     )?;
@@ -194,6 +177,14 @@ pub fn write_parquet(rows: &[ExportRow], out: impl Write) -> Result<(), PolarsEr
         .with_compression(ParquetCompression::Zstd(None))
         .finish(&mut frame)
         .map(drop)
+}
+
+/// The column `name` of `value` of each row.
+fn column<T>(rows: &[ExportRow], name: &str, value: impl Fn(&ExportRow) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Series::new(name.into(), rows.iter().map(value).collect::<Vec<_>>()).into_column()
 }
 
 /// An amount in cents (amounts have two decimals).
