@@ -44,9 +44,7 @@ pub(super) fn export(
     };
     match (format, out) {
         (ExportFormat::Csv, None) => {
-            let mut csv = CsvExport::new(std::io::stdout().lock()).map_err(csv_to_stdout)?;
-            each(&mut |rows| csv.write(&rows).map_err(csv_to_stdout))?;
-            csv.finish().map_err(Failure::stdout)?;
+            csv_on_stdout(|csv| each(&mut |rows| csv.write(&rows).map_err(csv_to_stdout)))?;
         }
         (ExportFormat::Csv, Some(out)) => write_file(out, |file| {
             let mut csv = CsvExport::new(file).map_err(Failure::work)?;
@@ -75,10 +73,17 @@ pub(super) fn export(
 
 /// `rows` as CSV on stdout.
 pub(super) fn rows_to_stdout(rows: &[ExportRow]) -> CommandResult {
-    let mut csv = CsvExport::new(std::io::stdout().lock()).map_err(csv_to_stdout)?;
-    csv.write(rows).map_err(csv_to_stdout)?;
-    csv.finish().map_err(Failure::stdout)?;
+    csv_on_stdout(|csv| csv.write(rows).map_err(csv_to_stdout))?;
     Ok(Exit::Success)
+}
+
+/// CSV on stdout, its header first, then what `write` writes.
+fn csv_on_stdout(
+    write: impl FnOnce(&mut CsvExport<std::io::StdoutLock<'static>>) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut csv = CsvExport::new(std::io::stdout().lock()).map_err(csv_to_stdout)?;
+    write(&mut csv)?;
+    csv.finish().map_err(Failure::stdout)
 }
 
 /// Writes `out` whole or not at all: into a temporary file beside it, renamed over it once
