@@ -247,6 +247,13 @@ impl Store {
             .conn()
             .query_row("SELECT max(rowid) FROM usage_events", [], |r| r.get(0))
             .unwrap();
+        self.commit_empty_day(day, max_rowid, super::DEFAULT_WINDOW_DAYS);
+    }
+
+    /// Commits `day` (`YYYY-MM-DD`) as billed without statements, by a run that saw the rows
+    /// through `max_rowid`, with a window of `window_days`.
+    #[cfg(test)]
+    pub(crate) fn commit_empty_day(&mut self, day: &str, max_rowid: i64, window_days: u32) {
         self.commit_day(&DayRows {
             carried: &[],
             day: day.parse().unwrap(),
@@ -254,7 +261,7 @@ impl Store {
             seat_usage: &[],
             max_rowid,
             summary: "{}",
-            window_days: 35,
+            window_days,
         })
         .unwrap();
     }

@@ -62,37 +62,22 @@ pub(super) fn fix(tx: &Connection, day: NaiveDate, days: u32) -> duckdb::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::DayRows;
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
-    }
-
-    fn commit(store: &mut Store, on: &str) {
-        store
-            .commit_day(&DayRows {
-                carried: &[],
-                day: day(on),
-                statements: &[],
-                seat_usage: &[],
-                max_rowid: -1,
-                summary: "{}",
-                window_days: DEFAULT_WINDOW_DAYS,
-            })
-            .unwrap();
     }
 
     #[test]
     fn the_first_billed_day_fixes_the_window_and_later_days_keep_it() {
         let mut store = Store::open_in_memory().unwrap();
         assert_eq!(store.window().unwrap(), None);
-        commit(&mut store, "2026-01-01");
+        store.commit_empty_day("2026-01-01", -1, DEFAULT_WINDOW_DAYS);
         let fixed = Window {
             days: DEFAULT_WINDOW_DAYS,
             fixed_on: day("2026-01-01"),
         };
         assert_eq!(store.window().unwrap(), Some(fixed));
-        commit(&mut store, "2026-01-02");
+        store.commit_empty_day("2026-01-02", -1, DEFAULT_WINDOW_DAYS);
         assert_eq!(store.window().unwrap(), Some(fixed));
     }
 

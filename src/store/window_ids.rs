@@ -121,21 +121,7 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DayRows, Store};
-
-    fn commit(store: &mut Store, day: &str, max_rowid: i64, window_days: u32) {
-        store
-            .commit_day(&DayRows {
-                carried: &[],
-                day: day.parse().unwrap(),
-                statements: &[],
-                seat_usage: &[],
-                max_rowid,
-                summary: "{}",
-                window_days,
-            })
-            .unwrap();
-    }
+    use crate::store::Store;
 
     fn rows(store: &Store) -> Vec<i64> {
         store
@@ -162,7 +148,7 @@ mod tests {
                      ('unseen', TIMESTAMPTZ '2026-01-02 11:00:00+00')",
             )
             .unwrap();
-        commit(&mut store, "2026-01-02", 3, 1);
+        store.commit_empty_day("2026-01-02", 3, 1);
         assert_eq!(
             rows(&store),
             [0, 3],
@@ -170,7 +156,7 @@ mod tests {
         );
         // Billing 2026-01-06 with W = 1: a later search reads from 2026-01-02 (2W + 2 days
         // before) on.
-        commit(&mut store, "2026-01-06", 4, 1);
+        store.commit_empty_day("2026-01-06", 4, 1);
         assert_eq!(rows(&store), [3, 4]);
     }
 
@@ -191,7 +177,7 @@ mod tests {
                 "INSERT INTO usage_events (event_id, ts) VALUES ('a', TIMESTAMPTZ '2026-01-01 10:00:00+00')",
             )
             .unwrap();
-        commit(&mut store, "2026-01-01", 0, 35);
+        store.commit_empty_day("2026-01-01", 0, 35);
         store
             .conn()
             .execute_batch(
