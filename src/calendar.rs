@@ -48,6 +48,14 @@ pub fn zone(region: Region) -> FixedOffset {
     FixedOffset::east_opt(hours * 3600).expect("an offset within a day")
 }
 
+/// The billing zone's name as a statement shows it (B3, B25).
+pub fn zone_name(region: Region) -> &'static str {
+    match region {
+        Region::Overseas => "UTC",
+        Region::Domestic => "UTC+08:00",
+    }
+}
+
 /// The billing day an instant falls in (B3).
 pub fn billing_day(at: DateTime<Utc>, region: Region) -> NaiveDate {
     at.with_timezone(&zone(region)).date_naive()

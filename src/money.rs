@@ -50,8 +50,8 @@ pub fn div(left: Decimal, right: Decimal) -> Result<Decimal, Overflow> {
     checked(left, '÷', right, Decimal::checked_div)
 }
 
-/// An amount as a statement shows it: rounded once to the cent, half away from zero (B7).
-/// Made only by [`Amount::round`] or by reading a statement, so an amount on a statement has
+/// An amount as a statement shows it: rounded once to the cent, a line's half away from zero
+/// (B7), a balance's half up (B25). Made only by rounding or by reading a statement, so an amount on a statement has
 /// been rounded, and is never rounded again: a sum of amounts is an amount as it stands.
 /// Written as a decimal string with exactly two decimals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +63,16 @@ impl Amount {
     /// `exact` rounded to the cent, half away from zero (B7).
     pub fn round(exact: Decimal) -> Amount {
         Amount(exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+    }
+
+    /// A balance rounded to the cent, half up (a tie toward more left): unlike [`Amount::round`]
+    /// it moves with whole cents (`round_balance(x - c) == round_balance(x) - c` for any `c` in
+    /// cents), so a balance's movements shown in cents add up to it exactly (B25).
+    pub fn round_balance(exact: Decimal) -> Result<Amount, Overflow> {
+        let half_cent = Decimal::new(5, 3);
+        add(exact, half_cent).map(|shifted| {
+            Amount(shifted.round_dp_with_strategy(2, RoundingStrategy::ToNegativeInfinity))
+        })
     }
 
     /// The amount as a decimal, for exact arithmetic beside amounts not rounded yet.
@@ -128,6 +138,30 @@ mod tests {
 
     fn amount(text: &str) -> Amount {
         Amount::round(text.parse().unwrap())
+    }
+
+    #[test]
+    fn b25_a_balance_rounds_half_up_so_whole_cents_move_it_exactly() {
+        let balance = |text: &str| Amount::round_balance(text.parse().unwrap()).unwrap();
+        for (exact, shown) in [
+            ("1.005", "1.01"),
+            ("-1.005", "-1.00"),
+            ("-0.005", "0.00"),
+            ("-0.0051", "-0.01"),
+            ("1.004999", "1.00"),
+            ("-7", "-7.00"),
+        ] {
+            assert_eq!(balance(exact).to_string(), shown, "{exact}");
+        }
+        // Half away from zero would give 0.01 - 0.01 = 0.00 but round(-0.005) = -0.01.
+        let exact: Decimal = "0.005".parse().unwrap();
+        for cents in ["0.01", "0.02", "-3.00", "12.34"] {
+            let cents: Decimal = cents.parse().unwrap();
+            assert_eq!(
+                balance(&(exact - cents).to_string()).decimal(),
+                balance(&exact.to_string()).decimal() - cents,
+            );
+        }
     }
 
     #[test]

@@ -64,14 +64,20 @@ fn charges(statement: &Statement) -> String {
             StatementLine::Proration {
                 tier,
                 seats,
+                period_start,
+                period_end,
                 days,
                 cycle_days,
                 amount,
             } => Some(vec![
                 Cell::left("seats added"),
                 Cell::left(format!(
-                    "{tier}, {}, for {days} of {cycle_days} days",
-                    count(*seats, "seat")
+                    "{tier}, {}, for {days} of {cycle_days} days{}",
+                    count(*seats, "seat"),
+                    match (period_start, period_end) {
+                        (Some(start), Some(end)) => format!(", {start} to {end}"),
+                        _ => String::new(),
+                    }
                 )),
                 Cell::right(money(*amount)),
             ]),
@@ -204,6 +210,22 @@ fn drawn(view: &View) -> String {
     })
     .collect();
     let mut out = grid_at(&rows, "");
+    let movements = statement
+        .movements
+        .iter()
+        .flat_map(|m| [(Balance::Credits, &m.credits), (Balance::Wallet, &m.wallet)]);
+    for (balance, movement) in movements {
+        for top_up in &movement.top_ups {
+            let _ = writeln!(
+                out,
+                "Topped up the {balance} at {}: {}",
+                top_up
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                money(top_up.amount)
+            );
+        }
+    }
     for o in &statement.overdrawn {
         let _ = writeln!(
             out,

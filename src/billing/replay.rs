@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::error::BillingError;
 use super::intervals::KeyIntervals;
 use super::statement::StatementLine;
+use crate::balance::Balance;
 use crate::calendar;
 use crate::ids::TeamId;
 use crate::money::{self, Amount};
@@ -44,8 +45,17 @@ pub struct Replay {
     pub intervals: KeyIntervals,
     /// The day's subscription charges: `Subscription` and `Proration` lines.
     pub charges: Vec<StatementLine>,
-    /// Whether a top-up happened on the day.
-    pub topped_up_today: bool,
+    /// The day's top-ups, in time order (B25).
+    pub top_ups: Vec<TopUpMade>,
+}
+
+/// A top-up made on the day being replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopUpMade {
+    pub balance: Balance,
+    pub at: DateTime<Utc>,
+    /// Exact, as topped up (up to six decimals).
+    pub amount: Decimal,
 }
 
 /// A replay of overseas Team `t` with only `intervals`, for tests of what follows the replay.
@@ -62,7 +72,7 @@ pub(crate) fn with_intervals(intervals: Vec<super::intervals::KeyInterval>) -> R
         ),
         intervals: KeyIntervals::from_all(intervals),
         charges: Vec::new(),
-        topped_up_today: false,
+        top_ups: Vec::new(),
     }
 }
 
@@ -220,7 +230,7 @@ impl Replayer {
         let (state, intervals) = (&mut self.state, &mut self.intervals);
         let mut additions: BTreeMap<String, u32> = BTreeMap::new();
         let mut charges = Vec::new();
-        let mut topped_up_today = false;
+        let mut top_ups = Vec::new();
         while let Some(record) = self.records.get(self.next).filter(|r| r.at < end) {
             advance(state, record.at, intervals);
             let today = calendar::billing_day(record.at, region) == day;
@@ -246,9 +256,16 @@ impl Replayer {
                     let (_, new) = split_addition(pending, seats.get());
                     *additions.entry(tier.clone()).or_default() += new;
                 }
-                Operation::TopUpCredits { .. } | Operation::TopUpWallet { .. } if today => {
-                    topped_up_today = true;
-                }
+                Operation::TopUpCredits { amount, .. } if today => top_ups.push(TopUpMade {
+                    balance: Balance::Credits,
+                    at: record.at,
+                    amount: amount.get(),
+                }),
+                Operation::TopUpWallet { amount, .. } if today => top_ups.push(TopUpMade {
+                    balance: Balance::Wallet,
+                    at: record.at,
+                    amount: amount.get(),
+                }),
                 _ => {}
             }
             state.apply(&record.actor, &record.operation, record.at)?;
@@ -292,6 +309,8 @@ impl Replayer {
             charges.push(StatementLine::Proration {
                 tier,
                 seats,
+                period_start: Some(day),
+                period_end: Some(cycle.end),
                 days,
                 cycle_days,
                 amount: Amount::round(amount),
@@ -303,7 +322,7 @@ impl Replayer {
             intervals: intervals.clone(),
             state: state.clone(),
             charges,
-            topped_up_today,
+            top_ups,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! overdrawn balances (interfaces.md). Serialized with a fixed field and line order, so a
 //! statement's bytes depend only on its content (B15).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use gatekeeper::Region;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,13 @@ pub enum StatementLine {
         tier: String,
         /// Seats added (removals undone are not billed, O4).
         seats: u32,
+        /// The first day billed: the day of the addition (absent from days billed before it was
+        /// shown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        period_start: Option<NaiveDate>,
+        /// The next renewal, the first day not billed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        period_end: Option<NaiveDate>,
         /// Days to the next renewal.
         days: i64,
         /// Days in the cycle.
@@ -169,6 +176,37 @@ pub struct Balances {
     pub wallet: Amount,
 }
 
+/// How each balance moved over the day (B25).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movements {
+    pub credits: Movement,
+    pub wallet: Movement,
+}
+
+/// One balance over the day: `opening + top_ups - spend - adjustments = closing`, to the cent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movement {
+    /// The balance when the day starts: the closing balance of the Team's previous statement.
+    pub opening: Amount,
+    /// The day's top-ups, in time order.
+    pub top_ups: Vec<TopUpMovement>,
+    /// The usage it paid.
+    pub spend: Amount,
+    /// The adjustments applied to it (positive: taken). Adjustments (B24) are not made yet:
+    /// `0.00`.
+    pub adjustments: Amount,
+    /// The balance when the day ends, as in `balances`.
+    pub closing: Amount,
+}
+
+/// A top-up as it moved the balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpMovement {
+    pub at: DateTime<Utc>,
+    /// What it added to the balance shown in cents (see [`Amount::round_balance`]).
+    pub amount: Amount,
+}
+
 /// Token Plan usage that nothing funded (B10).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unfunded {
@@ -199,6 +237,16 @@ pub struct Statement {
     pub region: Region,
     /// `USD` or `CNY`.
     pub currency: Currency,
+    /// The billing zone (B3): `UTC` or `UTC+08:00`. This and the day's bounds are absent from
+    /// days billed before they were shown (B15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The day's first instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_start: Option<DateTime<Utc>>,
+    /// The next day's first instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_end: Option<DateTime<Utc>>,
     /// Lines, in [`StatementLine::sort_key`] order.
     pub lines: Vec<StatementLine>,
     /// Totals of the lines.
@@ -206,6 +254,10 @@ pub struct Statement {
     /// Balances at the end of the day (absent from a view that may not see them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balances: Option<Balances>,
+    /// How the balances moved (B25; absent where balances are, and from days billed before
+    /// it was shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub movements: Option<Movements>,
     /// Unfunded Token Plan usage, by user and key.
     pub unfunded: Vec<Unfunded>,
     /// Balances below zero.

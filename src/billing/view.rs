@@ -174,6 +174,7 @@ pub fn view(
             lines,
             unfunded,
             balances: None,
+            movements: None,
             overdrawn: Vec::new(),
             ..statement.clone()
         },

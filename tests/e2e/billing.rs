@@ -417,6 +417,8 @@ Usage: none
 
 Drawn from the Credits pool  0.00  balance at the end of the day  5.00
 Drawn from the wallet        0.00  balance at the end of the day  5.00
+Topped up the Credits pool at 2026-05-01T01:06:00Z: 5.00
+Topped up the wallet at 2026-05-01T01:07:00Z: 5.00
 "
     );
     let owner = show_table(&env, "2026-05-02", "own", &prices).ok();

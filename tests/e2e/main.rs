@@ -18,6 +18,7 @@ mod policy;
 mod properties;
 mod review;
 mod shards;
+mod statements;
 mod support;
 mod teams;
 mod window;

@@ -143,12 +143,13 @@ impl Env {
     }
 }
 
-/// Compares a statement with tests/golden/NAME. `UPDATE_GOLDEN=1` writes the file instead, and
-/// fails, so a run that rewrote a golden file can never pass.
+/// Compares a statement with tests/golden/NAME. `UPDATE_GOLDEN=1` writes a file that differs
+/// instead, and fails, so a run that rewrote a golden file can never pass.
 #[track_caller]
 pub fn assert_golden(actual: &str, name: &str) {
     let path = repo().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    let differs = std::fs::read_to_string(&path).ok().as_deref() != Some(actual);
+    if differs && std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         panic!(
