@@ -106,18 +106,19 @@ fn check_statements(out: &std::path::Path) -> usize {
     top_ups
 }
 
-#[test]
-fn b25_movements_add_up_to_the_cent_and_chain_over_the_demo_and_sub_cent_top_ups() {
+/// A store holding the demo's scenario and events.
+fn demo() -> Env {
     let env = Env::new();
     let demo = repo().join("fixtures/demo");
-    env.run(&["apply", demo.join("scenario.yaml").to_str().unwrap()])
-        .ok();
-    env.run(&[
-        "events",
-        "import",
-        demo.join("events.csv").to_str().unwrap(),
-    ])
-    .ok();
+    let (scenario, events) = (demo.join("scenario.yaml"), demo.join("events.csv"));
+    env.run(&["apply", scenario.to_str().unwrap()]).ok();
+    env.run(&["events", "import", events.to_str().unwrap()]).ok();
+    env
+}
+
+#[test]
+fn b25_movements_add_up_to_the_cent_and_chain_over_the_demo_and_sub_cent_top_ups() {
+    let env = demo();
     // Top-ups finer than a cent, then usage from the balances they fed.
     let more = env.write(
         "more.yaml",
@@ -155,16 +156,7 @@ fn b25_movements_add_up_to_the_cent_and_chain_over_the_demo_and_sub_cent_top_ups
 
 #[test]
 fn b15_a_statement_billed_before_movements_were_shown_is_reproduced_as_it_was() {
-    let env = Env::new();
-    let demo = repo().join("fixtures/demo");
-    env.run(&["apply", demo.join("scenario.yaml").to_str().unwrap()])
-        .ok();
-    env.run(&[
-        "events",
-        "import",
-        demo.join("events.csv").to_str().unwrap(),
-    ])
-    .ok();
+    let env = demo();
     env.bill("2026-11-23", &[]).ok();
     // The body an older version stored for this day: no zone, bounds, periods or movements.
     let body = std::fs::read_to_string(repo().join("tests/golden/before-b25/acme-2026-11-23.json"))
