@@ -164,6 +164,8 @@ fn read_request(
     };
     let operation = match action {
         Action::ViewBilling => return view(ActionRequest::ViewBilling),
+        // As the user's Team role (or as an outsider): an operator is not a member.
+        Action::AdjustStatement => return view(ActionRequest::AdjustStatement),
         Action::ViewPaygKey => {
             let key = existing_payg_key(state, key()?)?;
             return view(ActionRequest::ViewPaygKey(payg_key(state, key.as_str())));

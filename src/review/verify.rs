@@ -125,6 +125,7 @@ macro_rules! bundled_property {
 
 /// The reviewed properties, compiled in beside the reviewed policies.
 const BUNDLED: &[(&str, &str)] = &[
+    bundled_property!("b24-only-operators-adjust.cedar"),
     bundled_property!("d1-one-per-tier.cedar"),
     bundled_property!("d3-no-seat-reduction.cedar"),
     bundled_property!("d4-cancel-domestic-only.cedar"),

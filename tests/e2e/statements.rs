@@ -112,7 +112,8 @@ fn demo() -> Env {
     let demo = repo().join("fixtures/demo");
     let (scenario, events) = (demo.join("scenario.yaml"), demo.join("events.csv"));
     env.run(&["apply", scenario.to_str().unwrap()]).ok();
-    env.run(&["events", "import", events.to_str().unwrap()]).ok();
+    env.run(&["events", "import", events.to_str().unwrap()])
+        .ok();
     env
 }
 

@@ -54,6 +54,7 @@ actions! {
     UseTokenPlanKey => "use_token_plan_key",
     ViewUsage => "view_usage",
     ViewBilling => "view_billing",
+    AdjustStatement => "adjust_statement",
 }
 
 impl fmt::Display for Action {

@@ -114,6 +114,7 @@ impl SchemaTypes {
             let actor = match env.principal().to_string().as_str() {
                 "User" => Actor::User("user".to_owned()),
                 "Member" => Actor::member("member", Role::Reader),
+                "Operator" => Actor::Operator("operator".to_owned()),
                 _ => return None,
             };
             let resource = env.resource().to_string();
@@ -228,6 +229,7 @@ fn shapes(action: Action) -> Vec<ActionRequest> {
             ActionRequest::ViewUsage(KeyFacts::TokenPlan(token_plan)),
         ],
         Action::ViewBilling => vec![ActionRequest::ViewBilling],
+        Action::AdjustStatement => vec![ActionRequest::AdjustStatement],
     }
 }
 

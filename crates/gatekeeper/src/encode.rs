@@ -33,7 +33,7 @@ use crate::request::{
 /// Bits of a request shape (see [`shape`]): the action, the principal type, the resource type,
 /// and three role codes (0 for none, else 1 + the role).
 const ACTION_BITS: u32 = 5;
-const PRINCIPAL_BITS: u32 = 1;
+const PRINCIPAL_BITS: u32 = 2;
 const RESOURCE_BITS: u32 = 2;
 const ROLE_BITS: u32 = 2;
 
@@ -58,6 +58,7 @@ pub(crate) struct Encoder {
     user: EntityType,
     team: EntityType,
     member: EntityType,
+    operator: EntityType,
     payg_key: EntityType,
     token_plan_key: EntityType,
     /// By [`Role`] discriminant.
@@ -87,6 +88,7 @@ impl Encoder {
         let (role, region, action) = (parse("Role")?, parse("Region")?, parse("Action")?);
         Ok(Encoder {
             user: parse("User")?,
+            operator: parse("Operator")?,
             team: parse("Team")?,
             member: parse("Member")?,
             payg_key: parse("PaygKey")?,
@@ -284,6 +286,7 @@ impl Encoder {
     ) -> (EntityUID, Option<ast::Entity>) {
         let (role, parents) = match actor {
             Actor::User(user) => return (uid(&self.user, user), None),
+            Actor::Operator(operator) => return (uid(&self.operator, operator), None),
             Actor::Member { role, .. } => (*role, HashSet::from([team_uid.clone()])),
             Actor::Outsider(_) => (Role::Reader, HashSet::new()),
         };
@@ -405,7 +408,8 @@ impl Encoder {
             | ActionRequest::DeletePaygKey(_)
             | ActionRequest::ViewPaygKey(_)
             | ActionRequest::ViewUsage(_)
-            | ActionRequest::ViewBilling => Vec::new(),
+            | ActionRequest::ViewBilling
+            | ActionRequest::AdjustStatement => Vec::new(),
         }
     }
 }
@@ -461,7 +465,7 @@ fn store(
 }
 
 /// The shape of a request: everything the schema's request check depends on, as an index
-/// below [`SHAPES`]. The action, whether the principal is a `User` or a `Member`, the resource
+/// below [`SHAPES`]. The action, the principal type (`User`, `Member` or `Operator`), the resource
 /// type, the roles of the target and of the member a seat moves from (not a member, or the
 /// role), and the role the action names; each in its field of bits.
 fn shape(actor: &Actor, action: &ActionRequest) -> usize {
@@ -491,7 +495,8 @@ fn shape(actor: &Actor, action: &ActionRequest) -> usize {
         | ActionRequest::ViewPaygKey(_)
         | ActionRequest::UseTokenPlanKey { .. }
         | ActionRequest::ViewUsage(_)
-        | ActionRequest::ViewBilling => (None, None, None),
+        | ActionRequest::ViewBilling
+        | ActionRequest::AdjustStatement => (None, None, None),
     };
     let mut shift = ACTION_BITS;
     let mut field = |value: usize, bits: u32| {
@@ -508,12 +513,16 @@ fn shape(actor: &Actor, action: &ActionRequest) -> usize {
 }
 
 /// Policy slices: one per action, principal type and resource type (see [`slice_index`]).
-pub(crate) const SLICES: usize = Action::ALL.len() * 2 * 3;
+pub(crate) const SLICES: usize = Action::ALL.len() * PRINCIPAL_TYPES.len() * RESOURCE_TYPES.len();
 
-/// The principal's and resource's entity types as codes: `User` 0 or `Member` 1; `Team` 0,
-/// `PaygKey` 1 or `TokenPlanKey` 2.
+/// The principal's and resource's entity types as codes: `User` 0, `Member` 1 or `Operator`
+/// 2; `Team` 0, `PaygKey` 1 or `TokenPlanKey` 2.
 fn entity_types(actor: &Actor, action: &ActionRequest) -> (usize, usize) {
-    let principal = usize::from(!matches!(actor, Actor::User(_)));
+    let principal = match actor {
+        Actor::User(_) => 0,
+        Actor::Member { .. } | Actor::Outsider(_) => 1,
+        Actor::Operator(_) => 2,
+    };
     let resource = match action {
         ActionRequest::DeletePaygKey(_)
         | ActionRequest::ViewPaygKey(_)
@@ -535,19 +544,20 @@ pub(crate) fn type_names(actor: &Actor, action: &ActionRequest) -> (&'static str
 /// type's.
 pub(crate) fn slice_index(actor: &Actor, action: &ActionRequest) -> usize {
     let (principal, resource) = entity_types(actor, action);
-    (action.action() as usize * 2 + principal) * 3 + resource
+    (action.action() as usize * PRINCIPAL_TYPES.len() + principal) * RESOURCE_TYPES.len() + resource
 }
 
 /// The action, principal type and resource type of a slice.
 pub(crate) fn slice_types(index: usize) -> (Action, &'static str, &'static str) {
-    let action = Action::ALL[index / 6];
-    let principal = PRINCIPAL_TYPES[index / 3 % 2];
-    let resource = RESOURCE_TYPES[index % 3];
+    let (principals, resources) = (PRINCIPAL_TYPES.len(), RESOURCE_TYPES.len());
+    let action = Action::ALL[index / (principals * resources)];
+    let principal = PRINCIPAL_TYPES[index / resources % principals];
+    let resource = RESOURCE_TYPES[index % resources];
     (action, principal, resource)
 }
 
 /// Principal types by code (see [`entity_types`]).
-const PRINCIPAL_TYPES: [&str; 2] = ["User", "Member"];
+const PRINCIPAL_TYPES: [&str; 3] = ["User", "Member", "Operator"];
 
 /// Resource types by code (see [`entity_types`]).
 const RESOURCE_TYPES: [&str; 3] = ["Team", "PaygKey", "TokenPlanKey"];

@@ -294,7 +294,7 @@ impl Gatekeeper {
         let slice = &self.compiled[encode::slice_index(actor, action_request)];
         let role = match actor {
             Actor::Member { role, .. } => Some(role.as_str()),
-            Actor::User(_) | Actor::Outsider(_) => None,
+            Actor::User(_) | Actor::Outsider(_) | Actor::Operator(_) => None,
         };
         self.decision(action, role, evaluate::evaluate(slice, cedar, entities))
     }

@@ -21,7 +21,7 @@ pub const CONTEXTS: [(&str, bool, Region); 4] = [
 ];
 
 /// The rows of M1, in its order.
-pub const ACTIONS: [&str; 10] = [
+pub const ACTIONS: [&str; 11] = [
     "purchase subscriptions",
     "top up Credits",
     "top up the pay-as-you-go wallet",
@@ -32,6 +32,7 @@ pub const ACTIONS: [&str; 10] = [
     "invite / remove members",
     "view member usage (Team-wide)",
     "use assigned or shared resources",
+    "adjust issued statements",
 ];
 
 /// The requests one row stands for, made by `actor` in `team`: the row is allowed when all are.
@@ -96,6 +97,7 @@ fn row_requests(row: &str, actor: &Actor, team: &TeamFacts) -> Vec<ActionRequest
                 credits_available: true,
             },
         ],
+        "adjust issued statements" => vec![ActionRequest::AdjustStatement],
         _ => Vec::new(),
     }
 }

@@ -107,6 +107,8 @@ pub enum Actor {
         /// The user's role in the Team.
         role: Role,
     },
+    /// A billing operator (B24): a principal of its own type, a member of no Team.
+    Operator(String),
 }
 
 impl Actor {
@@ -118,10 +120,13 @@ impl Actor {
         }
     }
 
-    /// The acting user's id.
+    /// The acting user's (or operator's) id.
     pub fn user(&self) -> &str {
         match self {
-            Actor::User(user) | Actor::Outsider(user) | Actor::Member { user, .. } => user,
+            Actor::User(user)
+            | Actor::Outsider(user)
+            | Actor::Member { user, .. }
+            | Actor::Operator(user) => user,
         }
     }
 }
@@ -322,6 +327,8 @@ pub enum ActionRequest {
     ViewUsage(KeyFacts),
     /// See the Team-wide parts of billing (V1, V2).
     ViewBilling,
+    /// Correct an issued statement of the Team (B24).
+    AdjustStatement,
 }
 
 impl ActionRequest {
@@ -351,6 +358,7 @@ impl ActionRequest {
             ActionRequest::UseTokenPlanKey { .. } => Action::UseTokenPlanKey,
             ActionRequest::ViewUsage(_) => Action::ViewUsage,
             ActionRequest::ViewBilling => Action::ViewBilling,
+            ActionRequest::AdjustStatement => Action::AdjustStatement,
         }
     }
 

@@ -34,6 +34,7 @@ macro_rules! bundled_file {
 
 /// The reviewed policy files, compiled in.
 const BUNDLED: &[(&str, &str)] = &[
+    bundled_file!("billing.cedar"),
     bundled_file!("credits.cedar"),
     bundled_file!("keys.cedar"),
     bundled_file!("roles.cedar"),

@@ -130,9 +130,11 @@ fn every_limit_probe_and_every_kind_of_actor_is_decided_as_cedar_decides() {
         Actor::member("olga", Role::Owner),
         Actor::Outsider("mallory".into()),
         Actor::User("uma".into()),
+        Actor::Operator("fin".into()),
     ] {
         for action in [
             ActionRequest::ViewBilling,
+            ActionRequest::AdjustStatement,
             ActionRequest::TopUpCredits,
             ActionRequest::CreateTeam,
             ActionRequest::Leave,
@@ -224,6 +226,7 @@ fn actor() -> impl Strategy<Value = Actor> {
         user().prop_map(Actor::User),
         user().prop_map(Actor::Outsider),
         (user(), role()).prop_map(|(user, role)| Actor::member(user, role)),
+        user().prop_map(Actor::Operator),
     ]
 }
 
@@ -318,6 +321,7 @@ fn action() -> impl Strategy<Value = ActionRequest> {
         ]
         .prop_map(ActionRequest::ViewUsage),
         Just(ActionRequest::ViewBilling),
+        Just(ActionRequest::AdjustStatement),
     ]
 }
 

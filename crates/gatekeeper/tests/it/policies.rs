@@ -55,7 +55,7 @@ fn every_limit_holds_at_its_boundary_t2_t3_t4_t5_t6_p3_p5_s1_s2_s4_o1_o3_o4_d1_d
 }
 
 #[test]
-fn m1_s3_c2_c5_p2_role_matrix_matches_the_expected_matrix() {
+fn m1_s3_c2_c5_p2_b24_role_matrix_matches_the_expected_matrix() {
     let gate = Gatekeeper::bundled().unwrap();
     let text = std::fs::read_to_string(repo().join("fixtures/role-matrix.yaml")).unwrap();
     let expected: RoleMatrix = serde_yaml::from_str(&text).unwrap();
@@ -70,7 +70,7 @@ fn m1_s3_c2_c5_p2_role_matrix_matches_the_expected_matrix() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    assert_eq!(actual.rows.len(), 10);
+    assert_eq!(actual.rows.len(), 11);
 }
 
 #[test]
