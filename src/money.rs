@@ -97,6 +97,11 @@ impl Amount {
             .try_fold(Amount::ZERO, Amount::checked_add)
     }
 
+    /// Whether the amount is zero.
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+
     /// Whether the amount is below zero: one rounded to zero from below is not.
     pub fn is_negative(self) -> bool {
         self.0.is_sign_negative() && !self.0.is_zero()

@@ -25,6 +25,7 @@ pub fn statement_table(view: &View, unit_prices: &[Option<UnitPrice>]) -> String
             let _ = writeln!(out, "Statement of {place}");
             out.push('\n');
             out.push_str(&charges(statement));
+            out.push_str(&adjustments(statement));
         }
         Whose::Member(user) => {
             let _ = writeln!(out, "Your usage ({user}) on the statement of {place}");
@@ -93,6 +94,28 @@ fn charges(statement: &Statement) -> String {
         Cell::right(money(statement.totals.subscriptions)),
     ]);
     format!("Charged to the Team\n{}", grid(&rows))
+}
+
+/// The adjustment lines (B24), each with the day it corrects, what it applies to and why;
+/// nothing when there are none.
+fn adjustments(statement: &Statement) -> String {
+    let rows: Vec<Vec<Cell>> = statement
+        .lines
+        .iter()
+        .filter_map(|line| match line {
+            StatementLine::Adjustment(a) => Some(vec![
+                Cell::left(format!("corrects {}", a.corrects_day)),
+                Cell::left(a.applies_to.as_str()),
+                Cell::left(crate::ids::escaped(&a.reason)),
+                Cell::right(money(a.amount)),
+            ]),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!("\nAdjustments\n{}", grid(&rows))
 }
 
 /// Every usage line, and the usage nothing funded, with who paid for each.

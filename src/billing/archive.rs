@@ -374,17 +374,7 @@ mod tests {
     fn a_day_is_one_zstd_parquet_file_of_row_groups_with_every_column_of_usage_events() {
         let mut store = Store::open_in_memory().unwrap();
         store.insert_test_events(3000);
-        store
-            .commit_day(&crate::store::DayRows {
-                carried: &[],
-                day: day("2026-11-23"),
-                statements: &[],
-                seat_usage: &[],
-                max_rowid: 2999,
-                summary: "{}",
-                window_days: crate::store::DEFAULT_WINDOW_DAYS,
-            })
-            .unwrap();
+        store.commit_empty_day("2026-11-23", 2999, crate::store::DEFAULT_WINDOW_DAYS);
         let archivable = store.archivable(day("2026-11-24")).unwrap().unwrap();
         let bytes = parquet_of_day(&store, &archivable, day("2026-11-23"), 1000).unwrap();
         let mut reader = ParquetReader::new(Cursor::new(&bytes));

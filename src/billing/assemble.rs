@@ -1,6 +1,6 @@
-//! One statement per Team from its priced usage, the day's charges and top-ups of its replay
-//! and what it spent before: totals, balances and their movements rounded once, and the
-//! balances overdrawn (B5-B8, B10, B16, B25).
+//! One statement per Team from its priced usage, the day's charges and top-ups of its replay,
+//! its adjustments not yet billed and what it took from its balances before: totals, balances
+//! and their movements rounded once, and the balances overdrawn (B5-B8, B10, B16, B24, B25).
 
 use std::collections::BTreeMap;
 
@@ -11,8 +11,8 @@ use super::error::BillingError;
 use super::price::Priced;
 use super::replay::{Replay, TopUpMade};
 use super::statement::{
-    Balances, Movement, Movements, Overdrawn, Statement, StatementLine, TopUpMovement, Totals,
-    Unfunded,
+    self, Adjustment, Balances, Movement, Movements, Overdrawn, Statement, StatementLine,
+    TopUpMovement, Totals, Unfunded,
 };
 use crate::balance::Balance;
 use crate::calendar;
@@ -21,27 +21,39 @@ use crate::prices::Currency;
 use crate::store::Spent;
 
 /// The statements of `day`, one per Team of `replays` with anything to bill or a balance
-/// change, in Team order. The usage of each Team is taken from `priced`: what is left there
-/// belongs to no known Team.
+/// change, in Team order. The usage of each Team is taken from `priced` (what is left there
+/// belongs to no known Team), its adjustments from `adjustments` (one left there is an error:
+/// an adjustment is never dropped).
 pub fn statements(
     day: NaiveDate,
     replays: &BTreeMap<String, Replay>,
     priced: &mut Priced,
     spent: &BTreeMap<String, Spent>,
+    adjustments: &mut BTreeMap<String, Vec<Adjustment>>,
 ) -> Result<Vec<Statement>, BillingError> {
-    replays
+    let statements = replays
         .iter()
         .filter_map(|(team, replay)| {
+            let mut lines = priced.usage.remove(team).unwrap_or_default();
+            let adjusted = adjustments.remove(team).unwrap_or_default();
+            lines.extend(adjusted.into_iter().map(StatementLine::Adjustment));
             statement(
                 day,
                 replay,
-                priced.usage.remove(team).unwrap_or_default(),
+                lines,
                 priced.unfunded.remove(team).unwrap_or_default(),
                 spent.get(team).copied().unwrap_or_default(),
             )
             .transpose()
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    match adjustments.keys().next() {
+        Some(team) => Err(BillingError::AdjustedUnknownTeam {
+            team: team.clone(),
+            day,
+        }),
+        None => Ok(statements),
+    }
 }
 
 /// One Team's statement, or `None` when the Team has nothing to bill and no balance change.
@@ -61,7 +73,8 @@ fn statement(
     let totals = Totals::of(&lines).map_err(BillingError::money(&state.id))?;
     let movement = |balance, topped_up, spent_before, spend| {
         let top_ups = replay.top_ups.iter().filter(|t| t.balance == balance);
-        movement(topped_up, spent_before, top_ups, spend, Amount::ZERO)
+        statement::adjustments_to(&lines, balance)
+            .and_then(|adjusted| movement(topped_up, spent_before, top_ups, spend, adjusted))
             .map_err(BillingError::money(&state.id))
     };
     let movements = Movements {
@@ -109,7 +122,7 @@ fn statement(
 }
 
 /// One balance over the day (B25), from everything topped up by its end (`topped_up`, exact),
-/// everything spent on days before (`spent_before`), the day's top-ups, spend and adjustments.
+/// everything taken on days before (`spent_before`: spend and adjustments), the day's top-ups, spend and adjustments.
 /// The balance is exact and rounded where it is shown ([`Amount::round_balance`]): the opening,
 /// after each top-up (a top-up shows what it moved the rounded balance by), and the closing.
 /// Spend and adjustments are whole cents, so the closing is the opening, plus the top-ups, less

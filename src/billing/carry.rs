@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::BillingError;
 use super::replay::{Histories, History, Replay, SeatUsage, Start};
 use super::statement::Statement;
+use crate::balance::Balance;
 use crate::calendar;
 use crate::store::{CarriedRow, Spent, Store, StoreError};
 use crate::teams;
@@ -81,14 +82,14 @@ impl Ledger {
         for statement in statements {
             let team = statement.team.as_str();
             let spent = self.spent.entry(team.to_owned()).or_default();
-            let add = |a, b| {
-                crate::money::add(a, b).map_err(|source| BillingError::Money {
-                    team: team.to_owned(),
-                    source,
-                })
+            let add = |before, balance| {
+                statement
+                    .taken(balance)
+                    .and_then(|taken| crate::money::add(before, taken.decimal()))
+                    .map_err(BillingError::money(team))
             };
-            spent.credits = add(spent.credits, statement.totals.credits.decimal())?;
-            spent.wallet = add(spent.wallet, statement.totals.payg.decimal())?;
+            spent.credits = add(spent.credits, Balance::Credits)?;
+            spent.wallet = add(spent.wallet, Balance::Wallet)?;
         }
         for usage in seat_usage {
             *self.seat_usage.entry(cycle_of(usage)).or_default() += usage.tokens;

@@ -9,6 +9,8 @@ use super::reconcile::Summary;
 use super::replay::SeatUsage;
 use super::run::DayReport;
 use super::statement::Statement;
+use crate::balance::Balance;
+use crate::money::Amount;
 use crate::store::{CarriedRow, DayRows, StatementRow, Store, StoreError};
 
 /// A day computed and reconciled, not yet committed.
@@ -20,6 +22,8 @@ pub struct Computed {
     pub seat_usage: Vec<SeatUsage>,
     /// What the day hands the next night, per Team.
     pub carried: Vec<CarriedRow>,
+    /// The highest id of the adjustments its statements bill (-1: none).
+    pub adjustments_through: i64,
 }
 
 /// Writes the day's statements, seat usage and summary in one transaction; the store's first
@@ -39,8 +43,8 @@ pub fn commit(
                 team: statement.team.to_string(),
                 body: serde_json::to_string(statement)
                     .map_err(BillingError::json(statement.team.as_str()))?,
-                credits_spent: statement.totals.credits.decimal(),
-                wallet_spent: statement.totals.payg.decimal(),
+                credits_spent: taken(statement, Balance::Credits)?,
+                wallet_spent: taken(statement, Balance::Wallet)?,
             })
         })
         .collect::<Result<Vec<_>, BillingError>>()?;
@@ -53,8 +57,17 @@ pub fn commit(
         summary: &summary,
         window_days,
         carried: &computed.carried,
+        adjustments_through: computed.adjustments_through,
     })?;
     Ok(())
+}
+
+/// What `statement` took from `balance` (spend and adjustments), exact.
+fn taken(statement: &Statement, balance: Balance) -> Result<rust_decimal::Decimal, BillingError> {
+    statement
+        .taken(balance)
+        .map(Amount::decimal)
+        .map_err(BillingError::money(statement.team.as_str()))
 }
 
 /// The stored run of `day`, if it was billed.

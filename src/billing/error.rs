@@ -36,6 +36,11 @@ pub enum BillingError {
         #[source]
         source: crate::money::Overflow,
     },
+    /// An adjustment of a Team the day does not bill (a store edited by hand).
+    #[error(
+        "an adjustment of Team `{team}` can't be billed on {day}: the day has no such Team; nothing was written"
+    )]
+    AdjustedUnknownTeam { team: String, day: NaiveDate },
     /// The day's total in one currency does not fit in a decimal.
     #[error("the total in {currency} of {day} is too large to compute; nothing was written")]
     DayTotal {

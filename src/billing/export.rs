@@ -24,7 +24,7 @@ pub struct ExportRow {
     pub day: NaiveDate,
     pub region: Region,
     pub currency: Currency,
-    /// `subscription`, `proration`, `plan`, `credits` or `payg`.
+    /// `subscription`, `proration`, `plan`, `credits`, `payg` or `adjustment`.
     pub kind: &'static str,
     pub tier: Option<String>,
     pub user: Option<String>,
@@ -116,6 +116,10 @@ pub fn rows(statement: &Statement) -> Vec<ExportRow> {
                 StatementLine::Plan(u) => usage("plan", u),
                 StatementLine::Credits(u) => usage("credits", u),
                 StatementLine::Payg(u) => usage("payg", u),
+                StatementLine::Adjustment(_) => ExportRow {
+                    kind: "adjustment",
+                    ..row
+                },
             }
         })
         .collect()

@@ -14,7 +14,7 @@
 //! - [`fund`]: funding on the sums, and event by event for the seat cycles the day crosses;
 //! - [`group`]: the funded usage grouped into lines, counts and seat usage;
 //! - [`price`]: the lines named and priced;
-//! - [`assemble`]: one statement per Team;
+//! - [`assemble`]: one statement per Team, with the adjustments not yet billed ([`adjust`]);
 //! - [`reconcile`]: the summary, and the check that everything adds up;
 //! - [`commit`]: the day committed to the store, or a billed day read back;
 //! - [`files`]: the day's files written atomically.
@@ -24,6 +24,7 @@
 //! reconcile compute on what they are handed: a night can be split into shards that never
 //! open the store.
 
+mod adjust;
 mod archive;
 mod arrow_bridge;
 mod assemble;
@@ -54,6 +55,7 @@ mod statement;
 mod status;
 mod view;
 
+pub use adjust::{AdjustError, AdjustRequest, Adjusted, adjust};
 pub use archive::{ArchiveError, ArchivedDay, Checked, Problem, archive, first_kept_day, verify};
 pub use attempt::{Attempt, Ended};
 pub use commit::{each_statement, statement_of};
@@ -68,6 +70,8 @@ pub use shards::{
     CommitOptions, PlanOptions, Planned, ShardDone, ShardError, bucket, commit, plan, shard,
     shard_of,
 };
-pub use statement::{Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage};
+pub use statement::{
+    Adjustment, AppliesTo, Balances, Overdrawn, Statement, StatementLine, Totals, Unfunded, Usage,
+};
 pub use status::{RefusedFiles, Status, WindowStatus};
 pub use view::{UnitPrice, View, ViewError, Whose, view};

@@ -1,6 +1,6 @@
 //! One billing run, the story of a night read top to bottom: decide the days, then for each
 //! day replay the histories, read the day's events and reduce them, fund, group, price,
-//! assemble, reconcile, commit, and write the files. Every read of the store is a call here
+//! assemble (with the adjustments not yet billed), reconcile, commit, and write the files. Every read of the store is a call here
 //! (or in `days`, `commit` and `extract`, which this calls); the stages in between compute on
 //! what they are handed.
 
@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::adjust;
 use super::assemble;
 use super::carry::{self, Ledger};
 use super::commit::{self, Computed};
@@ -259,7 +260,14 @@ impl<O: Observer> Night<'_, O> {
         let mut priced = Priced::new(&grouped, &lookup, prices, &replays, day_number)?;
         tracing::info!(elapsed = ?started.elapsed(), "funded and priced usage");
         self.observer.stage(Stage::Assembling);
-        let statements = assemble::statements(day, &replays, &mut priced, ledger.spent())?;
+        let mut adjustments = adjust::pending(store)?;
+        let statements = assemble::statements(
+            day,
+            &replays,
+            &mut priced,
+            ledger.spent(),
+            &mut adjustments.by_team,
+        )?;
         let summary = reconcile::summarize(day, events_read, &priced, &statements, started)?;
         reconcile::reconcile(&summary, &priced, &statements)?;
         // The run stops at the first error, so the ledger can take the day before it commits.
@@ -275,6 +283,7 @@ impl<O: Observer> Night<'_, O> {
             max_rowid: settlement.max_rowid(),
             seat_usage: priced.seat_usage,
             carried,
+            adjustments_through: adjustments.through,
         })
     }
 }

@@ -49,6 +49,72 @@ pub enum StatementLine {
     Credits(Usage),
     /// Pay-as-you-go usage paid from the wallet (P4).
     Payg(Usage),
+    /// A correction of an issued statement (B24).
+    Adjustment(Adjustment),
+}
+
+/// A correction, billed on the first statement of its Team for a day not yet billed (B24).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    /// The billed day it corrects.
+    pub corrects_day: NaiveDate,
+    /// What it changes.
+    pub applies_to: AppliesTo,
+    /// Why, as the operator wrote it.
+    pub reason: String,
+    /// Positive: more is owed or taken; negative: a credit.
+    pub amount: Amount,
+}
+
+/// What an adjustment changes (B24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppliesTo {
+    /// The amount the Team owes.
+    Charges,
+    /// The Credits pool.
+    Credits,
+    /// The pay-as-you-go wallet.
+    Wallet,
+}
+
+impl AppliesTo {
+    /// Every target, as the command line lists them.
+    pub const ALL: [AppliesTo; 3] = [AppliesTo::Charges, AppliesTo::Credits, AppliesTo::Wallet];
+
+    /// Its name on the command line, in the store and in statements.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppliesTo::Charges => "charges",
+            AppliesTo::Credits => "credits",
+            AppliesTo::Wallet => "wallet",
+        }
+    }
+
+    /// The balance it changes, if any.
+    pub fn balance(self) -> Option<Balance> {
+        match self {
+            AppliesTo::Charges => None,
+            AppliesTo::Credits => Some(Balance::Credits),
+            AppliesTo::Wallet => Some(Balance::Wallet),
+        }
+    }
+}
+
+impl std::fmt::Display for AppliesTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AppliesTo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AppliesTo::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not `charges`, `credits` or `wallet`"))
+    }
 }
 
 /// The usage of one key, model and usage day.
@@ -80,6 +146,7 @@ impl StatementLine {
             StatementLine::Subscription { amount, .. }
             | StatementLine::Proration { amount, .. } => *amount,
             StatementLine::Plan(u) | StatementLine::Credits(u) | StatementLine::Payg(u) => u.amount,
+            StatementLine::Adjustment(a) => a.amount,
         }
     }
 
@@ -91,8 +158,9 @@ impl StatementLine {
         }
     }
 
-    /// The order lines appear in: subscriptions, prorations, then usage by kind, user, key,
-    /// model, day and tier.
+    /// The order lines appear in: subscriptions, prorations, usage by kind, user, key, model,
+    /// day and tier, then adjustments by the day they correct (then as recorded: the sort is
+    /// stable).
     pub fn sort_key(&self) -> (u8, String, String, String, NaiveDate, Option<String>) {
         let usage = |rank, u: &Usage| {
             (
@@ -126,6 +194,14 @@ impl StatementLine {
             StatementLine::Plan(u) => usage(2, u),
             StatementLine::Credits(u) => usage(3, u),
             StatementLine::Payg(u) => usage(4, u),
+            StatementLine::Adjustment(a) => (
+                5,
+                String::new(),
+                String::new(),
+                String::new(),
+                a.corrects_day,
+                None,
+            ),
         }
     }
 }
@@ -139,6 +215,9 @@ pub struct Totals {
     pub credits: Amount,
     /// Pay-as-you-go lines.
     pub payg: Amount,
+    /// Adjustment lines (B24); absent when there are none.
+    #[serde(default, skip_serializing_if = "Amount::is_zero")]
+    pub adjustments: Amount,
     /// All lines.
     pub total: Amount,
 }
@@ -158,11 +237,13 @@ impl Totals {
         let credits = sum(|l| matches!(l, StatementLine::Credits(_)))?;
         let payg = sum(|l| matches!(l, StatementLine::Payg(_)))?;
         let plan = sum(|l| matches!(l, StatementLine::Plan(_)))?;
+        let adjustments = sum(|l| matches!(l, StatementLine::Adjustment(_)))?;
         Ok(Totals {
             subscriptions,
             credits,
             payg,
-            total: Amount::checked_sum([subscriptions, credits, payg, plan])?,
+            adjustments,
+            total: Amount::checked_sum([subscriptions, credits, payg, plan, adjustments])?,
         })
     }
 }
@@ -174,6 +255,14 @@ pub struct Balances {
     pub credits: Amount,
     /// The pay-as-you-go wallet.
     pub wallet: Amount,
+}
+
+/// The sum of the adjustments among `lines` that apply to `balance`.
+pub fn adjustments_to(lines: &[StatementLine], balance: Balance) -> Result<Amount, Overflow> {
+    Amount::checked_sum(lines.iter().filter_map(|line| match line {
+        StatementLine::Adjustment(a) if a.applies_to.balance() == Some(balance) => Some(a.amount),
+        _ => None,
+    }))
 }
 
 /// How each balance moved over the day (B25).
@@ -192,8 +281,7 @@ pub struct Movement {
     pub top_ups: Vec<TopUpMovement>,
     /// The usage it paid.
     pub spend: Amount,
-    /// The adjustments applied to it (positive: taken). Adjustments (B24) are not made yet:
-    /// `0.00`.
+    /// The adjustments applied to it (B24; positive: taken).
     pub adjustments: Amount,
     /// The balance when the day ends, as in `balances`.
     pub closing: Amount,
@@ -265,6 +353,15 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// What the day took from `balance`: its spend and the adjustments applied to it.
+    pub fn taken(&self, balance: Balance) -> Result<Amount, Overflow> {
+        let spend = match balance {
+            Balance::Credits => self.totals.credits,
+            Balance::Wallet => self.totals.payg,
+        };
+        adjustments_to(&self.lines, balance)?.checked_add(spend)
+    }
+
     /// The statement as pretty JSON with a final newline.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self).map(|s| s + "\n")

@@ -8,6 +8,7 @@ macro_rules! out {
     };
 }
 
+mod adjust;
 mod archive;
 mod billing;
 mod coverage;
@@ -142,6 +143,9 @@ enum Command {
         #[arg(long, default_value = "2026-11-23", value_parser = calendar_day)]
         last_day: NaiveDate,
     },
+    /// Billing operators, who correct issued statements (B24).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// The main job on built-in data: a temporary store, the demo scenario and events, a
     /// billing run, and the statements.
     #[command(after_help = "Example:\n  tokenplan demo --out statements")]
@@ -153,7 +157,45 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum OperatorCommand {
+    /// Make ID a billing operator: whoever holds the store may; recorded in `operators`.
+    #[command(after_help = "Example:\n  tokenplan operator add fin-ops")]
+    Add {
+        /// The operator's id (as a user id: letters, digits, `-`, `_`, `.`).
+        #[arg(value_parser = IdParser::<UserId>::new())]
+        id: UserId,
+    },
+}
+
+#[derive(Subcommand)]
 enum BillingCommand {
+    /// Correct an issued statement: an adjustment, billed on the Team's next statement (B24).
+    #[command(
+        after_help = "An issued statement never changes. The adjustment is recorded append-only and billed as an\n`adjustment` line on the Team's statement of the first day not yet billed; from then on it\nchanges what the Team owes (`charges`) or the balance it applies to (`credits`, `wallet`).\nPositive amounts are owed or taken, negative ones credited. Only a billing operator may make\none (`tokenplan operator add`); the policies decide (action `adjust_statement`) and deny every\nTeam role.\nExit 0 recorded; 1 denied by the policies (the decision is in `audit_log`); 2 bad input (an\nunknown Team, a day not billed, an amount not in cents or zero, an empty reason): nothing\nstored.\n\nExample:\n  tokenplan billing adjust --as fin-ops --team acme --day 2026-11-23 --amount -5.00 --applies-to charges --reason \"outage credit, ticket 4411\""
+    )]
+    Adjust {
+        /// The billing operator making it.
+        #[arg(long = "as", value_name = "OPERATOR", value_parser = IdParser::<UserId>::new())]
+        actor: UserId,
+        /// The Team whose statement it corrects.
+        #[arg(long, value_parser = IdParser::<TeamId>::new())]
+        team: TeamId,
+        /// The billed day it corrects (YYYY-MM-DD).
+        #[arg(long, value_parser = calendar_day)]
+        day: NaiveDate,
+        /// In the Team's currency, at most 2 decimals: positive owed or taken, negative credited.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// What it changes.
+        #[arg(long, value_parser = PossibleValuesParser::new(["charges", "credits", "wallet"]).try_map(|s| s.parse::<tokenplan::billing::AppliesTo>()))]
+        applies_to: tokenplan::billing::AppliesTo,
+        /// Why: one line, shown on the statement.
+        #[arg(long)]
+        reason: String,
+        /// When it is made (RFC 3339); default now.
+        #[arg(long, value_parser = instant)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Bill a day: statements to the store (and files with --out), and the run summary.
     #[command(
         after_help = "Bills every day after the latest billed day, in order, through --date (default: the\nlatest day that has ended in every region's billing zone, yesterday in UTC); a billed day\nis reproduced byte for byte. Prints one JSON summary line per day.\nExit 0 done; 1 the run failed (days before the failing one stay billed, it is not);\n2 bad usage or input (a day not ended, a missing store, --out or --metrics not writable:\nnothing billed); 3 billed, but the --out files or the --metrics file could not be written\n(re-run to write them); 75 the store stayed busy (nothing changed).\n\nExample:\n  tokenplan billing run --out /var/lib/tokenplan/statements --metrics /var/lib/node_exporter/tokenplan.prom --spool /var/spool/tokenplan"
@@ -670,6 +712,14 @@ fn calendar_day(text: &str) -> Result<NaiveDate, Box<dyn std::error::Error + Sen
     Ok(calendar::check_day(text.parse()?)?)
 }
 
+/// An RFC 3339 instant inside the calendar tokenplan takes.
+fn instant(
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, Box<dyn std::error::Error + Send + Sync>> {
+    let at = chrono::DateTime::parse_from_rfc3339(text)?.with_timezone(&chrono::Utc);
+    Ok(calendar::check_instant(at)?)
+}
+
 /// A parser for an id of rule T7 (`TeamId`, `UserId`): a refusal is a usage error (exit 2)
 /// naming the flag, the id shown escaped as [`IdError`] shows it, never raw.
 #[derive(Clone)]
@@ -821,6 +871,27 @@ fn dispatch(cli: &Cli) -> CommandResult {
             team.as_ref().map(TeamId::as_str),
             *format,
             out.as_deref(),
+        ),
+        Command::Operator(OperatorCommand::Add { id }) => adjust::operator_add(cli, id),
+        Command::Billing(BillingCommand::Adjust {
+            actor,
+            team,
+            day,
+            amount,
+            applies_to,
+            reason,
+            at,
+        }) => adjust::adjust(
+            cli,
+            &adjust::AdjustArgs {
+                actor,
+                team,
+                day: *day,
+                amount,
+                applies_to: *applies_to,
+                reason,
+                at: *at,
+            },
         ),
         Command::Billing(BillingCommand::Show {
             date,

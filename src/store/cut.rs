@@ -2,8 +2,8 @@
 //! what the run of the planned days reads for the shard's Teams, so a shard bills them with
 //! the code of `billing run` on a machine that never opens the store.
 //!
-//! What a cut holds: every user; the shard's Teams, their records, pay-as-you-go keys and
-//! carried state (or, for a store without a carry, their statements and seat usage, which the
+//! What a cut holds: every user; the shard's Teams, their records, pay-as-you-go keys,
+//! adjustments not yet billed and carried state (or, for a store without a carry, their statements and seat usage, which the
 //! first night folds); the window and every billed day; and of `usage_events` the rows the
 //! planned days may settle (those after the latest run's rows, and those whose time falls in
 //! the planned days) and the settled rows of the last 2W days that share an id hash with one
@@ -38,6 +38,9 @@ pub struct Selected<'a> {
     store: &'a Store,
     /// The store's highest rowid when the plan was made: the planned days settle up to it.
     pub max_rowid: i64,
+    /// The highest adjustment id when the plan was made (-1: none): the planned days bill the
+    /// adjustments not yet billed up to it (B24).
+    pub adjustments_through: i64,
 }
 
 impl Store {
@@ -61,12 +64,13 @@ impl Store {
                     .map_err(query_error(what))?;
             }
         }
-        let (max_rowid, settled_all): (i64, i64) = conn
+        let (max_rowid, settled_all, adjustments_through): (i64, i64, i64) = conn
             .query_row(
                 "SELECT (SELECT coalesce(max(rowid), -1) FROM usage_events),
-                        (SELECT coalesce(max(max_rowid), -1) FROM billing_runs)",
+                        (SELECT coalesce(max(max_rowid), -1) FROM billing_runs),
+                        (SELECT coalesce(max(adjustment_id), -1) FROM adjustments)",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(query_error(what))?;
         let from_us = calendar::day_span(cut.first).0.timestamp_micros();
@@ -109,6 +113,7 @@ impl Store {
         Ok(Selected {
             store: self,
             max_rowid,
+            adjustments_through,
         })
     }
 }
@@ -133,7 +138,7 @@ impl Selected<'_> {
             path.display().to_string().replace('\'', "''")
         );
         conn.execute_batch(&attach).map_err(query_error(what))?;
-        let copied = copy_into_cut(conn, shard);
+        let copied = copy_into_cut(conn, shard, self.adjustments_through);
         let detached = conn.execute_batch("DETACH cut").map_err(query_error(what));
         let events = copied.map_err(query_error(what))?;
         detached?;
@@ -150,11 +155,17 @@ impl Drop for Selected<'_> {
     }
 }
 
-/// Copies shard `shard`'s rows into the attached database `cut`, in one transaction; returns
-/// how many events.
-fn copy_into_cut(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<u64> {
+/// Copies shard `shard`'s rows (and its adjustments not yet billed, up to
+/// `adjustments_through`) into the attached database `cut`, in one transaction; returns how
+/// many events.
+fn copy_into_cut(
+    conn: &duckdb::Connection,
+    shard: u32,
+    adjustments_through: i64,
+) -> duckdb::Result<u64> {
     conn.execute_batch("BEGIN TRANSACTION")?;
-    let copied = copy_rows(conn, shard).and_then(|()| conn.execute_batch("COMMIT"));
+    let copied =
+        copy_rows(conn, shard, adjustments_through).and_then(|()| conn.execute_batch("COMMIT"));
     if copied.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -167,7 +178,11 @@ fn copy_into_cut(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<u64> {
 }
 
 /// The statements of [`copy_into_cut`], in its transaction.
-fn copy_rows(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<()> {
+fn copy_rows(
+    conn: &duckdb::Connection,
+    shard: u32,
+    adjustments_through: i64,
+) -> duckdb::Result<()> {
     let teams = format!("team_id IN (SELECT team_id FROM plan_teams WHERE shard = {shard})");
     conn.execute_batch(&format!(
         "INSERT INTO cut.users SELECT * FROM users;
@@ -187,7 +202,10 @@ fn copy_rows(conn: &duckdb::Connection, shard: u32) -> duckdb::Result<()> {
            SELECT r.day, r.day_number,
                   (SELECT count(*) FROM plan_events e WHERE e.shard = {shard} AND e.rid <= r.max_rowid) - 1,
                   r.summary
-           FROM billing_runs r;"
+           FROM billing_runs r;
+         INSERT INTO cut.adjustments SELECT * FROM adjustments
+           WHERE {teams} AND adjustment_id <= {adjustments_through}
+             AND adjustment_id NOT IN (SELECT adjustment_id FROM adjustments_billed);"
     ))?;
     window_ids::invalidate(conn, "cut")
 }

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("lake files", LAKE_FILES),
     ("window ids", WINDOW_IDS),
     ("statements without an index", STATEMENTS_UNINDEXED),
+    ("adjustments", ADJUSTMENTS),
 ];
 
 /// Users, Teams, the append-only history of their changes, decisions, and usage events.
@@ -231,4 +232,28 @@ CREATE TABLE statements_unindexed (
 INSERT INTO statements_unindexed SELECT * FROM statements ORDER BY day, team_id;
 DROP TABLE statements;
 ALTER TABLE statements_unindexed RENAME TO statements;
+";
+
+/// Billing operators and adjustments (B24): an adjustment is appended once and never changed;
+/// the day whose statements billed it is recorded beside it, in that day's transaction.
+const ADJUSTMENTS: &str = "
+CREATE TABLE operators (
+    operator_id VARCHAR PRIMARY KEY,
+    added_at TIMESTAMPTZ NOT NULL
+);
+CREATE SEQUENCE adjustment_seq START 1;
+CREATE TABLE adjustments (
+    adjustment_id BIGINT PRIMARY KEY,
+    team_id VARCHAR NOT NULL,
+    corrects_day DATE NOT NULL,
+    applies_to VARCHAR NOT NULL,
+    amount DECIMAL(18, 2) NOT NULL,
+    reason VARCHAR NOT NULL,
+    operator_id VARCHAR NOT NULL,
+    made_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE adjustments_billed (
+    adjustment_id BIGINT PRIMARY KEY,
+    day DATE NOT NULL
+);
 ";

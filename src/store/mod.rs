@@ -1,5 +1,6 @@
 //! The DuckDB store: schema and migrations, appends, and one-Team reads.
 
+mod adjustments;
 mod archive;
 mod cut;
 mod events;
@@ -24,6 +25,7 @@ use duckdb::{AccessMode, Config, Connection, OptionalExt, params};
 use gatekeeper::Region;
 use rust_decimal::Decimal;
 
+pub use adjustments::{NewAdjustment, PendingAdjustment};
 pub use archive::{Archivable, ArchiveSummary, ArchivedFile, DayToArchive};
 pub use cut::{Cut, Selected};
 pub use events::NewEvent;
@@ -179,7 +181,7 @@ fn is_lock_conflict(error: &duckdb::Error) -> bool {
     error.to_string().contains("Could not set lock on file")
 }
 
-/// What a Team's statements billed to its Credits pool and wallet.
+/// What a Team's statements took from its Credits pool and wallet: spend and adjustments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spent {
     /// Credits.

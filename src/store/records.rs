@@ -164,24 +164,43 @@ impl Store {
     }
 }
 
-/// The rows of one decided step.
-fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), StoreError> {
-    let decision = entry.decision;
+/// Appends `decision`, made at `at` on `operation` by `actor` in `team`, to `audit_log`.
+pub(super) fn audit(
+    tx: &Connection,
+    at: DateTime<Utc>,
+    actor: &str,
+    team: &TeamId,
+    operation: &str,
+    decision: &Decision,
+) -> duckdb::Result<usize> {
     let policies: Vec<&str> = decision.policies().iter().map(|p| p.id.as_str()).collect();
     execute(
         tx,
         "INSERT INTO audit_log VALUES (nextval('record_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
-            entry.at,
-            entry.actor.as_str(),
-            entry.team.as_str(),
-            entry.operation,
+            at,
+            actor,
+            team.as_str(),
+            operation,
             decision.is_allowed(),
             policies.join(","),
             decision.rules().join(","),
             decision.explain(),
             decision.digest()
         ],
+    )
+}
+
+/// The rows of one decided step.
+fn append_rows(tx: &Connection, entry: &Entry<'_>, what: &str) -> Result<(), StoreError> {
+    let decision = entry.decision;
+    audit(
+        tx,
+        entry.at,
+        entry.actor.as_str(),
+        entry.team,
+        entry.operation,
+        decision,
     )
     .map_err(query_error(what))?;
     execute(

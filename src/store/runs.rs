@@ -7,7 +7,7 @@ use duckdb::{OptionalExt, params};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, query_error, query_row, window, window_ids};
+use super::{Store, StoreError, adjustments, query_error, query_row, window, window_ids};
 use crate::calendar;
 
 /// Tokens one seat used in one cycle (B9, S4).
@@ -71,6 +71,9 @@ pub struct DayRows<'a> {
     pub window_days: u32,
     /// What the day hands the next night, per Team; it replaces the previous day's.
     pub carried: &'a [CarriedRow],
+    /// The highest adjustment id the run read: the day bills every adjustment up to it that
+    /// no earlier day billed (B24); -1 when there were none.
+    pub adjustments_through: i64,
 }
 
 impl Store {
@@ -262,6 +265,7 @@ impl Store {
             max_rowid,
             summary: "{}",
             window_days,
+            adjustments_through: -1,
         })
         .unwrap();
     }
@@ -324,6 +328,7 @@ fn append_day(tx: &duckdb::Transaction<'_>, rows: &DayRows<'_>) -> duckdb::Resul
         }
     }
     window::fix(tx, rows.day, rows.window_days)?;
+    adjustments::mark_billed(tx, rows.day, rows.adjustments_through)?;
     let seen_before: i64 = tx.query_row(
         "SELECT coalesce(max(max_rowid), -1) FROM billing_runs",
         [],

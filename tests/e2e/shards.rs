@@ -39,11 +39,44 @@ fn loaded() -> Env {
         env.load("domestic", &[]);
         insert(&env, FIRST);
         env.bill("2026-02-09", &[]).ok();
+        env.run(&["operator", "add", "fin"]).ok();
+        adjust(&env, "t1", "2026-02-09", "-3.50", "charges");
+        adjust(&env, "z1", "2026-02-08", "1.25", "credits");
         env
     });
     let env = Env::new();
     std::fs::copy(billed.db(), env.db()).unwrap();
     env
+}
+
+/// Records an adjustment (B24) by the operator `fin`, made on 2026-02-10.
+fn adjust(env: &Env, team: &str, day: &str, amount: &str, applies_to: &str) {
+    let args = [
+        "billing",
+        "adjust",
+        "--as",
+        "fin",
+        "--team",
+        team,
+        "--day",
+        day,
+        "--amount",
+        amount,
+        "--applies-to",
+        applies_to,
+        "--reason",
+        "a correction",
+        "--at",
+        "2026-02-10T00:00:00Z",
+    ];
+    env.run(&args).ok();
+}
+
+/// What arrives between the two nights: the events of `SECOND` and two adjustments.
+fn between_nights(env: &Env) {
+    insert(env, SECOND);
+    adjust(env, "t1", "2026-02-12", "-2.00", "wallet");
+    adjust(env, "z1", "2026-02-11", "0.75", "charges");
 }
 
 fn insert(env: &Env, values: &str) {
@@ -77,6 +110,7 @@ pub(crate) fn stored(env: &Env) -> String {
         "SELECT concat_ws(' ', team_id, tier, seat, cycle_start, billed_day, tokens) FROM seat_usage ORDER BY ALL",
         "SELECT day || ' ' || team_id || ' ' || body FROM carried_state ORDER BY ALL",
         "SELECT days || ' ' || fixed_on FROM billing_window",
+        "SELECT adjustment_id || ' ' || day FROM adjustments_billed ORDER BY ALL",
     ];
     runs.chain(tables.iter().flat_map(|sql| rows(sql)))
         .collect::<Vec<_>>()
@@ -149,7 +183,7 @@ pub(crate) fn commit(env: &Env, stage: &str, vars: &[(&str, &str)]) -> Output {
 fn reference() -> (Env, [Vec<serde_json::Value>; 2]) {
     let env = loaded();
     let first = lines(&env.bill(NIGHTS[0], &[]).ok());
-    insert(&env, SECOND);
+    between_nights(&env);
     let second = lines(&env.bill(NIGHTS[1], &[]).ok());
     (env, [first, second])
 }
@@ -167,7 +201,7 @@ fn assert_same_as_one_run(
     let env = loaded();
     let stage = stage(&env);
     let first = lines(&sharded(&env, NIGHTS[0], (shards, &[]), &stage, vars));
-    insert(&env, SECOND);
+    between_nights(&env);
     let second = lines(&sharded(&env, NIGHTS[1], (shards, &[]), &stage, vars));
     assert_eq!([first, second], *nights, "{shards} shards");
     assert_eq!(files(&env.out()), files(&single.out()), "{shards} shards");
@@ -217,7 +251,7 @@ fn b23_shards_through_an_s3_stage_bill_what_one_run_bills() {
 fn planned() -> (Env, String) {
     let env = loaded();
     env.bill(NIGHTS[0], &[]).ok();
-    insert(&env, SECOND);
+    between_nights(&env);
     let stage = local_stage(&env);
     env.run(&[
         "billing", "plan", "--date", NIGHTS[1], "--stage", &stage, "--shards", "3",
@@ -306,7 +340,7 @@ fn b23_a_shard_killed_midway_and_run_again_alone_gives_the_same_night() {
     let env = loaded();
     let stage = local_stage(&env);
     sharded(&env, NIGHTS[0], (2, &[]), &stage, &[]);
-    insert(&env, SECOND);
+    between_nights(&env);
     env.run(&[
         "billing", "plan", "--date", NIGHTS[1], "--stage", &stage, "--shards", "2",
     ])

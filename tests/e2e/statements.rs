@@ -107,7 +107,7 @@ fn check_statements(out: &std::path::Path) -> usize {
 }
 
 /// A store holding the demo's scenario and events.
-fn demo() -> Env {
+pub(crate) fn demo() -> Env {
     let env = Env::new();
     let demo = repo().join("fixtures/demo");
     let (scenario, events) = (demo.join("scenario.yaml"), demo.join("events.csv"));

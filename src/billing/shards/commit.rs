@@ -54,6 +54,7 @@ pub fn commit(
                 summary: &day.summary,
                 window_days: plan.window_days,
                 carried: &day.carried,
+                adjustments_through: plan.adjustments_through,
             })
             .collect();
         store.commit_days(&rows)?;

@@ -60,7 +60,7 @@ pub fn plan(
     let window_days = window_days(store, options.window)?;
     let latest_billed = store.latest_billed_day()?;
     let made_at = Utc::now();
-    let (shards, max_rowid) = match (days.first(), days.last()) {
+    let (shards, max_rowid, adjustments_through) = match (days.first(), days.last()) {
         (Some(&first), Some(&last)) => cut(store, stage, options.shards, first, last, window_days)?,
         _ => (
             (0..options.shards)
@@ -71,6 +71,7 @@ pub fn plan(
                     sha256: String::new(),
                 })
                 .collect(),
+            -1,
             -1,
         ),
     };
@@ -89,6 +90,7 @@ pub fn plan(
         days,
         window_days,
         max_rowid,
+        adjustments_through,
         prices: PriceList {
             name: name.to_owned(),
             text: text.to_owned(),
@@ -105,7 +107,8 @@ pub fn plan(
 }
 
 /// Cuts the store of each of `of` shards for the days `first` to `last` and puts it in the
-/// stage; returns them and the highest rowid they settle up to.
+/// stage; returns them, the highest rowid they settle up to and the highest adjustment id they
+/// bill up to.
 fn cut(
     store: &Store,
     stage: &Objects,
@@ -113,7 +116,7 @@ fn cut(
     first: NaiveDate,
     last: NaiveDate,
     window_days: u32,
-) -> Result<(Vec<PlannedShard>, i64), ShardError> {
+) -> Result<(Vec<PlannedShard>, i64, i64), ShardError> {
     let teams = store.team_ids()?;
     let shards: Vec<(&str, u32)> = teams
         .iter()
@@ -144,5 +147,5 @@ fn cut(
         });
         stage.put(&name, bytes)?;
     }
-    Ok((planned, selected.max_rowid))
+    Ok((planned, selected.max_rowid, selected.adjustments_through))
 }

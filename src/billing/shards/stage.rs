@@ -37,6 +37,9 @@ pub struct Plan {
     pub window_days: u32,
     /// The store's highest rowid: the days settle the events up to it.
     pub max_rowid: i64,
+    /// The highest adjustment id not yet billed when the plan was made (-1: none): the first
+    /// day bills the adjustments up to it (B24); one made later waits for the next night.
+    pub adjustments_through: i64,
     /// The price list: its name and text.
     pub prices: PriceList,
     pub shards: Vec<PlannedShard>,

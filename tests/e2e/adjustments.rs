@@ -1,0 +1,257 @@
+//! Corrections of issued statements (B24) through the real binary: decided by the policies,
+//! recorded append-only, billed once on the Team's next statement, moving its balances (B25).
+
+use serde_json::Value;
+
+use crate::statements::demo;
+use crate::support::Env;
+
+fn adjust(
+    env: &Env,
+    actor: &str,
+    day: &str,
+    amount: &str,
+    applies_to: &str,
+) -> crate::support::Output {
+    env.run(&[
+        "billing",
+        "adjust",
+        "--as",
+        actor,
+        "--team",
+        "acme",
+        "--day",
+        day,
+        "--amount",
+        amount,
+        "--applies-to",
+        applies_to,
+        "--reason",
+        "outage of 2026-11-23, ticket 4411",
+    ])
+}
+
+fn statement(env: &Env, day: &str) -> Value {
+    serde_json::from_str(&env.statement(day, "acme").unwrap()).unwrap()
+}
+
+#[test]
+fn b24_an_owner_is_denied_by_a_named_policy_and_an_operator_corrects_the_next_statement() {
+    let env = demo();
+    env.bill("2026-11-23", &[]).ok();
+    let before = statement(&env, "2026-11-23");
+
+    let owner = adjust(&env, "olga", "2026-11-23", "-5.00", "charges");
+    assert_eq!(owner.status, 1, "{}", owner.stderr);
+    assert!(
+        owner.stderr.contains("team-roles-never-adjust (B24)"),
+        "{}",
+        owner.stderr
+    );
+    assert_eq!(env.rows("adjustments"), 0);
+    assert_eq!(
+        env.rows("audit_log WHERE action = 'adjust_statement' AND NOT allowed"),
+        1
+    );
+    // Someone who is neither an operator nor a member is denied as well.
+    assert_eq!(
+        adjust(&env, "mallory", "2026-11-23", "1", "charges").status,
+        1
+    );
+
+    env.run(&["operator", "add", "fin"]).ok();
+    let made = adjust(&env, "fin", "2026-11-23", "-5", "charges").ok();
+    assert!(
+        made.stdout.contains("acme charges -5.00"),
+        "{}",
+        made.stdout
+    );
+    adjust(&env, "fin", "2026-11-23", "2.50", "credits").ok();
+    adjust(&env, "fin", "2026-11-22", "-1.19", "wallet").ok();
+    assert_eq!(env.rows("adjustments"), 3);
+
+    // The issued statement never changes; the next day's carries the corrections.
+    env.bill("2026-11-24", &[]).ok();
+    assert_eq!(statement(&env, "2026-11-23"), before);
+    let next = statement(&env, "2026-11-24");
+    let lines: Vec<_> = next["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "adjustment")
+        .map(|l| {
+            format!(
+                "{} {} {} {}",
+                l["corrects_day"].as_str().unwrap(),
+                l["applies_to"].as_str().unwrap(),
+                l["amount"].as_str().unwrap(),
+                l["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2026-11-22 wallet -1.19 outage of 2026-11-23, ticket 4411",
+            "2026-11-23 charges -5.00 outage of 2026-11-23, ticket 4411",
+            "2026-11-23 credits 2.50 outage of 2026-11-23, ticket 4411",
+        ]
+    );
+    assert_eq!(next["totals"]["adjustments"], "-3.69");
+    assert_eq!(next["totals"]["total"], "-3.69");
+    // Credits 48.18 - 2.50 taken; wallet 17.81 + 1.19 credited.
+    assert_eq!(next["balances"]["credits"], "45.68");
+    assert_eq!(next["balances"]["wallet"], "19.00");
+    assert_eq!(next["movements"]["credits"]["adjustments"], "2.50");
+    assert_eq!(next["movements"]["wallet"]["adjustments"], "-1.19");
+    assert_eq!(next["movements"]["wallet"]["opening"], "17.81");
+
+    // Billed once: the day after has nothing of them, and its balances start from them.
+    let events = env.write(
+        "later.csv",
+        "event_id,ts,key_id,model,input_tokens,output_tokens\n\
+         l-1,2026-11-25T05:00:00Z,dan-k1,MiniMax-M2,1000000,0\n",
+    );
+    env.run(&["events", "import", &events]).ok();
+    env.bill("2026-11-25", &[]).ok();
+    let after = statement(&env, "2026-11-25");
+    assert!(
+        after["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["kind"] != "adjustment"),
+        "{after}"
+    );
+    assert_eq!(after["movements"]["wallet"]["opening"], "19.00");
+    assert_eq!(after["balances"]["wallet"], "18.70");
+    assert_eq!(env.rows("adjustments_billed WHERE day = '2026-11-24'"), 3);
+
+    // An Owner's view of the table shows them with their reasons; a Reader's does not.
+    let table = env
+        .run(&[
+            "billing",
+            "show",
+            "--date",
+            "2026-11-24",
+            "--team",
+            "acme",
+            "--as",
+            "olga",
+        ])
+        .ok();
+    assert!(table.stdout.contains("Adjustments"), "{}", table.stdout);
+    assert!(table.stdout.contains("ticket 4411"), "{}", table.stdout);
+    let reader = env
+        .run(&[
+            "billing",
+            "show",
+            "--date",
+            "2026-11-24",
+            "--team",
+            "acme",
+            "--as",
+            "bob",
+            "--format",
+            "json",
+        ])
+        .ok();
+    assert!(!reader.stdout.contains("adjustment"), "{}", reader.stdout);
+    // An export's rows still add up to the statement's total.
+    let csv = env
+        .run(&[
+            "billing",
+            "export",
+            "--from",
+            "2026-11-24",
+            "--to",
+            "2026-11-24",
+            "--team",
+            "acme",
+            "--format",
+            "csv",
+        ])
+        .ok();
+    let sum: rust_decimal::Decimal = csv
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|row| {
+            row.rsplit(',')
+                .next()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(sum.to_string(), "-3.69");
+}
+
+#[test]
+fn b24_a_bad_adjustment_exits_2_and_stores_nothing() {
+    let env = demo();
+    env.bill("2026-11-23", &[]).ok();
+    env.run(&["operator", "add", "fin"]).ok();
+    let audited = env.rows("audit_log");
+    // (Team, day, amount, reason), and what the error says.
+    for ((team, day, amount, reason), says) in [
+        (("nope", "2026-11-23", "1", "x"), "no Team `nope`"),
+        (
+            ("acme", "2026-11-24", "1", "x"),
+            "2026-11-24 has not been billed",
+        ),
+        (
+            ("acme", "2026-11-23", "1.005", "x"),
+            "more than 2 decimal places",
+        ),
+        (("acme", "2026-11-23", "ten", "x"), "not a decimal number"),
+        (("acme", "2026-11-23", "0.00", "x"), "the amount is zero"),
+        (("acme", "2026-11-23", "1", "  "), "the reason is empty"),
+        (("acme", "2026-11-23", "1", "a\nb"), "control character"),
+    ] {
+        let out = env.run(&[
+            "billing",
+            "adjust",
+            "--as",
+            "fin",
+            "--applies-to",
+            "charges",
+            "--team",
+            team,
+            "--day",
+            day,
+            "--amount",
+            amount,
+            "--reason",
+            reason,
+        ]);
+        assert_eq!(
+            out.status, 2,
+            "{team} {day} {amount} {reason}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains(says), "{says}: {}", out.stderr);
+    }
+    assert_eq!(env.rows("adjustments"), 0);
+    assert_eq!(env.rows("audit_log"), audited);
+    let bad_target = env.run(&[
+        "billing",
+        "adjust",
+        "--as",
+        "fin",
+        "--team",
+        "acme",
+        "--day",
+        "2026-11-23",
+        "--amount",
+        "1",
+        "--applies-to",
+        "seats",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(bad_target.status, 2);
+    // `operator add` is idempotent.
+    let again = env.run(&["operator", "add", "fin"]).ok();
+    assert!(again.stdout.contains("already"), "{}", again.stdout);
+}
