@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use super::error::BillingError;
 use super::statement::{Adjustment, AppliesTo};
+use crate::calendar;
 use crate::ids::{TeamId, escaped};
 use crate::money::Amount;
 use crate::store::{NewAdjustment, Store, StoreError};
@@ -63,6 +64,8 @@ pub enum AdjustError {
         day: NaiveDate,
         latest: Option<NaiveDate>,
     },
+    #[error("Team `{team}` did not exist on {day}")]
+    BeforeTeam { team: String, day: NaiveDate },
     #[error("the amount `{}` is not a decimal number such as `-12.50`", escaped(.0))]
     NotDecimal(String),
     #[error("the amount `{0}` has more than 2 decimal places")]
@@ -98,6 +101,14 @@ pub fn adjust(
     let unknown = || AdjustError::UnknownTeam(request.team.to_owned());
     let team: TeamId = request.team.parse().map_err(|_| unknown())?;
     let state = teams::team_state(store, team.as_str(), request.at)?.ok_or_else(unknown)?;
+    let created_at = store.team(team.as_str())?.ok_or_else(unknown)?.created_at;
+    // A Team billed on the day: every later night replays it, so the adjustment is billed.
+    if created_at >= calendar::day_end(request.day, state.region) {
+        return Err(AdjustError::BeforeTeam {
+            team: team.to_string(),
+            day: request.day,
+        });
+    }
     if !store.is_billed(request.day)? {
         let latest = store.latest_billed_day()?;
         return Err(AdjustError::NotBilled {

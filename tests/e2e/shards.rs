@@ -231,6 +231,11 @@ fn b23_one_two_three_and_seven_shards_bill_what_one_run_bills_byte_for_byte() {
     assert_eq!(night["late"], 1, "{night}");
     assert_eq!(night["duplicates"], 1, "{night}");
     assert_eq!(night["quarantined"]["too_late"], 1, "{night}");
+    assert_eq!(
+        single.0.rows("adjustments_billed"),
+        4,
+        "each night bills its adjustments"
+    );
     for shards in [1, 2, 3, 7] {
         assert_same_as_one_run(&single, shards, local_stage, &[]);
     }
