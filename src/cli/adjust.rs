@@ -1,7 +1,7 @@
 //! `tokenplan operator add` and `tokenplan billing adjust` (B24).
 
-use chrono::{DateTime, Utc};
-use tokenplan::billing::{AdjustError, AdjustRequest, Adjusted, AppliesTo};
+use chrono::Utc;
+use tokenplan::billing::{AdjustError, AdjustRequest, Adjusted};
 use tokenplan::ids::escaped;
 
 use super::*;
@@ -18,32 +18,12 @@ pub(super) fn operator_add(cli: &Cli, id: &UserId) -> CommandResult {
     Ok(Exit::Success)
 }
 
-/// What `billing adjust` was asked.
-pub(super) struct AdjustArgs<'a> {
-    pub actor: &'a UserId,
-    pub team: &'a TeamId,
-    pub day: NaiveDate,
-    pub amount: &'a str,
-    pub applies_to: AppliesTo,
-    pub reason: &'a str,
-    pub at: Option<DateTime<Utc>>,
-}
-
 /// Records an adjustment, if the policies allow `--as`: exit 1 when they deny it, 2 for bad
 /// input; either way nothing but the decision is stored.
-pub(super) fn adjust(cli: &Cli, args: &AdjustArgs<'_>) -> CommandResult {
+pub(super) fn adjust(cli: &Cli, request: &AdjustRequest<'_>) -> CommandResult {
     let gate = gatekeeper(cli)?;
     let mut store = open_existing_store(cli)?;
-    let request = AdjustRequest {
-        actor: args.actor.as_str(),
-        team: args.team.as_str(),
-        day: args.day,
-        amount: args.amount,
-        applies_to: args.applies_to,
-        reason: args.reason,
-        at: args.at.unwrap_or_else(Utc::now),
-    };
-    let adjusted = tokenplan::billing::adjust(&mut store, &gate, &request).map_err(|e| {
+    let adjusted = tokenplan::billing::adjust(&mut store, &gate, request).map_err(|e| {
         let hint = match &e {
             AdjustError::NotBilled { .. } => Some(
                 "an adjustment corrects a billed day; a day not billed yet is billed as it is",
@@ -71,9 +51,9 @@ pub(super) fn adjust(cli: &Cli, args: &AdjustArgs<'_>) -> CommandResult {
         } => {
             out!(
                 "adjustment {id} recorded: {} {} {amount} correcting {}; the Team's next statement bills it\n{}\n",
-                args.team,
-                args.applies_to,
-                args.day,
+                request.team,
+                request.applies_to,
+                request.day,
                 decision.explain()
             );
             Ok(Exit::Success)
@@ -81,8 +61,8 @@ pub(super) fn adjust(cli: &Cli, args: &AdjustArgs<'_>) -> CommandResult {
         Adjusted::Denied(decision) => {
             eprintln!(
                 "error: `{}` may not adjust a statement of `{}`: {}",
-                escaped(args.actor.as_str()),
-                args.team,
+                escaped(request.actor),
+                request.team,
                 decision.explain()
             );
             eprintln!(

@@ -883,14 +883,14 @@ fn dispatch(cli: &Cli) -> CommandResult {
             at,
         }) => adjust::adjust(
             cli,
-            &adjust::AdjustArgs {
-                actor,
-                team,
+            &tokenplan::billing::AdjustRequest {
+                actor: actor.as_str(),
+                team: team.as_str(),
                 day: *day,
                 amount,
                 applies_to: *applies_to,
                 reason,
-                at: *at,
+                at: at.unwrap_or_else(chrono::Utc::now),
             },
         ),
         Command::Billing(BillingCommand::Show {

@@ -4,31 +4,26 @@
 use serde_json::Value;
 
 use crate::statements::demo;
-use crate::support::Env;
+use crate::support::{Env, Output};
 
-fn adjust(
-    env: &Env,
-    actor: &str,
-    day: &str,
-    amount: &str,
-    applies_to: &str,
-) -> crate::support::Output {
-    env.run(&[
+fn adjust(env: &Env, actor: &str, day: &str, amount: &str, applies_to: &str) -> Output {
+    let reason = ["--reason", "outage of 2026-11-23, ticket 4411"];
+    env.adjust(actor, ("acme", day), (amount, applies_to), &reason)
+}
+
+/// `billing show` of acme's 2026-11-24 as `user`, with `extra` arguments.
+fn show(env: &Env, user: &str, extra: &[&str]) -> Output {
+    let args = [
         "billing",
-        "adjust",
-        "--as",
-        actor,
+        "show",
+        "--date",
+        "2026-11-24",
         "--team",
         "acme",
-        "--day",
-        day,
-        "--amount",
-        amount,
-        "--applies-to",
-        applies_to,
-        "--reason",
-        "outage of 2026-11-23, ticket 4411",
-    ])
+        "--as",
+        user,
+    ];
+    env.run(&[&args[..], extra].concat()).ok()
 }
 
 fn statement(env: &Env, day: &str) -> Value {
@@ -128,34 +123,10 @@ fn b24_an_owner_is_denied_by_a_named_policy_and_an_operator_corrects_the_next_st
     assert_eq!(env.rows("adjustments_billed WHERE day = '2026-11-24'"), 3);
 
     // An Owner's view of the table shows them with their reasons; a Reader's does not.
-    let table = env
-        .run(&[
-            "billing",
-            "show",
-            "--date",
-            "2026-11-24",
-            "--team",
-            "acme",
-            "--as",
-            "olga",
-        ])
-        .ok();
+    let table = show(&env, "olga", &[]);
     assert!(table.stdout.contains("Adjustments"), "{}", table.stdout);
     assert!(table.stdout.contains("ticket 4411"), "{}", table.stdout);
-    let reader = env
-        .run(&[
-            "billing",
-            "show",
-            "--date",
-            "2026-11-24",
-            "--team",
-            "acme",
-            "--as",
-            "bob",
-            "--format",
-            "json",
-        ])
-        .ok();
+    let reader = show(&env, "bob", &["--format", "json"]);
     assert!(!reader.stdout.contains("adjustment"), "{}", reader.stdout);
     // An export's rows still add up to the statement's total.
     let csv = env
@@ -209,22 +180,8 @@ fn b24_a_bad_adjustment_exits_2_and_stores_nothing() {
         (("acme", "2026-11-23", "1", "  "), "the reason is empty"),
         (("acme", "2026-11-23", "1", "a\nb"), "control character"),
     ] {
-        let out = env.run(&[
-            "billing",
-            "adjust",
-            "--as",
-            "fin",
-            "--applies-to",
-            "charges",
-            "--team",
-            team,
-            "--day",
-            day,
-            "--amount",
-            amount,
-            "--reason",
-            reason,
-        ]);
+        let extra = ["--reason", reason];
+        let out = env.adjust("fin", (team, day), (amount, "charges"), &extra);
         assert_eq!(
             out.status, 2,
             "{team} {day} {amount} {reason}: {}",
@@ -234,22 +191,12 @@ fn b24_a_bad_adjustment_exits_2_and_stores_nothing() {
     }
     assert_eq!(env.rows("adjustments"), 0);
     assert_eq!(env.rows("audit_log"), audited);
-    let bad_target = env.run(&[
-        "billing",
-        "adjust",
-        "--as",
+    let bad_target = env.adjust(
         "fin",
-        "--team",
-        "acme",
-        "--day",
-        "2026-11-23",
-        "--amount",
-        "1",
-        "--applies-to",
-        "seats",
-        "--reason",
-        "x",
-    ]);
+        ("acme", "2026-11-23"),
+        ("1", "seats"),
+        &["--reason", "x"],
+    );
     assert_eq!(bad_target.status, 2);
     // `operator add` is idempotent.
     let again = env.run(&["operator", "add", "fin"]).ok();

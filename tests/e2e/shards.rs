@@ -51,25 +51,9 @@ fn loaded() -> Env {
 
 /// Records an adjustment (B24) by the operator `fin`, made on 2026-02-10.
 fn adjust(env: &Env, team: &str, day: &str, amount: &str, applies_to: &str) {
-    let args = [
-        "billing",
-        "adjust",
-        "--as",
-        "fin",
-        "--team",
-        team,
-        "--day",
-        day,
-        "--amount",
-        amount,
-        "--applies-to",
-        applies_to,
-        "--reason",
-        "a correction",
-        "--at",
-        "2026-02-10T00:00:00Z",
-    ];
-    env.run(&args).ok();
+    let extra = ["--reason", "a correction", "--at", "2026-02-10T00:00:00Z"];
+    env.adjust("fin", (team, day), (amount, applies_to), &extra)
+        .ok();
 }
 
 /// What arrives between the two nights: the events of `SECOND` and two adjustments.

@@ -114,6 +114,31 @@ impl Env {
         self.run(&args)
     }
 
+    /// `billing adjust` of `team`'s `day` by `actor` (B24), with `extra` arguments.
+    pub fn adjust(
+        &self,
+        actor: &str,
+        (team, day): (&str, &str),
+        (amount, applies_to): (&str, &str),
+        extra: &[&str],
+    ) -> Output {
+        let args = [
+            "billing",
+            "adjust",
+            "--as",
+            actor,
+            "--team",
+            team,
+            "--day",
+            day,
+            "--amount",
+            amount,
+            "--applies-to",
+            applies_to,
+        ];
+        self.run(&[&args[..], extra].concat())
+    }
+
     /// Writes `text` to the file `name` in the test's directory and returns its path.
     pub fn write(&self, name: &str, text: &str) -> String {
         let path = self.dir.path().join(name);
