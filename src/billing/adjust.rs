@@ -146,6 +146,12 @@ pub fn adjust(
 }
 
 fn amount(text: &str) -> Result<Decimal, AdjustError> {
+    let digits = text.trim().trim_start_matches(['-', '+']);
+    let (whole, cents) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !(plain(whole) && plain(cents)) || text.trim().len() - digits.len() > 1 {
+        return Err(AdjustError::NotDecimal(text.to_owned()));
+    }
     let amount: Decimal = text
         .trim()
         .parse()
@@ -222,7 +228,9 @@ mod tests {
     fn b24_an_amount_is_a_decimal_in_cents_not_zero_and_fits_a_statement() {
         assert_eq!(amount("-12.5").unwrap().to_string(), "-12.5");
         assert_eq!(amount(" 3 ").unwrap().to_string(), "3");
-        for bad in ["", "abc", "1,5", "0.001", "0", "-0.00", "1e3"] {
+        for bad in [
+            "", "abc", "1,5", "0.001", "0", "-0.00", "1e3", "--1", "1.", ".5", "1_000",
+        ] {
             assert!(amount(bad).is_err(), "{bad}");
         }
         assert!(amount("9999999999999999.99").is_ok());

@@ -45,6 +45,7 @@ mod intervals;
 mod lookup;
 mod metrics;
 mod outcome;
+mod preview;
 mod price;
 mod reconcile;
 mod reduce;
@@ -64,6 +65,7 @@ pub use error::BillingError;
 pub use export::{COLUMNS, CsvExport, ExportRow, rows as export_rows, write_parquet};
 pub use metrics::{MetricsUnwritable, RunMetrics};
 pub use outcome::{ABSURD_TOKENS, Quarantine};
+pub use preview::{Preview, PreviewError, preview};
 pub use reconcile::Summary;
 pub use run::{DayReport, Observer, RunOptions, Stage, run};
 pub use shards::{

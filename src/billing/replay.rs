@@ -12,7 +12,7 @@ use super::error::BillingError;
 use super::intervals::KeyIntervals;
 use super::statement::StatementLine;
 use crate::balance::Balance;
-use crate::calendar;
+use crate::calendar::{self, Cycle};
 use crate::ids::TeamId;
 use crate::money::{self, Amount};
 use crate::prices::{Currency, Prices};
@@ -56,6 +56,50 @@ pub struct TopUpMade {
     pub at: DateTime<Utc>,
     /// Exact, as topped up (up to six decimals).
     pub amount: Decimal,
+}
+
+/// The line of a purchase or renewal of `seats` of `tier` at `seat_price`: the whole `cycle`
+/// (B5).
+pub fn subscription_line(
+    tier: &str,
+    seats: u32,
+    cycle: Cycle,
+    seat_price: Decimal,
+) -> Result<StatementLine, money::Overflow> {
+    Ok(StatementLine::Subscription {
+        tier: tier.to_owned(),
+        seats,
+        period_start: cycle.start,
+        period_end: cycle.end,
+        amount: Amount::round(money::mul(Decimal::from(seats), seat_price)?),
+    })
+}
+
+/// The line of `seats` of `tier` added on `day` at `seat_price`: seats × price × days left in
+/// `cycle` ÷ days in it (B6).
+pub fn proration_line(
+    tier: &str,
+    seats: u32,
+    day: NaiveDate,
+    cycle: Cycle,
+    seat_price: Decimal,
+) -> Result<StatementLine, money::Overflow> {
+    let (days, cycle_days) = (cycle.days_left(day), cycle.days());
+    let per_cycle = money::mul(Decimal::from(seats), seat_price)?;
+    // A cycle is 28 to 31 days (B4); a zero divisor would be an error, not a default.
+    let amount = money::div(
+        money::mul(per_cycle, Decimal::from(days))?,
+        Decimal::from(cycle_days),
+    )?;
+    Ok(StatementLine::Proration {
+        tier: tier.to_owned(),
+        seats,
+        period_start: Some(day),
+        period_end: Some(cycle.end),
+        days,
+        cycle_days,
+        amount: Amount::round(amount),
+    })
 }
 
 /// A replay of overseas Team `t` with only `intervals`, for tests of what follows the replay.
@@ -236,17 +280,13 @@ impl Replayer {
             let today = calendar::billing_day(record.at, region) == day;
             match &record.operation {
                 Operation::BuySubscription { tier, seats, .. } if today => {
-                    let cycle = calendar::cycle_of(calendar::billing_day(record.at, region), day);
-                    charges.push(StatementLine::Subscription {
-                        tier: tier.clone(),
-                        seats: seats.get(),
-                        period_start: cycle.start,
-                        period_end: cycle.end,
-                        amount: Amount::round(money::mul(
-                            Decimal::from(seats.get()),
-                            seat_price(tier)?,
-                        )?),
-                    });
+                    let cycle = calendar::cycle_of(day, day);
+                    charges.push(subscription_line(
+                        tier,
+                        seats.get(),
+                        cycle,
+                        seat_price(tier)?,
+                    )?);
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
                     let pending = state
@@ -280,41 +320,16 @@ impl Replayer {
             .into_iter()
             .filter(|r| r.day == day && r.seats > 0)
         {
-            charges.insert(
-                0,
-                StatementLine::Subscription {
-                    tier: renewal.tier.clone(),
-                    seats: renewal.seats,
-                    period_start: renewal.cycle.start,
-                    period_end: renewal.cycle.end,
-                    amount: Amount::round(money::mul(
-                        Decimal::from(renewal.seats),
-                        seat_price(&renewal.tier)?,
-                    )?),
-                },
-            );
+            let price = seat_price(&renewal.tier)?;
+            let line = subscription_line(&renewal.tier, renewal.seats, renewal.cycle, price)?;
+            charges.insert(0, line);
         }
         for (tier, seats) in additions.into_iter().filter(|(_, seats)| *seats > 0) {
             let Some(sub) = state.subscriptions.get(&tier) else {
                 continue;
             };
-            let cycle = sub.cycle(day);
-            let (days, cycle_days) = (cycle.days_left(day), cycle.days());
-            let per_cycle = money::mul(Decimal::from(seats), seat_price(&tier)?)?;
-            // A cycle is 28 to 31 days (B4); a zero divisor would be an error, not a default.
-            let amount = money::div(
-                money::mul(per_cycle, Decimal::from(days))?,
-                Decimal::from(cycle_days),
-            )?;
-            charges.push(StatementLine::Proration {
-                tier,
-                seats,
-                period_start: Some(day),
-                period_end: Some(cycle.end),
-                days,
-                cycle_days,
-                amount: Amount::round(amount),
-            });
+            let price = seat_price(&tier)?;
+            charges.push(proration_line(&tier, seats, day, sub.cycle(day), price)?);
         }
         intervals.trim(day, self.window_days);
         Ok(Replay {

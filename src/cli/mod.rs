@@ -103,13 +103,18 @@ enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Run a scenario's steps, in order, through the gatekeeper into the store.
-    #[command(after_help = "Example:\n  tokenplan apply fixtures/demo/scenario.yaml --keep-going")]
+    #[command(
+        after_help = "With --dry-run, every step is decided against the store and nothing is stored; each\nallowed purchase or seat addition prints the line it would bill on its day's statement,\nwith the working (seats × seat price × days left ÷ days in the cycle).\n\nExamples:\n  tokenplan apply fixtures/demo/scenario.yaml --keep-going\n  tokenplan apply add-seats.yaml --dry-run"
+    )]
     Apply {
         /// The scenario (YAML list of steps).
         scenario: PathBuf,
         /// Go on after a step that ends against its expectation.
         #[arg(long)]
         keep_going: bool,
+        /// Decide every step and show what it would bill; store nothing.
+        #[arg(long, conflicts_with_all = ["keep_going", "decision_log"])]
+        dry_run: bool,
         /// Append every decision to FILE as JSON Lines: the request's facts, the verdict, the
         /// deciding policies and rules, the policy set's digest and the time.
         #[arg(long, value_name = "FILE", env = "TOKENPLAN_DECISION_LOG")]
@@ -806,8 +811,14 @@ fn dispatch(cli: &Cli) -> CommandResult {
         Command::Policy(command) => policy(cli, command),
         Command::Apply {
             scenario,
+            dry_run: true,
+            ..
+        } => operations::apply_dry_run(cli, scenario),
+        Command::Apply {
+            scenario,
             keep_going,
             decision_log,
+            dry_run: false,
         } => apply(cli, scenario, *keep_going, decision_log.as_deref()),
         Command::Events(EventsCommand::Import { files }) => import(cli, files),
         Command::Billing(BillingCommand::Run {

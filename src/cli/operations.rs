@@ -81,15 +81,7 @@ pub(super) fn apply(
                 continue;
             }
         };
-        out!(
-            "step {number} {} {} {} {}: {mark}: {said}\n",
-            step.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            step.actor,
-            step.operation.name(),
-            step.operation
-                .team()
-                .map_or(step.actor.as_str(), TeamId::as_str),
-        );
+        out!("{}: {mark}: {said}\n", step_heading(number, step));
     }
     if !applied.stored {
         let how = if invalid > 0 {
@@ -148,6 +140,85 @@ pub(super) fn apply(
         );
     }
     Ok(Exit::Success)
+}
+
+/// `step N INSTANT ACTOR OPERATION TEAM`: how a step's line starts.
+fn step_heading(number: usize, step: &Step) -> String {
+    format!(
+        "step {number} {} {} {} {}",
+        step.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        step.actor,
+        step.operation.name(),
+        step.operation
+            .team()
+            .map_or(step.actor.as_str(), TeamId::as_str),
+    )
+}
+
+/// Decides every step of `scenario` against the store (an empty one when `--db` does not
+/// exist) and prints, for each allowed purchase or seat addition, the line it would bill with
+/// its working; stores nothing. Exit 0 when every step ends as expected, 1 when one does not,
+/// 2 when one can't be decided.
+pub(super) fn apply_dry_run(cli: &Cli, scenario: &Path) -> CommandResult {
+    let text = read_file(scenario)?;
+    let file = escaped(&scenario.display().to_string());
+    let steps = teams::scenario::parse(&file, &text).map_err(Failure::input)?;
+    let gate = gatekeeper(cli)?;
+    let prices = prices(cli)?;
+    let mut store = if cli.db.exists() {
+        open_existing_store(cli)?
+    } else {
+        Store::open_in_memory().map_err(Failure::work)?
+    };
+    let results = Teams::new(&mut store, &gate, &prices)
+        .dry_run(&steps, |step, before, after| {
+            tokenplan::billing::preview(&step.operation, step.at, before, after, &prices)
+        })
+        .map_err(Failure::work)?;
+    let (mut invalid, mut unexpected) = (0, 0);
+    for (result, preview) in results {
+        let number = result.number;
+        let step = &steps[number - 1];
+        let said = match &result.outcome {
+            Ok(Outcome::Decided(decision)) => {
+                let verdict = if decision.is_allowed() {
+                    "would be allowed"
+                } else {
+                    "would be denied"
+                };
+                format!("{verdict}: {}", decision.explain())
+            }
+            Ok(Outcome::AlreadyApplied { .. }) => "applied before: nothing to do".to_owned(),
+            Err(error) => {
+                invalid += 1;
+                eprintln!("error: `{file}` step {number}: {}", escaped(&render(error)));
+                continue;
+            }
+        };
+        if !result.as_expected(step) {
+            unexpected += 1;
+        }
+        out!("{}: {said}\n", step_heading(number, step));
+        if let Some(preview) = preview.transpose().map_err(Failure::input)?.flatten() {
+            out!("  would bill {}\n", preview.working());
+        }
+    }
+    if !cli.quiet {
+        eprintln!(
+            "dry run: {} step(s) decided against {}; nothing was stored",
+            steps.len(),
+            if cli.db.exists() {
+                cli.db.display().to_string()
+            } else {
+                "an empty store".to_owned()
+            }
+        );
+    }
+    Ok(if invalid > 0 {
+        Exit::Usage
+    } else {
+        Exit::verdict(unexpected == 0)
+    })
 }
 
 /// How a decided step ended, and whether it was stored: `stored` is false when the file as a

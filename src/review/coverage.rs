@@ -434,6 +434,6 @@ mod tests {
         let coverage = Coverage::measure(&set.gate, &[]);
         assert_eq!(coverage.percent(), 0.0);
         assert_eq!(coverage.uncovered().len(), coverage.all.len());
-        assert_eq!(coverage.all_rules().len(), 27);
+        assert_eq!(coverage.all_rules().len(), 28);
     }
 }

@@ -194,6 +194,9 @@ pub struct Teams<'a> {
     users: HashSet<UserId>,
     /// The latest billed day, read once (B19).
     closed: Option<Option<NaiveDate>>,
+    /// In a dry run, the state of the Team of the latest allowed step before it.
+    before: Option<TeamState>,
+    dry_run: bool,
 }
 
 impl<'a> Teams<'a> {
@@ -206,7 +209,46 @@ impl<'a> Teams<'a> {
             states: HashMap::new(),
             users: HashSet::new(),
             closed: None,
+            before: None,
+            dry_run: false,
         }
+    }
+
+    /// Decides every step in order, as [`Teams::apply_all`] with `keep_going` does, then stores
+    /// nothing. For each allowed step, `preview` is handed the step and its Team's state before
+    /// and after it; what it returns is beside the step's result.
+    pub fn dry_run<P>(
+        &mut self,
+        steps: &[Step],
+        mut preview: impl FnMut(&Step, &TeamState, &TeamState) -> P,
+    ) -> Result<Vec<(StepResult, Option<P>)>, StoreError> {
+        self.dry_run = true;
+        self.store.begin()?;
+        let mut results = Vec::with_capacity(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            self.before = None;
+            let outcome = match self.apply(step) {
+                Err(ApplyError::Store(e)) => {
+                    self.abandon()?;
+                    return Err(e);
+                }
+                outcome => outcome,
+            };
+            let after = step.team().ok().and_then(|team| self.states.get(&team));
+            let previewed = match (&outcome, &self.before, after) {
+                (Ok(Outcome::Decided(d)), Some(before), Some(after)) if d.is_allowed() => {
+                    Some(preview(step, before, after))
+                }
+                _ => None,
+            };
+            let result = StepResult {
+                number: i + 1,
+                outcome,
+            };
+            results.push((result, previewed));
+        }
+        self.abandon()?;
+        Ok(results)
     }
 
     /// Decides `steps` in order in one transaction. Without `keep_going`, the first step that
@@ -322,6 +364,9 @@ impl<'a> Teams<'a> {
         self.check_references(&state, operation)?;
         let decision = self.gate.decide(&request(&state, actor, operation));
         if decision.is_allowed() {
+            if self.dry_run {
+                self.before = Some(state.clone());
+            }
             // Before anything is stored: a top-up that would overflow fails here, leaving the
             // state as it was, and the step stores nothing.
             state.apply(actor, operation, at)?;

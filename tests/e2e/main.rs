@@ -16,6 +16,7 @@ mod hostile_files;
 mod lake;
 mod nightly;
 mod policy;
+mod preview;
 mod properties;
 mod review;
 mod shards;
