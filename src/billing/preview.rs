@@ -9,7 +9,7 @@ use super::statement::StatementLine;
 use crate::calendar;
 use crate::money::Overflow;
 use crate::prices::{Currency, Prices};
-use crate::teams::{Operation, TeamState, split_addition};
+use crate::teams::{Operation, TeamState};
 
 /// A line a step would bill, with the seat price it was worked out from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,11 +88,7 @@ pub fn preview(
             (subscription_line(tier, seats.get(), cycle, price)?, price)
         }
         Operation::AddSeats { tier, seats, .. } => {
-            let pending = before
-                .subscriptions
-                .get(tier)
-                .map_or(0, |s| s.pending_removal);
-            let (_, added) = split_addition(pending, seats.get());
+            let added = before.new_seats(tier, seats.get());
             let Some(subscription) = after.subscriptions.get(tier).filter(|_| added > 0) else {
                 return Ok(None);
             };

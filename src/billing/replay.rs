@@ -18,7 +18,7 @@ use crate::money::{self, Amount};
 use crate::prices::{Currency, Prices};
 pub use crate::store::SeatUsage;
 use crate::store::TeamRow;
-use crate::teams::{Operation, Overflow, Record, TeamState, split_addition};
+use crate::teams::{Operation, Overflow, Record, TeamState};
 
 /// A day of a Team's history that can't be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -289,12 +289,8 @@ impl Replayer {
                     )?);
                 }
                 Operation::AddSeats { tier, seats, .. } if today => {
-                    let pending = state
-                        .subscriptions
-                        .get(tier)
-                        .map_or(0, |s| s.pending_removal);
-                    let (_, new) = split_addition(pending, seats.get());
-                    *additions.entry(tier.clone()).or_default() += new;
+                    *additions.entry(tier.clone()).or_default() +=
+                        state.new_seats(tier, seats.get());
                 }
                 Operation::TopUpCredits { amount, .. } if today => top_ups.push(TopUpMade {
                     balance: Balance::Credits,

@@ -7,7 +7,7 @@ use gatekeeper::{
 };
 
 use super::operation::Operation;
-use super::state::{TeamState, split_addition};
+use super::state::TeamState;
 use crate::ids::UserId;
 
 /// The Team's facts now.
@@ -122,11 +122,7 @@ pub fn request(state: &TeamState, user: &UserId, operation: &Operation) -> Reque
             ))
         }
         Operation::AddSeats { tier, seats, .. } => {
-            let pending = state
-                .subscriptions
-                .get(tier)
-                .map_or(0, |s| s.pending_removal);
-            let (_, new) = split_addition(pending, seats.get());
+            let new = state.new_seats(tier, seats.get());
             ActionRequest::AddSeats(subscription_change(
                 state,
                 tier,

@@ -17,9 +17,7 @@ pub use facts::{actor, key_facts, payg_key, request, team_facts, token_plan_key}
 pub use operation::{Operation, Step};
 pub use quantity::{QuantityError, Seats, TopUp};
 pub use record::{Record, histories, team_state};
-pub use state::{
-    Holder, Member, Overflow, PaygKey, Renewal, Subscription, TeamState, split_addition,
-};
+pub use state::{Holder, Member, Overflow, PaygKey, Renewal, Subscription, TeamState};
 
 use crate::calendar;
 use crate::ids::{IdError, PaygKeyId, TeamId, UserId};

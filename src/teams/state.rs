@@ -114,6 +114,16 @@ pub struct TeamState {
 }
 
 impl TeamState {
+    /// Of `seats` added to `tier` now, those that are new: the others undo pending removals
+    /// (O4).
+    pub fn new_seats(&self, tier: &str, seats: u32) -> u32 {
+        let pending = self
+            .subscriptions
+            .get(tier)
+            .map_or(0, |s| s.pending_removal);
+        split_addition(pending, seats).1
+    }
+
     /// A new Team with its Owner.
     pub fn new(id: &str, region: Region, is_default: bool, owner: &str, at: DateTime<Utc>) -> Self {
         TeamState {
