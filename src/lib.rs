@@ -14,6 +14,7 @@ pub mod demo;
 pub mod events;
 pub mod generate;
 pub mod ids;
+pub mod invoice_page;
 pub mod lake;
 pub mod money;
 pub mod objects;

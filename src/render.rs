@@ -276,12 +276,12 @@ fn count(n: u32, thing: &str) -> String {
 }
 
 /// An amount with its 2 decimals and thousands separators: `1,234.50`.
-fn money(amount: Amount) -> String {
+pub fn money(amount: Amount) -> String {
     grouped(&amount.to_string())
 }
 
 /// A decimal number's integer digits in groups of three: `-1234567.5` → `-1,234,567.5`.
-fn grouped(number: &str) -> String {
+pub fn grouped(number: &str) -> String {
     let (sign, unsigned) = match number.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", number),

@@ -316,6 +316,47 @@ pub(super) fn show(
     Ok(Exit::Success)
 }
 
+/// Writes the invoice of `team`'s `month` as `actor` may see it to `out`.
+pub(super) fn invoice(
+    cli: &Cli,
+    team: &str,
+    month: tokenplan::billing::Month,
+    actor: &str,
+    out: &Path,
+) -> CommandResult {
+    use std::io::Write as _;
+
+    use tokenplan::billing::InvoiceError;
+    let gate = gatekeeper(cli)?;
+    let prices = prices(cli)?;
+    let store = open_read_only_store(cli)?;
+    let invoice = tokenplan::billing::invoice(&store, &gate, &prices, team, month, actor).map_err(
+        |e| match e {
+            InvoiceError::OtherPrices { .. } => {
+                Failure::input(e).hint("pass the --prices the month was billed with")
+            }
+            InvoiceError::UnknownTeam(_) => Failure::input(e),
+            InvoiceError::Empty { .. } => Failure::input(e)
+                .hint("a Team has a statement only on the days it had something billed"),
+            other => Failure::work(other),
+        },
+    )?;
+    let page = tokenplan::invoice_page::page(&invoice).map_err(Failure::work)?;
+    super::export::write_file(out, |file| {
+        file.write_all(page.as_bytes())
+            .with_context(|| format!("cannot write `{}`", out.display()))
+            .map_err(Failure::input)
+    })?;
+    if !cli.quiet {
+        eprintln!(
+            "wrote the invoice of Team {team} for {month} ({} statement(s)) to {}",
+            invoice.days.len(),
+            out.display()
+        );
+    }
+    Ok(Exit::Success)
+}
+
 /// A statement as a table, with the unit prices of the price list (`--prices`): one that does
 /// not give the amounts billed is refused rather than shown beside them.
 fn statement_table(cli: &Cli, view: &tokenplan::billing::View) -> Result<String, Failure> {

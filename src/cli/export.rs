@@ -88,7 +88,7 @@ fn csv_on_stdout(
 
 /// Writes `out` whole or not at all: into a temporary file beside it, renamed over it once
 /// `write` succeeded.
-fn write_file(
+pub(super) fn write_file(
     out: &Path,
     write: impl FnOnce(&mut std::fs::File) -> Result<(), Failure>,
 ) -> Result<(), Failure> {

@@ -341,6 +341,24 @@ enum BillingCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// A Team's month as one printable, self-contained HTML page, as USER may see it.
+    #[command(
+        after_help = "The month's daily statements rolled up: totals, a chart of daily spend, subscription and\nseat items with their periods and working (seats × price × days ÷ cycle days), usage by\nmember, key and model, adjustments with their reasons, and the Credits pool's and wallet's\nmovements. An Owner or Admin sees the Team's billing; a Reader only their own usage (V1,\nV2). The working uses --prices, which must give the amounts billed. No script and no\nexternal asset: print it or attach it as it is.\nExit 0 written; 1 USER may see nothing of the Team; 2 bad usage (an unknown Team, a month\nwithout statements, other prices, --out not writable).\n\nExample:\n  tokenplan billing invoice --team acme --month 2026-11 --as olga --out acme-2026-11.html"
+    )]
+    Invoice {
+        /// The Team.
+        #[arg(long, value_parser = IdParser::<TeamId>::new())]
+        team: TeamId,
+        /// The month (YYYY-MM).
+        #[arg(long)]
+        month: tokenplan::billing::Month,
+        /// The member looking.
+        #[arg(long = "as", value_name = "USER", value_parser = IdParser::<UserId>::new())]
+        actor: UserId,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE.html")]
+        out: PathBuf,
+    },
     /// One statement as a member may see it (Owner/Admin: all; Reader: their own keys).
     #[command(
         after_help = "Example:\n  tokenplan billing show --date 2026-11-23 --team acme --as bob --format json"
@@ -904,6 +922,12 @@ fn dispatch(cli: &Cli) -> CommandResult {
                 at: at.unwrap_or_else(chrono::Utc::now),
             },
         ),
+        Command::Billing(BillingCommand::Invoice {
+            team,
+            month,
+            actor,
+            out,
+        }) => billing::invoice(cli, team.as_str(), *month, actor.as_str(), out),
         Command::Billing(BillingCommand::Show {
             date,
             team,

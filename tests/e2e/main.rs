@@ -13,6 +13,7 @@ mod export;
 mod fuzz;
 mod hostile;
 mod hostile_files;
+mod invoice;
 mod lake;
 mod nightly;
 mod policy;
