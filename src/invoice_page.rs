@@ -128,36 +128,18 @@ fn charges(charges: &[Charge]) -> String {
     );
     for c in charges {
         let price = money(Amount::round(c.seat_price));
-        let (item, period, working) = match &c.line {
-            StatementLine::Subscription {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                ..
-            } => (
-                format!("subscription {tier}"),
-                format!("{period_start} to {period_end}"),
-                format!("{seats} × {price}"),
-            ),
-            StatementLine::Proration {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                days,
-                cycle_days,
-                ..
-            } => (
-                format!("seats added {tier}"),
-                match (period_start, period_end) {
-                    (Some(start), Some(end)) => format!("{start} to {end}"),
-                    _ => format!("{days} days"),
-                },
-                format!("{seats} × {price} × {days} ÷ {cycle_days}"),
-            ),
+        // A proration billed before periods were shown names only its days.
+        let (item, no_period) = match &c.line {
+            StatementLine::Subscription { tier, .. } => {
+                (format!("subscription {tier}"), String::new())
+            }
+            StatementLine::Proration { tier, days, .. } => {
+                (format!("seats added {tier}"), format!("{days} days"))
+            }
             _ => continue,
         };
+        let period = c.line.period().unwrap_or(no_period);
+        let working = c.line.working(&price).unwrap_or_default();
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",

@@ -65,20 +65,16 @@ fn charges(statement: &Statement) -> String {
             StatementLine::Proration {
                 tier,
                 seats,
-                period_start,
-                period_end,
                 days,
                 cycle_days,
                 amount,
+                ..
             } => Some(vec![
                 Cell::left("seats added"),
                 Cell::left(format!(
                     "{tier}, {}, for {days} of {cycle_days} days{}",
                     count(*seats, "seat"),
-                    match (period_start, period_end) {
-                        (Some(start), Some(end)) => format!(", {start} to {end}"),
-                        _ => String::new(),
-                    }
+                    line.period().map(|p| format!(", {p}")).unwrap_or_default()
                 )),
                 Cell::right(money(*amount)),
             ]),

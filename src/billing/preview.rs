@@ -30,36 +30,19 @@ pub enum PreviewError {
 impl Preview {
     /// How the amount is worked out: `2 × 20.00 × 30 ÷ 30 days = 40.00, 2026-11-23 to 2026-12-23`.
     pub fn working(&self) -> String {
-        let price = self.seat_price;
-        match &self.line {
-            StatementLine::Subscription {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                amount,
-            } => format!(
-                "subscription {tier}: {seats} × {price} = {amount}, {period_start} to {period_end}"
-            ),
-            StatementLine::Proration {
-                tier,
-                seats,
-                period_start,
-                period_end,
-                days,
-                cycle_days,
-                amount,
-            } => {
-                let period = match (period_start, period_end) {
-                    (Some(start), Some(end)) => format!(", {start} to {end}"),
-                    _ => String::new(),
-                };
-                format!(
-                    "proration {tier}: {seats} × {price} × {days} ÷ {cycle_days} days = {amount}{period}"
-                )
-            }
-            other => other.amount().to_string(),
-        }
+        let (kind, tier, unit) = match &self.line {
+            StatementLine::Subscription { tier, .. } => ("subscription", tier, ""),
+            StatementLine::Proration { tier, .. } => ("proration", tier, " days"),
+            other => return other.amount().to_string(),
+        };
+        let working = self.line.working(&self.seat_price.to_string());
+        let period = self.line.period().map(|p| format!(", {p}"));
+        format!(
+            "{kind} {tier}: {}{unit} = {}{}",
+            working.unwrap_or_default(),
+            self.line.amount(),
+            period.unwrap_or_default()
+        )
     }
 }
 

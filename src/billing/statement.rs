@@ -150,6 +150,41 @@ impl StatementLine {
         }
     }
 
+    /// The days a subscription or proration line covers, `START to END`; `None` for other
+    /// lines and for a proration billed before its period was shown.
+    pub fn period(&self) -> Option<String> {
+        let (start, end) = match self {
+            StatementLine::Subscription {
+                period_start,
+                period_end,
+                ..
+            } => (Some(period_start), Some(period_end)),
+            StatementLine::Proration {
+                period_start,
+                period_end,
+                ..
+            } => (period_start.as_ref(), period_end.as_ref()),
+            _ => return None,
+        };
+        Some(format!("{} to {}", start?, end?))
+    }
+
+    /// How a subscription's or proration's amount is worked out from the seat price `price`:
+    /// `2 × 20.00`, or `1 × 20.00 × 20 ÷ 30` (seats × price × days left ÷ days in the cycle,
+    /// B5, B6); `None` for other lines.
+    pub fn working(&self, price: &str) -> Option<String> {
+        match self {
+            StatementLine::Subscription { seats, .. } => Some(format!("{seats} × {price}")),
+            StatementLine::Proration {
+                seats,
+                days,
+                cycle_days,
+                ..
+            } => Some(format!("{seats} × {price} × {days} ÷ {cycle_days}")),
+            _ => None,
+        }
+    }
+
     /// The usage, for usage lines.
     pub fn usage(&self) -> Option<&Usage> {
         match self {
