@@ -1,8 +1,8 @@
 //! One billing run, the story of a night read top to bottom: decide the days, then for each
 //! day replay the histories, read the day's events and reduce them, fund, group, price,
-//! assemble (with the adjustments not yet billed), reconcile, commit, and write the files. Every read of the store is a call here
-//! (or in `days`, `commit` and `extract`, which this calls); the stages in between compute on
-//! what they are handed.
+//! assemble (with the adjustments not yet billed), reconcile, commit, and write the files.
+//! Every read of the store is a call here (or in `days`, `commit`, `extract` and `adjust`,
+//! which this calls); the stages in between compute on what they are handed.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
