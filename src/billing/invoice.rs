@@ -1,6 +1,7 @@
-//! A Team's month (`billing invoice`): its daily statements as a member may see each (V1, V2),
-//! with the seat price each subscription and proration line was worked out from, checked
-//! against the amount billed. [`crate::invoice_page`] renders it.
+//! A Team's month (`billing invoice`): its daily statements as a member may see them (V1, V2)
+//! by their standing at the end of the month's last billed day, with the seat price each
+//! subscription and proration line was worked out from, checked against the amount billed.
+//! [`crate::invoice_page`] renders it.
 
 use chrono::{Datelike, Duration, NaiveDate};
 use gatekeeper::{Gatekeeper, Region};
@@ -10,7 +11,7 @@ use super::commit::each_statement;
 use super::error::BillingError;
 use super::replay::{proration_line, subscription_line};
 use super::statement::{Statement, StatementLine};
-use super::view::{View, ViewError, Whose, view};
+use super::view::{ViewError, Whose, view};
 use crate::calendar::{self, Cycle};
 use crate::ids::escaped;
 use crate::prices::{Currency, Prices};
@@ -70,7 +71,8 @@ pub struct Invoice {
     pub month: Month,
     pub region: Region,
     pub currency: Currency,
-    /// The viewer, and whether they see the Team's billing or only their own usage.
+    /// The viewer, and whether they see the Team's billing or only their own usage (alike on
+    /// every day).
     pub user: String,
     pub whose: Whose,
     /// Each day's statement as the viewer may see it, in day order.
@@ -119,30 +121,34 @@ pub fn invoice(
     let row = store
         .team(team)?
         .ok_or_else(|| InvoiceError::UnknownTeam(team.to_owned()))?;
-    let mut views: Vec<View> = Vec::new();
+    let mut statements: Vec<Statement> = Vec::new();
     each_statement(
         store,
         month.first,
         month.last(),
         Some(team),
         |statement| -> Result<(), InvoiceError> {
-            let end =
-                calendar::day_end(statement.day, statement.region) - Duration::microseconds(1);
-            let state = teams::team_state(store, team, end)?
-                .ok_or_else(|| InvoiceError::UnknownTeam(team.to_owned()))?;
-            views.push(view(gate, &state, user, &statement)?);
+            statements.push(statement);
             Ok(())
         },
     )?;
-    let Some(latest) = views.last() else {
+    let Some(last) = statements.last() else {
         return Err(InvoiceError::Empty {
             team: team.to_owned(),
             month,
         });
     };
-    let whose = latest.whose.clone();
+    // One standing for the whole page: the user's at the end of the month's last billed day,
+    // so a member whose role changed during the month sees every day alike.
+    let end = calendar::day_end(last.day, last.region) - Duration::microseconds(1);
+    let state = teams::team_state(store, team, end)?
+        .ok_or_else(|| InvoiceError::UnknownTeam(team.to_owned()))?;
+    let whose = view(gate, &state, user, last)?.whose;
+    let days = statements
+        .iter()
+        .map(|statement| view(gate, &state, user, statement).map(|shown| shown.statement))
+        .collect::<Result<Vec<_>, _>>()?;
     let currency = Currency::of(row.region);
-    let days: Vec<Statement> = views.into_iter().map(|v| v.statement).collect();
     let charges = days
         .iter()
         .flat_map(|s| s.lines.iter().map(move |line| (s.day, line)))

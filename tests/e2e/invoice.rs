@@ -11,6 +11,11 @@ use crate::support::{Env, assert_golden};
 /// The seats scenario billed through April 2026, with an operator's correction of 1 April
 /// billed on 2 April.
 fn april() -> Env {
+    april_with(|_| {})
+}
+
+/// [`april`], with `between` done after the correction and before the night of 10 April.
+fn april_with(between: impl Fn(&Env)) -> Env {
     let env = Env::new();
     env.load("seats-overseas", &[]);
     env.bill("2026-04-01", &[]).ok();
@@ -23,6 +28,7 @@ fn april() -> Env {
     ];
     env.adjust("fin", ("t1", "2026-04-01"), ("-2.00", "charges"), &extra)
         .ok();
+    between(&env);
     env.bill("2026-04-10", &[]).ok();
     env
 }
@@ -93,6 +99,20 @@ fn v1_v2_b24_b25_a_month_on_one_page_for_an_owner_and_a_reader() {
             "{dom}"
         );
     }
+}
+
+#[test]
+fn v1_v2_a_member_promoted_during_the_month_sees_every_day_as_at_its_end() {
+    let env = april_with(|env| {
+        let promote = env.write(
+            "promote.yaml",
+            "- { at: \"2026-04-10T00:01:00Z\", as: own, do: change_role, team: t1, user: r3, role: admin }\n",
+        );
+        env.run(&["apply", &promote]).ok();
+    });
+    let (owner, _) = invoice(&env, "own");
+    let (promoted, _) = invoice(&env, "r3");
+    assert_eq!(promoted, owner.replace("as seen by own", "as seen by r3"));
 }
 
 #[test]
