@@ -1,8 +1,6 @@
 //! Corrections of issued statements (B24) through the real binary: decided by the policies,
 //! recorded append-only, billed once on the Team's next statement, moving its balances (B25).
 
-use serde_json::Value;
-
 use crate::statements::demo;
 use crate::support::{Env, Output};
 
@@ -26,15 +24,11 @@ fn show(env: &Env, user: &str, extra: &[&str]) -> Output {
     env.run(&[&args[..], extra].concat()).ok()
 }
 
-fn statement(env: &Env, day: &str) -> Value {
-    serde_json::from_str(&env.statement(day, "acme").unwrap()).unwrap()
-}
-
 #[test]
 fn b24_an_owner_is_denied_by_a_named_policy_and_an_operator_corrects_the_next_statement() {
     let env = demo();
     env.bill("2026-11-23", &[]).ok();
-    let before = statement(&env, "2026-11-23");
+    let before = env.statement_json("2026-11-23", "acme");
 
     let owner = adjust(&env, "olga", "2026-11-23", "-5.00", "charges");
     assert_eq!(owner.status, 1, "{}", owner.stderr);
@@ -67,8 +61,8 @@ fn b24_an_owner_is_denied_by_a_named_policy_and_an_operator_corrects_the_next_st
 
     // The issued statement never changes; the next day's carries the corrections.
     env.bill("2026-11-24", &[]).ok();
-    assert_eq!(statement(&env, "2026-11-23"), before);
-    let next = statement(&env, "2026-11-24");
+    assert_eq!(env.statement_json("2026-11-23", "acme"), before);
+    let next = env.statement_json("2026-11-24", "acme");
     let lines: Vec<_> = next["lines"]
         .as_array()
         .unwrap()
@@ -109,7 +103,7 @@ fn b24_an_owner_is_denied_by_a_named_policy_and_an_operator_corrects_the_next_st
     );
     env.run(&["events", "import", &events]).ok();
     env.bill("2026-11-25", &[]).ok();
-    let after = statement(&env, "2026-11-25");
+    let after = env.statement_json("2026-11-25", "acme");
     assert!(
         after["lines"]
             .as_array()

@@ -130,8 +130,7 @@ fn b12_b13_b14_a_repeated_id_bills_its_earliest_event_and_never_again() {
         ),
         (Some(7), Some(1))
     );
-    let statement: serde_json::Value =
-        serde_json::from_str(&env.statement("2026-05-02", "t3").unwrap()).unwrap();
+    let statement = env.statement_json("2026-05-02", "t3");
     let payg: Vec<&serde_json::Value> = statement["lines"]
         .as_array()
         .unwrap()
@@ -291,8 +290,7 @@ fn b12_events_at_the_same_instant_are_ordered_by_event_id() {
     env.run(&["events", "import", csv.to_str().unwrap()]).ok();
     env.bill("2026-05-02", &prices).ok();
     env.bill("2026-06-01", &prices).ok();
-    let statement: serde_json::Value =
-        serde_json::from_str(&env.statement("2026-06-01", "t3").unwrap()).unwrap();
+    let statement = env.statement_json("2026-06-01", "t3");
     let plan = statement["lines"]
         .as_array()
         .unwrap()

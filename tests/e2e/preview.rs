@@ -1,14 +1,8 @@
 //! `apply --dry-run` (issue 23): every step decided against the store, nothing stored, and
 //! what each purchase or seat addition would bill, as the night then bills it.
 
-use serde_json::Value;
-
 use crate::statements::demo;
 use crate::support::Env;
-
-fn statement(env: &Env, day: &str) -> Value {
-    serde_json::from_str(&env.statement(day, "acme").unwrap()).unwrap()
-}
 
 #[test]
 fn a_dry_run_stores_nothing_and_prints_the_line_the_night_then_bills() {
@@ -52,7 +46,7 @@ fn a_dry_run_stores_nothing_and_prints_the_line_the_night_then_bills() {
     // The real apply and the night bill that line.
     env.run(&["apply", &steps]).ok();
     env.bill("2026-11-24", &[]).ok();
-    let proration = statement(&env, "2026-11-24")["lines"]
+    let proration = env.statement_json("2026-11-24", "acme")["lines"]
         .as_array()
         .unwrap()
         .iter()

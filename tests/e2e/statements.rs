@@ -143,8 +143,7 @@ fn b25_movements_add_up_to_the_cent_and_chain_over_the_demo_and_sub_cent_top_ups
     assert!(check_statements(&env.out()) >= 7);
     // The wallet's sub-cent top-ups: 17.81 - 0.30 spent on the 23rd's usage is not all; what
     // the 24th shows adds up, and the 26th's top-up of 0.015 moves the rounded balance.
-    let day =
-        |d: &str| -> Value { serde_json::from_str(&env.statement(d, "acme").unwrap()).unwrap() };
+    let day = |d: &str| env.statement_json(d, "acme");
     let wallet = &day("2026-11-24")["movements"]["wallet"];
     let shown: Vec<_> = wallet["top_ups"]
         .as_array()

@@ -150,6 +150,11 @@ impl Env {
         std::fs::read_to_string(self.out().join(day).join(format!("{team}.json"))).ok()
     }
 
+    /// The statement file of `team` on `day`, parsed; it must exist.
+    pub fn statement_json(&self, day: &str, team: &str) -> serde_json::Value {
+        serde_json::from_str(&self.statement(day, team).unwrap()).unwrap()
+    }
+
     /// `SELECT count(*) FROM {rows}` on the store (`rows`: a table, with a `WHERE` if need be);
     /// 0 when no store was made.
     pub fn rows(&self, rows: &str) -> i64 {
